@@ -1,0 +1,220 @@
+//! Minibatch assembly: seeded random crop with zero padding, horizontal flip, normalisation.
+
+use rand::Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Split;
+
+/// How images become network inputs, as the reference code's torchvision transforms do it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preprocessing {
+    /// Per-channel mean subtracted after scaling pixels to [0, 1].
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation divided by after subtracting the mean.
+    pub std: Vec<f32>,
+    /// Zero padding on each side before a random crop back to full size (0 = no crop).
+    #[serde(default)]
+    pub crop_padding: usize,
+    /// Flip each training image horizontally with probability 1/2.
+    #[serde(default)]
+    pub hflip: bool,
+}
+
+impl Preprocessing {
+    /// Plain scaling to [0,1] then (x - 0.5) / 0.5, no augmentation.
+    pub fn centered(channels: usize) -> Self {
+        Preprocessing {
+            mean: vec![0.5; channels],
+            std: vec![0.5; channels],
+            crop_padding: 0,
+            hflip: false,
+        }
+    }
+}
+
+/// Geometry of the images in a split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageShape {
+    /// Channels.
+    pub c: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+}
+
+impl ImageShape {
+    /// Number of values per image.
+    pub fn len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// True when an image has no pixels.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Writes the normalised (and, with `rng`, augmented) images `indices` of `split` into `out`.
+///
+/// `out` must hold `indices.len() * shape.len()` values. Each image draws its crop offsets and
+/// then its flip from `rng`, in index order, so a seeded generator gives the same batch.
+pub fn fill_batch<R: Rng + ?Sized>(
+    split: &Split,
+    shape: ImageShape,
+    indices: &[usize],
+    pre: &Preprocessing,
+    mut rng: Option<&mut R>,
+    out: &mut [f32],
+) {
+    let n = shape.len();
+    let (c, h, w) = (shape.c, shape.h, shape.w);
+    // Precompute per-channel lookup tables: 256 values each, so the inner loop is a gather.
+    let luts: Vec<[f32; 256]> = (0..c)
+        .map(|ch| {
+            let mut t = [0f32; 256];
+            for (v, slot) in t.iter_mut().enumerate() {
+                *slot = (v as f32 / 255.0 - pre.mean[ch]) / pre.std[ch];
+            }
+            t
+        })
+        .collect();
+    for (bi, &idx) in indices.iter().enumerate() {
+        let src = &split.images[idx * n..(idx + 1) * n];
+        let dst = &mut out[bi * n..(bi + 1) * n];
+        let (mut dy, mut dx, mut flip) = (0isize, 0isize, false);
+        if let Some(r) = rng.as_deref_mut() {
+            let p = pre.crop_padding as isize;
+            if p > 0 {
+                dy = r.random_range(0..=2 * p) - p;
+                dx = r.random_range(0..=2 * p) - p;
+            }
+            if pre.hflip {
+                flip = r.random_bool(0.5);
+            }
+        }
+        for ch in 0..c {
+            let lut = &luts[ch];
+            let zero = lut[0];
+            let plane = &src[ch * h * w..(ch + 1) * h * w];
+            let dplane = &mut dst[ch * h * w..(ch + 1) * h * w];
+            for y in 0..h {
+                let sy = y as isize + dy;
+                let drow = &mut dplane[y * w..(y + 1) * w];
+                if sy < 0 || sy >= h as isize {
+                    drow.fill(zero);
+                    continue;
+                }
+                let srow = &plane[sy as usize * w..(sy as usize + 1) * w];
+                for (x, d) in drow.iter_mut().enumerate() {
+                    let xo = if flip { w - 1 - x } else { x };
+                    let sx = xo as isize + dx;
+                    *d = if sx < 0 || sx >= w as isize {
+                        zero
+                    } else {
+                        lut[srow[sx as usize] as usize]
+                    };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn split_1x2x3() -> Split {
+        Split {
+            images: vec![0, 51, 102, 153, 204, 255],
+            labels: vec![0],
+        }
+    }
+
+    #[test]
+    fn normalises_without_augmentation() {
+        let s = split_1x2x3();
+        let pre = Preprocessing::centered(1);
+        let mut out = vec![0f32; 6];
+        fill_batch::<ChaCha8Rng>(
+            &s,
+            ImageShape { c: 1, h: 2, w: 3 },
+            &[0],
+            &pre,
+            None,
+            &mut out,
+        );
+        assert_eq!(out, vec![-1.0, -0.6, -0.2, 0.2, 0.6, 1.0]);
+    }
+
+    #[test]
+    fn flip_only_reverses_rows() {
+        let s = split_1x2x3();
+        let pre = Preprocessing {
+            mean: vec![0.0],
+            std: vec![1.0 / 255.0],
+            crop_padding: 0,
+            hflip: true,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut seen = [false, false];
+        for _ in 0..32 {
+            let mut out = vec![0f32; 6];
+            fill_batch(
+                &s,
+                ImageShape { c: 1, h: 2, w: 3 },
+                &[0],
+                &pre,
+                Some(&mut rng),
+                &mut out,
+            );
+            let out: Vec<u32> = out.iter().map(|v| v.round() as u32).collect();
+            if out == vec![0, 51, 102, 153, 204, 255] {
+                seen[0] = true;
+            } else {
+                assert_eq!(out, vec![102, 51, 0, 255, 204, 153]);
+                seen[1] = true;
+            }
+        }
+        assert_eq!(seen, [true, true]);
+    }
+
+    #[test]
+    fn crop_shifts_in_zero_padding() {
+        // A 1×1×4 image; padding 1 means shifts of -1, 0, +1 along each axis.
+        let s = Split {
+            images: vec![10, 20, 30, 40],
+            labels: vec![0],
+        };
+        let pre = Preprocessing {
+            mean: vec![0.0],
+            std: vec![1.0 / 255.0],
+            crop_padding: 1,
+            hflip: false,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..64 {
+            let mut out = vec![0f32; 4];
+            fill_batch(
+                &s,
+                ImageShape { c: 1, h: 1, w: 4 },
+                &[0],
+                &pre,
+                Some(&mut rng),
+                &mut out,
+            );
+            let out: Vec<u32> = out.iter().map(|v| v.round() as u32).collect();
+            let allowed = [
+                vec![10, 20, 30, 40],
+                vec![0, 10, 20, 30],
+                vec![20, 30, 40, 0],
+                vec![0, 0, 0, 0],
+            ];
+            assert!(allowed.contains(&out), "unexpected crop {out:?}");
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! The `DatasetSource` trait every dataset implements, and the registry of them by name.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::{ImageDataset, Preprocessing};
+use crate::error::Result;
+
+/// Options that apply to every dataset load.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Directory searched for dataset files (`--data-dir`, else `MIXBENCH_DATA`, else `./data`).
+    pub data_dir: PathBuf,
+    /// Turn a checksum mismatch into a warning recorded in provenance instead of an error.
+    pub allow_unverified: bool,
+}
+
+/// Presence of a dataset on disk, as `mixbench data status` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Presence {
+    /// All expected files found (and verified when hashing was requested).
+    Present,
+    /// Built into the binary or generated; nothing to download.
+    Embedded,
+    /// No files found; the string explains where it looked and how to get them.
+    Missing(String),
+    /// Files found but wrong size, format or checksum; the string says which.
+    Corrupt(String),
+}
+
+/// One line of `mixbench data status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetStatus {
+    /// Registry name.
+    pub name: String,
+    /// Where the files were found (or the first place looked).
+    pub path: Option<PathBuf>,
+    /// Present, embedded, missing or corrupt.
+    pub presence: Presence,
+    /// Fingerprint when known (after hashing).
+    pub fingerprint: Option<String>,
+}
+
+/// A dataset that can be loaded by name from a suite.
+pub trait DatasetSource: Send + Sync {
+    /// Registry name used in suites (`cifar10`, `svhn`, ...).
+    fn name(&self) -> &'static str;
+    /// One-line description for `mixbench data status`.
+    fn description(&self) -> &'static str;
+    /// Loads the dataset; `params` are the dataset-specific keys of the suite's `dataset` block.
+    fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset>;
+    /// Reports presence; with `verify`, re-hashes every file against the manifest.
+    fn status(&self, opts: &LoadOptions, verify: bool) -> DatasetStatus;
+    /// The reference code's preprocessing for this dataset (normalisation, crop, flip).
+    fn default_preprocessing(&self) -> Preprocessing;
+}

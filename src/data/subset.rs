@@ -1,0 +1,61 @@
+//! Seeded class-balanced subsets and per-class caps, applied after a dataset is loaded.
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::Split;
+
+/// Keeps at most `per_class` images of each class, chosen by a seeded shuffle; order is kept.
+pub fn cap_per_class(split: &Split, image_len: usize, per_class: usize, rng: &mut ChaCha8Rng) -> Split {
+    let classes = split.labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, &l) in split.labels.iter().enumerate() {
+        by_class[l as usize].push(i);
+    }
+    let mut keep = Vec::new();
+    for idx in by_class.iter_mut() {
+        if idx.len() > per_class {
+            idx.shuffle(rng);
+            idx.truncate(per_class);
+        }
+        keep.extend_from_slice(idx);
+    }
+    keep.sort_unstable();
+    select(split, image_len, &keep)
+}
+
+/// Copies the images at `indices` into a new split.
+pub fn select(split: &Split, image_len: usize, indices: &[usize]) -> Split {
+    let mut images = Vec::with_capacity(indices.len() * image_len);
+    let mut labels = Vec::with_capacity(indices.len());
+    for &i in indices {
+        images.extend_from_slice(&split.images[i * image_len..(i + 1) * image_len]);
+        labels.push(split.labels[i]);
+    }
+    Split { images, labels }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn caps_each_class_and_keeps_order() {
+        let split = Split {
+            images: (0u8..10).collect(),
+            labels: vec![0, 0, 0, 1, 1, 0, 2, 1, 1, 0],
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let out = cap_per_class(&split, 1, 2, &mut rng);
+        let mut counts = [0; 3];
+        for &l in &out.labels {
+            counts[l as usize] += 1;
+        }
+        assert_eq!(counts, [2, 2, 1]);
+        assert!(out.images.windows(2).all(|w| w[0] < w[1]));
+        for (img, l) in out.images.iter().zip(&out.labels) {
+            assert_eq!(split.labels[*img as usize], *l);
+        }
+    }
+}
