@@ -3,7 +3,18 @@
 //! Data flows one way: suite → experiments → data + model + regularizer → train → eval →
 //! result records → diff → report. See ARCHITECTURE.md.
 
+pub mod cli;
 pub mod data;
+pub mod experiment;
+pub mod harness;
 pub mod error;
+pub mod eval;
+pub mod model;
+pub mod regularizer;
+pub mod report;
+pub mod results;
+pub mod rng;
+pub mod suite;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -88,8 +88,8 @@ pub fn fill_batch<R: Rng + ?Sized>(
         if let Some(r) = rng.as_deref_mut() {
             let p = pre.crop_padding as isize;
             if p > 0 {
-                dy = r.random_range(0..=2 * p) - p;
-                dx = r.random_range(0..=2 * p) - p;
+                dy = r.random_range(0..=2 * p as i64) as isize - p;
+                dx = r.random_range(0..=2 * p as i64) as isize - p;
             }
             if pre.hflip {
                 flip = r.random_bool(0.5);

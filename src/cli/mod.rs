@@ -1,0 +1,87 @@
+//! Command-line interface: one file per subcommand. Only this module prints.
+
+pub mod diff;
+pub mod list;
+pub mod progress;
+pub mod report;
+pub mod reproduce;
+pub mod schema;
+pub mod show;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: nothing regressed.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a metric regressed against the baseline.
+pub const EXIT_REGRESSION: i32 = 1;
+/// Exit code: usage, configuration or data error.
+pub const EXIT_ERROR: i32 = 2;
+
+/// mixbench reruns the tables of "Manifold Mixup" (Verma et al., ICML 2019) from YAML suites,
+/// pins every result (data hashes, seed, config hash, code version, device), compares it with
+/// stored baselines and the paper's printed numbers, and writes reports.
+#[derive(Debug, Parser)]
+#[command(name = "mixbench", version, about, long_about = None, after_help = "Start with: mixbench reproduce table1 --profile smoke   (runs on built-in synthetic data, about 2 minutes on 2 cores)")]
+pub struct Cli {
+    /// Folder holding the suite files (`<id>.yaml`).
+    #[arg(long, global = true, default_value = "suites")]
+    pub suites_dir: PathBuf,
+    /// Folder where result records are written (`<suite>/<profile>/<experiment>-s<seed>.json`).
+    #[arg(long, global = true, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Folder holding blessed baselines (`<suite>.<profile>.json`).
+    #[arg(long, global = true, default_value = "baselines")]
+    pub baselines_dir: PathBuf,
+    /// Folder where reports are written.
+    #[arg(long, global = true, default_value = "reports")]
+    pub reports_dir: PathBuf,
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the suites, their profiles and what each reproduces.
+    List,
+    /// Show a suite's resolved cells (config hashes, seeds, settings) without running anything.
+    Show(show::ShowArgs),
+    /// Run a suite (or `all`), compare with the baseline and the paper, write reports.
+    Reproduce(reproduce::ReproduceArgs),
+    /// Re-render a suite's report from stored results, without training.
+    Report(report::ReportArgs),
+    /// Compare two results folders (e.g. two commits' `results/table1/smoke`).
+    Diff(diff::DiffArgs),
+    /// Print the JSON Schema of the suite format (for editor completion and validation).
+    Schema,
+}
+
+/// Parses arguments, runs the command and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::List => list::run(&cli),
+        Command::Show(a) => show::run(&cli, a),
+        Command::Reproduce(a) => reproduce::run(&cli, a),
+        Command::Report(a) => report::run(&cli, a),
+        Command::Diff(a) => diff::run(&cli, a),
+        Command::Schema => schema::run(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// `--data-dir`, else `MIXBENCH_DATA`, else `./data`.
+pub fn data_dir(flag: Option<&PathBuf>) -> PathBuf {
+    flag.cloned()
+        .or_else(|| std::env::var_os("MIXBENCH_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("data"))
+}

@@ -1,0 +1,126 @@
+//! `mixbench reproduce <suite|all> [--profile P] [--seeds 0,1,2] [--bless] [--force]`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::progress::BarObserver;
+use super::{Cli, EXIT_OK, EXIT_REGRESSION};
+use crate::data::LoadOptions;
+use crate::experiment::default_device;
+use crate::harness::{CellOutcome, HarnessOptions, collect_records, run_cell};
+use crate::report;
+use crate::results::baseline::{self, Baseline};
+use crate::results::record::CodeVersion;
+use crate::results::aggregate;
+use crate::suite::load::list_ids;
+use crate::suite::{LoadedSuite, load, resolve};
+
+/// Arguments of `reproduce`.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// Suite id, a suite file, or `all` (every suite that defines the profile).
+    pub suite: String,
+    /// Profile: `smoke` (tiny, synthetic data), `paper` (the paper's settings), `paper-code`
+    /// (the reference code's settings), or any other the suite defines.
+    #[arg(long, default_value = "smoke")]
+    pub profile: String,
+    /// Seeds to run instead of the profile's, e.g. `0,1,2`.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Dataset folder (else $MIXBENCH_DATA, else ./data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Accept datasets whose checksums do not match (recorded in each result).
+    #[arg(long)]
+    pub allow_unverified: bool,
+    /// Store this run's aggregated results as the new baseline for the suite and profile.
+    #[arg(long)]
+    pub bless: bool,
+    /// Rerun cells that already have a result with the same config hash.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs the suite(s) and returns 1 if any metric regressed.
+pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
+    let suites: Vec<LoadedSuite> = if a.suite == "all" {
+        let mut v = Vec::new();
+        for id in list_ids(&cli.suites_dir)? {
+            let ls = load(&cli.suites_dir, &id)?;
+            if ls.suite.profiles.contains_key(&a.profile) {
+                v.push(ls);
+            }
+        }
+        if v.is_empty() {
+            anyhow::bail!("no suite in {} defines profile `{}`", cli.suites_dir.display(), a.profile);
+        }
+        v
+    } else {
+        vec![load(&cli.suites_dir, &a.suite)?]
+    };
+    let mut code = EXIT_OK;
+    for ls in &suites {
+        code = code.max(run_one(cli, a, ls)?);
+    }
+    Ok(code)
+}
+
+fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32> {
+    let cells = resolve(ls, &a.profile, a.seeds.as_deref())?;
+    let opts = HarnessOptions {
+        results_dir: &cli.results_dir,
+        load: LoadOptions {
+            data_dir: super::data_dir(a.data_dir.as_ref()),
+            allow_unverified: a.allow_unverified,
+        },
+        force: a.force,
+        device: default_device(),
+    };
+    eprintln!("{} — profile `{}`: {} cells", ls.suite.title, a.profile, cells.len());
+    for (i, cell) in cells.iter().enumerate() {
+        let label = format!("[{}/{}] {} s{}", i + 1, cells.len(), cell.experiment, cell.seed);
+        let mut bar = BarObserver::new(label.clone(), cell.config.epochs);
+        let outcome = run_cell(ls, &a.profile, cell, &opts, &mut bar);
+        bar.finish();
+        match outcome? {
+            CellOutcome::Skipped(p) => eprintln!("{label}: result exists with the same config, skipped ({})", p.display()),
+            CellOutcome::Ran(_, rec) => eprintln!(
+                "{label}: test error {:.2}% nll {:.4} ({:.1} s{})",
+                rec.metrics.final_epoch.error_pct,
+                rec.metrics.final_epoch.nll,
+                rec.environment.wall_seconds,
+                rec.resumed_from.map(|e| format!(", resumed after epoch {e}")).unwrap_or_default()
+            ),
+        }
+    }
+    let records = collect_records(&cli.results_dir, ls, &a.profile, &cells)?;
+    let bpath = baseline::path(&cli.baselines_dir, &ls.suite.id, &a.profile);
+    let base = baseline::read(&bpath)?;
+    let rep = report::build(ls, &a.profile, &records, base.as_ref())?;
+    let files = report::write_all(&rep, &cli.reports_dir)?;
+    println!("{}", report::markdown::render(&rep));
+    for f in &files {
+        eprintln!("wrote {}", f.display());
+    }
+    if a.bless {
+        let summaries = aggregate(&records, &ls.suite.metrics)?;
+        let b = Baseline {
+            suite: ls.suite.id.clone(),
+            profile: a.profile.clone(),
+            blessed_at: chrono::Utc::now().to_rfc3339(),
+            code: CodeVersion::current(),
+            device: records.first().map(|r| r.environment.device.clone()).unwrap_or_default(),
+            experiments: summaries.into_iter().map(|s| (s.experiment.clone(), s)).collect(),
+        };
+        baseline::write(&bpath, &b)?;
+        eprintln!("blessed {} as the baseline", bpath.display());
+        return Ok(EXIT_OK);
+    }
+    let n = rep.regressions();
+    if n > 0 {
+        eprintln!("{n} metric(s) regressed against {}", bpath.display());
+        return Ok(EXIT_REGRESSION);
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,86 @@
+//! The fully resolved configuration of one experiment (what `config_hash` covers).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::data::Preprocessing;
+use crate::train::{LossKind, SgdConfig, StepSchedule, TrainConfig};
+
+/// Everything that determines an experiment's numbers, except the seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// `{name: <dataset>, train_per_class?, test_per_class?, subset_seed?, ...dataset params}`.
+    pub dataset: Map<String, Value>,
+    /// `{arch: <model>, width?, ...model params}`.
+    pub model: Map<String, Value>,
+    /// `{name: <regularizer>, ...regularizer params}`.
+    pub regularizer: Map<String, Value>,
+    /// Training loss.
+    #[serde(default)]
+    pub loss: LossKind,
+    /// Optimizer.
+    pub optimizer: SgdConfig,
+    /// Learning-rate schedule.
+    #[serde(default)]
+    pub schedule: StepSchedule,
+    /// Number of epochs.
+    pub epochs: usize,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// Normalisation and augmentation; defaults to the reference code's for the dataset.
+    #[serde(default)]
+    pub preprocessing: Option<Preprocessing>,
+    /// Evaluate every this many epochs (the last epoch always).
+    #[serde(default = "one")]
+    pub eval_every: usize,
+    /// Images per evaluation batch.
+    #[serde(default = "eval_batch")]
+    pub eval_batch_size: usize,
+    /// Checkpoint every this many epochs (0 = never).
+    #[serde(default)]
+    pub checkpoint_every: usize,
+    /// Extra evaluations after training (FGSM, singular values, ...).
+    #[serde(default)]
+    pub evaluations: Vec<Map<String, Value>>,
+}
+
+fn one() -> usize {
+    1
+}
+fn eval_batch() -> usize {
+    500
+}
+
+impl ExperimentConfig {
+    /// The training part of the config.
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            loss: self.loss,
+            optimizer: self.optimizer.clone(),
+            schedule: self.schedule.clone(),
+            eval_every: self.eval_every,
+            eval_batch_size: self.eval_batch_size,
+            checkpoint_every: self.checkpoint_every,
+        }
+    }
+
+    /// `name` (or `arch`) field of a block, or an error naming the block.
+    pub fn block_name<'a>(block: &'a Map<String, Value>, key: &str, what: &str) -> crate::Result<&'a str> {
+        block.get(key).and_then(Value::as_str).ok_or_else(|| {
+            crate::Error::Config(format!("{what}: missing field `{key}` (a string naming the {what})"))
+        })
+    }
+
+    /// A block without its naming key and the given generic keys.
+    pub fn block_params(block: &Map<String, Value>, drop: &[&str]) -> Map<String, Value> {
+        block
+            .iter()
+            .filter(|(k, _)| !drop.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}

@@ -1,0 +1,7 @@
+//! One experiment cell: a fully resolved config, and running it end to end.
+
+pub mod config;
+pub mod run;
+
+pub use config::ExperimentConfig;
+pub use run::{RunOutput, default_device, run};

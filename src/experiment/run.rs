@@ -1,0 +1,117 @@
+//! Runs one experiment cell: load data, build model and regularizer, train, evaluate.
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+
+use super::ExperimentConfig;
+use crate::data::{self, DatasetProvenance, ImageDataset, LoadOptions};
+use crate::error::{Error, Result};
+use crate::model::{InputSpec, Model};
+use crate::regularizer;
+use crate::rng;
+use crate::train::trainer::CheckpointSpec;
+use crate::train::{Observer, TrainOutcome, train};
+
+/// The CUDA device when built with `--features cuda` and one is present, else the CPU.
+pub fn default_device() -> Device {
+    #[cfg(feature = "cuda")]
+    {
+        if let Ok(d) = Device::cuda_if_available(0) {
+            return d;
+        }
+    }
+    Device::Cpu
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunOutput {
+    /// Training and evaluation results.
+    pub outcome: TrainOutcome,
+    /// Where the data came from.
+    pub dataset: DatasetProvenance,
+    /// Trainable parameter count of the model.
+    pub trainable_params: usize,
+}
+
+const DATASET_KEYS: &[&str] = &["name", "train_per_class", "test_per_class", "subset_seed"];
+
+/// Loads the dataset block of `cfg`, applying class-balanced subsets.
+pub fn load_dataset(cfg: &ExperimentConfig, opts: &LoadOptions) -> Result<(ImageDataset, data::Preprocessing)> {
+    let name = ExperimentConfig::block_name(&cfg.dataset, "name", "dataset")?;
+    let source = data::registry::get(name)?;
+    let params = ExperimentConfig::block_params(&cfg.dataset, DATASET_KEYS);
+    let mut ds = source.load(&serde_json::Value::Object(params), opts)?;
+    let get = |k: &str| -> Result<Option<u64>> {
+        match cfg.dataset.get(k) {
+            None => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                Error::Config(format!("dataset.{k}: expected a non-negative integer, got {v}"))
+            }),
+        }
+    };
+    let subset_seed = get("subset_seed")?.unwrap_or(0);
+    let len = ds.image_len();
+    if let Some(k) = get("train_per_class")? {
+        let mut r = rng::stream(subset_seed, "subset/train", 0);
+        ds.train = data::subset::cap_per_class(&ds.train, len, k as usize, &mut r);
+        ds.provenance.notes.push(format!("train capped at {k} per class (subset_seed {subset_seed}): {} images", ds.train.len()));
+    }
+    if let Some(k) = get("test_per_class")? {
+        let mut r = rng::stream(subset_seed, "subset/test", 0);
+        ds.test = data::subset::cap_per_class(&ds.test, len, k as usize, &mut r);
+        ds.provenance.notes.push(format!("test capped at {k} per class (subset_seed {subset_seed}): {} images", ds.test.len()));
+    }
+    let pre = cfg.preprocessing.clone().unwrap_or_else(|| source.default_preprocessing());
+    if pre.mean.len() != ds.channels || pre.std.len() != ds.channels {
+        return Err(Error::Config(format!(
+            "preprocessing: mean and std need {} values (one per channel of `{name}`), got {} and {}",
+            ds.channels,
+            pre.mean.len(),
+            pre.std.len()
+        )));
+    }
+    Ok((ds, pre))
+}
+
+/// Builds the model of `cfg` for `ds`, with parameters drawn from `seed`.
+pub fn build_model(cfg: &ExperimentConfig, ds: &ImageDataset, seed: u64, device: &Device) -> Result<Model> {
+    let arch = ExperimentConfig::block_name(&cfg.model, "arch", "model")?;
+    let params = ExperimentConfig::block_params(&cfg.model, &["arch"]);
+    Model::build(
+        arch,
+        &params,
+        InputSpec {
+            channels: ds.channels,
+            height: ds.height,
+            width: ds.width,
+            classes: ds.num_classes,
+        },
+        seed,
+        device,
+    )
+}
+
+/// Runs `cfg` with `seed` end to end.
+pub fn run(
+    cfg: &ExperimentConfig,
+    seed: u64,
+    opts: &LoadOptions,
+    checkpoint: Option<&CheckpointSpec>,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<RunOutput> {
+    let (ds, pre) = load_dataset(cfg, opts)?;
+    let model = build_model(cfg, &ds, seed, device)?;
+    let reg_name = ExperimentConfig::block_name(&cfg.regularizer, "name", "regularizer")?;
+    let reg = regularizer::registry::build(
+        reg_name,
+        &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
+    )?;
+    let outcome = train(&model, &ds, &pre, reg.as_ref(), &cfg.train_config(), seed, checkpoint, observer)?;
+    Ok(RunOutput {
+        outcome,
+        dataset: ds.provenance.clone(),
+        trainable_params: model.store.num_trainable(),
+    })
+}

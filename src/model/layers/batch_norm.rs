@@ -1,0 +1,73 @@
+//! Batch normalisation with PyTorch's semantics (biased batch variance to normalise,
+//! unbiased variance in the running estimate, `momentum` weighting the new batch).
+
+use candle_core::{DType, Result, Tensor, Var};
+
+use crate::model::store::ParamBuilder;
+
+/// BatchNorm over the channel axis (dim 1) of [N, C] or [N, C, H, W] inputs.
+#[derive(Debug, Clone)]
+pub struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+    momentum: f64,
+    eps: f64,
+}
+
+impl BatchNorm {
+    /// Creates `weight`=1, `bias`=0, `running_mean`=0, `running_var`=1 under `b`.
+    pub fn new(b: &ParamBuilder, channels: usize, momentum: f64) -> Result<Self> {
+        Ok(BatchNorm {
+            weight: b.param(channels, "weight", candle_nn::Init::Const(1.0))?,
+            bias: b.param(channels, "bias", candle_nn::Init::Const(0.0))?,
+            running_mean: b.buffer(channels, "running_mean", 0.0)?,
+            running_var: b.buffer(channels, "running_var", 1.0)?,
+            momentum,
+            eps: 1e-5,
+        })
+    }
+
+    /// Normalises `x`; in train mode with batch statistics (and updates the running ones).
+    ///
+    /// Train mode computes in f64, as PyTorch's CPU kernel accumulates its statistics in double:
+    /// f32 sums over N·H·W values are off by ~1e-6, enough to flip near-zero ReLU inputs and
+    /// move gradients by percents against the reference.
+    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let rank = x.rank();
+        let c = x.dim(1)?;
+        let bshape: Vec<usize> = (0..rank).map(|i| if i == 1 { c } else { 1 }).collect();
+        let reduce: Vec<usize> = (0..rank).filter(|&i| i != 1).collect();
+        let dtype = x.dtype();
+        if train {
+            let x64 = x.to_dtype(DType::F64)?;
+            let n = x.elem_count() / c;
+            let mean = x64.mean_keepdim(reduce.as_slice())?;
+            let centred = x64.broadcast_sub(&mean)?;
+            let var = centred.sqr()?.mean_keepdim(reduce.as_slice())?;
+            let m = self.momentum;
+            let unbiased = if n > 1 { n as f64 / (n as f64 - 1.0) } else { 1.0 };
+            let new_mean = ((self.running_mean.as_tensor() * (1.0 - m))?
+                + (mean.detach().flatten_all()?.to_dtype(dtype)? * m)?)?;
+            let new_var = ((self.running_var.as_tensor() * (1.0 - m))?
+                + (var.detach().flatten_all()?.to_dtype(dtype)? * (m * unbiased))?)?;
+            self.running_mean.set(&new_mean)?;
+            self.running_var.set(&new_var)?;
+            let inv = (var + self.eps)?.sqrt()?.recip()?;
+            let w = self.weight.to_dtype(DType::F64)?.reshape(bshape.as_slice())?;
+            let b = self.bias.to_dtype(DType::F64)?.reshape(bshape.as_slice())?;
+            return centred
+                .broadcast_mul(&w.broadcast_mul(&inv)?)?
+                .broadcast_add(&b)?
+                .to_dtype(dtype);
+        }
+        let mean = self.running_mean.as_tensor().reshape(bshape.as_slice())?;
+        let var = self.running_var.as_tensor().reshape(bshape.as_slice())?;
+        let inv = (var + self.eps)?.sqrt()?.recip()?;
+        let scale = self.weight.reshape(bshape.as_slice())?.broadcast_mul(&inv)?;
+        x.broadcast_sub(&mean)?
+            .broadcast_mul(&scale)?
+            .broadcast_add(&self.bias.reshape(bshape.as_slice())?)
+    }
+}

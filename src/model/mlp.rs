@@ -1,0 +1,104 @@
+//! Multi-layer perceptron for the flattening analysis (App. G): hidden layers `fc{i}` with
+//! ReLU or LeakyReLU, an optional linear bottleneck followed by BatchNorm `bn{i}` and no
+//! activation (as the reference's MNIST bottleneck net), then `out`.
+//! Mix points: 0 the input, i+1 the output of hidden layer i.
+
+use candle_core::{Result, Tensor};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::Network;
+use super::layers::{BatchNorm, Linear};
+use super::store::ParamBuilder;
+
+/// Hidden-layer activation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// max(0, x).
+    Relu,
+    /// x for x > 0, 0.01·x otherwise (PyTorch's default slope).
+    LeakyRelu,
+}
+
+/// MLP options from the suite's `model` block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MlpParams {
+    /// Widths of the hidden layers, input side first.
+    pub hidden: Vec<usize>,
+    /// Activation after each non-bottleneck hidden layer.
+    #[serde(default = "default_activation")]
+    pub activation: Activation,
+    /// Index of the bottleneck hidden layer (BatchNorm, no activation), if any.
+    #[serde(default)]
+    pub bottleneck: Option<usize>,
+}
+
+fn default_activation() -> Activation {
+    Activation::LeakyRelu
+}
+
+/// The MLP network.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    bottleneck: Option<(usize, BatchNorm)>,
+    activation: Activation,
+    out: Linear,
+}
+
+impl Mlp {
+    /// Builds an MLP from `inputs` features to `classes` logits.
+    pub fn new(b: &ParamBuilder, inputs: usize, classes: usize, p: &MlpParams) -> Result<Self> {
+        if p.hidden.is_empty() {
+            candle_core::bail!("mlp needs at least one hidden layer");
+        }
+        if let Some(i) = p.bottleneck
+            && i >= p.hidden.len()
+        {
+            candle_core::bail!("mlp bottleneck index {i} is not a hidden layer (0..{})", p.hidden.len());
+        }
+        let mut layers = Vec::new();
+        let mut cin = inputs;
+        for (i, &w) in p.hidden.iter().enumerate() {
+            layers.push(Linear::new(&b.pp(format!("fc{i}")), cin, w)?);
+            cin = w;
+        }
+        let bottleneck = match p.bottleneck {
+            Some(i) => Some((i, BatchNorm::new(&b.pp(format!("bn{i}")), p.hidden[i], 0.1)?)),
+            None => None,
+        };
+        Ok(Mlp {
+            layers,
+            bottleneck,
+            activation: p.activation,
+            out: Linear::new(&b.pp("out"), cin, classes)?,
+        })
+    }
+}
+
+impl Network for Mlp {
+    fn num_segments(&self) -> usize {
+        self.layers.len() + 1
+    }
+
+    fn forward_segment(&self, i: usize, h: &Tensor, train: bool) -> Result<Tensor> {
+        let h = if h.rank() > 2 { h.flatten_from(1)? } else { h.clone() };
+        if i == self.layers.len() {
+            return self.out.forward(&h);
+        }
+        let y = self
+            .layers
+            .get(i)
+            .ok_or_else(|| candle_core::Error::Msg(format!("mlp has no segment {i}")))?
+            .forward(&h)?;
+        match &self.bottleneck {
+            Some((b, bn)) if *b == i => bn.forward(&y, train),
+            _ => match self.activation {
+                Activation::Relu => y.relu(),
+                Activation::LeakyRelu => candle_nn::ops::leaky_relu(&y, 0.01),
+            },
+        }
+    }
+}

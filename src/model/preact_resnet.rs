@@ -1,0 +1,113 @@
+//! PreActResNet18/34 as in the reference code (`supervised/models/preresnet.py`).
+//!
+//! 3×3 stem conv (stride 2 for 64×64 inputs), four stages of pre-activation blocks, the 1×1
+//! projection shortcut taken after the first BN-ReLU, no final BN-ReLU, average pooling, linear.
+//! Mix points: 0 input, 1 after conv1+layer1, 2 after layer2, 3 after layer3, 4 after layer4.
+
+use candle_core::{Result, Tensor};
+
+use super::layers::{BatchNorm, Conv2d, Linear};
+use super::store::ParamBuilder;
+use super::{Network, scaled};
+
+/// One pre-activation basic block.
+#[derive(Debug, Clone)]
+pub struct PreActBlock {
+    bn1: BatchNorm,
+    conv1: Conv2d,
+    bn2: BatchNorm,
+    conv2: Conv2d,
+    shortcut: Option<Conv2d>,
+}
+
+impl PreActBlock {
+    fn new(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
+        let shortcut = if stride != 1 || cin != planes {
+            Some(Conv2d::new(&b.pp("shortcut").pp(0), cin, planes, 1, stride, 0, false)?)
+        } else {
+            None
+        };
+        Ok(PreActBlock {
+            bn1: BatchNorm::new(&b.pp("bn1"), cin, 0.1)?,
+            conv1: Conv2d::new(&b.pp("conv1"), cin, planes, 3, stride, 1, false)?,
+            bn2: BatchNorm::new(&b.pp("bn2"), planes, 0.1)?,
+            conv2: Conv2d::new(&b.pp("conv2"), planes, planes, 3, 1, 1, false)?,
+            shortcut,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let out = self.bn1.forward(x, train)?.relu()?;
+        let short = match &self.shortcut {
+            Some(s) => s.forward(&out)?,
+            None => x.clone(),
+        };
+        let out = self.conv1.forward(&out)?;
+        let out = self.conv2.forward(&self.bn2.forward(&out, train)?.relu()?)?;
+        out + short
+    }
+}
+
+/// PreActResNet with basic blocks; `blocks` = [2,2,2,2] (18) or [3,4,6,3] (34).
+#[derive(Debug, Clone)]
+pub struct PreActResNet {
+    conv1: Conv2d,
+    stages: Vec<Vec<PreActBlock>>,
+    linear: Linear,
+}
+
+impl PreActResNet {
+    /// Builds the network for `in_channels`, `classes`, width multiplier and stem stride.
+    pub fn new(
+        b: &ParamBuilder,
+        blocks: [usize; 4],
+        in_channels: usize,
+        classes: usize,
+        width: f64,
+        stem_stride: usize,
+    ) -> Result<Self> {
+        let c0 = scaled(64, width);
+        let conv1 = Conv2d::new(&b.pp("conv1"), in_channels, c0, 3, stem_stride, 1, false)?;
+        let mut cin = c0;
+        let mut stages = Vec::new();
+        for (i, (&n, mult)) in blocks.iter().zip([1usize, 2, 4, 8]).enumerate() {
+            let planes = scaled(64 * mult, width);
+            let stride = if i == 0 { 1 } else { 2 };
+            let lb = b.pp(format!("layer{}", i + 1));
+            let mut stage = Vec::new();
+            for j in 0..n {
+                stage.push(PreActBlock::new(&lb.pp(j), cin, planes, if j == 0 { stride } else { 1 })?);
+                cin = planes;
+            }
+            stages.push(stage);
+        }
+        let linear = Linear::new(&b.pp("linear"), cin, classes)?;
+        Ok(PreActResNet {
+            conv1,
+            stages,
+            linear,
+        })
+    }
+}
+
+impl Network for PreActResNet {
+    fn num_segments(&self) -> usize {
+        5
+    }
+
+    fn forward_segment(&self, i: usize, h: &Tensor, train: bool) -> Result<Tensor> {
+        match i {
+            0..=3 => {
+                let mut out = if i == 0 { self.conv1.forward(h)? } else { h.clone() };
+                for blk in &self.stages[i] {
+                    out = blk.forward(&out, train)?;
+                }
+                Ok(out)
+            }
+            // The reference pools with a 4×4 window, which is the whole final map for its inputs
+            // (32×32, or 64×64 with the stride-2 stem); a global mean equals it there.
+            4 => self.linear.forward(&h.mean((2, 3))?),
+            _ => candle_core::bail!("PreActResNet has segments 0..=4, got {i}"),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Every architecture by name: adding one is a new file plus one line in `ENTRIES`.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::mlp::{Mlp, MlpParams};
+use super::preact_resnet::PreActResNet;
+use super::wide_resnet::WideResNet;
+use super::{InputSpec, Network, ParamBuilder};
+use crate::error::{Error, Result};
+
+/// Builds a network from its parameters.
+pub type BuildFn = fn(&ParamBuilder, InputSpec, &Map<String, Value>) -> Result<Box<dyn Network>>;
+
+/// One registered architecture.
+pub struct ModelEntry {
+    /// Name used in suites (`model: {arch: ...}`).
+    pub name: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Constructor.
+    pub build: BuildFn,
+}
+
+/// The registry.
+pub const ENTRIES: &[ModelEntry] = &[
+    ModelEntry {
+        name: "preactresnet18",
+        description: "PreActResNet18 (blocks [2,2,2,2]); params: width, stem_stride",
+        build: |b, i, p| resnet(b, i, p, [2, 2, 2, 2]),
+    },
+    ModelEntry {
+        name: "preactresnet34",
+        description: "PreActResNet34 (blocks [3,4,6,3]); params: width, stem_stride",
+        build: |b, i, p| resnet(b, i, p, [3, 4, 6, 3]),
+    },
+    ModelEntry {
+        name: "wrn28_10",
+        description: "WideResNet-28-10; params: width, stem_stride",
+        build: wrn,
+    },
+    ModelEntry {
+        name: "mlp",
+        description: "MLP; params: hidden, activation, bottleneck",
+        build: mlp,
+    },
+];
+
+/// Looks an architecture up by name.
+pub fn get(name: &str) -> Result<&'static ModelEntry> {
+    ENTRIES.iter().find(|e| e.name == name).ok_or_else(|| {
+        Error::Config(format!(
+            "unknown model `{name}`; expected one of: {}",
+            names().join(", ")
+        ))
+    })
+}
+
+/// Names of all registered architectures.
+pub fn names() -> Vec<&'static str> {
+    ENTRIES.iter().map(|e| e.name).collect()
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(arch: &str, p: &Map<String, Value>) -> Result<T> {
+    serde_json::from_value(Value::Object(p.clone()))
+        .map_err(|e| Error::Config(format!("model `{arch}`: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConvParams {
+    #[serde(default = "one")]
+    width: f64,
+    /// Stem stride; defaults to 2 for inputs of 64 pixels or more (Tiny-ImageNet), else 1.
+    #[serde(default)]
+    stem_stride: Option<usize>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn conv_params(arch: &str, input: InputSpec, p: &Map<String, Value>) -> Result<(f64, usize)> {
+    let c: ConvParams = parse(arch, p)?;
+    if !(c.width > 0.0 && c.width.is_finite()) {
+        return Err(Error::Config(format!("model `{arch}`: width must be > 0, got {}", c.width)));
+    }
+    let stride = c.stem_stride.unwrap_or(if input.height >= 64 { 2 } else { 1 });
+    Ok((c.width, stride))
+}
+
+fn resnet(
+    b: &ParamBuilder,
+    input: InputSpec,
+    p: &Map<String, Value>,
+    blocks: [usize; 4],
+) -> Result<Box<dyn Network>> {
+    let (width, stride) = conv_params("preactresnet", input, p)?;
+    Ok(Box::new(PreActResNet::new(
+        b,
+        blocks,
+        input.channels,
+        input.classes,
+        width,
+        stride,
+    )?))
+}
+
+fn wrn(b: &ParamBuilder, input: InputSpec, p: &Map<String, Value>) -> Result<Box<dyn Network>> {
+    let (width, stride) = conv_params("wrn28_10", input, p)?;
+    Ok(Box::new(WideResNet::new(
+        b,
+        28,
+        10,
+        input.channels,
+        input.classes,
+        width,
+        stride,
+    )?))
+}
+
+fn mlp(b: &ParamBuilder, input: InputSpec, p: &Map<String, Value>) -> Result<Box<dyn Network>> {
+    let params: MlpParams = parse("mlp", p)?;
+    let inputs = input.channels * input.height * input.width;
+    Ok(Box::new(Mlp::new(b, inputs, input.classes, &params)?))
+}

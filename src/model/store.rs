@@ -1,0 +1,206 @@
+//! Parameter storage: a candle `VarBuilder` backend that draws initial values from seeded
+//! ChaCha8 streams (one per parameter name), plus non-trainable buffers (BatchNorm statistics).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use candle_core::{DType, Device, Shape, Tensor, Var};
+use candle_nn::{Init, VarBuilder, var_builder::SimpleBackend};
+use rand::distr::{Distribution, Uniform};
+use rand_distr::Normal;
+
+use crate::rng;
+
+type VarMapInner = Arc<Mutex<BTreeMap<String, Var>>>;
+
+/// A `SimpleBackend` creating each variable once, with values from `rng::stream(seed, "init/<name>")`.
+///
+/// Seeding by name makes the values independent of creation order.
+#[derive(Clone)]
+pub struct SeededBackend {
+    vars: VarMapInner,
+    seed: u64,
+}
+
+fn draw(seed: u64, name: &str, shape: &Shape, init: Init, dev: &Device) -> candle_core::Result<Tensor> {
+    let n = shape.elem_count();
+    let mut r = rng::stream(seed, &format!("init/{name}"), 0);
+    let values: Vec<f32> = match init {
+        Init::Const(v) => vec![v as f32; n],
+        Init::Uniform { lo, up } => {
+            let d = Uniform::new(lo as f32, up as f32)
+                .map_err(|e| candle_core::Error::Msg(format!("{name}: {e}")))?;
+            (0..n).map(|_| d.sample(&mut r)).collect()
+        }
+        Init::Randn { mean, stdev } => {
+            let d = Normal::new(mean as f32, stdev as f32)
+                .map_err(|e| candle_core::Error::Msg(format!("{name}: {e}")))?;
+            (0..n).map(|_| d.sample(&mut r)).collect()
+        }
+        Init::Kaiming { .. } => {
+            return Err(candle_core::Error::Msg(format!(
+                "{name}: Kaiming init hint is not used by mixbench layers; pass explicit bounds"
+            )));
+        }
+    };
+    Tensor::from_vec(values, shape.clone(), dev)
+}
+
+impl SimpleBackend for SeededBackend {
+    fn get(&self, s: Shape, name: &str, h: Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        let mut vars = self.vars.lock().expect("parameter store poisoned");
+        if let Some(v) = vars.get(name) {
+            if v.shape() != &s {
+                return Err(candle_core::Error::Msg(format!(
+                    "parameter {name} requested with shape {s:?} but exists with {:?}",
+                    v.shape()
+                )));
+            }
+            return Ok(v.as_tensor().clone());
+        }
+        let t = draw(self.seed, name, &s, h, dev)?.to_dtype(dtype)?;
+        let v = Var::from_tensor(&t)?;
+        let out = v.as_tensor().clone();
+        vars.insert(name.to_string(), v);
+        Ok(out)
+    }
+
+    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+        let vars = self.vars.lock().expect("parameter store poisoned");
+        vars.get(name)
+            .map(|v| v.as_tensor().clone())
+            .ok_or_else(|| candle_core::Error::Msg(format!("no parameter named {name}")))
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.vars.lock().expect("parameter store poisoned").contains_key(name)
+    }
+}
+
+/// Trainable parameters and buffers of one model, by their PyTorch state_dict names.
+#[derive(Clone)]
+pub struct ParamStore {
+    params: VarMapInner,
+    buffers: VarMapInner,
+    seed: u64,
+    device: Device,
+}
+
+impl ParamStore {
+    /// An empty store whose parameters will be drawn from `seed`.
+    pub fn new(seed: u64, device: Device) -> Self {
+        ParamStore {
+            params: Arc::default(),
+            buffers: Arc::default(),
+            seed,
+            device,
+        }
+    }
+
+    /// A builder at the root path.
+    pub fn builder(&self) -> ParamBuilder {
+        let backend = SeededBackend {
+            vars: self.params.clone(),
+            seed: self.seed,
+        };
+        ParamBuilder {
+            vb: VarBuilder::from_backend(Box::new(backend), DType::F32, self.device.clone()),
+            buffers: self.buffers.clone(),
+        }
+    }
+
+    /// Trainable parameters sorted by name.
+    pub fn params(&self) -> Vec<(String, Var)> {
+        let p = self.params.lock().expect("parameter store poisoned");
+        p.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Buffers (BatchNorm running statistics) sorted by name.
+    pub fn buffers(&self) -> Vec<(String, Var)> {
+        let b = self.buffers.lock().expect("parameter store poisoned");
+        b.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Number of trainable scalars.
+    pub fn num_trainable(&self) -> usize {
+        self.params().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// Device the tensors live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Overwrites parameters and buffers from named tensors (e.g. a checkpoint or a fixture).
+    ///
+    /// Every parameter and buffer must be present with the right shape; extra names are an error.
+    pub fn load(&self, tensors: &BTreeMap<String, Tensor>) -> crate::Result<()> {
+        let mut seen = 0usize;
+        for (name, var) in self.params().into_iter().chain(self.buffers()) {
+            let t = tensors.get(&name).ok_or_else(|| {
+                crate::Error::Other(format!("checkpoint has no tensor for `{name}`"))
+            })?;
+            if t.shape() != var.shape() {
+                return Err(crate::Error::Other(format!(
+                    "tensor `{name}` has shape {:?}, the model expects {:?}",
+                    t.shape(),
+                    var.shape()
+                )));
+            }
+            var.set(&t.to_dtype(DType::F32)?.to_device(&self.device)?)?;
+            seen += 1;
+        }
+        if seen != tensors.len() {
+            let known: std::collections::BTreeSet<String> = self
+                .params()
+                .into_iter()
+                .chain(self.buffers())
+                .map(|(n, _)| n)
+                .collect();
+            let extra: Vec<&String> = tensors.keys().filter(|k| !known.contains(*k)).collect();
+            return Err(crate::Error::Other(format!(
+                "tensors not in the model: {extra:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Hands out parameters (through candle's `VarBuilder`) and buffers under a name prefix.
+#[derive(Clone)]
+pub struct ParamBuilder {
+    vb: VarBuilder<'static>,
+    buffers: VarMapInner,
+}
+
+impl ParamBuilder {
+    /// A builder one level down (`prefix.name`).
+    pub fn pp(&self, name: impl ToString) -> Self {
+        ParamBuilder {
+            vb: self.vb.pp(name),
+            buffers: self.buffers.clone(),
+        }
+    }
+
+    /// A trainable parameter `name` of `shape` initialised by `init`.
+    pub fn param(&self, shape: impl Into<Shape>, name: &str, init: Init) -> candle_core::Result<Tensor> {
+        self.vb.get_with_hints(shape, name, init)
+    }
+
+    /// A non-trainable buffer `name` of `shape` filled with `value`.
+    pub fn buffer(&self, shape: impl Into<Shape>, name: &str, value: f32) -> candle_core::Result<Var> {
+        let full = if self.vb.prefix().is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.vb.prefix())
+        };
+        let shape: Shape = shape.into();
+        let t = Tensor::full(value, shape, self.vb.device())?;
+        let v = Var::from_tensor(&t)?;
+        self.buffers
+            .lock()
+            .expect("parameter store poisoned")
+            .insert(full, v.clone());
+        Ok(v)
+    }
+}

@@ -1,0 +1,122 @@
+//! WideResNet-28-10 as in the reference code (`supervised/models/wide_resnet.py`): widths
+//! 16→160/320/640, convs with bias, the stride on each block's second conv, shortcut on the raw
+//! input, final BN (momentum 0.9, as written there) then ReLU, 8×8 pooling, no dropout.
+//! Mix points: 0 input, 1 after conv1+layer1, 2 after layer2, 3 after layer3.
+
+use candle_core::{Result, Tensor};
+
+use super::layers::{BatchNorm, Conv2d, Linear};
+use super::store::ParamBuilder;
+use super::{Network, scaled};
+
+/// One wide basic block.
+#[derive(Debug, Clone)]
+pub struct WideBasic {
+    bn1: BatchNorm,
+    conv1: Conv2d,
+    bn2: BatchNorm,
+    conv2: Conv2d,
+    shortcut: Option<Conv2d>,
+}
+
+impl WideBasic {
+    fn new(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
+        let shortcut = if stride != 1 || cin != planes {
+            Some(Conv2d::new(&b.pp("shortcut").pp(0), cin, planes, 1, stride, 0, true)?)
+        } else {
+            None
+        };
+        Ok(WideBasic {
+            bn1: BatchNorm::new(&b.pp("bn1"), cin, 0.1)?,
+            conv1: Conv2d::new(&b.pp("conv1"), cin, planes, 3, 1, 1, true)?,
+            bn2: BatchNorm::new(&b.pp("bn2"), planes, 0.1)?,
+            conv2: Conv2d::new(&b.pp("conv2"), planes, planes, 3, stride, 1, true)?,
+            shortcut,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let out = self.conv1.forward(&self.bn1.forward(x, train)?.relu()?)?;
+        let out = self.conv2.forward(&self.bn2.forward(&out, train)?.relu()?)?;
+        let short = match &self.shortcut {
+            Some(s) => s.forward(x)?,
+            None => x.clone(),
+        };
+        out + short
+    }
+}
+
+/// WideResNet of depth 6n+4 and widen factor k.
+#[derive(Debug, Clone)]
+pub struct WideResNet {
+    conv1: Conv2d,
+    stages: Vec<Vec<WideBasic>>,
+    bn1: BatchNorm,
+    linear: Linear,
+}
+
+impl WideResNet {
+    /// Builds WRN-`depth`-`widen` with a width multiplier applied to every stage.
+    pub fn new(
+        b: &ParamBuilder,
+        depth: usize,
+        widen: usize,
+        in_channels: usize,
+        classes: usize,
+        width: f64,
+        stem_stride: usize,
+    ) -> Result<Self> {
+        if depth < 10 || (depth - 4) % 6 != 0 {
+            candle_core::bail!("WideResNet depth must be 6n+4, got {depth}");
+        }
+        let n = (depth - 4) / 6;
+        let c0 = scaled(16, width);
+        let conv1 = Conv2d::new(&b.pp("conv1"), in_channels, c0, 3, stem_stride, 1, true)?;
+        let mut cin = c0;
+        let mut stages = Vec::new();
+        for (i, mult) in [1usize, 2, 4].into_iter().enumerate() {
+            let planes = scaled(16 * widen * mult, width);
+            let stride = if i == 0 { 1 } else { 2 };
+            let lb = b.pp(format!("layer{}", i + 1));
+            let mut stage = Vec::new();
+            for j in 0..n {
+                stage.push(WideBasic::new(&lb.pp(j), cin, planes, if j == 0 { stride } else { 1 })?);
+                cin = planes;
+            }
+            stages.push(stage);
+        }
+        // PyTorch momentum=0.9 weights the new batch by 0.9, as the reference code wrote it.
+        let bn1 = BatchNorm::new(&b.pp("bn1"), cin, 0.9)?;
+        let linear = Linear::new(&b.pp("linear"), cin, classes)?;
+        Ok(WideResNet {
+            conv1,
+            stages,
+            bn1,
+            linear,
+        })
+    }
+}
+
+impl Network for WideResNet {
+    fn num_segments(&self) -> usize {
+        4
+    }
+
+    fn forward_segment(&self, i: usize, h: &Tensor, train: bool) -> Result<Tensor> {
+        match i {
+            0..=2 => {
+                let mut out = if i == 0 { self.conv1.forward(h)? } else { h.clone() };
+                for blk in &self.stages[i] {
+                    out = blk.forward(&out, train)?;
+                }
+                Ok(out)
+            }
+            // 8×8 average pooling is the whole final map for 32×32 inputs.
+            3 => {
+                let out = self.bn1.forward(h, train)?.relu()?;
+                self.linear.forward(&out.mean((2, 3))?)
+            }
+            _ => candle_core::bail!("WideResNet has segments 0..=3, got {i}"),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! Input mixup (Zhang et al., 2018): manifold mixup restricted to the input, S = {0}.
+
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::mix::sample_plan;
+use super::{MixPlan, Regularizer};
+use crate::error::{Error, Result};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    alpha: f64,
+}
+
+/// Mixes raw inputs with λ ~ Beta(α, α).
+pub struct InputMixup {
+    alpha: f64,
+}
+
+/// Builds `input_mixup {alpha}`.
+pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
+    let p: Params = serde_json::from_value(Value::Object(p.clone()))
+        .map_err(|e| Error::Config(format!("regularizer `input_mixup`: {e}")))?;
+    super::manifold_mixup::check_alpha("input_mixup", p.alpha)?;
+    Ok(Box::new(InputMixup { alpha: p.alpha }))
+}
+
+impl Regularizer for InputMixup {
+    fn name(&self) -> &'static str {
+        "input_mixup"
+    }
+
+    fn validate(&self, _num_mix_points: usize) -> Result<()> {
+        Ok(())
+    }
+
+    fn plan(&self, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan> {
+        // Same draw order as manifold mixup (λ, layer, permutation), so S = {0} agrees exactly.
+        Some(sample_plan(self.alpha, &[0], false, batch, rng))
+    }
+}

@@ -1,0 +1,160 @@
+//! The mixing operation shared by input and manifold mixup, as the reference `mixup_process`.
+
+use candle_core::{Device, Result, Tensor};
+use rand::Rng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Beta, Distribution};
+
+/// One minibatch's mixing decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixPlan {
+    /// Mix point (0 = input).
+    pub layer: usize,
+    /// Weight of the original example; the partner gets 1 − λ.
+    pub lambda: f32,
+    /// Partner of example i is example `perm[i]` of the same minibatch.
+    pub perm: Vec<u32>,
+    /// Stop gradients from flowing into the layers before the mix point.
+    pub block_gradient: bool,
+}
+
+/// λ ~ Beta(α, α), or 1 when α ≤ 0 (the reference's `get_lambda`).
+pub fn sample_lambda(alpha: f64, rng: &mut ChaCha8Rng) -> f32 {
+    if alpha > 0.0 {
+        // Beta::new only fails for non-positive or non-finite shapes, excluded above and by
+        // config validation.
+        match Beta::new(alpha, alpha) {
+            Ok(d) => d.sample(rng) as f32,
+            Err(_) => 1.0,
+        }
+    } else {
+        1.0
+    }
+}
+
+/// Draws λ, then the layer uniformly from `layers`, then a uniform permutation.
+pub fn sample_plan(
+    alpha: f64,
+    layers: &[usize],
+    block_gradient: bool,
+    batch: usize,
+    rng: &mut ChaCha8Rng,
+) -> MixPlan {
+    let lambda = sample_lambda(alpha, rng);
+    let layer = layers[rng.random_range(0..layers.len())];
+    let mut perm: Vec<u32> = (0..batch as u32).collect();
+    perm.shuffle(rng);
+    MixPlan {
+        layer,
+        lambda,
+        perm,
+        block_gradient,
+    }
+}
+
+/// λ·h + (1−λ)·h[perm], detached when the plan blocks gradients.
+pub fn mix_hidden(h: &Tensor, plan: &MixPlan) -> Result<Tensor> {
+    let idx = Tensor::from_slice(&plan.perm, plan.perm.len(), h.device())?;
+    let partner = h.index_select(&idx, 0)?;
+    let lam = plan.lambda;
+    let mixed = ((h * lam as f64)? + (partner * (1.0f32 - lam) as f64)?)?;
+    Ok(if plan.block_gradient {
+        mixed.detach()
+    } else {
+        mixed
+    })
+}
+
+/// One-hot targets, mixed with the plan's λ and permutation when there is a plan.
+pub fn soft_targets(
+    labels: &[u32],
+    classes: usize,
+    plan: Option<&MixPlan>,
+    device: &Device,
+) -> Result<Tensor> {
+    let n = labels.len();
+    let mut t = vec![0f32; n * classes];
+    match plan {
+        None => {
+            for (i, &y) in labels.iter().enumerate() {
+                t[i * classes + y as usize] = 1.0;
+            }
+        }
+        Some(p) => {
+            let lam = p.lambda;
+            for (i, &y) in labels.iter().enumerate() {
+                t[i * classes + y as usize] += lam;
+                let yp = labels[p.perm[i] as usize];
+                t[i * classes + yp as usize] += 1.0 - lam;
+            }
+        }
+    }
+    Tensor::from_vec(t, (n, classes), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn mixed_targets_rows_sum_to_one_and_lambda_one_is_identity() {
+        let labels = [0u32, 1, 2, 1];
+        let plan = MixPlan {
+            layer: 0,
+            lambda: 0.3,
+            perm: vec![2, 0, 3, 1],
+            block_gradient: false,
+        };
+        let t = soft_targets(&labels, 3, Some(&plan), &Device::Cpu).unwrap();
+        let rows: Vec<f32> = t.sum(1).unwrap().to_vec1().unwrap();
+        for r in rows {
+            assert!((r - 1.0).abs() < 1e-6);
+        }
+        let v: Vec<Vec<f32>> = t.to_vec2().unwrap();
+        // Row 0: 0.3 of class 0 and 0.7 of class 2 (partner 2 has label 2).
+        assert!((v[0][0] - 0.3).abs() < 1e-6 && (v[0][2] - 0.7).abs() < 1e-6);
+
+        let id = MixPlan {
+            lambda: 1.0,
+            ..plan
+        };
+        let t1 = soft_targets(&labels, 3, Some(&id), &Device::Cpu).unwrap();
+        let t0 = soft_targets(&labels, 3, None, &Device::Cpu).unwrap();
+        assert_eq!(t1.to_vec2::<f32>().unwrap(), t0.to_vec2::<f32>().unwrap());
+        let h = Tensor::arange(0f32, 8., &Device::Cpu).unwrap().reshape((4, 2)).unwrap();
+        let m = mix_hidden(&h, &id).unwrap();
+        assert_eq!(m.to_vec2::<f32>().unwrap(), h.to_vec2::<f32>().unwrap());
+    }
+
+    #[test]
+    fn mix_hidden_matches_hand_computation() {
+        let h = Tensor::new(&[[1f32, 2.], [10., 20.]], &Device::Cpu).unwrap();
+        let plan = MixPlan {
+            layer: 1,
+            lambda: 0.25,
+            perm: vec![1, 0],
+            block_gradient: false,
+        };
+        let m: Vec<Vec<f32>> = mix_hidden(&h, &plan).unwrap().to_vec2().unwrap();
+        assert_eq!(m, vec![vec![7.75, 15.5], vec![3.25, 6.5]]);
+    }
+
+    #[test]
+    fn beta_draws_match_mean_and_variance() {
+        for alpha in [0.2f64, 1.0, 2.0] {
+            let mut rng = ChaCha8Rng::seed_from_u64(42);
+            let n = 10_000;
+            let xs: Vec<f64> = (0..n).map(|_| sample_lambda(alpha, &mut rng) as f64).collect();
+            let mean = xs.iter().sum::<f64>() / n as f64;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+            let want_var = 1.0 / (4.0 * (2.0 * alpha + 1.0));
+            assert!((mean - 0.5).abs() < 0.01, "alpha {alpha}: mean {mean}");
+            assert!((var - want_var).abs() / want_var < 0.05, "alpha {alpha}: var {var} vs {want_var}");
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(sample_lambda(0.0, &mut rng), 1.0);
+        assert_eq!(sample_lambda(-1.0, &mut rng), 1.0);
+    }
+}

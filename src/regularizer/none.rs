@@ -1,0 +1,36 @@
+//! No regularizer: train on clean minibatches ("No Mixup" in the paper).
+
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{MixPlan, Regularizer};
+use crate::error::{Error, Result};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {}
+
+/// The identity regularizer.
+pub struct NoMixup;
+
+/// Builds `none` (it takes no parameters).
+pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
+    let _: Params = serde_json::from_value(Value::Object(p.clone()))
+        .map_err(|e| Error::Config(format!("regularizer `none`: {e}")))?;
+    Ok(Box::new(NoMixup))
+}
+
+impl Regularizer for NoMixup {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+
+    fn validate(&self, _num_mix_points: usize) -> Result<()> {
+        Ok(())
+    }
+
+    fn plan(&self, _batch: usize, _rng: &mut ChaCha8Rng) -> Option<MixPlan> {
+        None
+    }
+}

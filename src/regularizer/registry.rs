@@ -1,0 +1,54 @@
+//! Every regularizer by name: adding one is a new file plus one line in `ENTRIES`.
+
+use serde_json::{Map, Value};
+
+use super::Regularizer;
+use crate::error::{Error, Result};
+
+/// Builds a regularizer from its parameters (the suite's `regularizer` block without `name`).
+pub type BuildFn = fn(&Map<String, Value>) -> Result<Box<dyn Regularizer>>;
+
+/// One registered regularizer.
+pub struct RegularizerEntry {
+    /// Name used in suites.
+    pub name: &'static str,
+    /// One-line description with its parameters.
+    pub description: &'static str,
+    /// Constructor.
+    pub build: BuildFn,
+}
+
+/// The registry.
+pub const ENTRIES: &[RegularizerEntry] = &[
+    RegularizerEntry {
+        name: "none",
+        description: "no mixing (the paper's \"No Mixup\")",
+        build: super::none::build,
+    },
+    RegularizerEntry {
+        name: "input_mixup",
+        description: "mixup of inputs; params: alpha",
+        build: super::input_mixup::build,
+    },
+    RegularizerEntry {
+        name: "manifold_mixup",
+        description: "mixup at a layer drawn from `layers`; params: alpha, layers, block_gradient",
+        build: super::manifold_mixup::build,
+    },
+];
+
+/// Builds the regularizer named `name`.
+pub fn build(name: &str, params: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
+    let e = ENTRIES.iter().find(|e| e.name == name).ok_or_else(|| {
+        Error::Config(format!(
+            "unknown regularizer `{name}`; expected one of: {}",
+            names().join(", ")
+        ))
+    })?;
+    (e.build)(params)
+}
+
+/// Names of all registered regularizers.
+pub fn names() -> Vec<&'static str> {
+    ENTRIES.iter().map(|e| e.name).collect()
+}

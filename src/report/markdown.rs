@@ -1,0 +1,132 @@
+//! The Markdown report.
+
+use std::fmt::Write;
+
+use super::Report;
+use crate::results::{MetricDiff, Status, Stat};
+
+/// The sentence that keeps cheap profiles from being mistaken for the paper's numbers.
+pub fn disclaimer(r: &Report) -> Option<String> {
+    match r.profile.as_str() {
+        "paper" => None,
+        "paper-code" => Some(format!(
+            "These numbers follow the reference code's settings, which differ from the paper's text (see notes); profile `{}`: {}",
+            r.profile, r.profile_description
+        )),
+        _ => Some(format!(
+            "These numbers are not a reproduction of the paper's. Profile `{}` — {} — checks the pipeline and catches regressions against its own baseline; only the `paper` profile runs the paper's settings.",
+            r.profile, r.profile_description
+        )),
+    }
+}
+
+/// `mean ± std (n=k)`.
+pub fn fmt_stat(s: Option<&Stat>) -> String {
+    match s {
+        Some(s) if s.n > 1 => format!("{:.3} ± {:.3} (n={})", s.mean, s.std, s.n),
+        Some(s) => format!("{:.3} (n=1)", s.mean),
+        None => "–".into(),
+    }
+}
+
+/// The Δ cell.
+pub fn fmt_delta(d: Option<&MetricDiff>) -> String {
+    d.and_then(|d| d.delta).map(|x| format!("{x:+.3}")).unwrap_or_else(|| "–".into())
+}
+
+/// Renders the report.
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# {} — profile `{}`\n", r.title, r.profile);
+    if let Some(d) = disclaimer(r) {
+        let _ = writeln!(s, "> **{d}**\n");
+    }
+    let _ = writeln!(s, "Paper: arXiv:{}, Table {}. Caption: “{}”\n", r.arxiv, r.table, r.caption);
+    let _ = writeln!(
+        s,
+        "Legend: ✓ within tolerance of the baseline · ✗ regression · ▲ better than the baseline · ≠ not comparable (config or data differ) · – no baseline / not run.\n"
+    );
+    let mut groups: Vec<Option<String>> = Vec::new();
+    for row in &r.rows {
+        if !groups.contains(&row.group) {
+            groups.push(row.group.clone());
+        }
+    }
+    for g in groups {
+        if let Some(g) = &g {
+            let _ = writeln!(s, "## {g}\n");
+        }
+        let mut header = "| Architecture | Method |".to_string();
+        let mut rule = "|---|---|".to_string();
+        for m in &r.metrics {
+            let unit = if m.unit.is_empty() { String::new() } else { format!(" ({})", m.unit) };
+            let _ = write!(header, " {}{unit} paper | baseline | this run | Δ | |", m.name);
+            rule.push_str("---|---|---|---|---|");
+        }
+        let _ = writeln!(s, "{header}\n{rule}");
+        for row in r.rows.iter().filter(|x| x.group == g) {
+            let method = match &row.quoted {
+                Some(q) => format!("{} (quoted: {q})", row.method),
+                None => row.method.clone(),
+            };
+            let _ = write!(s, "| {} | {} |", row.architecture, method);
+            for m in &r.metrics {
+                let paper = row.paper.get(&m.name).map(|p| p.raw.clone()).unwrap_or_else(|| "–".into());
+                let d = row.diffs.iter().find(|d| d.metric == m.name);
+                let status = d.map(|d| d.status.symbol()).unwrap_or("–");
+                let _ = write!(
+                    s,
+                    " {paper} | {} | {} | {} | {status} |",
+                    fmt_stat(d.and_then(|d| d.baseline.as_ref())),
+                    fmt_stat(d.and_then(|d| d.current.as_ref())),
+                    fmt_delta(d)
+                );
+            }
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    let regressions: Vec<String> = r
+        .rows
+        .iter()
+        .flat_map(|row| row.diffs.iter().map(move |d| (row, d)))
+        .filter(|(_, d)| matches!(d.status, Status::Regression | Status::NotComparable))
+        .map(|(row, d)| format!("- `{}` {}: {} — {}", row.experiment, d.metric, d.status.symbol(), d.reason))
+        .collect();
+    let _ = writeln!(s, "## Verdict\n");
+    if regressions.is_empty() {
+        let _ = writeln!(s, "No regression and nothing incomparable.\n");
+    } else {
+        let _ = writeln!(s, "{}\n", regressions.join("\n"));
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(s, "## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        s.push('\n');
+    }
+    let _ = writeln!(s, "## Provenance\n");
+    for c in &r.code {
+        let _ = writeln!(
+            s,
+            "- code: mixbench {} at git {} (dirty: {}), candle {}",
+            c.crate_version, c.git_commit, c.git_dirty, c.candle_version
+        );
+    }
+    let _ = writeln!(s, "- device: {}", r.devices.join(", "));
+    let _ = writeln!(s, "- wall time (sum over cells): {:.1} s", r.wall_seconds);
+    for (name, fps) in &r.datasets {
+        let _ = writeln!(s, "- dataset `{name}`: fingerprint {}", fps.join(", "));
+    }
+    if let Some((at, code)) = &r.baseline {
+        let _ = writeln!(s, "- baseline: blessed {at} at git {} (candle {})", code.git_commit, code.candle_version);
+    } else {
+        let _ = writeln!(s, "- baseline: none (bless one with `mixbench reproduce {} --profile {} --bless`)", r.suite, r.profile);
+    }
+    let _ = writeln!(s, "\n| experiment | config_hash |\n|---|---|");
+    for row in r.rows.iter().filter(|x| x.config_hash.is_some()) {
+        let _ = writeln!(s, "| {} | `{}` |", row.experiment, row.config_hash.as_deref().unwrap_or(""));
+    }
+    s
+}

@@ -1,0 +1,196 @@
+//! The comparison table behind every report format, and its CSV/Parquet export via polars.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::results::baseline::Baseline;
+use crate::results::record::{CodeVersion, ResultRecord};
+use crate::results::{MetricDiff, Status, aggregate, compare};
+use crate::suite::LoadedSuite;
+use crate::suite::paper::{PaperValue, parse};
+use crate::suite::schema::MetricSpec;
+use crate::train::EpochRecord;
+
+/// One row: an experiment (or a quoted row) with its paper values and verdicts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportRow {
+    /// Experiment id.
+    pub experiment: String,
+    /// Sub-table.
+    pub group: Option<String>,
+    /// Architecture as printed.
+    pub architecture: String,
+    /// Method as printed.
+    pub method: String,
+    /// Source of a quoted row (not run).
+    pub quoted: Option<String>,
+    /// The paper's values by metric.
+    pub paper: BTreeMap<String, PaperValue>,
+    /// One entry per suite metric (empty for quoted rows or rows with no results).
+    pub diffs: Vec<MetricDiff>,
+    /// Config hash of the run.
+    pub config_hash: Option<String>,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Suite id.
+    pub suite: String,
+    /// Suite title.
+    pub title: String,
+    /// arXiv id and version.
+    pub arxiv: String,
+    /// Table number.
+    pub table: String,
+    /// The paper's caption.
+    pub caption: String,
+    /// Profile name.
+    pub profile: String,
+    /// Profile description.
+    pub profile_description: String,
+    /// Compared metrics.
+    pub metrics: Vec<MetricSpec>,
+    /// Table rows in suite order.
+    pub rows: Vec<ReportRow>,
+    /// Suite notes.
+    pub notes: Vec<String>,
+    /// Code versions seen in the records.
+    pub code: Vec<CodeVersion>,
+    /// Devices seen in the records.
+    pub devices: Vec<String>,
+    /// Sum of wall-clock seconds over records.
+    pub wall_seconds: f64,
+    /// Dataset name → fingerprints.
+    pub datasets: BTreeMap<String, Vec<String>>,
+    /// Baseline provenance, if any.
+    pub baseline: Option<(String, CodeVersion)>,
+    /// Learning curves: (experiment, seed, epochs).
+    pub curves: Vec<(String, u64, Vec<EpochRecord>)>,
+}
+
+impl Report {
+    /// Number of metric regressions.
+    pub fn regressions(&self) -> usize {
+        self.rows.iter().flat_map(|r| &r.diffs).filter(|d| d.status == Status::Regression).count()
+    }
+}
+
+/// Builds the report of `records` (one suite/profile) against `baseline`.
+pub fn build(ls: &LoadedSuite, profile: &str, records: &[ResultRecord], baseline: Option<&Baseline>) -> Result<Report> {
+    let s = &ls.suite;
+    let metrics = s.metrics_for(profile);
+    let summaries = aggregate(records, &metrics)?;
+    let mut rows = Vec::new();
+    for e in &s.experiments {
+        let paper = e.paper.iter().map(|(k, v)| (k.clone(), parse(v))).collect();
+        let summary = summaries.iter().find(|x| x.experiment == e.id);
+        let diffs = match summary {
+            Some(cur) => compare(cur, baseline.and_then(|b| b.experiments.get(&e.id)), &metrics, s.significance),
+            None => vec![],
+        };
+        rows.push(ReportRow {
+            experiment: e.id.clone(),
+            group: e.group.clone(),
+            architecture: e.architecture.clone(),
+            method: e.method.clone(),
+            quoted: e.quoted.clone(),
+            paper,
+            diffs,
+            config_hash: summary.map(|x| x.config_hash.clone()),
+        });
+    }
+    let mut code: Vec<CodeVersion> = Vec::new();
+    let mut devices: Vec<String> = Vec::new();
+    let mut datasets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in records {
+        if !code.contains(&r.code) {
+            code.push(r.code.clone());
+        }
+        if !devices.contains(&r.environment.device) {
+            devices.push(r.environment.device.clone());
+        }
+        let f = datasets.entry(r.dataset.name.clone()).or_default();
+        if !f.contains(&r.dataset.fingerprint) {
+            f.push(r.dataset.fingerprint.clone());
+        }
+    }
+    Ok(Report {
+        suite: s.id.clone(),
+        title: s.title.clone(),
+        arxiv: s.paper.arxiv.clone(),
+        table: s.paper.table.clone(),
+        caption: s.paper.caption.clone(),
+        profile: profile.to_string(),
+        profile_description: s.profiles.get(profile).map(|p| p.description.clone()).unwrap_or_default(),
+        metrics,
+        rows,
+        notes: s.notes.clone(),
+        code,
+        devices,
+        wall_seconds: records.iter().map(|r| r.environment.wall_seconds).sum(),
+        datasets,
+        baseline: baseline.map(|b| (b.blessed_at.clone(), b.code.clone())),
+        curves: records.iter().map(|r| (r.experiment.clone(), r.seed, r.curves.clone())).collect(),
+    })
+}
+
+/// Writes the long-format comparison table (one line per experiment × metric).
+pub fn write_tables(report: &Report, csv: &Path, parquet: &Path) -> Result<()> {
+    let mut cols: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
+    let mut nums: BTreeMap<&str, Vec<Option<f64>>> = BTreeMap::new();
+    let mut ns: Vec<Option<u32>> = Vec::new();
+    for row in &report.rows {
+        for m in &report.metrics {
+            let d = row.diffs.iter().find(|d| d.metric == m.name);
+            let p = row.paper.get(&m.name);
+            let push_s = |cols: &mut BTreeMap<&str, Vec<Option<String>>>, k, v: Option<String>| cols.entry(k).or_default().push(v);
+            push_s(&mut cols, "experiment", Some(row.experiment.clone()));
+            push_s(&mut cols, "group", row.group.clone());
+            push_s(&mut cols, "architecture", Some(row.architecture.clone()));
+            push_s(&mut cols, "method", Some(row.method.clone()));
+            push_s(&mut cols, "metric", Some(m.name.clone()));
+            push_s(&mut cols, "paper", p.map(|p| p.raw.clone()));
+            push_s(&mut cols, "status", d.map(|d| format!("{:?}", d.status).to_lowercase()));
+            push_s(&mut cols, "config_hash", row.config_hash.clone());
+            let mut push_n = |k, v: Option<f64>| nums.entry(k).or_default().push(v);
+            push_n("paper_mean", p.and_then(|p| p.mean));
+            push_n("paper_std", p.and_then(|p| p.std));
+            push_n("mean", d.and_then(|d| d.current.as_ref().map(|s| s.mean)));
+            push_n("std", d.and_then(|d| d.current.as_ref().map(|s| s.std)));
+            push_n("baseline_mean", d.and_then(|d| d.baseline.as_ref().map(|s| s.mean)));
+            push_n("baseline_std", d.and_then(|d| d.baseline.as_ref().map(|s| s.std)));
+            push_n("delta", d.and_then(|d| d.delta));
+            push_n("p_value", d.and_then(|d| d.p_value));
+            ns.push(d.and_then(|d| d.current.as_ref().map(|s| s.n as u32)));
+        }
+    }
+    let order = ["experiment", "group", "architecture", "method", "metric", "paper"];
+    let mut columns: Vec<Column> = order.iter().map(|k| Column::new((*k).into(), cols[k].clone())).collect();
+    for k in ["paper_mean", "paper_std", "mean", "std"] {
+        columns.push(Column::new(k.into(), nums[k].clone()));
+    }
+    columns.push(Column::new("n".into(), ns));
+    for k in ["baseline_mean", "baseline_std", "delta", "p_value"] {
+        columns.push(Column::new(k.into(), nums[k].clone()));
+    }
+    columns.push(Column::new("status".into(), cols["status"].clone()));
+    columns.push(Column::new("config_hash".into(), cols["config_hash"].clone()));
+    let mut df = DataFrame::new(report.rows.len() * report.metrics.len(), columns).map_err(|e| Error::Other(format!("report table: {e}")))?;
+    let write = |path: &Path, f: &mut dyn FnMut(&mut std::fs::File) -> PolarsResult<()>| -> Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+        let mut file = tmp.reopen().map_err(|e| Error::io(path, e))?;
+        f(&mut file).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+        Ok(())
+    };
+    write(csv, &mut |f| CsvWriter::new(f).finish(&mut df))?;
+    write(parquet, &mut |f| ParquetWriter::new(f).finish(&mut df).map(|_| ()))?;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! Stored baselines: `baselines/<suite>.<profile>.json`, written only by `reproduce --bless`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::aggregate::ExperimentSummary;
+use super::record::CodeVersion;
+use crate::error::{Error, Result};
+
+/// A blessed set of aggregated results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Suite id.
+    pub suite: String,
+    /// Profile.
+    pub profile: String,
+    /// When it was blessed (RFC 3339).
+    pub blessed_at: String,
+    /// Code that produced it.
+    pub code: CodeVersion,
+    /// Device it ran on.
+    pub device: String,
+    /// Per experiment.
+    pub experiments: BTreeMap<String, ExperimentSummary>,
+}
+
+/// Path of a suite/profile baseline.
+pub fn path(dir: &Path, suite: &str, profile: &str) -> PathBuf {
+    dir.join(format!("{suite}.{profile}.json"))
+}
+
+/// Reads a baseline if one exists.
+pub fn read(p: &Path) -> Result<Option<Baseline>> {
+    match std::fs::read(p) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::Other(format!("{}: not a mixbench baseline ({e}); re-bless it", p.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(p, e)),
+    }
+}
+
+/// Writes a baseline atomically.
+pub fn write(p: &Path, b: &Baseline) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(b).map_err(|e| Error::Other(e.to_string()))?;
+    super::atomic::write_atomic(p, &bytes)
+}

@@ -1,0 +1,184 @@
+//! Comparing aggregated results with a baseline: tolerance first, then a Welch t-test.
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use super::aggregate::{ExperimentSummary, Stat};
+use crate::suite::schema::{Better, MetricSpec};
+
+/// Outcome of comparing one metric of one experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Within tolerance (✓).
+    Ok,
+    /// Worse than the baseline beyond tolerance, and significant when testable (✗).
+    Regression,
+    /// Better than the baseline beyond tolerance (▲).
+    Better,
+    /// Different config or dataset: never compared (≠).
+    NotComparable,
+    /// No baseline for this experiment (–).
+    NoBaseline,
+}
+
+impl Status {
+    /// The symbol used in reports.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Status::Ok => "✓",
+            Status::Regression => "✗",
+            Status::Better => "▲",
+            Status::NotComparable => "≠",
+            Status::NoBaseline => "–",
+        }
+    }
+}
+
+/// One compared metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDiff {
+    /// Metric name.
+    pub metric: String,
+    /// This run.
+    pub current: Option<Stat>,
+    /// The baseline.
+    pub baseline: Option<Stat>,
+    /// current − baseline means.
+    pub delta: Option<f64>,
+    /// One-sided Welch p-value that the current run is worse (both sides n ≥ 3).
+    pub p_value: Option<f64>,
+    /// Verdict.
+    pub status: Status,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Compares one experiment's metrics.
+pub fn compare(
+    current: &ExperimentSummary,
+    baseline: Option<&ExperimentSummary>,
+    metrics: &[MetricSpec],
+    significance: f64,
+) -> Vec<MetricDiff> {
+    metrics
+        .iter()
+        .map(|m| {
+            let cur = current.metrics.get(&m.name).cloned();
+            let Some(base) = baseline else {
+                return MetricDiff {
+                    metric: m.name.clone(),
+                    current: cur,
+                    baseline: None,
+                    delta: None,
+                    p_value: None,
+                    status: Status::NoBaseline,
+                    reason: "no baseline for this experiment".into(),
+                };
+            };
+            let bstat = base.metrics.get(&m.name).cloned();
+            let mut d = MetricDiff {
+                metric: m.name.clone(),
+                current: cur.clone(),
+                baseline: bstat.clone(),
+                delta: None,
+                p_value: None,
+                status: Status::NotComparable,
+                reason: String::new(),
+            };
+            if base.config_hash != current.config_hash {
+                d.reason = format!("config differs (baseline {} vs {})", short(&base.config_hash), short(&current.config_hash));
+                return d;
+            }
+            if base.dataset_fingerprint != current.dataset_fingerprint {
+                d.reason = format!(
+                    "dataset differs (baseline {} vs {})",
+                    short(&base.dataset_fingerprint),
+                    short(&current.dataset_fingerprint)
+                );
+                return d;
+            }
+            let (Some(c), Some(b)) = (cur, bstat) else {
+                d.reason = "metric missing on one side".into();
+                return d;
+            };
+            let delta = c.mean - b.mean;
+            d.delta = Some(delta);
+            let worse = match m.better {
+                Better::Lower => delta,
+                Better::Higher => -delta,
+            };
+            if worse > m.tolerance {
+                if c.n >= 3 && b.n >= 3 {
+                    let p = welch_p_worse(&c, &b, m.better);
+                    d.p_value = Some(p);
+                    if p < significance {
+                        d.status = Status::Regression;
+                        d.reason = format!("worse by {worse:.4} > tolerance {}, Welch p = {p:.3e}", m.tolerance);
+                    } else {
+                        d.status = Status::Ok;
+                        d.reason = format!("worse by {worse:.4} > tolerance {}, but not significant (p = {p:.3e})", m.tolerance);
+                    }
+                } else {
+                    d.status = Status::Regression;
+                    d.reason = format!("worse by {worse:.4} > tolerance {}", m.tolerance);
+                }
+            } else if -worse > m.tolerance {
+                d.status = Status::Better;
+                d.reason = format!("better by {:.4} > tolerance {}", -worse, m.tolerance);
+            } else {
+                d.status = Status::Ok;
+                d.reason = format!("within tolerance {} (Δ = {delta:+.4})", m.tolerance);
+            }
+            d
+        })
+        .collect()
+}
+
+fn short(h: &str) -> &str {
+    &h[..h.len().min(12)]
+}
+
+/// One-sided Welch t-test p-value for "current is worse than baseline".
+pub fn welch_p_worse(c: &Stat, b: &Stat, better: Better) -> f64 {
+    let (n1, n2) = (c.n as f64, b.n as f64);
+    let (v1, v2) = (c.std.powi(2) / n1, b.std.powi(2) / n2);
+    let diff = match better {
+        Better::Lower => c.mean - b.mean,
+        Better::Higher => b.mean - c.mean,
+    };
+    let se = (v1 + v2).sqrt();
+    if se == 0.0 {
+        return if diff > 0.0 { 0.0 } else { 1.0 };
+    }
+    let t = diff / se;
+    let df = (v1 + v2).powi(2) / (v1.powi(2) / (n1 - 1.0) + v2.powi(2) / (n2 - 1.0));
+    match StudentsT::new(0.0, 1.0, df) {
+        Ok(dist) => 1.0 - dist.cdf(t),
+        Err(_) => 1.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(values: &[f64]) -> Stat {
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let std = if n > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Stat { mean, std, n, values: values.to_vec() }
+    }
+
+    #[test]
+    fn welch_matches_scipy() {
+        // scipy.stats.ttest_ind([5.1,5.3,5.2,5.4],[4.8,4.9,5.0,4.7], equal_var=False,
+        // alternative='greater') → t = 4.3818, df = 6, one-sided p = 0.002329 (by numerical integration of the t density).
+        let p = welch_p_worse(&stat(&[5.1, 5.3, 5.2, 5.4]), &stat(&[4.8, 4.9, 5.0, 4.7]), Better::Lower);
+        assert!((p - 0.002329).abs() < 2e-5, "{p}");
+    }
+}

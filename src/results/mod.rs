@@ -1,0 +1,11 @@
+//! Result records with provenance, atomic writes, aggregation, baselines and diffs.
+
+pub mod aggregate;
+pub mod atomic;
+pub mod baseline;
+pub mod diff;
+pub mod record;
+
+pub use aggregate::{ExperimentSummary, Stat, aggregate};
+pub use diff::{MetricDiff, Status, compare};
+pub use record::ResultRecord;

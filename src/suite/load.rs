@@ -1,0 +1,178 @@
+//! Reading and validating suite files, with errors that name file, line:column and field.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::locate::{Seg, locate, parse_path, render};
+use super::resolve::resolve_experiment;
+use super::schema::Suite;
+use crate::error::{Error, Result};
+
+/// A parsed suite with its source text (kept to locate errors found later).
+#[derive(Debug, Clone)]
+pub struct LoadedSuite {
+    /// The parsed suite.
+    pub suite: Suite,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The file's text.
+    pub text: String,
+}
+
+impl LoadedSuite {
+    /// An error at `path` (field path segments) in this suite's file.
+    pub fn error_at(&self, path: &[Seg], msg: &str) -> Error {
+        let loc = locate(&self.text, path)
+            .map(|(l, c)| format!(":{l}:{c}"))
+            .unwrap_or_default();
+        Error::Config(format!("{}{loc}: {}: {msg}", self.path.display(), render(path)))
+    }
+}
+
+/// Metric names a suite may compare.
+pub const METRICS: &[&str] = &["test_error", "test_nll", "top1_acc", "top5_acc"];
+
+/// Loads `suites/<id>.yaml` from `dir`, or a suite file given by path.
+pub fn load(dir: &Path, id_or_path: &str) -> Result<LoadedSuite> {
+    let p = Path::new(id_or_path);
+    let path = if p.extension().is_some() || p.components().count() > 1 {
+        p.to_path_buf()
+    } else {
+        dir.join(format!("{id_or_path}.yaml"))
+    };
+    if !path.exists() {
+        let known = list_ids(dir).unwrap_or_default();
+        return Err(Error::Config(format!(
+            "no suite `{id_or_path}`: {} does not exist; known suites in {}: {}",
+            path.display(),
+            dir.display(),
+            if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    parse(&path, &text)
+}
+
+/// Ids of the suites in `dir`, sorted.
+pub fn list_ids(dir: &Path) -> Result<Vec<String>> {
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            if p.extension()? == "yaml" { Some(p.file_stem()?.to_string_lossy().to_string()) } else { None }
+        })
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Parses and validates suite text.
+pub fn parse(path: &Path, text: &str) -> Result<LoadedSuite> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    let suite: Suite = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.inner();
+        let loc = inner
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .or_else(|| locate(text, &parse_path(&field)));
+        let loc = loc.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+        // serde_yaml appends its own position; keep one, ours, in front.
+        let msg = inner.to_string();
+        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        let field = if field == "." { "(top level)".to_string() } else { field };
+        Error::Config(format!("{}{loc}: {field}: {msg}", path.display()))
+    })?;
+    let loaded = LoadedSuite {
+        suite,
+        path: path.to_path_buf(),
+        text: text.to_string(),
+    };
+    validate(&loaded)?;
+    Ok(loaded)
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+fn validate(ls: &LoadedSuite) -> Result<()> {
+    let s = &ls.suite;
+    if let Some(stem) = ls.path.file_stem().map(|s| s.to_string_lossy().to_string())
+        && stem != s.id
+    {
+        return Err(ls.error_at(&[key("id")], &format!("suite id `{}` must match the file name `{stem}`", s.id)));
+    }
+    for (i, m) in s.metrics.iter().enumerate() {
+        if !METRICS.contains(&m.name.as_str()) {
+            return Err(ls.error_at(
+                &[key("metrics"), Seg::Index(i), key("name")],
+                &format!("unknown metric `{}`; expected one of: {}", m.name, METRICS.join(", ")),
+            ));
+        }
+        if !(m.tolerance >= 0.0) {
+            return Err(ls.error_at(
+                &[key("metrics"), Seg::Index(i), key("tolerance")],
+                "tolerance must be a number >= 0",
+            ));
+        }
+    }
+    if !(s.significance > 0.0 && s.significance < 1.0) {
+        return Err(ls.error_at(&[key("significance")], "significance must be in (0, 1)"));
+    }
+    if !s.defaults.is_object() {
+        return Err(ls.error_at(&[key("defaults")], "expected a mapping of experiment settings"));
+    }
+    let mut ids = BTreeSet::new();
+    for (i, e) in s.experiments.iter().enumerate() {
+        let at = |k: &str| vec![key("experiments"), Seg::Index(i), key(k)];
+        if !ids.insert(e.id.clone()) {
+            return Err(ls.error_at(&at("id"), &format!("duplicate experiment id `{}`", e.id)));
+        }
+        for m in e.paper.keys() {
+            if !s.metrics.iter().any(|x| &x.name == m) {
+                return Err(ls.error_at(&at("paper"), &format!("paper value for `{m}`, which is not one of the suite's metrics")));
+            }
+        }
+        for p in e.profile_overrides.keys() {
+            if !s.profiles.contains_key(p) {
+                return Err(ls.error_at(&at("profile_overrides"), &format!("unknown profile `{p}`; the suite defines: {}", profile_names(s))));
+            }
+        }
+        if !(e.overrides.is_object() || e.overrides.is_null()) {
+            return Err(ls.error_at(&at("overrides"), "expected a mapping"));
+        }
+    }
+    if s.profiles.is_empty() {
+        return Err(ls.error_at(&[key("profiles")], "define at least one profile (e.g. `smoke`)"));
+    }
+    for (name, p) in &s.profiles {
+        if p.seeds.is_empty() {
+            return Err(ls.error_at(&[key("profiles"), key(name), key("seeds")], "give at least one seed"));
+        }
+        for e in s.experiments.iter().filter(|e| e.quoted.is_none()) {
+            resolve_experiment(ls, e, name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Comma-separated profile names.
+pub fn profile_names(s: &Suite) -> String {
+    s.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// The value at a path inside a JSON value, if present.
+pub fn get_path<'a>(v: &'a Value, path: &[Seg]) -> Option<&'a Value> {
+    let mut cur = v;
+    for s in path {
+        cur = match s {
+            Seg::Key(k) => cur.get(k)?,
+            Seg::Index(i) => cur.get(*i)?,
+        };
+    }
+    Some(cur)
+}

@@ -1,0 +1,12 @@
+//! Suites: YAML files reproducing one paper table each, resolved into experiment cells.
+
+pub mod load;
+pub mod locate;
+pub mod merge;
+pub mod paper;
+pub mod resolve;
+pub mod schema;
+
+pub use load::{LoadedSuite, load};
+pub use resolve::{Cell, config_hash, resolve};
+pub use schema::Suite;

@@ -1,0 +1,163 @@
+//! Suite + profile ⇒ fully resolved cells (experiment × seed), each with its config hash.
+
+use serde_json::Value;
+
+use super::load::{LoadedSuite, get_path, profile_names};
+use super::locate::{Seg, parse_path};
+use super::merge::deep_merge;
+use super::schema::ExperimentSpec;
+use crate::data;
+use crate::error::{Error, Result};
+use crate::experiment::ExperimentConfig;
+use crate::model;
+use crate::regularizer;
+
+/// One experiment run with one seed.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// Experiment id.
+    pub experiment: String,
+    /// Seed.
+    pub seed: u64,
+    /// Fully resolved config.
+    pub config: ExperimentConfig,
+    /// sha256 of the canonical JSON of `config`.
+    pub config_hash: String,
+}
+
+/// All cells of `profile`, with `seeds` replacing the profile's seeds when given.
+pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result<Vec<Cell>> {
+    let p = ls.suite.profiles.get(profile).ok_or_else(|| {
+        Error::Config(format!(
+            "{}: unknown profile `{profile}`; the suite defines: {}",
+            ls.path.display(),
+            profile_names(&ls.suite)
+        ))
+    })?;
+    let seeds = seeds.unwrap_or(&p.seeds);
+    let mut cells = Vec::new();
+    for e in ls.suite.experiments.iter().filter(|e| e.quoted.is_none()) {
+        let (config, config_hash) = resolve_experiment(ls, e, profile)?;
+        for &seed in seeds {
+            cells.push(Cell {
+                experiment: e.id.clone(),
+                seed,
+                config: config.clone(),
+                config_hash: config_hash.clone(),
+            });
+        }
+    }
+    Ok(cells)
+}
+
+/// Resolves one experiment under one profile and validates names and parameters.
+pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -> Result<(ExperimentConfig, String)> {
+    let s = &ls.suite;
+    let idx = s.experiments.iter().position(|x| x.id == e.id).unwrap_or(0);
+    let p = s.profiles.get(profile).ok_or_else(|| {
+        Error::Config(format!("{}: unknown profile `{profile}`; the suite defines: {}", ls.path.display(), profile_names(s)))
+    })?;
+    let mut v = s.defaults.clone();
+    // Later sources win; their paths are remembered to point errors at the value's origin.
+    let exp_path = vec![Seg::Key("experiments".into()), Seg::Index(idx)];
+    let mut sources: Vec<(Vec<Seg>, &Value)> = vec![(vec![Seg::Key("defaults".into())], &s.defaults)];
+    let ov = [exp_path.clone(), vec![Seg::Key("overrides".into())]].concat();
+    deep_merge(&mut v, &e.overrides);
+    sources.push((ov, &e.overrides));
+    deep_merge(&mut v, &p.overrides);
+    sources.push((vec![Seg::Key("profiles".into()), Seg::Key(profile.into()), Seg::Key("overrides".into())], &p.overrides));
+    if let Some(po) = e.profile_overrides.get(profile) {
+        deep_merge(&mut v, po);
+        sources.push((
+            [exp_path.clone(), vec![Seg::Key("profile_overrides".into()), Seg::Key(profile.into())]].concat(),
+            po,
+        ));
+    }
+    let origin = |field: &[Seg]| -> Vec<Seg> {
+        // The last source that sets the field (or its nearest parent) is where the value came from.
+        for depth in (1..=field.len()).rev() {
+            for (base, src) in sources.iter().rev() {
+                if get_path(src, &field[..depth]).is_some() {
+                    return [base.clone(), field.to_vec()].concat();
+                }
+            }
+        }
+        [exp_path.clone(), field.to_vec()].concat()
+    };
+    let context = format!("experiment `{}`, profile `{profile}`", e.id);
+    let cfg: ExperimentConfig = serde_path_to_error::deserialize(v.clone()).map_err(|err| {
+        let field = parse_path(&err.path().to_string());
+        ls.error_at(&origin(&field), &format!("{} ({context})", err.inner()))
+    })?;
+    // Names and parameters of registered components.
+    let named = |block: &str, k: &str, names: Vec<&'static str>| -> Result<()> {
+        let b = match block {
+            "dataset" => &cfg.dataset,
+            "model" => &cfg.model,
+            _ => &cfg.regularizer,
+        };
+        let field = vec![Seg::Key(block.into()), Seg::Key(k.into())];
+        match b.get(k).and_then(Value::as_str) {
+            None => Err(ls.error_at(&origin(&field[..1]), &format!("missing field `{k}` ({context})"))),
+            Some(n) if !names.contains(&n) => Err(ls.error_at(
+                &origin(&field),
+                &format!("unknown {block} `{n}`; expected one of: {} ({context})", names.join(", ")),
+            )),
+            Some(_) => Ok(()),
+        }
+    };
+    named("dataset", "name", data::registry::names())?;
+    named("model", "arch", model::registry::names())?;
+    named("regularizer", "name", regularizer::registry::names())?;
+    let reg_name = cfg.regularizer["name"].as_str().unwrap_or_default();
+    if let Err(err) = regularizer::registry::build(reg_name, &ExperimentConfig::block_params(&cfg.regularizer, &["name"])) {
+        let msg = err.to_string();
+        // Point at the offending parameter when the message names one.
+        let field = ["alpha", "layers", "block_gradient"]
+            .iter()
+            .find(|f| msg.contains(&format!("`{f}`")) || msg.contains(&format!("{f} ")))
+            .map(|f| vec![Seg::Key("regularizer".into()), Seg::Key((*f).into())])
+            .unwrap_or_else(|| vec![Seg::Key("regularizer".into())]);
+        return Err(ls.error_at(&origin(&field), &format!("{msg} ({context})")));
+    }
+    if let Err(m) = cfg.schedule.validate() {
+        return Err(ls.error_at(&origin(&[Seg::Key("schedule".into())]), &format!("{m} ({context})")));
+    }
+    for (k, bad) in [("epochs", cfg.epochs == 0), ("batch_size", cfg.batch_size < 2)] {
+        if bad {
+            return Err(ls.error_at(&origin(&[Seg::Key(k.into())]), &format!("must be >= {} ({context})", if k == "epochs" { 1 } else { 2 })));
+        }
+    }
+    let hash = config_hash(&cfg);
+    Ok((cfg, hash))
+}
+
+/// sha256 of the canonical JSON of a config: sorted keys, integral floats written as integers.
+pub fn config_hash(cfg: &ExperimentConfig) -> String {
+    let v = serde_json::to_value(cfg).expect("config serializes");
+    crate::data::hash::sha256_hex(canonical_json(&v).as_bytes())
+}
+
+/// Canonical JSON text: keys sorted at every level, numbers normalised, no whitespace.
+pub fn canonical_json(v: &Value) -> String {
+    fn norm(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                let mut out = serde_json::Map::new();
+                for k in keys {
+                    out.insert(k.clone(), norm(&m[k]));
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(norm).collect()),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+                _ => v.clone(),
+            },
+            _ => v.clone(),
+        }
+    }
+    serde_json::to_string(&norm(v)).expect("json serializes")
+}

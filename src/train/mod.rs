@@ -1,0 +1,12 @@
+//! Training: losses, SGD, the LR schedule, checkpoints and the deterministic epoch loop.
+
+pub mod checkpoint;
+pub mod loss;
+pub mod schedule;
+pub mod sgd;
+pub mod trainer;
+
+pub use loss::LossKind;
+pub use schedule::StepSchedule;
+pub use sgd::{Sgd, SgdConfig};
+pub use trainer::{EpochRecord, Observer, SilentObserver, TrainConfig, TrainOutcome, train};

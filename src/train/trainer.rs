@@ -1,0 +1,249 @@
+//! The epoch loop: seeded shuffles, augmentation and mixing plans, SGD steps, per-epoch
+//! evaluation, periodic checkpoints and exact resume.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::Tensor;
+use rand::seq::SliceRandom;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{self, Checkpoint};
+use super::{LossKind, Sgd, SgdConfig, StepSchedule, loss::loss};
+use crate::data::batch::{ImageShape, fill_batch};
+use crate::data::{ImageDataset, Preprocessing};
+use crate::error::{Error, Result};
+use crate::eval::{EvalMetrics, evaluate};
+use crate::model::Model;
+use crate::regularizer::{Regularizer, mix_hidden, soft_targets};
+use crate::rng;
+
+/// Everything about the optimisation that is not the model, data or regularizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Number of epochs.
+    pub epochs: usize,
+    /// Minibatch size (the reference: 100).
+    pub batch_size: usize,
+    /// Training loss.
+    #[serde(default)]
+    pub loss: LossKind,
+    /// Optimizer.
+    pub optimizer: SgdConfig,
+    /// Learning-rate schedule.
+    #[serde(default)]
+    pub schedule: StepSchedule,
+    /// Evaluate on the test split every this many epochs (the last epoch always).
+    #[serde(default = "one")]
+    pub eval_every: usize,
+    /// Images per evaluation batch.
+    #[serde(default = "eval_batch")]
+    pub eval_batch_size: usize,
+    /// Write a checkpoint every this many epochs (0 = never).
+    #[serde(default)]
+    pub checkpoint_every: usize,
+}
+
+fn one() -> usize {
+    1
+}
+fn eval_batch() -> usize {
+    500
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch index, from 0.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean training loss over the epoch's examples.
+    pub train_loss: f64,
+    /// Test metrics when evaluated this epoch.
+    pub test: Option<EvalMetrics>,
+    /// Wall-clock seconds for the epoch (training + evaluation).
+    pub seconds: f64,
+}
+
+/// The result of training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOutcome {
+    /// One record per epoch.
+    pub epochs: Vec<EpochRecord>,
+    /// Metrics after the last epoch.
+    pub final_metrics: EvalMetrics,
+    /// Metrics of the epoch with the lowest test error (the first one on ties).
+    pub best_metrics: EvalMetrics,
+    /// Epoch of `best_metrics`.
+    pub best_epoch: usize,
+    /// Epoch a checkpoint resumed from (None = trained from scratch).
+    pub resumed_from: Option<usize>,
+}
+
+/// Receives progress; the CLI draws a progress bar, tests ignore it.
+pub trait Observer {
+    /// After each optimisation step.
+    fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize, _loss: f64) {}
+    /// After each epoch.
+    fn on_epoch(&mut self, _record: &EpochRecord) {}
+}
+
+/// An observer that ignores everything.
+pub struct SilentObserver;
+impl Observer for SilentObserver {}
+
+/// Where and under which identity to checkpoint.
+#[derive(Debug, Clone)]
+pub struct CheckpointSpec {
+    /// Directory holding this run's checkpoints.
+    pub dir: PathBuf,
+    /// The run's config hash; a checkpoint for another config is never resumed.
+    pub config_hash: String,
+}
+
+/// Trains `model` on `data` and evaluates it; see the module docs for determinism.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    model: &Model,
+    data: &ImageDataset,
+    pre: &Preprocessing,
+    reg: &dyn Regularizer,
+    cfg: &TrainConfig,
+    seed: u64,
+    ckpt: Option<&CheckpointSpec>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome> {
+    if cfg.epochs == 0 || cfg.batch_size < 2 {
+        return Err(Error::Config(format!(
+            "epochs must be >= 1 and batch_size >= 2 (BatchNorm needs 2 examples), got epochs={} batch_size={}",
+            cfg.epochs, cfg.batch_size
+        )));
+    }
+    reg.validate(model.num_mix_points())?;
+    cfg.schedule.validate().map_err(Error::Config)?;
+    let shape = ImageShape {
+        c: data.channels,
+        h: data.height,
+        w: data.width,
+    };
+    let dev = model.store.device().clone();
+    let params = model.store.params();
+    let mut opt = Sgd::new(cfg.optimizer.clone());
+    let mut records: Vec<EpochRecord> = Vec::new();
+    let mut start = 0;
+    let mut resumed_from = None;
+    if let Some(spec) = ckpt
+        && let Some(state) = checkpoint::load_latest(&spec.dir, &spec.config_hash, seed, &dev)?
+    {
+        apply_checkpoint(model, &mut opt, &state)?;
+        start = state.epoch + 1;
+        records = state.records.clone();
+        resumed_from = Some(state.epoch);
+    }
+    let n = data.train.len();
+    let mut buf = vec![0f32; cfg.batch_size * shape.len()];
+    for epoch in start..cfg.epochs {
+        let t0 = Instant::now();
+        let lr = cfg.schedule.lr(cfg.optimizer.lr, epoch);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rng::stream(seed, "shuffle", epoch as u64));
+        let mut aug = rng::stream(seed, "augment", epoch as u64);
+        let mut mix = rng::stream(seed, "mix", epoch as u64);
+        // A final batch of one cannot be batch-normalised (PyTorch raises); it is dropped.
+        let batches: Vec<&[usize]> = order.chunks(cfg.batch_size).filter(|b| b.len() >= 2).collect();
+        let (mut loss_sum, mut seen) = (0f64, 0usize);
+        for (step, idx) in batches.iter().enumerate() {
+            let out = &mut buf[..idx.len() * shape.len()];
+            fill_batch(&data.train, shape, idx, pre, Some(&mut aug), out);
+            let x = Tensor::from_slice(out, (idx.len(), shape.c, shape.h, shape.w), &dev)?;
+            let labels: Vec<u32> = idx.iter().map(|&i| data.train.labels[i]).collect();
+            let plan = reg.plan(idx.len(), &mut mix);
+            let targets = soft_targets(&labels, data.num_classes, plan.as_ref(), &dev)?;
+            let logits = match &plan {
+                Some(p) => {
+                    let f = |h: &Tensor| mix_hidden(h, p);
+                    model.forward_with(&x, true, Some((p.layer, &f)))?
+                }
+                None => model.forward(&x, true)?,
+            };
+            let l = loss(cfg.loss, &logits, &targets)?;
+            let grads = l.backward()?;
+            opt.step(&params, &grads, lr)?;
+            let lv = l.to_scalar::<f32>()? as f64;
+            if !lv.is_finite() {
+                return Err(Error::Other(format!(
+                    "training diverged: loss is {lv} at epoch {epoch} step {step}; lower the learning rate"
+                )));
+            }
+            loss_sum += lv * idx.len() as f64;
+            seen += idx.len();
+            observer.on_step(epoch, step, batches.len(), lv);
+        }
+        let last = epoch + 1 == cfg.epochs;
+        let test = if last || (epoch + 1) % cfg.eval_every.max(1) == 0 {
+            Some(evaluate(model, &data.test, shape, pre, cfg.eval_batch_size.max(1))?)
+        } else {
+            None
+        };
+        let rec = EpochRecord {
+            epoch,
+            lr,
+            train_loss: loss_sum / seen.max(1) as f64,
+            test,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        observer.on_epoch(&rec);
+        records.push(rec);
+        if let Some(spec) = ckpt
+            && cfg.checkpoint_every > 0
+            && ((epoch + 1) % cfg.checkpoint_every == 0 || last)
+        {
+            checkpoint::save(
+                &spec.dir,
+                &Checkpoint {
+                    epoch,
+                    seed,
+                    config_hash: spec.config_hash.clone(),
+                    records: records.clone(),
+                },
+                model,
+                &opt,
+            )?;
+        }
+    }
+    summarise(records, resumed_from)
+}
+
+fn apply_checkpoint(model: &Model, opt: &mut Sgd, state: &checkpoint::Loaded) -> Result<()> {
+    model.store.load(&state.model)?;
+    opt.set_buffers(state.momentum.clone());
+    Ok(())
+}
+
+fn summarise(records: Vec<EpochRecord>, resumed_from: Option<usize>) -> Result<TrainOutcome> {
+    let evaluated: Vec<(usize, EvalMetrics)> = records
+        .iter()
+        .filter_map(|r| r.test.map(|m| (r.epoch, m)))
+        .collect();
+    let (_, final_metrics) = *evaluated
+        .last()
+        .ok_or_else(|| Error::Other("no epoch was evaluated".into()))?;
+    let (best_epoch, best_metrics) = evaluated
+        .iter()
+        .copied()
+        .fold(None::<(usize, EvalMetrics)>, |acc, (e, m)| match acc {
+            Some((_, b)) if b.error_pct <= m.error_pct => acc,
+            _ => Some((e, m)),
+        })
+        .expect("non-empty");
+    Ok(TrainOutcome {
+        epochs: records,
+        final_metrics,
+        best_metrics,
+        best_epoch,
+        resumed_from,
+    })
+}

@@ -1,0 +1,235 @@
+//! Engine behaviour: parameter counts, mixing semantics, BatchNorm modes, determinism, resume.
+
+use candle_core::{Device, Tensor};
+use mixbench::data::batch::ImageShape;
+use mixbench::data::synthetic::{SyntheticParams, generate};
+use mixbench::data::{ImageDataset, Preprocessing};
+use mixbench::model::{InputSpec, Model};
+use mixbench::regularizer::{Regularizer, mix_hidden, registry, soft_targets};
+use mixbench::train::loss::loss;
+use mixbench::train::trainer::CheckpointSpec;
+use mixbench::train::{LossKind, SgdConfig, SilentObserver, StepSchedule, TrainConfig, train};
+use serde_json::{Map, Value, json};
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+fn model(arch: &str, params: Value, classes: usize, size: usize, seed: u64) -> Model {
+    Model::build(
+        arch,
+        &obj(params),
+        InputSpec {
+            channels: 3,
+            height: size,
+            width: size,
+            classes,
+        },
+        seed,
+        &Device::Cpu,
+    )
+    .unwrap()
+}
+
+#[test]
+fn trainable_parameter_counts_match_reference_models() {
+    // PyTorch counts of the reference code's models (sum of p.numel() over model.parameters()).
+    let cases = [
+        ("preactresnet18", 10, 11_171_146),
+        ("preactresnet18", 100, 11_217_316),
+        ("preactresnet34", 10, 21_279_306),
+        ("preactresnet34", 100, 21_325_476),
+        ("wrn28_10", 10, 36_489_290),
+        ("wrn28_10", 100, 36_546_980),
+    ];
+    for (arch, classes, want) in cases {
+        let m = model(arch, json!({}), classes, 32, 0);
+        assert_eq!(m.store.num_trainable(), want, "{arch} with {classes} classes");
+    }
+    assert_eq!(model("preactresnet18", json!({}), 10, 32, 0).num_mix_points(), 5);
+    assert_eq!(model("wrn28_10", json!({"width": 0.05}), 10, 32, 0).num_mix_points(), 4);
+}
+
+#[test]
+fn initialisation_is_seeded_and_pytorch_like() {
+    let a = model("preactresnet18", json!({"width": 0.125}), 10, 32, 7);
+    let b = model("preactresnet18", json!({"width": 0.125}), 10, 32, 7);
+    let c = model("preactresnet18", json!({"width": 0.125}), 10, 32, 8);
+    let get = |m: &Model, n: &str| -> Vec<f32> {
+        let p = m.store.params().into_iter().find(|(k, _)| k == n).unwrap().1;
+        p.as_tensor().flatten_all().unwrap().to_vec1().unwrap()
+    };
+    let wa = get(&a, "layer2.0.conv1.weight");
+    assert_eq!(wa, get(&b, "layer2.0.conv1.weight"));
+    assert_ne!(wa, get(&c, "layer2.0.conv1.weight"));
+    // kaiming_uniform(a=√5) on fan_in = 8·3·3 gives U(±1/√72).
+    let bound = 1.0 / 72f32.sqrt();
+    assert!(wa.iter().all(|v| v.abs() <= bound));
+    assert!(wa.iter().any(|v| v.abs() > 0.9 * bound));
+    assert!(get(&a, "layer1.0.bn1.weight").iter().all(|&v| v == 1.0));
+    assert!(get(&a, "layer1.0.bn1.bias").iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn batchnorm_running_stats_move_in_train_mode_only() {
+    let m = model("preactresnet18", json!({"width": 0.0625}), 10, 16, 1);
+    let x = Tensor::randn(0.5f32, 2.0, (4, 3, 16, 16), &Device::Cpu).unwrap();
+    let stat = |m: &Model| -> Vec<f32> {
+        let (_, v) = m.store.buffers().into_iter().find(|(k, _)| k == "layer1.0.bn1.running_mean").unwrap();
+        v.as_tensor().to_vec1().unwrap()
+    };
+    let before = stat(&m);
+    assert!(before.iter().all(|&v| v == 0.0));
+    m.forward(&x, false).unwrap();
+    assert_eq!(stat(&m), before, "eval mode must not touch running stats");
+    m.forward(&x, true).unwrap();
+    let after = stat(&m);
+    assert!(after.iter().zip(&before).any(|(a, b)| a != b), "train mode must update running stats");
+}
+
+#[test]
+fn block_gradient_leaves_pre_mix_layers_without_gradient() {
+    let m = model("preactresnet18", json!({"width": 0.0625}), 10, 16, 2);
+    let x = Tensor::randn(0f32, 1.0, (4, 3, 16, 16), &Device::Cpu).unwrap();
+    let labels = [0u32, 1, 2, 3];
+    for block in [true, false] {
+        let plan = mixbench::regularizer::MixPlan {
+            layer: 2,
+            lambda: 0.4,
+            perm: vec![1, 2, 3, 0],
+            block_gradient: block,
+        };
+        let f = |h: &Tensor| mix_hidden(h, &plan);
+        let logits = m.forward_with(&x, true, Some((2, &f))).unwrap();
+        let t = soft_targets(&labels, 10, Some(&plan), &Device::Cpu).unwrap();
+        let grads = loss(LossKind::BceSoftmax, &logits, &t).unwrap().backward().unwrap();
+        let norm = |name: &str| -> f32 {
+            let (_, v) = m.store.params().into_iter().find(|(k, _)| k == name).unwrap();
+            grads
+                .get(v.as_tensor())
+                .map(|g| g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
+                .unwrap_or(0.0)
+        };
+        let (pre1, pre2, post) = (norm("conv1.weight"), norm("layer2.1.conv2.weight"), norm("layer3.0.conv1.weight"));
+        assert!(post > 0.0);
+        if block {
+            assert_eq!((pre1, pre2), (0.0, 0.0), "blocked: layers before the mix point get no gradient");
+        } else {
+            assert!(pre1 > 0.0 && pre2 > 0.0, "unblocked: gradients flow through the pre-mix layers");
+        }
+    }
+}
+
+#[test]
+fn manifold_mixup_at_input_only_equals_input_mixup() {
+    let a = registry::build("input_mixup", &obj(json!({"alpha": 1.0}))).unwrap();
+    let b = registry::build("manifold_mixup", &obj(json!({"alpha": 1.0, "layers": [0]}))).unwrap();
+    for epoch in 0..5 {
+        let mut ra = mixbench::rng::stream(3, "mix", epoch);
+        let mut rb = mixbench::rng::stream(3, "mix", epoch);
+        for _ in 0..20 {
+            let pa = a.plan(16, &mut ra).unwrap();
+            let pb = b.plan(16, &mut rb).unwrap();
+            assert_eq!(pa, pb);
+            assert_eq!(pa.layer, 0);
+        }
+    }
+    // And through training: identical losses and metrics.
+    let ds = tiny_data();
+    let run = |reg: &dyn Regularizer| {
+        let m = model("mlp", json!({"hidden": [32, 16]}), 4, 8, 5);
+        train(&m, &ds, &pre(), reg, &cfg(2), 11, None, &mut SilentObserver).unwrap()
+    };
+    assert_eq!(run(a.as_ref()), run(b.as_ref()));
+}
+
+fn tiny_data() -> ImageDataset {
+    generate(&SyntheticParams {
+        classes: 4,
+        train_size: 64,
+        test_size: 32,
+        size: 8,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn pre() -> Preprocessing {
+    Preprocessing {
+        crop_padding: 1,
+        hflip: true,
+        ..Preprocessing::centered(3)
+    }
+}
+
+fn cfg(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: 16,
+        loss: LossKind::BceSoftmax,
+        optimizer: SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 1e-4,
+        },
+        schedule: StepSchedule {
+            milestones: vec![2],
+            gammas: vec![0.1],
+        },
+        eval_every: 1,
+        eval_batch_size: 10,
+        checkpoint_every: 0,
+    }
+}
+
+fn conv_run(seed: u64, epochs: usize, ckpt: Option<&CheckpointSpec>) -> mixbench::train::TrainOutcome {
+    let ds = tiny_data();
+    let m = model("preactresnet18", json!({"width": 0.0625}), 4, 8, seed);
+    let reg = registry::build("manifold_mixup", &obj(json!({"alpha": 2.0, "layers": [0, 1, 2]}))).unwrap();
+    let mut c = cfg(epochs);
+    c.checkpoint_every = 1;
+    train(&m, &ds, &pre(), reg.as_ref(), &c, seed, ckpt, &mut SilentObserver).unwrap()
+}
+
+#[test]
+fn same_seed_gives_identical_bits_other_seed_differs() {
+    let a = conv_run(4, 2, None);
+    let b = conv_run(4, 2, None);
+    let c = conv_run(5, 2, None);
+    let bits = |o: &mixbench::train::TrainOutcome| -> Vec<u64> {
+        o.epochs.iter().flat_map(|e| [e.train_loss.to_bits(), e.test.unwrap().nll.to_bits()]).collect()
+    };
+    assert_eq!(bits(&a), bits(&b));
+    assert_ne!(bits(&a), bits(&c));
+}
+
+#[test]
+fn resumed_run_equals_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = CheckpointSpec {
+        dir: dir.path().join("ckpt"),
+        config_hash: "test".into(),
+    };
+    let full = conv_run(9, 3, None);
+    // "Interrupt" after 2 epochs: a run configured for 2 epochs leaves a checkpoint at epoch 1.
+    let first = conv_run(9, 2, Some(&spec));
+    assert_eq!(first.epochs.len(), 2);
+    let resumed = conv_run(9, 3, Some(&spec));
+    assert_eq!(resumed.resumed_from, Some(1));
+    assert_eq!(resumed.epochs, full.epochs.iter().map(|e| mixbench::train::EpochRecord { seconds: resumed.epochs[e.epoch].seconds, ..e.clone() }).collect::<Vec<_>>());
+    assert_eq!(resumed.final_metrics, full.final_metrics);
+}
+
+#[test]
+fn eval_metrics_are_consistent() {
+    let ds = tiny_data();
+    let m = model("mlp", json!({"hidden": [16]}), 4, 8, 0);
+    let shape = ImageShape { c: 3, h: 8, w: 8 };
+    let e = mixbench::eval::evaluate(&m, &ds.test, shape, &pre(), 7).unwrap();
+    assert_eq!(e.n, 32);
+    // 4 classes: top-5 always contains the label; an untrained net is near chance (NLL ≈ ln 4).
+    assert_eq!(e.top5_pct, 100.0);
+    assert!((e.nll - 4f64.ln()).abs() < 0.5, "{}", e.nll);
+    assert!(e.error_pct > 0.0 && e.error_pct <= 100.0);
+}
