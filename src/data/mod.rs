@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod mnist;
 pub mod registry;
 pub mod source;
+pub mod status;
 pub mod subset;
 pub mod svhn;
 pub mod synthetic;
