@@ -17,16 +17,17 @@ pub fn parse_images<'a>(
     file: &str,
     b: &'a [u8],
 ) -> Result<(usize, usize, usize, &'a [u8])> {
+    // The magic is checked first: a swapped or compressed file is the likelier mistake.
+    if b.len() >= 4 && be32(b, 0) != IMAGES_MAGIC {
+        let magic = be32(b, 0);
+        return Err(Error::Data(format!(
+            "{dataset}: {file} has idx magic 0x{magic:08x}, expected 0x{IMAGES_MAGIC:08x} (ubyte images, 3 dimensions); is it a label file, or still compressed?"
+        )));
+    }
     if b.len() < 16 {
         return Err(Error::Data(format!(
             "{dataset}: {file} is {} bytes, too short for an idx image header (16 bytes)",
             b.len()
-        )));
-    }
-    let magic = be32(b, 0);
-    if magic != IMAGES_MAGIC {
-        return Err(Error::Data(format!(
-            "{dataset}: {file} has idx magic 0x{magic:08x}, expected 0x{IMAGES_MAGIC:08x} (ubyte images, 3 dimensions); is it a label file, or still compressed?"
         )));
     }
     let (n, r, c) = (
@@ -50,16 +51,17 @@ pub fn parse_images<'a>(
 
 /// Parses an idx1-ubyte label file, checking every label is below `num_classes`.
 pub fn parse_labels(dataset: &str, file: &str, b: &[u8], num_classes: u32) -> Result<Vec<u32>> {
+    // The magic is checked first: a swapped or compressed file is the likelier mistake.
+    if b.len() >= 4 && be32(b, 0) != LABELS_MAGIC {
+        let magic = be32(b, 0);
+        return Err(Error::Data(format!(
+            "{dataset}: {file} has idx magic 0x{magic:08x}, expected 0x{LABELS_MAGIC:08x} (ubyte labels, 1 dimension); is it an image file, or still compressed?"
+        )));
+    }
     if b.len() < 8 {
         return Err(Error::Data(format!(
             "{dataset}: {file} is {} bytes, too short for an idx label header (8 bytes)",
             b.len()
-        )));
-    }
-    let magic = be32(b, 0);
-    if magic != LABELS_MAGIC {
-        return Err(Error::Data(format!(
-            "{dataset}: {file} has idx magic 0x{magic:08x}, expected 0x{LABELS_MAGIC:08x} (ubyte labels, 1 dimension); is it an image file, or still compressed?"
         )));
     }
     let n = be32(b, 4) as usize;

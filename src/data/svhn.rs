@@ -149,6 +149,7 @@ pub fn read_svhn_mat(file: &str, bytes: &[u8]) -> Result<Split> {
                 .into(),
         ));
     }
+    check_elements(file, bytes)?;
     let mat = matfile::MatFile::parse(bytes).map_err(|e| {
         mat_err(
             file,
@@ -156,11 +157,16 @@ pub fn read_svhn_mat(file: &str, bytes: &[u8]) -> Result<Split> {
         )
     })?;
     let names = || {
-        mat.arrays()
+        let v: Vec<String> = mat
+            .arrays()
             .iter()
             .map(|a| format!("{} {:?}", a.name(), a.size()))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
     };
     let x = mat.find_by_name("X").ok_or_else(|| {
         mat_err(
@@ -248,6 +254,46 @@ pub fn read_svhn_mat(file: &str, bytes: &[u8]) -> Result<Split> {
             }
         });
     Ok(Split { images, labels })
+}
+
+/// Walks the top-level data elements: matfile silently drops an element cut short, so a
+/// truncated file would otherwise read as "no array X".
+fn check_elements(file: &str, bytes: &[u8]) -> Result<()> {
+    let little = &bytes[126..128] == b"IM";
+    let word = |at: usize| {
+        let b = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+        if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    let mut at = 128usize;
+    while at < bytes.len() {
+        if at + 8 > bytes.len() {
+            return Err(mat_err(
+                file,
+                format!(
+                    "ends inside a data element tag at byte {at}; the file is corrupt or truncated"
+                ),
+            ));
+        }
+        let (ty, n) = (word(at), word(at + 4) as usize);
+        // miCOMPRESSED (15) elements are not padded; miMATRIX (14) ones are, to 8 bytes.
+        let padded = if ty == 15 { n } else { n.div_ceil(8) * 8 };
+        let end = at + 8 + padded;
+        if end > bytes.len() + (padded - n) {
+            return Err(mat_err(
+                file,
+                format!(
+                    "data element at byte {at} declares {n} bytes but the file ends after {}; the file is corrupt or truncated",
+                    bytes.len() - at - 8
+                ),
+            ));
+        }
+        at = end;
+    }
+    Ok(())
 }
 
 fn class_name(d: &matfile::NumericData) -> &'static str {
