@@ -121,6 +121,7 @@ fn missing_dataset_lists_places_files_and_source() {
             "md5 03b5dce01913d631647c71ecec9e9cb8 (Toronto CIFAR page)",
             "sha256 58a81ae192c23a4be8b1804d68e518ed807d710a4eb253b1f2a199162a40d8ec",
             "cifar-100-binary/train.bin",
+            "the same files without the `cifar-100-binary/` folder",
             "https://www.cs.toronto.edu/~kriz/cifar.html",
             "MIXBENCH_DATA",
         ],

@@ -143,6 +143,23 @@ pub struct Manifest {
     pub published: &'static str,
 }
 
+/// The folder prefix `earlier`'s paths add to `later`'s, when they are otherwise the same.
+fn strip_prefix_of(earlier: &Layout, later: &Layout) -> Option<String> {
+    if earlier.files.len() != later.files.len() || later.files.is_empty() {
+        return None;
+    }
+    let first = earlier.files[0].path.strip_suffix(later.files[0].path)?;
+    if first.is_empty() || !first.ends_with('/') {
+        return None;
+    }
+    earlier
+        .files
+        .iter()
+        .zip(later.files)
+        .all(|(e, l)| e.path.strip_suffix(l.path) == Some(first))
+        .then(|| first.to_string())
+}
+
 /// A complete layout found on disk.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -283,7 +300,16 @@ impl Manifest {
             s.push_str(&format!("  {}\n", r.display()));
         }
         s.push_str("for any of these layouts (paths relative to one of those folders):\n");
-        for l in self.layouts {
+        for (i, l) in self.layouts.iter().enumerate() {
+            // A layout that repeats an earlier one minus its folder prefix gets one line.
+            let same_as = self.layouts[..i].iter().find_map(|e| strip_prefix_of(e, l));
+            if let Some(prefix) = same_as {
+                s.push_str(&format!(
+                    "  - {}: the same files without the `{prefix}` folder\n",
+                    l.label
+                ));
+                continue;
+            }
             s.push_str(&format!("  - {}:\n", l.label));
             for f in l.files {
                 s.push_str(&format!("      {}\n", f.describe()));
