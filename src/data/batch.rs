@@ -151,7 +151,10 @@ mod tests {
         );
         // f32 rounding: (51/255 - 0.5)/0.5 is -0.19999999, not -0.2.
         let want = [-1.0, -0.6, -0.2, 0.2, 0.6, 1.0];
-        assert!(out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{out:?}");
+        assert!(
+            out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{out:?}"
+        );
     }
 
     #[test]

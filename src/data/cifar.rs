@@ -67,7 +67,7 @@ pub fn parse_records(
 ) -> Result<()> {
     let rec = fmt.record_len();
     let nl = fmt.label_limits.len();
-    if bytes.is_empty() || bytes.len() % rec != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(rec) {
         return Err(Error::Data(format!(
             "{dataset}: {file} is {} bytes, not a whole number of {}-byte records ({nl} label byte{} + {} pixel bytes); the file is truncated or is not the binary version",
             thousands(bytes.len() as u64),

@@ -108,7 +108,7 @@ pub fn generate(p: &SyntheticParams) -> Result<ImageDataset> {
         .map_err(|e| Error::Config(format!("synthetic dataset: noise: {e}")))?;
     let s = p.size;
     let n = p.channels * s * s;
-    let mut make = |count: usize, rng: &mut ChaCha8Rng| -> Split {
+    let make = |count: usize, rng: &mut ChaCha8Rng| -> Split {
         let mut images = vec![0u8; count * n];
         let mut labels = Vec::with_capacity(count);
         for i in 0..count {
