@@ -314,6 +314,26 @@ fn tiny_imagenet_tree_zip_and_cache() {
         mixbench::data::hash::sha256_hex(&zip)
     );
     assert!(!zdir.path().join(".mixbench-cache").exists());
+
+    // `data verify` hashes the same bytes the loader read.
+    let src = registry::get("tiny_imagenet").unwrap();
+    let st = src.status(&opts(dir.path(), false), true);
+    assert_eq!(st.presence, Presence::Present);
+    assert_eq!(
+        st.fingerprint.as_deref(),
+        Some(a.provenance.fingerprint.as_str())
+    );
+    let st = src.status(&opts(zdir.path(), true), true);
+    assert_eq!(
+        st.fingerprint.as_deref(),
+        Some(z.provenance.fingerprint.as_str())
+    );
+    let st = src.status(&opts(zdir.path(), false), false);
+    assert!(
+        matches!(&st.presence, Presence::Corrupt(t) if t.contains("expected 248,100,043 bytes")),
+        "{:?}",
+        st.presence
+    );
 }
 
 #[test]
@@ -489,4 +509,27 @@ fn status_present_and_verify_with_fixture() {
     );
     let st = src.status(&opts(dir.path(), false), true);
     assert!(matches!(&st.presence, Presence::Corrupt(t) if t.contains("checksum mismatch")));
+}
+
+#[test]
+fn default_preprocessing_matches_reference_code() {
+    let p = |n: &str| registry::get(n).unwrap().default_preprocessing();
+    let c10 = p("cifar10");
+    assert_eq!((c10.crop_padding, c10.hflip), (2, true));
+    assert_eq!(c10.mean, vec![125.3 / 255.0, 123.0 / 255.0, 113.9 / 255.0]);
+    assert_eq!(c10.std, vec![63.0 / 255.0, 62.1 / 255.0, 66.7 / 255.0]);
+    let c100 = p("cifar100");
+    assert_eq!((c100.crop_padding, c100.hflip), (2, true));
+    assert_eq!(c100.mean, vec![129.3 / 255.0, 124.1 / 255.0, 112.4 / 255.0]);
+    assert_eq!(c100.std, vec![68.2 / 255.0, 65.4 / 255.0, 70.4 / 255.0]);
+    let svhn = p("svhn");
+    assert_eq!((svhn.crop_padding, svhn.hflip), (2, false));
+    assert_eq!((svhn.mean, svhn.std), (vec![0.5; 3], vec![0.5; 3]));
+    let tiny = p("tiny_imagenet");
+    assert_eq!((tiny.crop_padding, tiny.hflip), (4, true));
+    assert_eq!((tiny.mean, tiny.std), (vec![0.5; 3], vec![0.5; 3]));
+    let mnist = p("mnist");
+    assert_eq!((mnist.crop_padding, mnist.hflip), (0, false));
+    assert_eq!((mnist.mean, mnist.std), (vec![0.1307], vec![0.3081]));
+    assert_eq!(p("digits").mean.len(), 1);
 }
