@@ -86,10 +86,11 @@ pub fn fill_batch<R: Rng + ?Sized>(
         let dst = &mut out[bi * n..(bi + 1) * n];
         let (mut dy, mut dx, mut flip) = (0isize, 0isize, false);
         if let Some(r) = rng.as_deref_mut() {
-            let p = pre.crop_padding as isize;
+            // rand 0.9 has no uniform sampler for isize, so draw as i64.
+            let p = pre.crop_padding as i64;
             if p > 0 {
-                dy = r.random_range(0..=2 * p as i64) as isize - p;
-                dx = r.random_range(0..=2 * p as i64) as isize - p;
+                dy = (r.random_range(0..=2 * p) - p) as isize;
+                dx = (r.random_range(0..=2 * p) - p) as isize;
             }
             if pre.hflip {
                 flip = r.random_bool(0.5);
@@ -148,7 +149,12 @@ mod tests {
             None,
             &mut out,
         );
-        assert_eq!(out, vec![-1.0, -0.6, -0.2, 0.2, 0.6, 1.0]);
+        // f32 rounding: (51/255 - 0.5)/0.5 is -0.19999999, not -0.2.
+        let want = [-1.0, -0.6, -0.2, 0.2, 0.6, 1.0];
+        assert!(
+            out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{out:?}"
+        );
     }
 
     #[test]

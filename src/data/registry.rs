@@ -5,7 +5,15 @@ use crate::error::{Error, Result};
 
 /// All registered datasets, in the order `mixbench data status` lists them.
 pub fn all() -> Vec<Box<dyn DatasetSource>> {
-    vec![Box::new(super::synthetic::SyntheticSource)]
+    vec![
+        Box::new(super::synthetic::SyntheticSource),
+        Box::new(super::digits::DigitsSource),
+        Box::new(super::mnist::MnistSource),
+        Box::new(super::cifar::Cifar10Source),
+        Box::new(super::cifar::Cifar100Source),
+        Box::new(super::svhn::SvhnSource),
+        Box::new(super::tiny_imagenet::TinyImagenetSource),
+    ]
 }
 
 /// Looks a dataset up by its registry name.

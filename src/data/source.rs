@@ -40,6 +40,9 @@ pub struct DatasetStatus {
     pub presence: Presence,
     /// Fingerprint when known (after hashing).
     pub fingerprint: Option<String>,
+    /// Extra facts: the layout found, warnings allowed by `allow_unverified`, unverifiable files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A dataset that can be loaded by name from a suite.

@@ -180,6 +180,7 @@ impl DatasetSource for SyntheticSource {
             path: None,
             presence: Presence::Embedded,
             fingerprint: None,
+            notes: vec![],
         }
     }
 
