@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand. Only this module prints.
 
+pub mod data;
 pub mod diff;
 pub mod list;
 pub mod progress;
@@ -57,6 +58,8 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Print the JSON Schema of the suite format (for editor completion and validation).
     Schema,
+    /// Dataset status (present / missing / corrupt) and verification against published hashes.
+    Data(data::DataArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -69,6 +72,7 @@ pub fn main() -> i32 {
         Command::Report(a) => report::run(&cli, a),
         Command::Diff(a) => diff::run(&cli, a),
         Command::Schema => schema::run(),
+        Command::Data(a) => data::run(a),
     };
     match result {
         Ok(code) => code,
@@ -81,7 +85,5 @@ pub fn main() -> i32 {
 
 /// `--data-dir`, else `MIXBENCH_DATA`, else `./data`.
 pub fn data_dir(flag: Option<&PathBuf>) -> PathBuf {
-    flag.cloned()
-        .or_else(|| std::env::var_os("MIXBENCH_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("data"))
+    crate::data::resolve_data_dir(flag.map(PathBuf::as_path))
 }

@@ -181,4 +181,42 @@ mod tests {
         let p = welch_p_worse(&stat(&[5.1, 5.3, 5.2, 5.4]), &stat(&[4.8, 4.9, 5.0, 4.7]), Better::Lower);
         assert!((p - 0.002329).abs() < 2e-5, "{p}");
     }
+
+    fn summary(hash: &str, fp: &str, values: &[f64]) -> ExperimentSummary {
+        let mut metrics = std::collections::BTreeMap::new();
+        metrics.insert("test_error".to_string(), stat(values));
+        ExperimentSummary {
+            experiment: "e".into(),
+            config_hash: hash.into(),
+            dataset_fingerprint: fp.into(),
+            seeds: (0..values.len() as u64).collect(),
+            metrics,
+        }
+    }
+
+    fn spec() -> Vec<MetricSpec> {
+        vec![MetricSpec {
+            name: "test_error".into(),
+            unit: "%".into(),
+            better: Better::Lower,
+            tolerance: 0.5,
+            from: crate::suite::schema::Which::Final,
+        }]
+    }
+
+    #[test]
+    fn every_status() {
+        let base = summary("h", "f", &[5.0, 5.1, 4.9]);
+        let st = |cur: &ExperimentSummary, b: Option<&ExperimentSummary>| compare(cur, b, &spec(), 0.05)[0].status;
+        assert_eq!(st(&summary("h", "f", &[5.2, 5.3, 5.1]), Some(&base)), Status::Ok);
+        assert_eq!(st(&summary("h", "f", &[6.0, 6.1, 5.9]), Some(&base)), Status::Regression);
+        assert_eq!(st(&summary("h", "f", &[4.0, 4.1, 3.9]), Some(&base)), Status::Better);
+        assert_eq!(st(&summary("other", "f", &[5.0]), Some(&base)), Status::NotComparable);
+        assert_eq!(st(&summary("h", "other", &[5.0]), Some(&base)), Status::NotComparable);
+        assert_eq!(st(&summary("h", "f", &[5.0]), None), Status::NoBaseline);
+        // Beyond tolerance but noisy: the t-test does not agree, so no regression.
+        assert_eq!(st(&summary("h", "f", &[3.0, 9.0, 5.0]), Some(&base)), Status::Ok);
+        // Single seeds cannot be tested: tolerance alone decides.
+        assert_eq!(st(&summary("h", "f", &[5.6]), Some(&summary("h", "f", &[5.0]))), Status::Regression);
+    }
 }

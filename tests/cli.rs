@@ -1,0 +1,101 @@
+//! End to end through the binary: reproduce, bless, skip finished cells, detect regressions.
+
+use std::path::Path;
+use std::process::Command;
+
+const SUITE: &str = r#"id: tiny
+title: "tiny end-to-end suite"
+paper: {arxiv: "1806.05236v7", table: "0", caption: "test"}
+metrics:
+  - {name: test_error, unit: "%", better: lower, tolerance: 0.5}
+  - {name: test_nll, better: lower, tolerance: 0.01}
+defaults:
+  dataset: {name: synthetic, classes: 4, train_size: 64, test_size: 32, size: 8}
+  model: {arch: mlp, hidden: [32]}
+  regularizer: {name: none}
+  optimizer: {lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.0001}
+  epochs: 2
+  batch_size: 16
+experiments:
+  - id: none
+    architecture: MLP
+    method: No Mixup
+    paper: {test_error: "1.00 ± 0.1"}
+  - id: mm
+    architecture: MLP
+    method: Manifold Mixup
+    overrides: {regularizer: {name: manifold_mixup, alpha: 2.0, layers: [0, 1]}}
+profiles:
+  smoke: {description: "tiny", seeds: [0]}
+"#;
+
+fn mixbench(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mixbench"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn reproduce_bless_skip_and_regression_exit_codes() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    std::fs::write(d.path().join("suites/tiny.yaml"), SUITE).unwrap();
+
+    let (code, out, err) = mixbench(d.path(), &["reproduce", "tiny", "--bless"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(d.path().join("baselines/tiny.smoke.json").exists());
+    for ext in ["md", "html", "csv", "parquet"] {
+        assert!(d.path().join(format!("reports/tiny-smoke.{ext}")).exists(), "{ext}");
+    }
+    assert!(out.contains("These numbers are not a reproduction of the paper's"), "{out}");
+    let rec_path = d.path().join("results/tiny/smoke/none-s0.json");
+    let first = std::fs::read_to_string(&rec_path).unwrap();
+
+    // Second run: every cell is skipped, the comparison holds.
+    let (code, out, err) = mixbench(d.path(), &["reproduce", "tiny"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(err.matches("skipped").count(), 2, "{err}");
+    assert!(out.contains("✓"), "{out}");
+
+    // An interrupted suite resumes: only the missing cell runs.
+    std::fs::remove_file(d.path().join("results/tiny/smoke/mm-s0.json")).unwrap();
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("skipped").count(), 1, "{err}");
+
+    // --force reruns and gives identical metrics.
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny", "--force"]);
+    assert_eq!(code, 0, "{err}");
+    let again = std::fs::read_to_string(&rec_path).unwrap();
+    let metrics = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap()["metrics"].clone();
+    assert_eq!(metrics(&first), metrics(&again));
+
+    // Perturb the baseline so this run looks worse: exit code 1.
+    let bpath = d.path().join("baselines/tiny.smoke.json");
+    let mut b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bpath).unwrap()).unwrap();
+    let m = b["experiments"]["none"]["metrics"]["test_error"]["mean"].as_f64().unwrap();
+    b["experiments"]["none"]["metrics"]["test_error"]["mean"] = serde_json::json!(m - 10.0);
+    std::fs::write(&bpath, serde_json::to_vec(&b).unwrap()).unwrap();
+    let (code, out, _) = mixbench(d.path(), &["report", "tiny"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✗"), "{out}");
+
+    // A baseline from another config is "not comparable", never compared.
+    b["experiments"]["none"]["config_hash"] = serde_json::json!("0000");
+    std::fs::write(&bpath, serde_json::to_vec(&b).unwrap()).unwrap();
+    let (code, out, _) = mixbench(d.path(), &["report", "tiny"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("≠") && out.contains("config differs"), "{out}");
+
+    // Bad usage exits 2 with a message.
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no suite `nope`"), "{err}");
+}

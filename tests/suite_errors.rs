@@ -1,0 +1,126 @@
+//! Bad suites give messages naming the file, line:column and field; hashing is canonical.
+
+use std::path::Path;
+
+use mixbench::suite::load::parse;
+use mixbench::suite::resolve;
+
+const GOOD: &str = r#"id: t
+title: "test"
+paper: {arxiv: "1806.05236v7", table: "1", caption: "c"}
+metrics:
+  - {name: test_error, unit: "%", better: lower, tolerance: 0.5}
+defaults:
+  dataset: {name: synthetic, classes: 4, train_size: 32, test_size: 16, size: 8}
+  model: {arch: mlp, hidden: [16]}
+  regularizer: {name: none}
+  optimizer: {lr: 0.1, momentum: 0.9}
+  epochs: 1
+  batch_size: 8
+experiments:
+  - id: base
+    architecture: MLP
+    method: No Mixup
+  - id: mm
+    architecture: MLP
+    method: Manifold Mixup
+    overrides:
+      regularizer: {name: manifold_mixup, alpha: 2.0, layers: [0, 1]}
+profiles:
+  smoke:
+    description: "tiny"
+    seeds: [0, 1]
+"#;
+
+fn err(text: &str) -> String {
+    match parse(Path::new("suites/t.yaml"), text) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn good_suite_resolves_to_cells() {
+    let ls = parse(Path::new("suites/t.yaml"), GOOD).unwrap();
+    let cells = resolve(&ls, "smoke", None).unwrap();
+    assert_eq!(cells.len(), 4);
+    assert_eq!(cells[0].config_hash, cells[1].config_hash);
+    assert_ne!(cells[0].config_hash, cells[2].config_hash);
+    let cells = resolve(&ls, "smoke", Some(&[7])).unwrap();
+    assert_eq!(cells.iter().map(|c| c.seed).collect::<Vec<_>>(), vec![7, 7]);
+}
+
+#[test]
+fn unknown_field_names_file_line_and_field() {
+    let e = err(&GOOD.replace("title: \"test\"", "title: \"test\"\ncolour: red"));
+    assert!(e.starts_with("suites/t.yaml:3:"), "{e}");
+    assert!(e.contains("unknown field `colour`"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_the_field_path() {
+    let e = err(&GOOD.replace("seeds: [0, 1]", "seeds: zero"));
+    assert!(e.contains("suites/t.yaml:"), "{e}");
+    assert!(e.contains("profiles.smoke.seeds"), "{e}");
+    assert!(e.contains("invalid type"), "{e}");
+}
+
+#[test]
+fn missing_field_is_reported() {
+    let e = err(&GOOD.replace("    method: No Mixup\n", ""));
+    assert!(e.contains("missing field `method`"), "{e}");
+    assert!(e.contains("experiments[0]"), "{e}");
+}
+
+#[test]
+fn negative_alpha_points_at_the_override() {
+    let e = err(&GOOD.replace("alpha: 2.0", "alpha: -1.0"));
+    assert!(e.contains("suites/t.yaml:21:"), "{e}");
+    assert!(e.contains("experiments[1].overrides.regularizer.alpha"), "{e}");
+    assert!(e.contains("alpha must be a number >= 0"), "{e}");
+}
+
+#[test]
+fn unknown_regularizer_model_dataset_are_named() {
+    let e = err(&GOOD.replace("name: manifold_mixup", "name: cutmix"));
+    assert!(e.contains("unknown regularizer `cutmix`") && e.contains("experiments[1].overrides.regularizer.name"), "{e}");
+    let e = err(&GOOD.replace("arch: mlp", "arch: resnet9000"));
+    assert!(e.contains("unknown model `resnet9000`") && e.contains("defaults.model.arch") && e.contains(":8:"), "{e}");
+    let e = err(&GOOD.replace("name: synthetic", "name: imagenet21k"));
+    assert!(e.contains("unknown dataset `imagenet21k`") && e.contains("defaults.dataset.name"), "{e}");
+}
+
+#[test]
+fn unknown_profile_is_named() {
+    let ls = parse(Path::new("suites/t.yaml"), GOOD).unwrap();
+    let e = resolve(&ls, "nightly", None).unwrap_err().to_string();
+    assert!(e.contains("unknown profile `nightly`") && e.contains("smoke"), "{e}");
+    let e = err(&GOOD.replace("    method: No Mixup\n", "    method: No Mixup\n    profile_overrides: {nightly: {epochs: 2}}\n"));
+    assert!(e.contains("unknown profile `nightly`"), "{e}");
+}
+
+#[test]
+fn config_hash_ignores_key_order_and_layout_but_not_values() {
+    let ls = parse(Path::new("suites/t.yaml"), GOOD).unwrap();
+    let base = resolve(&ls, "smoke", None).unwrap()[2].config_hash.clone();
+    let reordered = GOOD.replace(
+        "regularizer: {name: manifold_mixup, alpha: 2.0, layers: [0, 1]}",
+        "regularizer:\n        layers: [0, 1]\n        alpha: 2\n        name: manifold_mixup",
+    );
+    let ls2 = parse(Path::new("suites/t.yaml"), &reordered).unwrap();
+    assert_eq!(resolve(&ls2, "smoke", None).unwrap()[2].config_hash, base);
+    let changed = GOOD.replace("alpha: 2.0", "alpha: 2.5");
+    let ls3 = parse(Path::new("suites/t.yaml"), &changed).unwrap();
+    assert_ne!(resolve(&ls3, "smoke", None).unwrap()[2].config_hash, base);
+}
+
+#[test]
+fn committed_suites_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites");
+    for id in mixbench::suite::load::list_ids(&dir).unwrap() {
+        let ls = mixbench::suite::load(&dir, &id).unwrap();
+        for p in ls.suite.profiles.keys() {
+            assert!(!resolve(&ls, p, None).unwrap().is_empty());
+        }
+    }
+}
