@@ -4,7 +4,9 @@ use std::process::Command;
 
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git").args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn main() {
@@ -19,7 +21,11 @@ fn main() {
         .split("[[package]]")
         .find(|p| p.contains("name = \"candle-core\""))
         .and_then(|p| p.lines().find(|l| l.starts_with("version = ")))
-        .map(|l| l.trim_start_matches("version = ").trim_matches('"').to_string())
+        .map(|l| {
+            l.trim_start_matches("version = ")
+                .trim_matches('"')
+                .to_string()
+        })
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=MIXBENCH_CANDLE_VERSION={candle}");
     println!("cargo:rerun-if-changed=.git/HEAD");

@@ -43,9 +43,21 @@ fn device_name(d: &Device) -> String {
 }
 
 /// Runs (or skips) one cell; `observer` receives its progress.
-pub fn run_cell(ls: &LoadedSuite, profile: &str, cell: &Cell, opts: &HarnessOptions, observer: &mut dyn Observer) -> Result<CellOutcome> {
+pub fn run_cell(
+    ls: &LoadedSuite,
+    profile: &str,
+    cell: &Cell,
+    opts: &HarnessOptions,
+    observer: &mut dyn Observer,
+) -> Result<CellOutcome> {
     let suite = &ls.suite.id;
-    let path = record::record_path(opts.results_dir, suite, profile, &cell.experiment, cell.seed);
+    let path = record::record_path(
+        opts.results_dir,
+        suite,
+        profile,
+        &cell.experiment,
+        cell.seed,
+    );
     if !opts.force
         && let Ok(existing) = record::read(&path)
         && existing.config_hash == cell.config_hash
@@ -57,7 +69,12 @@ pub fn run_cell(ls: &LoadedSuite, profile: &str, cell: &Cell, opts: &HarnessOpti
         .join(suite)
         .join(profile)
         .join(".checkpoints")
-        .join(format!("{}-s{}-{}", cell.experiment, cell.seed, &cell.config_hash[..12]));
+        .join(format!(
+            "{}-s{}-{}",
+            cell.experiment,
+            cell.seed,
+            &cell.config_hash[..12]
+        ));
     if opts.force && ckpt_dir.exists() {
         std::fs::remove_dir_all(&ckpt_dir).map_err(|e| crate::Error::io(&ckpt_dir, e))?;
     }
@@ -67,7 +84,14 @@ pub fn run_cell(ls: &LoadedSuite, profile: &str, cell: &Cell, opts: &HarnessOpti
     };
     let started = chrono::Utc::now();
     let t0 = Instant::now();
-    let out = run(&cell.config, cell.seed, &opts.load, Some(&spec), &opts.device, observer)?;
+    let out = run(
+        &cell.config,
+        cell.seed,
+        &opts.load,
+        Some(&spec),
+        &opts.device,
+        observer,
+    )?;
     let rec = ResultRecord {
         record_version: record::RECORD_VERSION,
         suite: suite.clone(),
@@ -101,7 +125,12 @@ pub fn run_cell(ls: &LoadedSuite, profile: &str, cell: &Cell, opts: &HarnessOpti
 }
 
 /// Records of the given cells that exist on disk with matching config hashes.
-pub fn collect_records(results_dir: &Path, ls: &LoadedSuite, profile: &str, cells: &[Cell]) -> Result<Vec<ResultRecord>> {
+pub fn collect_records(
+    results_dir: &Path,
+    ls: &LoadedSuite,
+    profile: &str,
+    cells: &[Cell],
+) -> Result<Vec<ResultRecord>> {
     let mut out = Vec::new();
     for c in cells {
         let p = record::record_path(results_dir, &ls.suite.id, profile, &c.experiment, c.seed);

@@ -5,10 +5,10 @@
 
 pub mod cli;
 pub mod data;
-pub mod experiment;
-pub mod harness;
 pub mod error;
 pub mod eval;
+pub mod experiment;
+pub mod harness;
 pub mod model;
 pub mod regularizer;
 pub mod report;

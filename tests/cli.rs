@@ -52,9 +52,15 @@ fn reproduce_bless_skip_and_regression_exit_codes() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(d.path().join("baselines/tiny.smoke.json").exists());
     for ext in ["md", "html", "csv", "parquet"] {
-        assert!(d.path().join(format!("reports/tiny-smoke.{ext}")).exists(), "{ext}");
+        assert!(
+            d.path().join(format!("reports/tiny-smoke.{ext}")).exists(),
+            "{ext}"
+        );
     }
-    assert!(out.contains("These numbers are not a reproduction of the paper's"), "{out}");
+    assert!(
+        out.contains("These numbers are not a reproduction of the paper's"),
+        "{out}"
+    );
     let rec_path = d.path().join("results/tiny/smoke/none-s0.json");
     let first = std::fs::read_to_string(&rec_path).unwrap();
 
@@ -74,13 +80,17 @@ fn reproduce_bless_skip_and_regression_exit_codes() {
     let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny", "--force"]);
     assert_eq!(code, 0, "{err}");
     let again = std::fs::read_to_string(&rec_path).unwrap();
-    let metrics = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap()["metrics"].clone();
+    let metrics =
+        |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap()["metrics"].clone();
     assert_eq!(metrics(&first), metrics(&again));
 
     // Perturb the baseline so this run looks worse: exit code 1.
     let bpath = d.path().join("baselines/tiny.smoke.json");
-    let mut b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bpath).unwrap()).unwrap();
-    let m = b["experiments"]["none"]["metrics"]["test_error"]["mean"].as_f64().unwrap();
+    let mut b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bpath).unwrap()).unwrap();
+    let m = b["experiments"]["none"]["metrics"]["test_error"]["mean"]
+        .as_f64()
+        .unwrap();
     b["experiments"]["none"]["metrics"]["test_error"]["mean"] = serde_json::json!(m - 10.0);
     std::fs::write(&bpath, serde_json::to_vec(&b).unwrap()).unwrap();
     let (code, out, _) = mixbench(d.path(), &["report", "tiny"]);

@@ -44,10 +44,20 @@ fn trainable_parameter_counts_match_reference_models() {
     ];
     for (arch, classes, want) in cases {
         let m = model(arch, json!({}), classes, 32, 0);
-        assert_eq!(m.store.num_trainable(), want, "{arch} with {classes} classes");
+        assert_eq!(
+            m.store.num_trainable(),
+            want,
+            "{arch} with {classes} classes"
+        );
     }
-    assert_eq!(model("preactresnet18", json!({}), 10, 32, 0).num_mix_points(), 5);
-    assert_eq!(model("wrn28_10", json!({"width": 0.05}), 10, 32, 0).num_mix_points(), 4);
+    assert_eq!(
+        model("preactresnet18", json!({}), 10, 32, 0).num_mix_points(),
+        5
+    );
+    assert_eq!(
+        model("wrn28_10", json!({"width": 0.05}), 10, 32, 0).num_mix_points(),
+        4
+    );
 }
 
 #[test]
@@ -56,7 +66,13 @@ fn initialisation_is_seeded_and_pytorch_like() {
     let b = model("preactresnet18", json!({"width": 0.125}), 10, 32, 7);
     let c = model("preactresnet18", json!({"width": 0.125}), 10, 32, 8);
     let get = |m: &Model, n: &str| -> Vec<f32> {
-        let p = m.store.params().into_iter().find(|(k, _)| k == n).unwrap().1;
+        let p = m
+            .store
+            .params()
+            .into_iter()
+            .find(|(k, _)| k == n)
+            .unwrap()
+            .1;
         p.as_tensor().flatten_all().unwrap().to_vec1().unwrap()
     };
     let wa = get(&a, "layer2.0.conv1.weight");
@@ -75,7 +91,12 @@ fn batchnorm_running_stats_move_in_train_mode_only() {
     let m = model("preactresnet18", json!({"width": 0.0625}), 10, 16, 1);
     let x = Tensor::randn(0.5f32, 2.0, (4, 3, 16, 16), &Device::Cpu).unwrap();
     let stat = |m: &Model| -> Vec<f32> {
-        let (_, v) = m.store.buffers().into_iter().find(|(k, _)| k == "layer1.0.bn1.running_mean").unwrap();
+        let (_, v) = m
+            .store
+            .buffers()
+            .into_iter()
+            .find(|(k, _)| k == "layer1.0.bn1.running_mean")
+            .unwrap();
         v.as_tensor().to_vec1().unwrap()
     };
     let before = stat(&m);
@@ -84,7 +105,10 @@ fn batchnorm_running_stats_move_in_train_mode_only() {
     assert_eq!(stat(&m), before, "eval mode must not touch running stats");
     m.forward(&x, true).unwrap();
     let after = stat(&m);
-    assert!(after.iter().zip(&before).any(|(a, b)| a != b), "train mode must update running stats");
+    assert!(
+        after.iter().zip(&before).any(|(a, b)| a != b),
+        "train mode must update running stats"
+    );
 }
 
 #[test]
@@ -102,20 +126,46 @@ fn block_gradient_leaves_pre_mix_layers_without_gradient() {
         let f = |h: &Tensor| mix_hidden(h, &plan);
         let logits = m.forward_with(&x, true, Some((2, &f))).unwrap();
         let t = soft_targets(&labels, 10, Some(&plan), &Device::Cpu).unwrap();
-        let grads = loss(LossKind::BceSoftmax, &logits, &t).unwrap().backward().unwrap();
+        let grads = loss(LossKind::BceSoftmax, &logits, &t)
+            .unwrap()
+            .backward()
+            .unwrap();
         let norm = |name: &str| -> f32 {
-            let (_, v) = m.store.params().into_iter().find(|(k, _)| k == name).unwrap();
+            let (_, v) = m
+                .store
+                .params()
+                .into_iter()
+                .find(|(k, _)| k == name)
+                .unwrap();
             grads
                 .get(v.as_tensor())
-                .map(|g| g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
+                .map(|g| {
+                    g.sqr()
+                        .unwrap()
+                        .sum_all()
+                        .unwrap()
+                        .to_scalar::<f32>()
+                        .unwrap()
+                })
                 .unwrap_or(0.0)
         };
-        let (pre1, pre2, post) = (norm("conv1.weight"), norm("layer2.1.conv2.weight"), norm("layer3.0.conv1.weight"));
+        let (pre1, pre2, post) = (
+            norm("conv1.weight"),
+            norm("layer2.1.conv2.weight"),
+            norm("layer3.0.conv1.weight"),
+        );
         assert!(post > 0.0);
         if block {
-            assert_eq!((pre1, pre2), (0.0, 0.0), "blocked: layers before the mix point get no gradient");
+            assert_eq!(
+                (pre1, pre2),
+                (0.0, 0.0),
+                "blocked: layers before the mix point get no gradient"
+            );
         } else {
-            assert!(pre1 > 0.0 && pre2 > 0.0, "unblocked: gradients flow through the pre-mix layers");
+            assert!(
+                pre1 > 0.0 && pre2 > 0.0,
+                "unblocked: gradients flow through the pre-mix layers"
+            );
         }
     }
 }
@@ -183,13 +233,31 @@ fn cfg(epochs: usize) -> TrainConfig {
     }
 }
 
-fn conv_run(seed: u64, epochs: usize, ckpt: Option<&CheckpointSpec>) -> mixbench::train::TrainOutcome {
+fn conv_run(
+    seed: u64,
+    epochs: usize,
+    ckpt: Option<&CheckpointSpec>,
+) -> mixbench::train::TrainOutcome {
     let ds = tiny_data();
     let m = model("preactresnet18", json!({"width": 0.0625}), 4, 8, seed);
-    let reg = registry::build("manifold_mixup", &obj(json!({"alpha": 2.0, "layers": [0, 1, 2]}))).unwrap();
+    let reg = registry::build(
+        "manifold_mixup",
+        &obj(json!({"alpha": 2.0, "layers": [0, 1, 2]})),
+    )
+    .unwrap();
     let mut c = cfg(epochs);
     c.checkpoint_every = 1;
-    train(&m, &ds, &pre(), reg.as_ref(), &c, seed, ckpt, &mut SilentObserver).unwrap()
+    train(
+        &m,
+        &ds,
+        &pre(),
+        reg.as_ref(),
+        &c,
+        seed,
+        ckpt,
+        &mut SilentObserver,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -198,7 +266,10 @@ fn same_seed_gives_identical_bits_other_seed_differs() {
     let b = conv_run(4, 2, None);
     let c = conv_run(5, 2, None);
     let bits = |o: &mixbench::train::TrainOutcome| -> Vec<u64> {
-        o.epochs.iter().flat_map(|e| [e.train_loss.to_bits(), e.test.unwrap().nll.to_bits()]).collect()
+        o.epochs
+            .iter()
+            .flat_map(|e| [e.train_loss.to_bits(), e.test.unwrap().nll.to_bits()])
+            .collect()
     };
     assert_eq!(bits(&a), bits(&b));
     assert_ne!(bits(&a), bits(&c));
@@ -217,7 +288,16 @@ fn resumed_run_equals_uninterrupted_run() {
     assert_eq!(first.epochs.len(), 2);
     let resumed = conv_run(9, 3, Some(&spec));
     assert_eq!(resumed.resumed_from, Some(1));
-    assert_eq!(resumed.epochs, full.epochs.iter().map(|e| mixbench::train::EpochRecord { seconds: resumed.epochs[e.epoch].seconds, ..e.clone() }).collect::<Vec<_>>());
+    assert_eq!(
+        resumed.epochs,
+        full.epochs
+            .iter()
+            .map(|e| mixbench::train::EpochRecord {
+                seconds: resumed.epochs[e.epoch].seconds,
+                ..e.clone()
+            })
+            .collect::<Vec<_>>()
+    );
     assert_eq!(resumed.final_metrics, full.final_metrics);
 }
 

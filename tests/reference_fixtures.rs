@@ -126,7 +126,10 @@ impl Fixture {
         let tensors = candle_core::safetensors::load(&path, &Device::Cpu)
             .with_context(|| format!("loading {path}"))?;
         let meta = read_metadata(&path)?;
-        ensure!(meta.get("arch").map(String::as_str) == Some(arch), "{path}: arch mismatch");
+        ensure!(
+            meta.get("arch").map(String::as_str) == Some(arch),
+            "{path}: arch mismatch"
+        );
         let get = |n: &str| -> Result<Tensor> {
             tensors
                 .get(n)
@@ -135,7 +138,10 @@ impl Fixture {
         };
         let lambda = get("lambda")?.flatten_all()?.to_vec1::<f32>()?[0];
         let meta_lambda: f32 = meta["lambda"].parse()?;
-        ensure!(lambda == meta_lambda, "{arch}: lambda tensor {lambda} vs metadata {meta_lambda}");
+        ensure!(
+            lambda == meta_lambda,
+            "{arch}: lambda tensor {lambda} vs metadata {meta_lambda}"
+        );
         let fx = Fixture {
             arch: arch.to_string(),
             input: get("input")?,
@@ -236,7 +242,13 @@ fn forward(model: &Model, x: &Tensor, train: bool, plan: Option<&MixPlan>) -> Re
 }
 
 /// Loss `kind` of a train-mode forward of `x` under `plan`, against the plan's soft targets.
-fn case_loss(fx: &Fixture, model: &Model, x: &Tensor, plan: Option<&MixPlan>, kind: LossKind) -> Result<(Tensor, Tensor)> {
+fn case_loss(
+    fx: &Fixture,
+    model: &Model,
+    x: &Tensor,
+    plan: Option<&MixPlan>,
+    kind: LossKind,
+) -> Result<(Tensor, Tensor)> {
     let logits = forward(model, x, true, plan)?;
     let t = soft_targets(&fx.labels, fx.classes(), plan, &Device::Cpu)?;
     let l = loss(kind, &logits, &t)?;
@@ -266,7 +278,12 @@ fn group_errors(items: &[(String, Tensor, Tensor)]) -> Result<Vec<(String, f64)>
             b.dims()
         );
         if a.rank() > 0 && b.rank() > 0 {
-            ensure!(a.dims() == b.dims(), "{name}: shape {:?} vs fixture {:?}", a.dims(), b.dims());
+            ensure!(
+                a.dims() == b.dims(),
+                "{name}: shape {:?} vs fixture {:?}",
+                a.dims(),
+                b.dims()
+            );
         }
         flats.push((flat(a)?, flat(b)?));
     }
@@ -279,9 +296,19 @@ fn group_errors(items: &[(String, Tensor, Tensor)]) -> Result<Vec<(String, f64)>
                 .iter()
                 .zip(b)
                 .map(|(x, y)| (*x as f64 - *y as f64).abs())
-                .fold(0f64, |m, d| if d.is_nan() || m.is_nan() { f64::NAN } else { m.max(d) });
+                .fold(0f64, |m, d| {
+                    if d.is_nan() || m.is_nan() {
+                        f64::NAN
+                    } else {
+                        m.max(d)
+                    }
+                });
             let own = max_abs(b);
-            let scale = if own >= NOISE_RATIO * group_scale { own } else { group_scale };
+            let scale = if own >= NOISE_RATIO * group_scale {
+                own
+            } else {
+                group_scale
+            };
             let scale = scale.max(ABS_FLOOR);
             (name.clone(), diff / scale)
         })
@@ -306,7 +333,11 @@ impl Report {
         }
     }
 
-    fn check(&mut self, quantity: &'static str, items: Vec<(String, Tensor, Tensor)>) -> Result<()> {
+    fn check(
+        &mut self,
+        quantity: &'static str,
+        items: Vec<(String, Tensor, Tensor)>,
+    ) -> Result<()> {
         for (name, e) in group_errors(&items)? {
             let slot = self.worst.entry(quantity).or_insert_with(|| {
                 self.order.push(quantity);
@@ -323,11 +354,18 @@ impl Report {
     }
 
     fn finish(self) {
-        println!("\n{}: worst relative error per quantity (tolerance {TOL:e})", self.arch);
+        println!(
+            "\n{}: worst relative error per quantity (tolerance {TOL:e})",
+            self.arch
+        );
         println!("  {:<26} {:>11}  tensor", "quantity", "rel err");
         for q in &self.order {
             let (e, name) = &self.worst[q];
-            let mark = if e.is_nan() || *e > TOL { "  <-- FAIL" } else { "" };
+            let mark = if e.is_nan() || *e > TOL {
+                "  <-- FAIL"
+            } else {
+                ""
+            };
             println!("  {q:<26} {e:>11.3e}  {name}{mark}");
         }
         assert!(
@@ -335,7 +373,12 @@ impl Report {
             "{}: {} tensor(s) exceed rel err {TOL:e} (first 20):\n  {}",
             self.arch,
             self.failures.len(),
-            self.failures.iter().take(20).cloned().collect::<Vec<_>>().join("\n  ")
+            self.failures
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n  ")
         );
     }
 }
@@ -352,31 +395,60 @@ fn compare_architecture(arch: &str) -> Result<()> {
     // The model has exactly the fixture's parameters and buffers (load() rejects extra or
     // missing names and wrong shapes), and the parameter count matches.
     let model = fx.fresh_model()?;
-    ensure!(model.num_mix_points() == fx.mix_points, "{arch}: {} mix points, fixture {}", model.num_mix_points(), fx.mix_points);
+    ensure!(
+        model.num_mix_points() == fx.mix_points,
+        "{arch}: {} mix points, fixture {}",
+        model.num_mix_points(),
+        fx.mix_points
+    );
     let trainable: usize = fx.meta["trainable_params"].parse()?;
-    ensure!(model.store.num_trainable() == trainable, "{arch}: {} trainable, fixture {trainable}", model.store.num_trainable());
+    ensure!(
+        model.store.num_trainable() == trainable,
+        "{arch}: {} trainable, fixture {trainable}",
+        model.store.num_trainable()
+    );
     let param_names: BTreeSet<String> = model.store.params().into_iter().map(|(n, _)| n).collect();
-    let buffer_names: BTreeSet<String> = model.store.buffers().into_iter().map(|(n, _)| n).collect();
+    let buffer_names: BTreeSet<String> =
+        model.store.buffers().into_iter().map(|(n, _)| n).collect();
 
     // Logits in train mode, and the running statistics that forward leaves behind.
     let logits = forward(&model, &x, true, None)?;
-    rep.check("logits.train", vec![("logits.train".into(), logits, fx.get("logits.train")?.clone())])?;
+    rep.check(
+        "logits.train",
+        vec![(
+            "logits.train".into(),
+            logits,
+            fx.get("logits.train")?.clone(),
+        )],
+    )?;
     let want = fx.prefixed("bn_after_train_forward");
-    ensure!(want.keys().cloned().collect::<BTreeSet<_>>() == buffer_names, "{arch}: buffer names differ");
+    ensure!(
+        want.keys().cloned().collect::<BTreeSet<_>>() == buffer_names,
+        "{arch}: buffer names differ"
+    );
     rep.check(
         "bn_after_train_forward",
         model
             .store
             .buffers()
             .into_iter()
-            .map(|(n, v)| (format!("bn_after_train_forward.{n}"), v.as_tensor().clone(), want[&n].clone()))
+            .map(|(n, v)| {
+                (
+                    format!("bn_after_train_forward.{n}"),
+                    v.as_tensor().clone(),
+                    want[&n].clone(),
+                )
+            })
             .collect(),
     )?;
 
     // Logits in eval mode (running statistics of init).
     let model = fx.fresh_model()?;
     let logits = forward(&model, &x, false, None)?;
-    rep.check("logits.eval", vec![("logits.eval".into(), logits, fx.get("logits.eval")?.clone())])?;
+    rep.check(
+        "logits.eval",
+        vec![("logits.eval".into(), logits, fx.get("logits.eval")?.clone())],
+    )?;
 
     // Losses of every case; gradients of the exported pairs.
     let mix_m = format!("mix{}", fx.m);
@@ -388,8 +460,12 @@ fn compare_architecture(arch: &str) -> Result<()> {
     ]
     .into_iter()
     .collect();
-    let input_grad_pairs: BTreeSet<(String, &str)> =
-        [("none".to_string(), "bce_softmax"), (mix_m.clone(), "bce_softmax")].into_iter().collect();
+    let input_grad_pairs: BTreeSet<(String, &str)> = [
+        ("none".to_string(), "bce_softmax"),
+        (mix_m.clone(), "bce_softmax"),
+    ]
+    .into_iter()
+    .collect();
     for (case, k) in fx.cases() {
         let plan = k.map(|k| fx.plan(k, fx.lambda));
         for (lname, kind) in LOSSES {
@@ -397,10 +473,16 @@ fn compare_architecture(arch: &str) -> Result<()> {
             let xv = Var::from_tensor(&x)?;
             let (logits, l) = case_loss(&fx, &model, xv.as_tensor(), plan.as_ref(), kind)?;
             let tag = format!("loss.{case}.{lname}");
-            rep.check("loss", vec![(tag.clone(), l.clone(), fx.get(&tag)?.clone())])?;
+            rep.check(
+                "loss",
+                vec![(tag.clone(), l.clone(), fx.get(&tag)?.clone())],
+            )?;
             if lname == "bce_softmax" && k.is_some() {
                 let tag = format!("logits.{case}");
-                rep.check("logits.mix<k> (extra)", vec![(tag.clone(), logits, fx.get(&tag)?.clone())])?;
+                rep.check(
+                    "logits.mix<k> (extra)",
+                    vec![(tag.clone(), logits, fx.get(&tag)?.clone())],
+                )?;
             }
             let pair = (case.clone(), lname);
             let want_grads = grad_pairs.contains(&pair);
@@ -412,7 +494,10 @@ fn compare_architecture(arch: &str) -> Result<()> {
             if want_grads {
                 let prefix = format!("grad.{case}.{lname}");
                 let want = fx.prefixed(&prefix);
-                ensure!(want.keys().cloned().collect::<BTreeSet<_>>() == param_names, "{arch}: {prefix}.* names differ from the parameters");
+                ensure!(
+                    want.keys().cloned().collect::<BTreeSet<_>>() == param_names,
+                    "{arch}: {prefix}.* names differ from the parameters"
+                );
                 let mut items = Vec::new();
                 for (n, v) in model.store.params() {
                     let g = grads
@@ -427,13 +512,19 @@ fn compare_architecture(arch: &str) -> Result<()> {
                 let g = grads
                     .get(xv.as_tensor())
                     .ok_or_else(|| anyhow!("{arch}: no input gradient ({case}, {lname})"))?;
-                rep.check("input_grad", vec![(tag.clone(), g.clone(), fx.get(&tag)?.clone())])?;
+                rep.check(
+                    "input_grad",
+                    vec![(tag.clone(), g.clone(), fx.get(&tag)?.clone())],
+                )?;
             }
         }
     }
     // Every loss case of the fixture was computed.
     let n_losses = fx.tensors.keys().filter(|k| k.starts_with("loss.")).count();
-    ensure!(n_losses == fx.cases().len() * LOSSES.len(), "{arch}: fixture has {n_losses} losses");
+    ensure!(
+        n_losses == fx.cases().len() * LOSSES.len(),
+        "{arch}: fixture has {n_losses} losses"
+    );
 
     // Two SGD steps on mixM + bce_softmax, each with a fresh train forward.
     let model = fx.fresh_model()?;
@@ -456,18 +547,34 @@ fn compare_architecture(arch: &str) -> Result<()> {
         opt.step(&params, &grads, lr)?;
     }
     let n = losses.len();
-    rep.check("sgd.loss", vec![("sgd.loss".into(), Tensor::from_vec(losses, n, &Device::Cpu)?, fx.get("sgd.loss")?.clone())])?;
+    rep.check(
+        "sgd.loss",
+        vec![(
+            "sgd.loss".into(),
+            Tensor::from_vec(losses, n, &Device::Cpu)?,
+            fx.get("sgd.loss")?.clone(),
+        )],
+    )?;
     let want = fx.prefixed("sgd.param");
     rep.check(
         "sgd.param",
         params
             .iter()
-            .map(|(n, v)| (format!("sgd.param.{n}"), v.as_tensor().clone(), want[n].clone()))
+            .map(|(n, v)| {
+                (
+                    format!("sgd.param.{n}"),
+                    v.as_tensor().clone(),
+                    want[n].clone(),
+                )
+            })
             .collect(),
     )?;
     let want = fx.prefixed("sgd.momentum");
     let bufs = opt.buffers();
-    ensure!(bufs.keys().cloned().collect::<BTreeSet<_>>() == param_names, "{arch}: momentum buffers missing");
+    ensure!(
+        bufs.keys().cloned().collect::<BTreeSet<_>>() == param_names,
+        "{arch}: momentum buffers missing"
+    );
     rep.check(
         "sgd.momentum",
         bufs.iter()
@@ -481,7 +588,13 @@ fn compare_architecture(arch: &str) -> Result<()> {
             .store
             .buffers()
             .into_iter()
-            .map(|(n, v)| (format!("sgd.buffer.{n}"), v.as_tensor().clone(), want[&n].clone()))
+            .map(|(n, v)| {
+                (
+                    format!("sgd.buffer.{n}"),
+                    v.as_tensor().clone(),
+                    want[&n].clone(),
+                )
+            })
             .collect(),
     )?;
 
@@ -529,15 +642,27 @@ fn comparison_detects_wrong_lambda_mix_point_and_permutation() -> Result<()> {
         let lam = rel(fx.plan(m, 0.31))?;
         let point = rel(fx.plan(m - 1, fx.lambda))?;
         let mut rev = fx.plan(m, fx.lambda);
-        rev.perm = (0..fx.perm.len() as u32).map(|i| fx.perm[fx.perm.len() - 1 - i as usize]).collect();
-        let perm = if rev.perm != fx.perm { rel(rev)? } else { f64::INFINITY };
+        rev.perm = (0..fx.perm.len() as u32)
+            .map(|i| fx.perm[fx.perm.len() - 1 - i as usize])
+            .collect();
+        let perm = if rev.perm != fx.perm {
+            rel(rev)?
+        } else {
+            f64::INFINITY
+        };
         println!(
             "{arch}: loss.mix{m}.bce_softmax rel err: correct {right:.2e}, λ=0.31 {lam:.2e}, mix point {} {point:.2e}, other perm {perm:.2e}",
             m - 1
         );
-        for (what, e) in [("λ = 0.31", lam), ("wrong mix point", point), ("wrong permutation", perm)] {
+        for (what, e) in [
+            ("λ = 0.31", lam),
+            ("wrong mix point", point),
+            ("wrong permutation", perm),
+        ] {
             if e <= TOL {
-                bail!("{arch}: {what} changes the loss only by rel {e:e} ≤ {TOL:e}: the tolerance cannot detect it");
+                bail!(
+                    "{arch}: {what} changes the loss only by rel {e:e} ≤ {TOL:e}: the tolerance cannot detect it"
+                );
             }
         }
     }

@@ -33,14 +33,20 @@ fn chi_square_uniform(counts: &[u64]) -> f64 {
 
 /// Upper `ALPHA_TEST` critical value of χ² with `dof` degrees of freedom.
 fn chi_square_critical(dof: usize) -> f64 {
-    ChiSquared::new(dof as f64).unwrap().inverse_cdf(1.0 - ALPHA_TEST)
+    ChiSquared::new(dof as f64)
+        .unwrap()
+        .inverse_cdf(1.0 - ALPHA_TEST)
 }
 
 fn check_plan(plan: &MixPlan, batch: usize) {
     assert_eq!(plan.perm.len(), batch);
     let mut seen = vec![false; batch];
     for &j in &plan.perm {
-        assert!((j as usize) < batch && !seen[j as usize], "not a permutation: {:?}", plan.perm);
+        assert!(
+            (j as usize) < batch && !seen[j as usize],
+            "not a permutation: {:?}",
+            plan.perm
+        );
         seen[j as usize] = true;
     }
     assert!((0.0..=1.0).contains(&plan.lambda), "λ = {}", plan.lambda);
@@ -71,7 +77,10 @@ fn mix_point_is_uniform_over_the_eligible_set() {
         let stat = chi_square_uniform(&counts);
         let crit = chi_square_critical(layers.len() - 1);
         println!("layers {layers:?}: counts {counts:?}, χ² = {stat:.3} (critical {crit:.3})");
-        assert!(stat < crit, "layers {layers:?}: counts {counts:?}, χ² {stat} ≥ {crit}");
+        assert!(
+            stat < crit,
+            "layers {layers:?}: counts {counts:?}, χ² {stat} ≥ {crit}"
+        );
     }
 }
 
@@ -113,10 +122,20 @@ fn ks_statistic_f32(draws: &mut [f32], cdf: impl Fn(f64) -> f64) -> f64 {
         }
         let below = f32::from_bits(v.to_bits().wrapping_sub(1)); // v > 0 here
         let above = f32::from_bits(v.to_bits() + 1);
-        let lo = if v > 0.0 { (v as f64 + below as f64) / 2.0 } else { 0.0 };
-        let hi = if v < 1.0 { (v as f64 + above as f64) / 2.0 } else { 1.0 };
+        let lo = if v > 0.0 {
+            (v as f64 + below as f64) / 2.0
+        } else {
+            0.0
+        };
+        let hi = if v < 1.0 {
+            (v as f64 + above as f64) / 2.0
+        } else {
+            1.0
+        };
         // Empirical CDF just below v is i/n, at v it is j/n.
-        d = d.max((cdf(lo) - i as f64 / n).abs()).max((j as f64 / n - cdf(hi)).abs());
+        d = d
+            .max((cdf(lo) - i as f64 / n).abs())
+            .max((j as f64 / n - cdf(hi)).abs());
         i = j;
     }
     d
@@ -139,18 +158,37 @@ fn lambda_follows_beta_alpha_alpha() {
         let mut draws: Vec<f32> = (0..n).map(|_| sample_lambda(alpha, &mut r)).collect();
         assert!(draws.iter().all(|l| (0.0..=1.0).contains(l)));
         let ones = draws.iter().filter(|&&l| l == 1.0).count();
-        println!("α = {alpha}: {ones} of {n} draws are exactly 1.0 in f32 (F(1 − 2^-25) predicts {:.0})", n as f64 * (1.0 - cdf(1.0 - 2f64.powi(-25))));
+        println!(
+            "α = {alpha}: {ones} of {n} draws are exactly 1.0 in f32 (F(1 − 2^-25) predicts {:.0})",
+            n as f64 * (1.0 - cdf(1.0 - 2f64.powi(-25)))
+        );
         let d = ks_statistic_f32(&mut draws, cdf);
-        println!("α = {alpha}: sample_lambda KS D = {d:.5} (critical {:.5})", ks_critical(n));
-        assert!(d < ks_critical(n), "α = {alpha}: KS D = {d} ≥ {}", ks_critical(n));
+        println!(
+            "α = {alpha}: sample_lambda KS D = {d:.5} (critical {:.5})",
+            ks_critical(n)
+        );
+        assert!(
+            d < ks_critical(n),
+            "α = {alpha}: KS D = {d} ≥ {}",
+            ks_critical(n)
+        );
 
         // λ as the regularizer hands it out, in plans.
         let reg = manifold_mixup(json!({"alpha": alpha, "layers": [0, 1, 2]}));
         let mut r = rng("lambda-plan", i as u64);
-        let mut draws: Vec<f32> = (0..n).map(|_| reg.plan(4, &mut r).unwrap().lambda).collect();
+        let mut draws: Vec<f32> = (0..n)
+            .map(|_| reg.plan(4, &mut r).unwrap().lambda)
+            .collect();
         let d = ks_statistic_f32(&mut draws, cdf);
-        println!("α = {alpha}: manifold_mixup plan λ KS D = {d:.5} (critical {:.5})", ks_critical(n));
-        assert!(d < ks_critical(n), "α = {alpha} (plans): KS D = {d} ≥ {}", ks_critical(n));
+        println!(
+            "α = {alpha}: manifold_mixup plan λ KS D = {d:.5} (critical {:.5})",
+            ks_critical(n)
+        );
+        assert!(
+            d < ks_critical(n),
+            "α = {alpha} (plans): KS D = {d} ≥ {}",
+            ks_critical(n)
+        );
     }
 }
 
@@ -162,8 +200,15 @@ fn ks_test_rejects_the_wrong_alpha() {
     let mut r = rng("lambda-wrong", 0);
     let mut draws: Vec<f32> = (0..n).map(|_| sample_lambda(1.2, &mut r)).collect();
     let d = ks_statistic_f32(&mut draws, |x| beta.cdf(x));
-    println!("Beta(1.2,1.2) draws vs Beta(1,1): KS D = {d:.5} (critical {:.5})", ks_critical(n));
-    assert!(d > ks_critical(n), "KS D = {d} should exceed {}", ks_critical(n));
+    println!(
+        "Beta(1.2,1.2) draws vs Beta(1,1): KS D = {d:.5} (critical {:.5})",
+        ks_critical(n)
+    );
+    assert!(
+        d > ks_critical(n),
+        "KS D = {d} should exceed {}",
+        ks_critical(n)
+    );
 }
 
 #[test]
@@ -240,7 +285,9 @@ fn check_positions(counts: &[Vec<u64>], plans: usize, what: &str) {
     let sd = (plans as f64 * p * (1.0 - p)).sqrt();
     let z = bonferroni_z(n * n);
     // Rows are tested together: Bonferroni over the n rows.
-    let row_crit = ChiSquared::new((n - 1) as f64).unwrap().inverse_cdf(1.0 - ALPHA_TEST / n as f64);
+    let row_crit = ChiSquared::new((n - 1) as f64)
+        .unwrap()
+        .inverse_cdf(1.0 - ALPHA_TEST / n as f64);
     let mut worst_z = 0f64;
     let mut worst_row = 0f64;
     for (i, row) in counts.iter().enumerate() {
@@ -248,13 +295,21 @@ fn check_positions(counts: &[Vec<u64>], plans: usize, what: &str) {
         for (j, &c) in row.iter().enumerate() {
             let zij = (c as f64 - mean) / sd;
             worst_z = worst_z.max(zij.abs());
-            assert!(zij.abs() < z, "{what}: P(perm[{i}] = {j}) count {c}, expected {mean:.0} (z = {zij:.2}, bound {z:.2})");
+            assert!(
+                zij.abs() < z,
+                "{what}: P(perm[{i}] = {j}) count {c}, expected {mean:.0} (z = {zij:.2}, bound {z:.2})"
+            );
         }
         let stat = chi_square_uniform(row);
         worst_row = worst_row.max(stat);
-        assert!(stat < row_crit, "{what}: position {i} counts {row:?}, χ² {stat} ≥ {row_crit}");
+        assert!(
+            stat < row_crit,
+            "{what}: position {i} counts {row:?}, χ² {stat} ≥ {row_crit}"
+        );
     }
-    println!("{what}: worst |z| = {worst_z:.2} (bound {z:.2}), worst row χ² = {worst_row:.2} (bound {row_crit:.2})");
+    println!(
+        "{what}: worst |z| = {worst_z:.2} (bound {z:.2}), worst row χ² = {worst_row:.2} (bound {row_crit:.2})"
+    );
 }
 
 #[test]
@@ -276,8 +331,15 @@ fn permutation_is_uniform() {
     }
     let stat = chi_square_uniform(&by_perm);
     let crit = chi_square_critical(23);
-    println!("batch 4: χ² over 24 permutations = {stat:.2} (critical {crit:.2}); min {} max {}", by_perm.iter().min().unwrap(), by_perm.iter().max().unwrap());
-    assert!(stat < crit, "permutation counts {by_perm:?}: χ² {stat} ≥ {crit}");
+    println!(
+        "batch 4: χ² over 24 permutations = {stat:.2} (critical {crit:.2}); min {} max {}",
+        by_perm.iter().min().unwrap(),
+        by_perm.iter().max().unwrap()
+    );
+    assert!(
+        stat < crit,
+        "permutation counts {by_perm:?}: χ² {stat} ≥ {crit}"
+    );
     check_positions(&by_pos, plans, "batch 4");
 }
 
@@ -306,11 +368,18 @@ fn chi_square_rejects_a_biased_permutation_sampler() {
     let mut by_perm = vec![0u64; 24];
     for _ in 0..48_000 {
         let plan = sample_plan(1.0, &[0], false, 4, &mut r);
-        let rank = if r.random_bool(0.013) { 0 } else { perm_rank(&plan.perm) };
+        let rank = if r.random_bool(0.013) {
+            0
+        } else {
+            perm_rank(&plan.perm)
+        };
         by_perm[rank] += 1;
     }
     let stat = chi_square_uniform(&by_perm);
     let crit = chi_square_critical(23);
-    println!("biased sampler: χ² = {stat:.2} (critical {crit:.2}), identity count {}", by_perm[0]);
+    println!(
+        "biased sampler: χ² = {stat:.2} (critical {crit:.2}), identity count {}",
+        by_perm[0]
+    );
     assert!(stat > crit, "a biased sampler passed: χ² {stat} < {crit}");
 }

@@ -76,26 +76,47 @@ fn missing_field_is_reported() {
 fn negative_alpha_points_at_the_override() {
     let e = err(&GOOD.replace("alpha: 2.0", "alpha: -1.0"));
     assert!(e.contains("suites/t.yaml:21:"), "{e}");
-    assert!(e.contains("experiments[1].overrides.regularizer.alpha"), "{e}");
+    assert!(
+        e.contains("experiments[1].overrides.regularizer.alpha"),
+        "{e}"
+    );
     assert!(e.contains("alpha must be a number >= 0"), "{e}");
 }
 
 #[test]
 fn unknown_regularizer_model_dataset_are_named() {
     let e = err(&GOOD.replace("name: manifold_mixup", "name: cutmix"));
-    assert!(e.contains("unknown regularizer `cutmix`") && e.contains("experiments[1].overrides.regularizer.name"), "{e}");
+    assert!(
+        e.contains("unknown regularizer `cutmix`")
+            && e.contains("experiments[1].overrides.regularizer.name"),
+        "{e}"
+    );
     let e = err(&GOOD.replace("arch: mlp", "arch: resnet9000"));
-    assert!(e.contains("unknown model `resnet9000`") && e.contains("defaults.model.arch") && e.contains(":8:"), "{e}");
+    assert!(
+        e.contains("unknown model `resnet9000`")
+            && e.contains("defaults.model.arch")
+            && e.contains(":8:"),
+        "{e}"
+    );
     let e = err(&GOOD.replace("name: synthetic", "name: imagenet21k"));
-    assert!(e.contains("unknown dataset `imagenet21k`") && e.contains("defaults.dataset.name"), "{e}");
+    assert!(
+        e.contains("unknown dataset `imagenet21k`") && e.contains("defaults.dataset.name"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_profile_is_named() {
     let ls = parse(Path::new("suites/t.yaml"), GOOD).unwrap();
     let e = resolve(&ls, "nightly", None).unwrap_err().to_string();
-    assert!(e.contains("unknown profile `nightly`") && e.contains("smoke"), "{e}");
-    let e = err(&GOOD.replace("    method: No Mixup\n", "    method: No Mixup\n    profile_overrides: {nightly: {epochs: 2}}\n"));
+    assert!(
+        e.contains("unknown profile `nightly`") && e.contains("smoke"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace(
+        "    method: No Mixup\n",
+        "    method: No Mixup\n    profile_overrides: {nightly: {epochs: 2}}\n",
+    ));
     assert!(e.contains("unknown profile `nightly`"), "{e}");
 }
 

@@ -23,25 +23,38 @@ pub fn run(cli: &Cli, a: &DiffArgs) -> anyhow::Result<i32> {
     let ra = read_dir(&a.a)?;
     let rb = read_dir(&a.b)?;
     let Some(first) = rb.first().or(ra.first()) else {
-        anyhow::bail!("no result records in {} or {}", a.a.display(), a.b.display());
+        anyhow::bail!(
+            "no result records in {} or {}",
+            a.a.display(),
+            a.b.display()
+        );
     };
     let ls = load(&cli.suites_dir, &first.suite)?;
     let metrics = &ls.suite.metrics;
     let sa = aggregate(&ra, metrics)?;
     let sb = aggregate(&rb, metrics)?;
     let mut regressions = 0;
-    println!("{:28} {:10} {:>22} {:>22} {:>9}  status", "experiment", "metric", "a", "b", "Δ");
+    println!(
+        "{:28} {:10} {:>22} {:>22} {:>9}  status",
+        "experiment", "metric", "a", "b", "Δ"
+    );
     for cur in &sb {
         let base = sa.iter().find(|x| x.experiment == cur.experiment);
         for d in compare(cur, base, metrics, ls.suite.significance) {
-            let f = |s: &Option<crate::results::Stat>| s.as_ref().map(|s| format!("{:.4} ± {:.4} (n={})", s.mean, s.std, s.n)).unwrap_or_else(|| "–".into());
+            let f = |s: &Option<crate::results::Stat>| {
+                s.as_ref()
+                    .map(|s| format!("{:.4} ± {:.4} (n={})", s.mean, s.std, s.n))
+                    .unwrap_or_else(|| "–".into())
+            };
             println!(
                 "{:28} {:10} {:>22} {:>22} {:>9}  {} {}",
                 cur.experiment,
                 d.metric,
                 f(&d.baseline),
                 f(&d.current),
-                d.delta.map(|x| format!("{x:+.4}")).unwrap_or_else(|| "–".into()),
+                d.delta
+                    .map(|x| format!("{x:+.4}"))
+                    .unwrap_or_else(|| "–".into()),
                 d.status.symbol(),
                 d.reason
             );
@@ -50,5 +63,9 @@ pub fn run(cli: &Cli, a: &DiffArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    Ok(if regressions > 0 { EXIT_REGRESSION } else { EXIT_OK })
+    Ok(if regressions > 0 {
+        EXIT_REGRESSION
+    } else {
+        EXIT_OK
+    })
 }

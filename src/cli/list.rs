@@ -9,10 +9,16 @@ pub fn run(cli: &Cli) -> anyhow::Result<i32> {
         let ls = load(&cli.suites_dir, &id)?;
         let s = &ls.suite;
         let runnable = s.experiments.iter().filter(|e| e.quoted.is_none()).count();
-        println!("{id:10} {} (arXiv:{} Table {})", s.title, s.paper.arxiv, s.paper.table);
+        println!(
+            "{id:10} {} (arXiv:{} Table {})",
+            s.title, s.paper.arxiv, s.paper.table
+        );
         println!("{:10} {runnable} experiments; profiles:", "");
         for (name, p) in &s.profiles {
-            println!("{:12} {name:11} seeds {:?} — {}", "", p.seeds, p.description);
+            println!(
+                "{:12} {name:11} seeds {:?} — {}",
+                "", p.seeds, p.description
+            );
         }
     }
     Ok(EXIT_OK)

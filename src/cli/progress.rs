@@ -34,13 +34,19 @@ impl Observer for BarObserver {
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
         self.bar.set_length(steps as u64);
         self.bar.set_position(step as u64 + 1);
-        self.bar.set_prefix(format!("{} epoch {}/{}", self.label, epoch + 1, self.epochs));
+        self.bar.set_prefix(format!(
+            "{} epoch {}/{}",
+            self.label,
+            epoch + 1,
+            self.epochs
+        ));
         self.bar.set_message(format!("loss {loss:.4}"));
     }
 
     fn on_epoch(&mut self, r: &EpochRecord) {
         if let Some(t) = r.test {
-            self.bar.set_message(format!("test error {:.2}% nll {:.3}", t.error_pct, t.nll));
+            self.bar
+                .set_message(format!("test error {:.2}% nll {:.3}", t.error_pct, t.nll));
         }
     }
 }

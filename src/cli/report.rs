@@ -33,11 +33,19 @@ pub fn run(cli: &Cli, a: &ReportArgs) -> anyhow::Result<i32> {
             a.profile
         );
     }
-    let base = baseline::read(&baseline::path(&cli.baselines_dir, &ls.suite.id, &a.profile))?;
+    let base = baseline::read(&baseline::path(
+        &cli.baselines_dir,
+        &ls.suite.id,
+        &a.profile,
+    ))?;
     let rep = report::build(&ls, &a.profile, &records, base.as_ref())?;
     for f in report::write_all(&rep, &cli.reports_dir)? {
         eprintln!("wrote {}", f.display());
     }
     println!("{}", report::markdown::render(&rep));
-    Ok(if rep.regressions() > 0 { EXIT_REGRESSION } else { EXIT_OK })
+    Ok(if rep.regressions() > 0 {
+        EXIT_REGRESSION
+    } else {
+        EXIT_OK
+    })
 }

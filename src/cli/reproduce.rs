@@ -10,9 +10,9 @@ use crate::data::LoadOptions;
 use crate::experiment::default_device;
 use crate::harness::{CellOutcome, HarnessOptions, collect_records, run_cell};
 use crate::report;
+use crate::results::aggregate;
 use crate::results::baseline::{self, Baseline};
 use crate::results::record::CodeVersion;
-use crate::results::aggregate;
 use crate::suite::load::list_ids;
 use crate::suite::{LoadedSuite, load, resolve};
 
@@ -53,7 +53,11 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
             }
         }
         if v.is_empty() {
-            anyhow::bail!("no suite in {} defines profile `{}`", cli.suites_dir.display(), a.profile);
+            anyhow::bail!(
+                "no suite in {} defines profile `{}`",
+                cli.suites_dir.display(),
+                a.profile
+            );
         }
         v
     } else {
@@ -77,20 +81,36 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
         force: a.force,
         device: default_device(),
     };
-    eprintln!("{} — profile `{}`: {} cells", ls.suite.title, a.profile, cells.len());
+    eprintln!(
+        "{} — profile `{}`: {} cells",
+        ls.suite.title,
+        a.profile,
+        cells.len()
+    );
     for (i, cell) in cells.iter().enumerate() {
-        let label = format!("[{}/{}] {} s{}", i + 1, cells.len(), cell.experiment, cell.seed);
+        let label = format!(
+            "[{}/{}] {} s{}",
+            i + 1,
+            cells.len(),
+            cell.experiment,
+            cell.seed
+        );
         let mut bar = BarObserver::new(label.clone(), cell.config.epochs);
         let outcome = run_cell(ls, &a.profile, cell, &opts, &mut bar);
         bar.finish();
         match outcome? {
-            CellOutcome::Skipped(p) => eprintln!("{label}: result exists with the same config, skipped ({})", p.display()),
+            CellOutcome::Skipped(p) => eprintln!(
+                "{label}: result exists with the same config, skipped ({})",
+                p.display()
+            ),
             CellOutcome::Ran(_, rec) => eprintln!(
                 "{label}: test error {:.2}% nll {:.4} ({:.1} s{})",
                 rec.metrics.final_epoch.error_pct,
                 rec.metrics.final_epoch.nll,
                 rec.environment.wall_seconds,
-                rec.resumed_from.map(|e| format!(", resumed after epoch {e}")).unwrap_or_default()
+                rec.resumed_from
+                    .map(|e| format!(", resumed after epoch {e}"))
+                    .unwrap_or_default()
             ),
         }
     }
@@ -110,8 +130,14 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
             profile: a.profile.clone(),
             blessed_at: chrono::Utc::now().to_rfc3339(),
             code: CodeVersion::current(),
-            device: records.first().map(|r| r.environment.device.clone()).unwrap_or_default(),
-            experiments: summaries.into_iter().map(|s| (s.experiment.clone(), s)).collect(),
+            device: records
+                .first()
+                .map(|r| r.environment.device.clone())
+                .unwrap_or_default(),
+            experiments: summaries
+                .into_iter()
+                .map(|s| (s.experiment.clone(), s))
+                .collect(),
         };
         baseline::write(&bpath, &b)?;
         eprintln!("blessed {} as the baseline", bpath.display());

@@ -8,7 +8,10 @@ use crate::suite::Suite;
 pub fn run() -> anyhow::Result<i32> {
     let mut suite = serde_json::to_value(schemars::schema_for!(Suite))?;
     let exp = serde_json::to_value(schemars::schema_for!(ExperimentConfig))?;
-    if let Some(defs) = suite.as_object_mut().map(|o| o.entry("$defs").or_insert_with(|| serde_json::json!({}))) {
+    if let Some(defs) = suite
+        .as_object_mut()
+        .map(|o| o.entry("$defs").or_insert_with(|| serde_json::json!({})))
+    {
         defs["ExperimentConfig"] = exp;
     }
     suite["description"] = serde_json::Value::String(

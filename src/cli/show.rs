@@ -23,10 +23,17 @@ pub struct ShowArgs {
 pub fn run(cli: &Cli, a: &ShowArgs) -> anyhow::Result<i32> {
     let ls = load(&cli.suites_dir, &a.suite)?;
     let cells = resolve(&ls, &a.profile, None)?;
-    println!("{} — profile `{}`: {} cells", ls.suite.title, a.profile, cells.len());
+    println!(
+        "{} — profile `{}`: {} cells",
+        ls.suite.title,
+        a.profile,
+        cells.len()
+    );
     for c in &cells {
         let name = |b: &serde_json::Map<String, serde_json::Value>, k: &str| {
-            ExperimentConfig::block_name(b, k, k).unwrap_or("?").to_string()
+            ExperimentConfig::block_name(b, k, k)
+                .unwrap_or("?")
+                .to_string()
         };
         println!(
             "{:28} seed {:<3} config {}  {} / {} / {}  epochs {} batch {}",

@@ -6,8 +6,18 @@ use rand_chacha::ChaCha8Rng;
 use super::Split;
 
 /// Keeps at most `per_class` images of each class, chosen by a seeded shuffle; order is kept.
-pub fn cap_per_class(split: &Split, image_len: usize, per_class: usize, rng: &mut ChaCha8Rng) -> Split {
-    let classes = split.labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+pub fn cap_per_class(
+    split: &Split,
+    image_len: usize,
+    per_class: usize,
+    rng: &mut ChaCha8Rng,
+) -> Split {
+    let classes = split
+        .labels
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| m as usize + 1);
     let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
     for (i, &l) in split.labels.iter().enumerate() {
         by_class[l as usize].push(i);

@@ -98,7 +98,9 @@ pub fn generate(p: &SyntheticParams) -> Result<ImageDataset> {
                         fy: f * theta.sin(),
                         fx: f * theta.cos(),
                         phase: rng.random_range(0.0..std::f64::consts::TAU),
-                        amp: (0..p.channels).map(|_| rng.random_range(-1.0..1.0)).collect(),
+                        amp: (0..p.channels)
+                            .map(|_| rng.random_range(-1.0..1.0))
+                            .collect(),
                     }
                 })
                 .collect()
@@ -115,8 +117,16 @@ pub fn generate(p: &SyntheticParams) -> Result<ImageDataset> {
             let class = i % p.classes;
             labels.push(class as u32);
             let sh = p.max_shift as i64;
-            let dy = if sh > 0 { rng.random_range(-sh..=sh) } else { 0 } as f64;
-            let dx = if sh > 0 { rng.random_range(-sh..=sh) } else { 0 } as f64;
+            let dy = if sh > 0 {
+                rng.random_range(-sh..=sh)
+            } else {
+                0
+            } as f64;
+            let dx = if sh > 0 {
+                rng.random_range(-sh..=sh)
+            } else {
+                0
+            } as f64;
             let contrast: f64 = rng.random_range(0.6..1.0);
             let img = &mut images[i * n..(i + 1) * n];
             for c in 0..p.channels {

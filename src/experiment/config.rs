@@ -69,9 +69,15 @@ impl ExperimentConfig {
     }
 
     /// `name` (or `arch`) field of a block, or an error naming the block.
-    pub fn block_name<'a>(block: &'a Map<String, Value>, key: &str, what: &str) -> crate::Result<&'a str> {
+    pub fn block_name<'a>(
+        block: &'a Map<String, Value>,
+        key: &str,
+        what: &str,
+    ) -> crate::Result<&'a str> {
         block.get(key).and_then(Value::as_str).ok_or_else(|| {
-            crate::Error::Config(format!("{what}: missing field `{key}` (a string naming the {what})"))
+            crate::Error::Config(format!(
+                "{what}: missing field `{key}` (a string naming the {what})"
+            ))
         })
     }
 

@@ -37,7 +37,10 @@ pub struct RunOutput {
 const DATASET_KEYS: &[&str] = &["name", "train_per_class", "test_per_class", "subset_seed"];
 
 /// Loads the dataset block of `cfg`, applying class-balanced subsets.
-pub fn load_dataset(cfg: &ExperimentConfig, opts: &LoadOptions) -> Result<(ImageDataset, data::Preprocessing)> {
+pub fn load_dataset(
+    cfg: &ExperimentConfig,
+    opts: &LoadOptions,
+) -> Result<(ImageDataset, data::Preprocessing)> {
     let name = ExperimentConfig::block_name(&cfg.dataset, "name", "dataset")?;
     let source = data::registry::get(name)?;
     let params = ExperimentConfig::block_params(&cfg.dataset, DATASET_KEYS);
@@ -46,7 +49,9 @@ pub fn load_dataset(cfg: &ExperimentConfig, opts: &LoadOptions) -> Result<(Image
         match cfg.dataset.get(k) {
             None => Ok(None),
             Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                Error::Config(format!("dataset.{k}: expected a non-negative integer, got {v}"))
+                Error::Config(format!(
+                    "dataset.{k}: expected a non-negative integer, got {v}"
+                ))
             }),
         }
     };
@@ -55,14 +60,23 @@ pub fn load_dataset(cfg: &ExperimentConfig, opts: &LoadOptions) -> Result<(Image
     if let Some(k) = get("train_per_class")? {
         let mut r = rng::stream(subset_seed, "subset/train", 0);
         ds.train = data::subset::cap_per_class(&ds.train, len, k as usize, &mut r);
-        ds.provenance.notes.push(format!("train capped at {k} per class (subset_seed {subset_seed}): {} images", ds.train.len()));
+        ds.provenance.notes.push(format!(
+            "train capped at {k} per class (subset_seed {subset_seed}): {} images",
+            ds.train.len()
+        ));
     }
     if let Some(k) = get("test_per_class")? {
         let mut r = rng::stream(subset_seed, "subset/test", 0);
         ds.test = data::subset::cap_per_class(&ds.test, len, k as usize, &mut r);
-        ds.provenance.notes.push(format!("test capped at {k} per class (subset_seed {subset_seed}): {} images", ds.test.len()));
+        ds.provenance.notes.push(format!(
+            "test capped at {k} per class (subset_seed {subset_seed}): {} images",
+            ds.test.len()
+        ));
     }
-    let pre = cfg.preprocessing.clone().unwrap_or_else(|| source.default_preprocessing());
+    let pre = cfg
+        .preprocessing
+        .clone()
+        .unwrap_or_else(|| source.default_preprocessing());
     if pre.mean.len() != ds.channels || pre.std.len() != ds.channels {
         return Err(Error::Config(format!(
             "preprocessing: mean and std need {} values (one per channel of `{name}`), got {} and {}",
@@ -75,7 +89,12 @@ pub fn load_dataset(cfg: &ExperimentConfig, opts: &LoadOptions) -> Result<(Image
 }
 
 /// Builds the model of `cfg` for `ds`, with parameters drawn from `seed`.
-pub fn build_model(cfg: &ExperimentConfig, ds: &ImageDataset, seed: u64, device: &Device) -> Result<Model> {
+pub fn build_model(
+    cfg: &ExperimentConfig,
+    ds: &ImageDataset,
+    seed: u64,
+    device: &Device,
+) -> Result<Model> {
     let arch = ExperimentConfig::block_name(&cfg.model, "arch", "model")?;
     let params = ExperimentConfig::block_params(&cfg.model, &["arch"]);
     Model::build(
@@ -108,7 +127,16 @@ pub fn run(
         reg_name,
         &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
     )?;
-    let outcome = train(&model, &ds, &pre, reg.as_ref(), &cfg.train_config(), seed, checkpoint, observer)?;
+    let outcome = train(
+        &model,
+        &ds,
+        &pre,
+        reg.as_ref(),
+        &cfg.train_config(),
+        seed,
+        checkpoint,
+        observer,
+    )?;
     Ok(RunOutput {
         outcome,
         dataset: ds.provenance.clone(),

@@ -57,7 +57,10 @@ impl Mlp {
         if let Some(i) = p.bottleneck
             && i >= p.hidden.len()
         {
-            candle_core::bail!("mlp bottleneck index {i} is not a hidden layer (0..{})", p.hidden.len());
+            candle_core::bail!(
+                "mlp bottleneck index {i} is not a hidden layer (0..{})",
+                p.hidden.len()
+            );
         }
         let mut layers = Vec::new();
         let mut cin = inputs;
@@ -66,7 +69,10 @@ impl Mlp {
             cin = w;
         }
         let bottleneck = match p.bottleneck {
-            Some(i) => Some((i, BatchNorm::new(&b.pp(format!("bn{i}")), p.hidden[i], 0.1)?)),
+            Some(i) => Some((
+                i,
+                BatchNorm::new(&b.pp(format!("bn{i}")), p.hidden[i], 0.1)?,
+            )),
             None => None,
         };
         Ok(Mlp {
@@ -84,7 +90,11 @@ impl Network for Mlp {
     }
 
     fn forward_segment(&self, i: usize, h: &Tensor, train: bool) -> Result<Tensor> {
-        let h = if h.rank() > 2 { h.flatten_from(1)? } else { h.clone() };
+        let h = if h.rank() > 2 {
+            h.flatten_from(1)?
+        } else {
+            h.clone()
+        };
         if i == self.layers.len() {
             return self.out.forward(&h);
         }

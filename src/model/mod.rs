@@ -80,7 +80,12 @@ impl Model {
     }
 
     /// Forward pass that applies `hook` to the representation at its mix point.
-    pub fn forward_with(&self, x: &Tensor, train: bool, hook: Option<MixHook<'_>>) -> Result<Tensor> {
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        train: bool,
+        hook: Option<MixHook<'_>>,
+    ) -> Result<Tensor> {
         let mut h = x.clone();
         for i in 0..self.net.num_segments() {
             if let Some((k, f)) = hook

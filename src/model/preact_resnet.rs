@@ -23,7 +23,15 @@ pub struct PreActBlock {
 impl PreActBlock {
     fn new(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
         let shortcut = if stride != 1 || cin != planes {
-            Some(Conv2d::new(&b.pp("shortcut").pp(0), cin, planes, 1, stride, 0, false)?)
+            Some(Conv2d::new(
+                &b.pp("shortcut").pp(0),
+                cin,
+                planes,
+                1,
+                stride,
+                0,
+                false,
+            )?)
         } else {
             None
         };
@@ -43,7 +51,9 @@ impl PreActBlock {
             None => x.clone(),
         };
         let out = self.conv1.forward(&out)?;
-        let out = self.conv2.forward(&self.bn2.forward(&out, train)?.relu()?)?;
+        let out = self
+            .conv2
+            .forward(&self.bn2.forward(&out, train)?.relu()?)?;
         out + short
     }
 }
@@ -76,7 +86,12 @@ impl PreActResNet {
             let lb = b.pp(format!("layer{}", i + 1));
             let mut stage = Vec::new();
             for j in 0..n {
-                stage.push(PreActBlock::new(&lb.pp(j), cin, planes, if j == 0 { stride } else { 1 })?);
+                stage.push(PreActBlock::new(
+                    &lb.pp(j),
+                    cin,
+                    planes,
+                    if j == 0 { stride } else { 1 },
+                )?);
                 cin = planes;
             }
             stages.push(stage);
@@ -98,7 +113,11 @@ impl Network for PreActResNet {
     fn forward_segment(&self, i: usize, h: &Tensor, train: bool) -> Result<Tensor> {
         match i {
             0..=3 => {
-                let mut out = if i == 0 { self.conv1.forward(h)? } else { h.clone() };
+                let mut out = if i == 0 {
+                    self.conv1.forward(h)?
+                } else {
+                    h.clone()
+                };
                 for blk in &self.stages[i] {
                     out = blk.forward(&out, train)?;
                 }

@@ -83,9 +83,14 @@ fn one() -> f64 {
 fn conv_params(arch: &str, input: InputSpec, p: &Map<String, Value>) -> Result<(f64, usize)> {
     let c: ConvParams = parse(arch, p)?;
     if !(c.width > 0.0 && c.width.is_finite()) {
-        return Err(Error::Config(format!("model `{arch}`: width must be > 0, got {}", c.width)));
+        return Err(Error::Config(format!(
+            "model `{arch}`: width must be > 0, got {}",
+            c.width
+        )));
     }
-    let stride = c.stem_stride.unwrap_or(if input.height >= 64 { 2 } else { 1 });
+    let stride = c
+        .stem_stride
+        .unwrap_or(if input.height >= 64 { 2 } else { 1 });
     Ok((c.width, stride))
 }
 

@@ -22,7 +22,13 @@ pub struct SeededBackend {
     seed: u64,
 }
 
-fn draw(seed: u64, name: &str, shape: &Shape, init: Init, dev: &Device) -> candle_core::Result<Tensor> {
+fn draw(
+    seed: u64,
+    name: &str,
+    shape: &Shape,
+    init: Init,
+    dev: &Device,
+) -> candle_core::Result<Tensor> {
     let n = shape.elem_count();
     let mut r = rng::stream(seed, &format!("init/{name}"), 0);
     let values: Vec<f32> = match init {
@@ -47,7 +53,14 @@ fn draw(seed: u64, name: &str, shape: &Shape, init: Init, dev: &Device) -> candl
 }
 
 impl SimpleBackend for SeededBackend {
-    fn get(&self, s: Shape, name: &str, h: Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        h: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let mut vars = self.vars.lock().expect("parameter store poisoned");
         if let Some(v) = vars.get(name) {
             if v.shape() != &s {
@@ -65,7 +78,12 @@ impl SimpleBackend for SeededBackend {
         Ok(out)
     }
 
-    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let vars = self.vars.lock().expect("parameter store poisoned");
         vars.get(name)
             .map(|v| v.as_tensor().clone())
@@ -73,7 +91,10 @@ impl SimpleBackend for SeededBackend {
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        self.vars.lock().expect("parameter store poisoned").contains_key(name)
+        self.vars
+            .lock()
+            .expect("parameter store poisoned")
+            .contains_key(name)
     }
 }
 
@@ -183,12 +204,22 @@ impl ParamBuilder {
     }
 
     /// A trainable parameter `name` of `shape` initialised by `init`.
-    pub fn param(&self, shape: impl Into<Shape>, name: &str, init: Init) -> candle_core::Result<Tensor> {
+    pub fn param(
+        &self,
+        shape: impl Into<Shape>,
+        name: &str,
+        init: Init,
+    ) -> candle_core::Result<Tensor> {
         self.vb.get_with_hints(shape, name, init)
     }
 
     /// A non-trainable buffer `name` of `shape` filled with `value`.
-    pub fn buffer(&self, shape: impl Into<Shape>, name: &str, value: f32) -> candle_core::Result<Var> {
+    pub fn buffer(
+        &self,
+        shape: impl Into<Shape>,
+        name: &str,
+        value: f32,
+    ) -> candle_core::Result<Var> {
         let full = if self.vb.prefix().is_empty() {
             name.to_string()
         } else {

@@ -22,7 +22,15 @@ pub struct WideBasic {
 impl WideBasic {
     fn new(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
         let shortcut = if stride != 1 || cin != planes {
-            Some(Conv2d::new(&b.pp("shortcut").pp(0), cin, planes, 1, stride, 0, true)?)
+            Some(Conv2d::new(
+                &b.pp("shortcut").pp(0),
+                cin,
+                planes,
+                1,
+                stride,
+                0,
+                true,
+            )?)
         } else {
             None
         };
@@ -37,7 +45,9 @@ impl WideBasic {
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let out = self.conv1.forward(&self.bn1.forward(x, train)?.relu()?)?;
-        let out = self.conv2.forward(&self.bn2.forward(&out, train)?.relu()?)?;
+        let out = self
+            .conv2
+            .forward(&self.bn2.forward(&out, train)?.relu()?)?;
         let short = match &self.shortcut {
             Some(s) => s.forward(x)?,
             None => x.clone(),
@@ -80,7 +90,12 @@ impl WideResNet {
             let lb = b.pp(format!("layer{}", i + 1));
             let mut stage = Vec::new();
             for j in 0..n {
-                stage.push(WideBasic::new(&lb.pp(j), cin, planes, if j == 0 { stride } else { 1 })?);
+                stage.push(WideBasic::new(
+                    &lb.pp(j),
+                    cin,
+                    planes,
+                    if j == 0 { stride } else { 1 },
+                )?);
                 cin = planes;
             }
             stages.push(stage);
@@ -105,7 +120,11 @@ impl Network for WideResNet {
     fn forward_segment(&self, i: usize, h: &Tensor, train: bool) -> Result<Tensor> {
         match i {
             0..=2 => {
-                let mut out = if i == 0 { self.conv1.forward(h)? } else { h.clone() };
+                let mut out = if i == 0 {
+                    self.conv1.forward(h)?
+                } else {
+                    h.clone()
+                };
                 for blk in &self.stages[i] {
                     out = blk.forward(&out, train)?;
                 }

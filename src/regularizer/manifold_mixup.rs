@@ -74,6 +74,12 @@ impl Regularizer for ManifoldMixup {
     }
 
     fn plan(&self, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan> {
-        Some(sample_plan(self.alpha, &self.layers, self.block_gradient, batch, rng))
+        Some(sample_plan(
+            self.alpha,
+            &self.layers,
+            self.block_gradient,
+            batch,
+            rng,
+        ))
     }
 }

@@ -123,7 +123,10 @@ mod tests {
         let t1 = soft_targets(&labels, 3, Some(&id), &Device::Cpu).unwrap();
         let t0 = soft_targets(&labels, 3, None, &Device::Cpu).unwrap();
         assert_eq!(t1.to_vec2::<f32>().unwrap(), t0.to_vec2::<f32>().unwrap());
-        let h = Tensor::arange(0f32, 8., &Device::Cpu).unwrap().reshape((4, 2)).unwrap();
+        let h = Tensor::arange(0f32, 8., &Device::Cpu)
+            .unwrap()
+            .reshape((4, 2))
+            .unwrap();
         let m = mix_hidden(&h, &id).unwrap();
         assert_eq!(m.to_vec2::<f32>().unwrap(), h.to_vec2::<f32>().unwrap());
     }
@@ -146,12 +149,17 @@ mod tests {
         for alpha in [0.2f64, 1.0, 2.0] {
             let mut rng = ChaCha8Rng::seed_from_u64(42);
             let n = 10_000;
-            let xs: Vec<f64> = (0..n).map(|_| sample_lambda(alpha, &mut rng) as f64).collect();
+            let xs: Vec<f64> = (0..n)
+                .map(|_| sample_lambda(alpha, &mut rng) as f64)
+                .collect();
             let mean = xs.iter().sum::<f64>() / n as f64;
             let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
             let want_var = 1.0 / (4.0 * (2.0 * alpha + 1.0));
             assert!((mean - 0.5).abs() < 0.01, "alpha {alpha}: mean {mean}");
-            assert!((var - want_var).abs() / want_var < 0.05, "alpha {alpha}: var {var} vs {want_var}");
+            assert!(
+                (var - want_var).abs() / want_var < 0.05,
+                "alpha {alpha}: var {var} vs {want_var}"
+            );
         }
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         assert_eq!(sample_lambda(0.0, &mut rng), 1.0);

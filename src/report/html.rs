@@ -7,7 +7,10 @@ use super::{Report, plot};
 use crate::error::Result;
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Renders the report as a standalone HTML page.
@@ -18,21 +21,41 @@ pub fn render(r: &Report) -> Result<String> {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title><style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:nth-child(-n+2),th:nth-child(-n+2){{text-align:left}}.warn{{background:#fff3cd;border:1px solid #e0c36a;padding:.8em}}.bad{{color:#b00020;font-weight:bold}}.good{{color:#0a7d28}}</style></head><body>",
         esc(&r.title)
     );
-    let _ = write!(s, "<h1>{} — profile <code>{}</code></h1>", esc(&r.title), esc(&r.profile));
+    let _ = write!(
+        s,
+        "<h1>{} — profile <code>{}</code></h1>",
+        esc(&r.title),
+        esc(&r.profile)
+    );
     if let Some(d) = disclaimer(r) {
         let _ = write!(s, "<p class=\"warn\"><strong>{}</strong></p>", esc(&d));
     }
-    let _ = write!(s, "<p>Paper: arXiv:{}, Table {}. Caption: “{}”</p>", esc(&r.arxiv), esc(&r.table), esc(&r.caption));
+    let _ = write!(
+        s,
+        "<p>Paper: arXiv:{}, Table {}. Caption: “{}”</p>",
+        esc(&r.arxiv),
+        esc(&r.table),
+        esc(&r.caption)
+    );
     let _ = write!(s, "<table><tr><th>Architecture</th><th>Method</th>");
     for m in &r.metrics {
-        let _ = write!(s, "<th>{} paper</th><th>baseline</th><th>this run</th><th>Δ</th><th></th>", esc(&m.name));
+        let _ = write!(
+            s,
+            "<th>{} paper</th><th>baseline</th><th>this run</th><th>Δ</th><th></th>",
+            esc(&m.name)
+        );
     }
     s.push_str("</tr>");
     let mut last_group = None;
     for row in &r.rows {
         if row.group != last_group {
             if let Some(g) = &row.group {
-                let _ = write!(s, "<tr><th colspan=\"{}\">{}</th></tr>", 2 + 5 * r.metrics.len(), esc(g));
+                let _ = write!(
+                    s,
+                    "<tr><th colspan=\"{}\">{}</th></tr>",
+                    2 + 5 * r.metrics.len(),
+                    esc(g)
+                );
             }
             last_group = row.group.clone();
         }
@@ -40,10 +63,18 @@ pub fn render(r: &Report) -> Result<String> {
             Some(q) => format!("{} <em>(quoted: {})</em>", esc(&row.method), esc(q)),
             None => esc(&row.method),
         };
-        let _ = write!(s, "<tr><td>{}</td><td>{method}</td>", esc(&row.architecture));
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{method}</td>",
+            esc(&row.architecture)
+        );
         for m in &r.metrics {
             let d = row.diffs.iter().find(|d| d.metric == m.name);
-            let paper = row.paper.get(&m.name).map(|p| p.raw.clone()).unwrap_or_else(|| "–".into());
+            let paper = row
+                .paper
+                .get(&m.name)
+                .map(|p| p.raw.clone())
+                .unwrap_or_else(|| "–".into());
             let (sym, class) = match d.map(|d| d.status) {
                 Some(crate::results::Status::Regression) => ("✗", "bad"),
                 Some(crate::results::Status::Better) => ("▲", "good"),
@@ -66,10 +97,24 @@ pub fn render(r: &Report) -> Result<String> {
     let _ = write!(s, "<h2>Learning curves (mean over seeds)</h2>");
     let err = plot::curves(r, |e| e.test.map(|t| t.error_pct));
     let loss = plot::curves(r, |e| Some(e.train_loss));
-    s.push_str(&plot::line_chart("Test error (%)", "epoch", "test error %", &err)?);
+    s.push_str(&plot::line_chart(
+        "Test error (%)",
+        "epoch",
+        "test error %",
+        &err,
+    )?);
     s.push_str(&plot::line_chart("Training loss", "epoch", "loss", &loss)?);
     let md = super::markdown::render(r);
-    let prov = md.split("## Notes").nth(1).map(|x| format!("## Notes{x}")).or_else(|| md.split("## Provenance").nth(1).map(|x| format!("## Provenance{x}"))).unwrap_or_default();
+    let prov = md
+        .split("## Notes")
+        .nth(1)
+        .map(|x| format!("## Notes{x}"))
+        .or_else(|| {
+            md.split("## Provenance")
+                .nth(1)
+                .map(|x| format!("## Provenance{x}"))
+        })
+        .unwrap_or_default();
     let _ = write!(s, "<pre>{}</pre></body></html>", esc(&prov));
     Ok(s)
 }

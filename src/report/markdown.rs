@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::Report;
-use crate::results::{MetricDiff, Status, Stat};
+use crate::results::{MetricDiff, Stat, Status};
 
 /// The sentence that keeps cheap profiles from being mistaken for the paper's numbers.
 pub fn disclaimer(r: &Report) -> Option<String> {
@@ -31,7 +31,9 @@ pub fn fmt_stat(s: Option<&Stat>) -> String {
 
 /// The Δ cell.
 pub fn fmt_delta(d: Option<&MetricDiff>) -> String {
-    d.and_then(|d| d.delta).map(|x| format!("{x:+.3}")).unwrap_or_else(|| "–".into())
+    d.and_then(|d| d.delta)
+        .map(|x| format!("{x:+.3}"))
+        .unwrap_or_else(|| "–".into())
 }
 
 /// Renders the report.
@@ -41,7 +43,11 @@ pub fn render(r: &Report) -> String {
     if let Some(d) = disclaimer(r) {
         let _ = writeln!(s, "> **{d}**\n");
     }
-    let _ = writeln!(s, "Paper: arXiv:{}, Table {}. Caption: “{}”\n", r.arxiv, r.table, r.caption);
+    let _ = writeln!(
+        s,
+        "Paper: arXiv:{}, Table {}. Caption: “{}”\n",
+        r.arxiv, r.table, r.caption
+    );
     let _ = writeln!(
         s,
         "Legend: ✓ within tolerance of the baseline · ✗ regression · ▲ better than the baseline · ≠ not comparable (config or data differ) · – no baseline / not run.\n"
@@ -59,8 +65,16 @@ pub fn render(r: &Report) -> String {
         let mut header = "| Architecture | Method |".to_string();
         let mut rule = "|---|---|".to_string();
         for m in &r.metrics {
-            let unit = if m.unit.is_empty() { String::new() } else { format!(" ({})", m.unit) };
-            let _ = write!(header, " {}{unit} paper | baseline | this run | Δ | |", m.name);
+            let unit = if m.unit.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", m.unit)
+            };
+            let _ = write!(
+                header,
+                " {}{unit} paper | baseline | this run | Δ | |",
+                m.name
+            );
             rule.push_str("---|---|---|---|---|");
         }
         let _ = writeln!(s, "{header}\n{rule}");
@@ -71,7 +85,11 @@ pub fn render(r: &Report) -> String {
             };
             let _ = write!(s, "| {} | {} |", row.architecture, method);
             for m in &r.metrics {
-                let paper = row.paper.get(&m.name).map(|p| p.raw.clone()).unwrap_or_else(|| "–".into());
+                let paper = row
+                    .paper
+                    .get(&m.name)
+                    .map(|p| p.raw.clone())
+                    .unwrap_or_else(|| "–".into());
                 let d = row.diffs.iter().find(|d| d.metric == m.name);
                 let status = d.map(|d| d.status.symbol()).unwrap_or("–");
                 let _ = write!(
@@ -91,7 +109,15 @@ pub fn render(r: &Report) -> String {
         .iter()
         .flat_map(|row| row.diffs.iter().map(move |d| (row, d)))
         .filter(|(_, d)| matches!(d.status, Status::Regression | Status::NotComparable))
-        .map(|(row, d)| format!("- `{}` {}: {} — {}", row.experiment, d.metric, d.status.symbol(), d.reason))
+        .map(|(row, d)| {
+            format!(
+                "- `{}` {}: {} — {}",
+                row.experiment,
+                d.metric,
+                d.status.symbol(),
+                d.reason
+            )
+        })
         .collect();
     let _ = writeln!(s, "## Verdict\n");
     if regressions.is_empty() {
@@ -120,13 +146,26 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(s, "- dataset `{name}`: fingerprint {}", fps.join(", "));
     }
     if let Some((at, code)) = &r.baseline {
-        let _ = writeln!(s, "- baseline: blessed {at} at git {} (candle {})", code.git_commit, code.candle_version);
+        let _ = writeln!(
+            s,
+            "- baseline: blessed {at} at git {} (candle {})",
+            code.git_commit, code.candle_version
+        );
     } else {
-        let _ = writeln!(s, "- baseline: none (bless one with `mixbench reproduce {} --profile {} --bless`)", r.suite, r.profile);
+        let _ = writeln!(
+            s,
+            "- baseline: none (bless one with `mixbench reproduce {} --profile {} --bless`)",
+            r.suite, r.profile
+        );
     }
     let _ = writeln!(s, "\n| experiment | config_hash |\n|---|---|");
     for row in r.rows.iter().filter(|x| x.config_hash.is_some()) {
-        let _ = writeln!(s, "| {} | `{}` |", row.experiment, row.config_hash.as_deref().unwrap_or(""));
+        let _ = writeln!(
+            s,
+            "| {} | `{}` |",
+            row.experiment,
+            row.config_hash.as_deref().unwrap_or("")
+        );
     }
     s
 }

@@ -11,19 +11,33 @@ use crate::error::{Error, Result};
 pub type Series = (String, Vec<(f64, f64)>);
 
 /// Mean over seeds of `f(epoch record)` per experiment, for epochs where it is defined.
-pub fn curves(report: &Report, f: impl Fn(&crate::train::EpochRecord) -> Option<f64>) -> Vec<Series> {
+pub fn curves(
+    report: &Report,
+    f: impl Fn(&crate::train::EpochRecord) -> Option<f64>,
+) -> Vec<Series> {
     let mut acc: BTreeMap<String, BTreeMap<usize, (f64, usize)>> = BTreeMap::new();
     for (exp, _seed, epochs) in &report.curves {
         for e in epochs {
             if let Some(v) = f(e) {
-                let slot = acc.entry(exp.clone()).or_default().entry(e.epoch).or_insert((0.0, 0));
+                let slot = acc
+                    .entry(exp.clone())
+                    .or_default()
+                    .entry(e.epoch)
+                    .or_insert((0.0, 0));
                 slot.0 += v;
                 slot.1 += 1;
             }
         }
     }
     acc.into_iter()
-        .map(|(k, pts)| (k, pts.into_iter().map(|(e, (s, n))| (e as f64 + 1.0, s / n as f64)).collect()))
+        .map(|(k, pts)| {
+            (
+                k,
+                pts.into_iter()
+                    .map(|(e, (s, n))| (e as f64 + 1.0, s / n as f64))
+                    .collect(),
+            )
+        })
         .collect()
 }
 
@@ -65,10 +79,15 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         for (i, (name, points)) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
                 .map_err(|e| err(&e))?
                 .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()

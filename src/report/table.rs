@@ -76,12 +76,21 @@ pub struct Report {
 impl Report {
     /// Number of metric regressions.
     pub fn regressions(&self) -> usize {
-        self.rows.iter().flat_map(|r| &r.diffs).filter(|d| d.status == Status::Regression).count()
+        self.rows
+            .iter()
+            .flat_map(|r| &r.diffs)
+            .filter(|d| d.status == Status::Regression)
+            .count()
     }
 }
 
 /// Builds the report of `records` (one suite/profile) against `baseline`.
-pub fn build(ls: &LoadedSuite, profile: &str, records: &[ResultRecord], baseline: Option<&Baseline>) -> Result<Report> {
+pub fn build(
+    ls: &LoadedSuite,
+    profile: &str,
+    records: &[ResultRecord],
+    baseline: Option<&Baseline>,
+) -> Result<Report> {
     let s = &ls.suite;
     let metrics = s.metrics_for(profile);
     let summaries = aggregate(records, &metrics)?;
@@ -90,7 +99,12 @@ pub fn build(ls: &LoadedSuite, profile: &str, records: &[ResultRecord], baseline
         let paper = e.paper.iter().map(|(k, v)| (k.clone(), parse(v))).collect();
         let summary = summaries.iter().find(|x| x.experiment == e.id);
         let diffs = match summary {
-            Some(cur) => compare(cur, baseline.and_then(|b| b.experiments.get(&e.id)), &metrics, s.significance),
+            Some(cur) => compare(
+                cur,
+                baseline.and_then(|b| b.experiments.get(&e.id)),
+                &metrics,
+                s.significance,
+            ),
             None => vec![],
         };
         rows.push(ReportRow {
@@ -126,7 +140,11 @@ pub fn build(ls: &LoadedSuite, profile: &str, records: &[ResultRecord], baseline
         table: s.paper.table.clone(),
         caption: s.paper.caption.clone(),
         profile: profile.to_string(),
-        profile_description: s.profiles.get(profile).map(|p| p.description.clone()).unwrap_or_default(),
+        profile_description: s
+            .profiles
+            .get(profile)
+            .map(|p| p.description.clone())
+            .unwrap_or_default(),
         metrics,
         rows,
         notes: s.notes.clone(),
@@ -135,7 +153,10 @@ pub fn build(ls: &LoadedSuite, profile: &str, records: &[ResultRecord], baseline
         wall_seconds: records.iter().map(|r| r.environment.wall_seconds).sum(),
         datasets,
         baseline: baseline.map(|b| (b.blessed_at.clone(), b.code.clone())),
-        curves: records.iter().map(|r| (r.experiment.clone(), r.seed, r.curves.clone())).collect(),
+        curves: records
+            .iter()
+            .map(|r| (r.experiment.clone(), r.seed, r.curves.clone()))
+            .collect(),
     })
 }
 
@@ -148,29 +169,51 @@ pub fn write_tables(report: &Report, csv: &Path, parquet: &Path) -> Result<()> {
         for m in &report.metrics {
             let d = row.diffs.iter().find(|d| d.metric == m.name);
             let p = row.paper.get(&m.name);
-            let push_s = |cols: &mut BTreeMap<&str, Vec<Option<String>>>, k, v: Option<String>| cols.entry(k).or_default().push(v);
+            let push_s = |cols: &mut BTreeMap<&str, Vec<Option<String>>>, k, v: Option<String>| {
+                cols.entry(k).or_default().push(v)
+            };
             push_s(&mut cols, "experiment", Some(row.experiment.clone()));
             push_s(&mut cols, "group", row.group.clone());
             push_s(&mut cols, "architecture", Some(row.architecture.clone()));
             push_s(&mut cols, "method", Some(row.method.clone()));
             push_s(&mut cols, "metric", Some(m.name.clone()));
             push_s(&mut cols, "paper", p.map(|p| p.raw.clone()));
-            push_s(&mut cols, "status", d.map(|d| format!("{:?}", d.status).to_lowercase()));
+            push_s(
+                &mut cols,
+                "status",
+                d.map(|d| format!("{:?}", d.status).to_lowercase()),
+            );
             push_s(&mut cols, "config_hash", row.config_hash.clone());
             let mut push_n = |k, v: Option<f64>| nums.entry(k).or_default().push(v);
             push_n("paper_mean", p.and_then(|p| p.mean));
             push_n("paper_std", p.and_then(|p| p.std));
             push_n("mean", d.and_then(|d| d.current.as_ref().map(|s| s.mean)));
             push_n("std", d.and_then(|d| d.current.as_ref().map(|s| s.std)));
-            push_n("baseline_mean", d.and_then(|d| d.baseline.as_ref().map(|s| s.mean)));
-            push_n("baseline_std", d.and_then(|d| d.baseline.as_ref().map(|s| s.std)));
+            push_n(
+                "baseline_mean",
+                d.and_then(|d| d.baseline.as_ref().map(|s| s.mean)),
+            );
+            push_n(
+                "baseline_std",
+                d.and_then(|d| d.baseline.as_ref().map(|s| s.std)),
+            );
             push_n("delta", d.and_then(|d| d.delta));
             push_n("p_value", d.and_then(|d| d.p_value));
             ns.push(d.and_then(|d| d.current.as_ref().map(|s| s.n as u32)));
         }
     }
-    let order = ["experiment", "group", "architecture", "method", "metric", "paper"];
-    let mut columns: Vec<Column> = order.iter().map(|k| Column::new((*k).into(), cols[k].clone())).collect();
+    let order = [
+        "experiment",
+        "group",
+        "architecture",
+        "method",
+        "metric",
+        "paper",
+    ];
+    let mut columns: Vec<Column> = order
+        .iter()
+        .map(|k| Column::new((*k).into(), cols[k].clone()))
+        .collect();
     for k in ["paper_mean", "paper_std", "mean", "std"] {
         columns.push(Column::new(k.into(), nums[k].clone()));
     }
@@ -179,18 +222,25 @@ pub fn write_tables(report: &Report, csv: &Path, parquet: &Path) -> Result<()> {
         columns.push(Column::new(k.into(), nums[k].clone()));
     }
     columns.push(Column::new("status".into(), cols["status"].clone()));
-    columns.push(Column::new("config_hash".into(), cols["config_hash"].clone()));
-    let mut df = DataFrame::new(report.rows.len() * report.metrics.len(), columns).map_err(|e| Error::Other(format!("report table: {e}")))?;
-    let write = |path: &Path, f: &mut dyn FnMut(&mut std::fs::File) -> PolarsResult<()>| -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-        let mut file = tmp.reopen().map_err(|e| Error::io(path, e))?;
-        f(&mut file).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-        tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-        Ok(())
-    };
+    columns.push(Column::new(
+        "config_hash".into(),
+        cols["config_hash"].clone(),
+    ));
+    let mut df = DataFrame::new(report.rows.len() * report.metrics.len(), columns)
+        .map_err(|e| Error::Other(format!("report table: {e}")))?;
+    let write =
+        |path: &Path, f: &mut dyn FnMut(&mut std::fs::File) -> PolarsResult<()>| -> Result<()> {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+            let mut file = tmp.reopen().map_err(|e| Error::io(path, e))?;
+            f(&mut file).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+            tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+            Ok(())
+        };
     write(csv, &mut |f| CsvWriter::new(f).finish(&mut df))?;
-    write(parquet, &mut |f| ParquetWriter::new(f).finish(&mut df).map(|_| ()))?;
+    write(parquet, &mut |f| {
+        ParquetWriter::new(f).finish(&mut df).map(|_| ())
+    })?;
     Ok(())
 }

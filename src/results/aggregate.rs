@@ -42,23 +42,46 @@ fn polars_err(e: PolarsError) -> Error {
 }
 
 /// Aggregates `records` per experiment for the suite's `metrics`.
-pub fn aggregate(records: &[ResultRecord], metrics: &[MetricSpec]) -> Result<Vec<ExperimentSummary>> {
+pub fn aggregate(
+    records: &[ResultRecord],
+    metrics: &[MetricSpec],
+) -> Result<Vec<ExperimentSummary>> {
     if records.is_empty() {
         return Ok(vec![]);
     }
     let mut columns: Vec<Column> = vec![
-        Column::new("experiment".into(), records.iter().map(|r| r.experiment.clone()).collect::<Vec<_>>()),
-        Column::new("seed".into(), records.iter().map(|r| r.seed).collect::<Vec<_>>()),
+        Column::new(
+            "experiment".into(),
+            records
+                .iter()
+                .map(|r| r.experiment.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "seed".into(),
+            records.iter().map(|r| r.seed).collect::<Vec<_>>(),
+        ),
     ];
     for m in metrics {
-        let vals: Vec<Option<f64>> = records.iter().map(|r| r.metric(&m.name, m.from == Which::Best)).collect();
+        let vals: Vec<Option<f64>> = records
+            .iter()
+            .map(|r| r.metric(&m.name, m.from == Which::Best))
+            .collect();
         columns.push(Column::new(m.name.as_str().into(), vals));
     }
     let df = DataFrame::new(records.len(), columns).map_err(polars_err)?;
     let mut aggs = vec![col("seed").count().alias("n")];
     for m in metrics {
-        aggs.push(col(m.name.as_str()).mean().alias(format!("{}__mean", m.name)));
-        aggs.push(col(m.name.as_str()).std(1).alias(format!("{}__std", m.name)));
+        aggs.push(
+            col(m.name.as_str())
+                .mean()
+                .alias(format!("{}__mean", m.name)),
+        );
+        aggs.push(
+            col(m.name.as_str())
+                .std(1)
+                .alias(format!("{}__std", m.name)),
+        );
     }
     let out = df
         .lazy()
@@ -67,7 +90,12 @@ pub fn aggregate(records: &[ResultRecord], metrics: &[MetricSpec]) -> Result<Vec
         .sort(["experiment"], Default::default())
         .collect()
         .map_err(polars_err)?;
-    let ids = out.column("experiment").map_err(polars_err)?.str().map_err(polars_err)?.clone();
+    let ids = out
+        .column("experiment")
+        .map_err(polars_err)?
+        .str()
+        .map_err(polars_err)?
+        .clone();
     let mut summaries = Vec::new();
     for (row, id) in ids.iter().enumerate() {
         let id = id.unwrap_or_default().to_string();
@@ -76,10 +104,15 @@ pub fn aggregate(records: &[ResultRecord], metrics: &[MetricSpec]) -> Result<Vec
         let mut stats = BTreeMap::new();
         for m in metrics {
             let get = |suffix: &str| -> Result<Option<f64>> {
-                let c = out.column(&format!("{}__{suffix}", m.name)).map_err(polars_err)?;
+                let c = out
+                    .column(&format!("{}__{suffix}", m.name))
+                    .map_err(polars_err)?;
                 Ok(c.f64().map_err(polars_err)?.get(row))
             };
-            let values: Vec<f64> = recs.iter().filter_map(|r| r.metric(&m.name, m.from == Which::Best)).collect();
+            let values: Vec<f64> = recs
+                .iter()
+                .filter_map(|r| r.metric(&m.name, m.from == Which::Best))
+                .collect();
             if let Some(mean) = get("mean")? {
                 stats.insert(
                     m.name.clone(),
@@ -92,7 +125,8 @@ pub fn aggregate(records: &[ResultRecord], metrics: &[MetricSpec]) -> Result<Vec
                 );
             }
         }
-        let hashes: std::collections::BTreeSet<&str> = recs.iter().map(|r| r.config_hash.as_str()).collect();
+        let hashes: std::collections::BTreeSet<&str> =
+            recs.iter().map(|r| r.config_hash.as_str()).collect();
         if hashes.len() > 1 {
             return Err(Error::Other(format!(
                 "experiment `{id}` has records of {} different configs; rerun with --force",

@@ -34,9 +34,12 @@ pub fn path(dir: &Path, suite: &str, profile: &str) -> PathBuf {
 /// Reads a baseline if one exists.
 pub fn read(p: &Path) -> Result<Option<Baseline>> {
     match std::fs::read(p) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| Error::Other(format!("{}: not a mixbench baseline ({e}); re-bless it", p.display()))),
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            Error::Other(format!(
+                "{}: not a mixbench baseline ({e}); re-bless it",
+                p.display()
+            ))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(p, e)),
     }

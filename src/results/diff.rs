@@ -87,7 +87,11 @@ pub fn compare(
                 reason: String::new(),
             };
             if base.config_hash != current.config_hash {
-                d.reason = format!("config differs (baseline {} vs {})", short(&base.config_hash), short(&current.config_hash));
+                d.reason = format!(
+                    "config differs (baseline {} vs {})",
+                    short(&base.config_hash),
+                    short(&current.config_hash)
+                );
                 return d;
             }
             if base.dataset_fingerprint != current.dataset_fingerprint {
@@ -114,10 +118,16 @@ pub fn compare(
                     d.p_value = Some(p);
                     if p < significance {
                         d.status = Status::Regression;
-                        d.reason = format!("worse by {worse:.4} > tolerance {}, Welch p = {p:.3e}", m.tolerance);
+                        d.reason = format!(
+                            "worse by {worse:.4} > tolerance {}, Welch p = {p:.3e}",
+                            m.tolerance
+                        );
                     } else {
                         d.status = Status::Ok;
-                        d.reason = format!("worse by {worse:.4} > tolerance {}, but not significant (p = {p:.3e})", m.tolerance);
+                        d.reason = format!(
+                            "worse by {worse:.4} > tolerance {}, but not significant (p = {p:.3e})",
+                            m.tolerance
+                        );
                     }
                 } else {
                     d.status = Status::Regression;
@@ -171,14 +181,23 @@ mod tests {
         } else {
             0.0
         };
-        Stat { mean, std, n, values: values.to_vec() }
+        Stat {
+            mean,
+            std,
+            n,
+            values: values.to_vec(),
+        }
     }
 
     #[test]
     fn welch_matches_scipy() {
         // scipy.stats.ttest_ind([5.1,5.3,5.2,5.4],[4.8,4.9,5.0,4.7], equal_var=False,
         // alternative='greater') → t = 4.3818, df = 6, one-sided p = 0.002329 (by numerical integration of the t density).
-        let p = welch_p_worse(&stat(&[5.1, 5.3, 5.2, 5.4]), &stat(&[4.8, 4.9, 5.0, 4.7]), Better::Lower);
+        let p = welch_p_worse(
+            &stat(&[5.1, 5.3, 5.2, 5.4]),
+            &stat(&[4.8, 4.9, 5.0, 4.7]),
+            Better::Lower,
+        );
         assert!((p - 0.002329).abs() < 2e-5, "{p}");
     }
 
@@ -207,16 +226,39 @@ mod tests {
     #[test]
     fn every_status() {
         let base = summary("h", "f", &[5.0, 5.1, 4.9]);
-        let st = |cur: &ExperimentSummary, b: Option<&ExperimentSummary>| compare(cur, b, &spec(), 0.05)[0].status;
-        assert_eq!(st(&summary("h", "f", &[5.2, 5.3, 5.1]), Some(&base)), Status::Ok);
-        assert_eq!(st(&summary("h", "f", &[6.0, 6.1, 5.9]), Some(&base)), Status::Regression);
-        assert_eq!(st(&summary("h", "f", &[4.0, 4.1, 3.9]), Some(&base)), Status::Better);
-        assert_eq!(st(&summary("other", "f", &[5.0]), Some(&base)), Status::NotComparable);
-        assert_eq!(st(&summary("h", "other", &[5.0]), Some(&base)), Status::NotComparable);
+        let st = |cur: &ExperimentSummary, b: Option<&ExperimentSummary>| {
+            compare(cur, b, &spec(), 0.05)[0].status
+        };
+        assert_eq!(
+            st(&summary("h", "f", &[5.2, 5.3, 5.1]), Some(&base)),
+            Status::Ok
+        );
+        assert_eq!(
+            st(&summary("h", "f", &[6.0, 6.1, 5.9]), Some(&base)),
+            Status::Regression
+        );
+        assert_eq!(
+            st(&summary("h", "f", &[4.0, 4.1, 3.9]), Some(&base)),
+            Status::Better
+        );
+        assert_eq!(
+            st(&summary("other", "f", &[5.0]), Some(&base)),
+            Status::NotComparable
+        );
+        assert_eq!(
+            st(&summary("h", "other", &[5.0]), Some(&base)),
+            Status::NotComparable
+        );
         assert_eq!(st(&summary("h", "f", &[5.0]), None), Status::NoBaseline);
         // Beyond tolerance but noisy: the t-test does not agree, so no regression.
-        assert_eq!(st(&summary("h", "f", &[3.0, 9.0, 5.0]), Some(&base)), Status::Ok);
+        assert_eq!(
+            st(&summary("h", "f", &[3.0, 9.0, 5.0]), Some(&base)),
+            Status::Ok
+        );
         // Single seeds cannot be tested: tolerance alone decides.
-        assert_eq!(st(&summary("h", "f", &[5.6]), Some(&summary("h", "f", &[5.0]))), Status::Regression);
+        assert_eq!(
+            st(&summary("h", "f", &[5.6]), Some(&summary("h", "f", &[5.0]))),
+            Status::Regression
+        );
     }
 }

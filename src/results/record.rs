@@ -100,7 +100,11 @@ pub struct ResultRecord {
 impl ResultRecord {
     /// Value of a suite metric (`test_error`, `test_nll`, `top1_acc`, `top5_acc`).
     pub fn metric(&self, name: &str, best: bool) -> Option<f64> {
-        let m = if best { &self.metrics.best_epoch } else { &self.metrics.final_epoch };
+        let m = if best {
+            &self.metrics.best_epoch
+        } else {
+            &self.metrics.final_epoch
+        };
         match name {
             "test_error" => Some(m.error_pct),
             "test_nll" => Some(m.nll),
@@ -112,14 +116,28 @@ impl ResultRecord {
 }
 
 /// Path of a cell's record.
-pub fn record_path(results: &Path, suite: &str, profile: &str, experiment: &str, seed: u64) -> PathBuf {
-    results.join(suite).join(profile).join(format!("{experiment}-s{seed}.json"))
+pub fn record_path(
+    results: &Path,
+    suite: &str,
+    profile: &str,
+    experiment: &str,
+    seed: u64,
+) -> PathBuf {
+    results
+        .join(suite)
+        .join(profile)
+        .join(format!("{experiment}-s{seed}.json"))
 }
 
 /// Reads a record.
 pub fn read(path: &Path) -> Result<ResultRecord> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Other(format!("{}: not a mixbench result record ({e})", path.display())))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Other(format!(
+            "{}: not a mixbench result record ({e})",
+            path.display()
+        ))
+    })
 }
 
 /// Writes a record atomically.

@@ -27,7 +27,11 @@ impl LoadedSuite {
         let loc = locate(&self.text, path)
             .map(|(l, c)| format!(":{l}:{c}"))
             .unwrap_or_default();
-        Error::Config(format!("{}{loc}: {}: {msg}", self.path.display(), render(path)))
+        Error::Config(format!(
+            "{}{loc}: {}: {msg}",
+            self.path.display(),
+            render(path)
+        ))
     }
 }
 
@@ -48,7 +52,11 @@ pub fn load(dir: &Path, id_or_path: &str) -> Result<LoadedSuite> {
             "no suite `{id_or_path}`: {} does not exist; known suites in {}: {}",
             path.display(),
             dir.display(),
-            if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "(none)".to_string()
+            } else {
+                known.join(", ")
+            }
         )));
     }
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
@@ -62,7 +70,11 @@ pub fn list_ids(dir: &Path) -> Result<Vec<String>> {
         .flatten()
         .filter_map(|e| {
             let p = e.path();
-            if p.extension()? == "yaml" { Some(p.file_stem()?.to_string_lossy().to_string()) } else { None }
+            if p.extension()? == "yaml" {
+                Some(p.file_stem()?.to_string_lossy().to_string())
+            } else {
+                None
+            }
         })
         .collect();
     ids.sort();
@@ -83,7 +95,11 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedSuite> {
         // serde_yaml appends its own position; keep one, ours, in front.
         let msg = inner.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        let field = if field == "." { "(top level)".to_string() } else { field };
+        let field = if field == "." {
+            "(top level)".to_string()
+        } else {
+            field
+        };
         Error::Config(format!("{}{loc}: {field}: {msg}", path.display()))
     })?;
     let loaded = LoadedSuite {
@@ -104,13 +120,20 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
     if let Some(stem) = ls.path.file_stem().map(|s| s.to_string_lossy().to_string())
         && stem != s.id
     {
-        return Err(ls.error_at(&[key("id")], &format!("suite id `{}` must match the file name `{stem}`", s.id)));
+        return Err(ls.error_at(
+            &[key("id")],
+            &format!("suite id `{}` must match the file name `{stem}`", s.id),
+        ));
     }
     for (i, m) in s.metrics.iter().enumerate() {
         if !METRICS.contains(&m.name.as_str()) {
             return Err(ls.error_at(
                 &[key("metrics"), Seg::Index(i), key("name")],
-                &format!("unknown metric `{}`; expected one of: {}", m.name, METRICS.join(", ")),
+                &format!(
+                    "unknown metric `{}`; expected one of: {}",
+                    m.name,
+                    METRICS.join(", ")
+                ),
             ));
         }
         if !(m.tolerance >= 0.0) {
@@ -124,7 +147,10 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         return Err(ls.error_at(&[key("significance")], "significance must be in (0, 1)"));
     }
     if !s.defaults.is_object() {
-        return Err(ls.error_at(&[key("defaults")], "expected a mapping of experiment settings"));
+        return Err(ls.error_at(
+            &[key("defaults")],
+            "expected a mapping of experiment settings",
+        ));
     }
     let mut ids = BTreeSet::new();
     for (i, e) in s.experiments.iter().enumerate() {
@@ -134,12 +160,21 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         }
         for m in e.paper.keys() {
             if !s.metrics.iter().any(|x| &x.name == m) {
-                return Err(ls.error_at(&at("paper"), &format!("paper value for `{m}`, which is not one of the suite's metrics")));
+                return Err(ls.error_at(
+                    &at("paper"),
+                    &format!("paper value for `{m}`, which is not one of the suite's metrics"),
+                ));
             }
         }
         for p in e.profile_overrides.keys() {
             if !s.profiles.contains_key(p) {
-                return Err(ls.error_at(&at("profile_overrides"), &format!("unknown profile `{p}`; the suite defines: {}", profile_names(s))));
+                return Err(ls.error_at(
+                    &at("profile_overrides"),
+                    &format!(
+                        "unknown profile `{p}`; the suite defines: {}",
+                        profile_names(s)
+                    ),
+                ));
             }
         }
         if !(e.overrides.is_object() || e.overrides.is_null()) {
@@ -147,11 +182,17 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         }
     }
     if s.profiles.is_empty() {
-        return Err(ls.error_at(&[key("profiles")], "define at least one profile (e.g. `smoke`)"));
+        return Err(ls.error_at(
+            &[key("profiles")],
+            "define at least one profile (e.g. `smoke`)",
+        ));
     }
     for (name, p) in &s.profiles {
         if p.seeds.is_empty() {
-            return Err(ls.error_at(&[key("profiles"), key(name), key("seeds")], "give at least one seed"));
+            return Err(ls.error_at(
+                &[key("profiles"), key(name), key("seeds")],
+                "give at least one seed",
+            ));
         }
         for e in s.experiments.iter().filter(|e| e.quoted.is_none()) {
             resolve_experiment(ls, e, name)?;

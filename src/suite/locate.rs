@@ -21,7 +21,9 @@ pub fn parse_path(path: &str) -> Vec<Seg> {
             }
             rest = &rest[i..];
             while let Some(stripped) = rest.strip_prefix('[') {
-                let Some(close) = stripped.find(']') else { break };
+                let Some(close) = stripped.find(']') else {
+                    break;
+                };
                 if let Ok(n) = stripped[..close].parse() {
                     out.push(Seg::Index(n));
                 }
@@ -105,7 +107,10 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
                     .filter(|&i| view[i].trim_start().starts_with("- ") || view[i].trim() == "-")
                     .collect();
                 let dash = items.iter().map(|&i| indent_of(&view[i])).min()?;
-                let items: Vec<usize> = items.into_iter().filter(|&i| indent_of(&view[i]) == dash).collect();
+                let items: Vec<usize> = items
+                    .into_iter()
+                    .filter(|&i| indent_of(&view[i]) == dash)
+                    .collect();
                 let hit = *items.get(*n)?;
                 found = Some((hit + 1, dash + 1));
                 let end = (hit + 1..hi)
@@ -133,10 +138,22 @@ mod tests {
 
     #[test]
     fn finds_nested_keys_list_items_and_flow_maps() {
-        assert_eq!(locate(Y, &parse_path("defaults.optimizer.lr")), Some((4, 5)));
-        assert_eq!(locate(Y, &parse_path("experiments[1].overrides.model.arch")), Some((12, 9)));
-        assert_eq!(locate(Y, &parse_path("experiments[0].overrides.regularizer.alpha")), Some((8, 44)));
+        assert_eq!(
+            locate(Y, &parse_path("defaults.optimizer.lr")),
+            Some((4, 5))
+        );
+        assert_eq!(
+            locate(Y, &parse_path("experiments[1].overrides.model.arch")),
+            Some((12, 9))
+        );
+        assert_eq!(
+            locate(Y, &parse_path("experiments[0].overrides.regularizer.alpha")),
+            Some((8, 44))
+        );
         assert_eq!(locate(Y, &parse_path("experiments[1].id")), Some((9, 5)));
-        assert_eq!(render(&parse_path("experiments[1].overrides.model")), "experiments[1].overrides.model");
+        assert_eq!(
+            render(&parse_path("experiments[1].overrides.model")),
+            "experiments[1].overrides.model"
+        );
     }
 }

@@ -27,10 +27,12 @@ pub fn deep_merge(base: &mut Value, over: &Value) {
 }
 
 fn replaces(base: &Value, over: &Value) -> bool {
-    ["name", "arch"].iter().any(|k| match (base.get(k), over.get(k)) {
-        (Some(a), Some(b)) => a != b,
-        _ => false,
-    })
+    ["name", "arch"]
+        .iter()
+        .any(|k| match (base.get(k), over.get(k)) {
+            (Some(a), Some(b)) => a != b,
+            _ => false,
+        })
 }
 
 #[cfg(test)]
@@ -41,8 +43,14 @@ mod tests {
     #[test]
     fn merges_nested_and_replaces_renamed_blocks() {
         let mut b = json!({"optimizer": {"lr": 0.1, "momentum": 0.9}, "regularizer": {"name": "manifold_mixup", "alpha": 2.0}, "seeds": [1, 2]});
-        deep_merge(&mut b, &json!({"optimizer": {"lr": 0.05}, "regularizer": {"name": "none"}, "seeds": [3]}));
-        assert_eq!(b, json!({"optimizer": {"lr": 0.05, "momentum": 0.9}, "regularizer": {"name": "none"}, "seeds": [3]}));
+        deep_merge(
+            &mut b,
+            &json!({"optimizer": {"lr": 0.05}, "regularizer": {"name": "none"}, "seeds": [3]}),
+        );
+        assert_eq!(
+            b,
+            json!({"optimizer": {"lr": 0.05, "momentum": 0.9}, "regularizer": {"name": "none"}, "seeds": [3]})
+        );
         deep_merge(&mut b, &json!({"regularizer": {"name": "none", "x": 1}}));
         assert_eq!(b["regularizer"], json!({"name": "none", "x": 1}));
     }

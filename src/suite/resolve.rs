@@ -51,25 +51,48 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
 }
 
 /// Resolves one experiment under one profile and validates names and parameters.
-pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -> Result<(ExperimentConfig, String)> {
+pub fn resolve_experiment(
+    ls: &LoadedSuite,
+    e: &ExperimentSpec,
+    profile: &str,
+) -> Result<(ExperimentConfig, String)> {
     let s = &ls.suite;
     let idx = s.experiments.iter().position(|x| x.id == e.id).unwrap_or(0);
     let p = s.profiles.get(profile).ok_or_else(|| {
-        Error::Config(format!("{}: unknown profile `{profile}`; the suite defines: {}", ls.path.display(), profile_names(s)))
+        Error::Config(format!(
+            "{}: unknown profile `{profile}`; the suite defines: {}",
+            ls.path.display(),
+            profile_names(s)
+        ))
     })?;
     let mut v = s.defaults.clone();
     // Later sources win; their paths are remembered to point errors at the value's origin.
     let exp_path = vec![Seg::Key("experiments".into()), Seg::Index(idx)];
-    let mut sources: Vec<(Vec<Seg>, &Value)> = vec![(vec![Seg::Key("defaults".into())], &s.defaults)];
+    let mut sources: Vec<(Vec<Seg>, &Value)> =
+        vec![(vec![Seg::Key("defaults".into())], &s.defaults)];
     let ov = [exp_path.clone(), vec![Seg::Key("overrides".into())]].concat();
     deep_merge(&mut v, &e.overrides);
     sources.push((ov, &e.overrides));
     deep_merge(&mut v, &p.overrides);
-    sources.push((vec![Seg::Key("profiles".into()), Seg::Key(profile.into()), Seg::Key("overrides".into())], &p.overrides));
+    sources.push((
+        vec![
+            Seg::Key("profiles".into()),
+            Seg::Key(profile.into()),
+            Seg::Key("overrides".into()),
+        ],
+        &p.overrides,
+    ));
     if let Some(po) = e.profile_overrides.get(profile) {
         deep_merge(&mut v, po);
         sources.push((
-            [exp_path.clone(), vec![Seg::Key("profile_overrides".into()), Seg::Key(profile.into())]].concat(),
+            [
+                exp_path.clone(),
+                vec![
+                    Seg::Key("profile_overrides".into()),
+                    Seg::Key(profile.into()),
+                ],
+            ]
+            .concat(),
             po,
         ));
     }
@@ -98,10 +121,16 @@ pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -
         };
         let field = vec![Seg::Key(block.into()), Seg::Key(k.into())];
         match b.get(k).and_then(Value::as_str) {
-            None => Err(ls.error_at(&origin(&field[..1]), &format!("missing field `{k}` ({context})"))),
+            None => Err(ls.error_at(
+                &origin(&field[..1]),
+                &format!("missing field `{k}` ({context})"),
+            )),
             Some(n) if !names.contains(&n) => Err(ls.error_at(
                 &origin(&field),
-                &format!("unknown {block} `{n}`; expected one of: {} ({context})", names.join(", ")),
+                &format!(
+                    "unknown {block} `{n}`; expected one of: {} ({context})",
+                    names.join(", ")
+                ),
             )),
             Some(_) => Ok(()),
         }
@@ -110,7 +139,10 @@ pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -
     named("model", "arch", model::registry::names())?;
     named("regularizer", "name", regularizer::registry::names())?;
     let reg_name = cfg.regularizer["name"].as_str().unwrap_or_default();
-    if let Err(err) = regularizer::registry::build(reg_name, &ExperimentConfig::block_params(&cfg.regularizer, &["name"])) {
+    if let Err(err) = regularizer::registry::build(
+        reg_name,
+        &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
+    ) {
         let msg = err.to_string();
         // Point at the offending parameter when the message names one.
         let field = ["alpha", "layers", "block_gradient"]
@@ -121,11 +153,23 @@ pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -
         return Err(ls.error_at(&origin(&field), &format!("{msg} ({context})")));
     }
     if let Err(m) = cfg.schedule.validate() {
-        return Err(ls.error_at(&origin(&[Seg::Key("schedule".into())]), &format!("{m} ({context})")));
+        return Err(ls.error_at(
+            &origin(&[Seg::Key("schedule".into())]),
+            &format!("{m} ({context})"),
+        ));
     }
-    for (k, bad) in [("epochs", cfg.epochs == 0), ("batch_size", cfg.batch_size < 2)] {
+    for (k, bad) in [
+        ("epochs", cfg.epochs == 0),
+        ("batch_size", cfg.batch_size < 2),
+    ] {
         if bad {
-            return Err(ls.error_at(&origin(&[Seg::Key(k.into())]), &format!("must be >= {} ({context})", if k == "epochs" { 1 } else { 2 })));
+            return Err(ls.error_at(
+                &origin(&[Seg::Key(k.into())]),
+                &format!(
+                    "must be >= {} ({context})",
+                    if k == "epochs" { 1 } else { 2 }
+                ),
+            ));
         }
     }
     let hash = config_hash(&cfg);

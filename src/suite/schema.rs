@@ -136,7 +136,10 @@ impl Suite {
         self.metrics
             .iter()
             .map(|m| MetricSpec {
-                tolerance: t.and_then(|t| t.get(&m.name)).copied().unwrap_or(m.tolerance),
+                tolerance: t
+                    .and_then(|t| t.get(&m.name))
+                    .copied()
+                    .unwrap_or(m.tolerance),
                 ..m.clone()
             })
             .collect()

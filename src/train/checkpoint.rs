@@ -95,7 +95,12 @@ pub fn save(dir: &Path, meta: &Checkpoint, model: &Model, opt: &Sgd) -> Result<(
 }
 
 /// Reads the newest checkpoint in `dir` if it belongs to this config and seed.
-pub fn load_latest(dir: &Path, config_hash: &str, seed: u64, dev: &Device) -> Result<Option<Loaded>> {
+pub fn load_latest(
+    dir: &Path,
+    config_hash: &str,
+    seed: u64,
+    dev: &Device,
+) -> Result<Option<Loaded>> {
     let latest_path = dir.join("latest.json");
     let Ok(bytes) = fs::read(&latest_path) else {
         return Ok(None);
@@ -118,12 +123,16 @@ pub fn load_latest(dir: &Path, config_hash: &str, seed: u64, dev: &Device) -> Re
     }
     let edir = dir.join(format!("epoch-{}", latest.epoch));
     let meta_path = edir.join("state.json");
-    let meta: Checkpoint = serde_json::from_slice(&fs::read(&meta_path).map_err(|e| Error::io(&meta_path, e))?)
-        .map_err(|e| Error::Other(format!("{}: {e}", meta_path.display())))?;
+    let meta: Checkpoint =
+        serde_json::from_slice(&fs::read(&meta_path).map_err(|e| Error::io(&meta_path, e))?)
+            .map_err(|e| Error::Other(format!("{}: {e}", meta_path.display())))?;
     let tensors = candle_core::safetensors::load(edir.join("state.safetensors"), dev)?;
     let (mut model, mut momentum) = (BTreeMap::new(), BTreeMap::new());
     for (k, t) in tensors {
-        if let Some(n) = k.strip_prefix("param/").or_else(|| k.strip_prefix("buffer/")) {
+        if let Some(n) = k
+            .strip_prefix("param/")
+            .or_else(|| k.strip_prefix("buffer/"))
+        {
             model.insert(n.to_string(), t);
         } else if let Some(n) = k.strip_prefix("momentum/") {
             momentum.insert(n.to_string(), t);

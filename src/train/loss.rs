@@ -55,8 +55,14 @@ mod tests {
             .map(|i| tt[i] * p[i].ln() + (1.0 - tt[i]) * (1.0 - p[i]).ln())
             .sum::<f64>()
             / 3.0;
-        let got_ce = loss(LossKind::SoftCrossEntropy, &logits, &t).unwrap().to_scalar::<f32>().unwrap();
-        let got_bce = loss(LossKind::BceSoftmax, &logits, &t).unwrap().to_scalar::<f32>().unwrap();
+        let got_ce = loss(LossKind::SoftCrossEntropy, &logits, &t)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let got_bce = loss(LossKind::BceSoftmax, &logits, &t)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!((got_ce as f64 - ce).abs() < 1e-6, "{got_ce} vs {ce}");
         assert!((got_bce as f64 - bce).abs() < 1e-6, "{got_bce} vs {bce}");
     }
@@ -66,7 +72,10 @@ mod tests {
         let dev = Device::Cpu;
         let logits = Tensor::new(&[[200f32, -200.0]], &dev).unwrap();
         let t = Tensor::new(&[[0.0f32, 1.0]], &dev).unwrap();
-        let l = loss(LossKind::BceSoftmax, &logits, &t).unwrap().to_scalar::<f32>().unwrap();
+        let l = loss(LossKind::BceSoftmax, &logits, &t)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         // Both terms clamp at −100: mean over 2 classes of 100 + 100.
         assert!((l - 100.0).abs() < 1e-3, "{l}");
     }

@@ -39,7 +39,10 @@ impl StepSchedule {
             ));
         }
         if self.milestones.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(format!("schedule: milestones must ascend, got {:?}", self.milestones));
+            return Err(format!(
+                "schedule: milestones must ascend, got {:?}",
+                self.milestones
+            ));
         }
         Ok(())
     }
@@ -60,6 +63,13 @@ mod tests {
         assert!((s.lr(0.1, 400) - 0.01).abs() < 1e-15);
         assert!((s.lr(0.1, 1199) - 0.001).abs() < 1e-15);
         assert!(s.validate().is_ok());
-        assert!(StepSchedule { milestones: vec![2], gammas: vec![] }.validate().is_err());
+        assert!(
+            StepSchedule {
+                milestones: vec![2],
+                gammas: vec![]
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -116,7 +116,12 @@ mod tests {
         // Hand values: step 1 d=[0.31,-0.12,2.005] → p=[0.9411,-1.9772,0.11905];
         // step 2 → p=[0.85720191,-1.94472332,-0.42358120].
         for i in 0..3 {
-            assert!((got[i] as f64 - want[i]).abs() < 1e-6, "{i}: {} vs {}", got[i], want[i]);
+            assert!(
+                (got[i] as f64 - want[i]).abs() < 1e-6,
+                "{i}: {} vs {}",
+                got[i],
+                want[i]
+            );
         }
         assert!((want[0] - 0.857_201_91).abs() < 1e-6, "{}", want[0]);
         assert!((want[2] + 0.423_581_2).abs() < 1e-6, "{}", want[2]);

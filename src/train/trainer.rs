@@ -153,7 +153,10 @@ pub fn train(
         let mut aug = rng::stream(seed, "augment", epoch as u64);
         let mut mix = rng::stream(seed, "mix", epoch as u64);
         // A final batch of one cannot be batch-normalised (PyTorch raises); it is dropped.
-        let batches: Vec<&[usize]> = order.chunks(cfg.batch_size).filter(|b| b.len() >= 2).collect();
+        let batches: Vec<&[usize]> = order
+            .chunks(cfg.batch_size)
+            .filter(|b| b.len() >= 2)
+            .collect();
         let (mut loss_sum, mut seen) = (0f64, 0usize);
         for (step, idx) in batches.iter().enumerate() {
             let out = &mut buf[..idx.len() * shape.len()];
@@ -184,7 +187,13 @@ pub fn train(
         }
         let last = epoch + 1 == cfg.epochs;
         let test = if last || (epoch + 1) % cfg.eval_every.max(1) == 0 {
-            Some(evaluate(model, &data.test, shape, pre, cfg.eval_batch_size.max(1))?)
+            Some(evaluate(
+                model,
+                &data.test,
+                shape,
+                pre,
+                cfg.eval_batch_size.max(1),
+            )?)
         } else {
             None
         };

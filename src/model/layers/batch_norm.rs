@@ -47,7 +47,11 @@ impl BatchNorm {
             let centred = x64.broadcast_sub(&mean)?;
             let var = centred.sqr()?.mean_keepdim(reduce.as_slice())?;
             let m = self.momentum;
-            let unbiased = if n > 1 { n as f64 / (n as f64 - 1.0) } else { 1.0 };
+            let unbiased = if n > 1 {
+                n as f64 / (n as f64 - 1.0)
+            } else {
+                1.0
+            };
             let new_mean = ((self.running_mean.as_tensor() * (1.0 - m))?
                 + (mean.detach().flatten_all()?.to_dtype(dtype)? * m)?)?;
             let new_var = ((self.running_var.as_tensor() * (1.0 - m))?
@@ -55,7 +59,10 @@ impl BatchNorm {
             self.running_mean.set(&new_mean)?;
             self.running_var.set(&new_var)?;
             let inv = (var + self.eps)?.sqrt()?.recip()?;
-            let w = self.weight.to_dtype(DType::F64)?.reshape(bshape.as_slice())?;
+            let w = self
+                .weight
+                .to_dtype(DType::F64)?
+                .reshape(bshape.as_slice())?;
             let b = self.bias.to_dtype(DType::F64)?.reshape(bshape.as_slice())?;
             return centred
                 .broadcast_mul(&w.broadcast_mul(&inv)?)?
@@ -65,7 +72,10 @@ impl BatchNorm {
         let mean = self.running_mean.as_tensor().reshape(bshape.as_slice())?;
         let var = self.running_var.as_tensor().reshape(bshape.as_slice())?;
         let inv = (var + self.eps)?.sqrt()?.recip()?;
-        let scale = self.weight.reshape(bshape.as_slice())?.broadcast_mul(&inv)?;
+        let scale = self
+            .weight
+            .reshape(bshape.as_slice())?
+            .broadcast_mul(&inv)?;
         x.broadcast_sub(&mean)?
             .broadcast_mul(&scale)?
             .broadcast_add(&self.bias.reshape(bshape.as_slice())?)
