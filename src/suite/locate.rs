@@ -75,7 +75,7 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
             Seg::Key(k) => {
                 // Inline flow mapping on the found line: look for `k:` there.
                 if let Some((l, _)) = found
-                    && lo > l
+                    && lo >= l
                     && (lo >= hi || !(lo..hi).any(|i| is_content(&view[i])))
                 {
                     let line = &view[l - 1];
@@ -148,7 +148,7 @@ mod tests {
         );
         assert_eq!(
             locate(Y, &parse_path("experiments[0].overrides.regularizer.alpha")),
-            Some((8, 44))
+            Some((8, 43))
         );
         assert_eq!(locate(Y, &parse_path("experiments[1].id")), Some((9, 5)));
         assert_eq!(

@@ -76,7 +76,7 @@ mod tests {
             .unwrap()
             .to_scalar::<f32>()
             .unwrap();
-        // Both terms clamp at −100: mean over 2 classes of 100 + 100.
-        assert!((l - 100.0).abs() < 1e-3, "{l}");
+        // Both terms clamp near −100 (e^−100 is an f32 subnormal, so log gives −99.99).
+        assert!((l - 100.0).abs() < 0.05, "{l}");
     }
 }
