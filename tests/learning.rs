@@ -2,7 +2,7 @@
 
 use candle_core::Device;
 use mixbench::data::synthetic::{SyntheticParams, generate};
-use mixbench::data::{DatasetSource, Preprocessing};
+use mixbench::data::Preprocessing;
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::registry;
 use mixbench::train::{LossKind, SgdConfig, SilentObserver, StepSchedule, TrainConfig, train};

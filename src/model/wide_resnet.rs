@@ -76,7 +76,7 @@ impl WideResNet {
         width: f64,
         stem_stride: usize,
     ) -> Result<Self> {
-        if depth < 10 || (depth - 4) % 6 != 0 {
+        if depth < 10 || !(depth - 4).is_multiple_of(6) {
             candle_core::bail!("WideResNet depth must be 6n+4, got {depth}");
         }
         let n = (depth - 4) / 6;

@@ -136,7 +136,7 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
                 ),
             ));
         }
-        if !(m.tolerance >= 0.0) {
+        if m.tolerance.is_nan() || m.tolerance < 0.0 {
             return Err(ls.error_at(
                 &[key("metrics"), Seg::Index(i), key("tolerance")],
                 "tolerance must be a number >= 0",
