@@ -1,8 +1,8 @@
 //! The engine learns: real digits with an MLP, synthetic images with PreActResNet18.
 
 use candle_core::Device;
-use mixbench::data::synthetic::{SyntheticParams, generate};
 use mixbench::data::Preprocessing;
+use mixbench::data::synthetic::{SyntheticParams, generate};
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::registry;
 use mixbench::train::{LossKind, SgdConfig, SilentObserver, StepSchedule, TrainConfig, train};

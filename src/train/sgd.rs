@@ -46,15 +46,17 @@ impl Sgd {
             let Some(g) = grads.get(p.as_tensor()) else {
                 continue;
             };
+            // Detached: `p` is a Var, so without this every momentum buffer would keep the
+            // previous step's graph alive and memory would grow with each step.
             let mut d_p = if c.weight_decay != 0.0 {
-                (g + (p.as_tensor() * c.weight_decay)?)?
+                (g + (p.as_tensor() * c.weight_decay)?)?.detach()
             } else {
-                g.clone()
+                g.detach()
             };
             if c.momentum != 0.0 {
                 let buf = match self.buffers.get(name) {
                     None => d_p.copy()?,
-                    Some(b) => ((b * c.momentum)? + &d_p)?,
+                    Some(b) => ((b * c.momentum)? + &d_p)?.detach(),
                 };
                 d_p = if c.nesterov {
                     (&d_p + (&buf * c.momentum)?)?
@@ -63,7 +65,7 @@ impl Sgd {
                 };
                 self.buffers.insert(name.clone(), buf);
             }
-            p.set(&(p.as_tensor() - (d_p * lr)?)?)?;
+            p.set(&(p.as_tensor() - (d_p * lr)?)?.detach())?;
         }
         Ok(())
     }

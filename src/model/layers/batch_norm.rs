@@ -56,8 +56,8 @@ impl BatchNorm {
                 + (mean.detach().flatten_all()?.to_dtype(dtype)? * m)?)?;
             let new_var = ((self.running_var.as_tensor() * (1.0 - m))?
                 + (var.detach().flatten_all()?.to_dtype(dtype)? * (m * unbiased))?)?;
-            self.running_mean.set(&new_mean)?;
-            self.running_var.set(&new_var)?;
+            self.running_mean.set(&new_mean.detach())?;
+            self.running_var.set(&new_var.detach())?;
             let inv = (var + self.eps)?.sqrt()?.recip()?;
             let w = self
                 .weight
