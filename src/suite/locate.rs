@@ -65,11 +65,10 @@ fn is_content(line: &str) -> bool {
 /// Line (1-based) and column (1-based) of the deepest prefix of `path` found in `text`.
 pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
     // Replace "- " list markers by spaces so keys of list items line up as mapping keys.
-    let lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let (mut lo, mut hi) = (0usize, lines.len());
+    let mut view: Vec<String> = text.lines().map(str::to_string).collect();
+    let (mut lo, mut hi) = (0usize, view.len());
     let mut parent: isize = -1;
     let mut found: Option<(usize, usize)> = None;
-    let mut view: Vec<String> = lines.clone();
     for seg in path {
         match seg {
             Seg::Key(k) => {
@@ -126,7 +125,6 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
             }
         }
     }
-    let _ = &lines;
     found
 }
 
