@@ -74,6 +74,7 @@ fn preactresnet18_learns_synthetic_images_with_each_regularizer() {
         train_size: 500,
         test_size: 200,
         size: 16,
+        noise: 20.0,
         ..Default::default()
     })
     .unwrap();
@@ -101,21 +102,30 @@ fn preactresnet18_learns_synthetic_images_with_each_regularizer() {
         )
         .unwrap();
         let reg = registry::build(name, params.as_object().unwrap()).unwrap();
+        let mut config = cfg(8, 25, 0.1);
+        config.schedule = StepSchedule {
+            milestones: vec![6],
+            gammas: vec![0.1],
+        };
+        let started = std::time::Instant::now();
         let out = train(
             &m,
             &ds,
             &pre,
             reg.as_ref(),
-            &cfg(6, 25, 0.05),
+            &config,
             1,
             None,
             &mut SilentObserver,
         )
         .unwrap();
         let err = out.final_metrics.error_pct;
-        println!("{name}: test error {err:.1}% (chance 90%)");
+        println!(
+            "{name}: test error {err:.1}% (chance 90%) after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
         assert!(
-            err < 80.0,
+            err < 30.0,
             "{name}: test error {err}% is not well above chance"
         );
     }

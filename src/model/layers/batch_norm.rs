@@ -38,14 +38,17 @@ impl BatchNorm {
         let rank = x.rank();
         let c = x.dim(1)?;
         let bshape: Vec<usize> = (0..rank).map(|i| if i == 1 { c } else { 1 }).collect();
-        let reduce: Vec<usize> = (0..rank).filter(|&i| i != 1).collect();
         let dtype = x.dtype();
         if train {
-            let x64 = x.to_dtype(DType::F64)?;
+            // Channels first ([C, N, ...], contiguous): candle's CPU sum is fast only over
+            // trailing contiguous dims, and the backward of every broadcast below is such a sum.
+            let xc = x.to_dtype(DType::F64)?.transpose(0, 1)?.contiguous()?;
+            let trailing: Vec<usize> = (1..rank).collect();
+            let cshape: Vec<usize> = (0..rank).map(|i| if i == 0 { c } else { 1 }).collect();
             let n = x.elem_count() / c;
-            let mean = x64.mean_keepdim(reduce.as_slice())?;
-            let centred = x64.broadcast_sub(&mean)?;
-            let var = centred.sqr()?.mean_keepdim(reduce.as_slice())?;
+            let mean = xc.mean_keepdim(trailing.as_slice())?;
+            let centred = xc.broadcast_sub(&mean)?;
+            let var = centred.sqr()?.mean_keepdim(trailing.as_slice())?;
             let m = self.momentum;
             let unbiased = if n > 1 {
                 n as f64 / (n as f64 - 1.0)
@@ -62,12 +65,14 @@ impl BatchNorm {
             let w = self
                 .weight
                 .to_dtype(DType::F64)?
-                .reshape(bshape.as_slice())?;
-            let b = self.bias.to_dtype(DType::F64)?.reshape(bshape.as_slice())?;
+                .reshape(cshape.as_slice())?;
+            let b = self.bias.to_dtype(DType::F64)?.reshape(cshape.as_slice())?;
             return centred
                 .broadcast_mul(&w.broadcast_mul(&inv)?)?
                 .broadcast_add(&b)?
-                .to_dtype(dtype);
+                .transpose(0, 1)?
+                .to_dtype(dtype)?
+                .contiguous();
         }
         let mean = self.running_mean.as_tensor().reshape(bshape.as_slice())?;
         let var = self.running_var.as_tensor().reshape(bshape.as_slice())?;
