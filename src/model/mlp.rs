@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Network;
-use super::layers::{BatchNorm, Linear};
+use super::layers::{BatchNorm, Linear, relu};
 use super::store::ParamBuilder;
 
 /// Hidden-layer activation.
@@ -106,7 +106,7 @@ impl Network for Mlp {
         match &self.bottleneck {
             Some((b, bn)) if *b == i => bn.forward(&y, train),
             _ => match self.activation {
-                Activation::Relu => y.relu(),
+                Activation::Relu => relu(&y),
                 Activation::LeakyRelu => candle_nn::ops::leaky_relu(&y, 0.01),
             },
         }

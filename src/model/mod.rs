@@ -7,7 +7,7 @@ pub mod registry;
 pub mod store;
 pub mod wide_resnet;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 pub use store::{ParamBuilder, ParamStore};
 
@@ -59,8 +59,20 @@ impl Model {
         seed: u64,
         device: &Device,
     ) -> Result<Model> {
+        Self::build_with_dtype(arch, params, input, seed, device, DType::F32)
+    }
+
+    /// Like [`Model::build`] with parameters of `dtype` (f64 for exact reference checks).
+    pub fn build_with_dtype(
+        arch: &str,
+        params: &serde_json::Map<String, serde_json::Value>,
+        input: InputSpec,
+        seed: u64,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Model> {
         let entry = registry::get(arch)?;
-        let store = ParamStore::new(seed, device.clone());
+        let store = ParamStore::with_dtype(seed, device.clone(), dtype);
         let net = (entry.build)(&store.builder(), input, params)?;
         Ok(Model {
             arch: arch.to_string(),

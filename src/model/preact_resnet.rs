@@ -6,7 +6,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::layers::{BatchNorm, Conv2d, Linear};
+use super::layers::{BatchNorm, Conv2d, Linear, relu};
 use super::store::ParamBuilder;
 use super::{Network, scaled};
 
@@ -45,7 +45,7 @@ impl PreActBlock {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let out = self.bn1.forward(x, train)?.relu()?;
+        let out = relu(&self.bn1.forward(x, train)?)?;
         let short = match &self.shortcut {
             Some(s) => s.forward(&out)?,
             None => x.clone(),
@@ -53,7 +53,7 @@ impl PreActBlock {
         let out = self.conv1.forward(&out)?;
         let out = self
             .conv2
-            .forward(&self.bn2.forward(&out, train)?.relu()?)?;
+            .forward(&relu(&self.bn2.forward(&out, train)?)?)?;
         out + short
     }
 }

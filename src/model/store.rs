@@ -105,17 +105,30 @@ pub struct ParamStore {
     buffers: VarMapInner,
     seed: u64,
     device: Device,
+    dtype: DType,
 }
 
 impl ParamStore {
-    /// An empty store whose parameters will be drawn from `seed`.
+    /// An empty f32 store whose parameters will be drawn from `seed`.
     pub fn new(seed: u64, device: Device) -> Self {
+        Self::with_dtype(seed, device, DType::F32)
+    }
+
+    /// An empty store of `dtype` (values are drawn in f32 and converted, so an f64 store holds
+    /// exactly the f32 model's values).
+    pub fn with_dtype(seed: u64, device: Device, dtype: DType) -> Self {
         ParamStore {
             params: Arc::default(),
             buffers: Arc::default(),
             seed,
             device,
+            dtype,
         }
+    }
+
+    /// Floating-point type of every parameter and buffer.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// A builder at the root path.
@@ -125,7 +138,7 @@ impl ParamStore {
             seed: self.seed,
         };
         ParamBuilder {
-            vb: VarBuilder::from_backend(Box::new(backend), DType::F32, self.device.clone()),
+            vb: VarBuilder::from_backend(Box::new(backend), self.dtype, self.device.clone()),
             buffers: self.buffers.clone(),
         }
     }
@@ -168,7 +181,7 @@ impl ParamStore {
                     var.shape()
                 )));
             }
-            var.set(&t.to_dtype(DType::F32)?.to_device(&self.device)?)?;
+            var.set(&t.to_dtype(self.dtype)?.to_device(&self.device)?)?;
             seen += 1;
         }
         if seen != tensors.len() {
@@ -226,7 +239,7 @@ impl ParamBuilder {
             format!("{}.{name}", self.vb.prefix())
         };
         let shape: Shape = shape.into();
-        let t = Tensor::full(value, shape, self.vb.device())?;
+        let t = Tensor::full(value, shape, self.vb.device())?.to_dtype(self.vb.dtype())?;
         let v = Var::from_tensor(&t)?;
         self.buffers
             .lock()

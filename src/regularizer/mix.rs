@@ -1,6 +1,6 @@
 //! The mixing operation shared by input and manifold mixup, as the reference `mixup_process`.
 
-use candle_core::{Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -58,7 +58,13 @@ pub fn mix_hidden(h: &Tensor, plan: &MixPlan) -> Result<Tensor> {
     let idx = Tensor::from_slice(&plan.perm, plan.perm.len(), h.device())?;
     let partner = h.index_select(&idx, 0)?;
     let lam = plan.lambda;
-    let mixed = ((h * lam as f64)? + (partner * (1.0f32 - lam) as f64)?)?;
+    // 1−λ rounded in the representation's precision, as PyTorch computes it.
+    let other = if h.dtype() == DType::F64 {
+        1.0 - lam as f64
+    } else {
+        (1.0f32 - lam) as f64
+    };
+    let mixed = ((h * lam as f64)? + (partner * other)?)?;
     Ok(if plan.block_gradient {
         mixed.detach()
     } else {

@@ -22,6 +22,7 @@ const MIN_PROB: f64 = 3.720_076e-44;
 
 /// Computes `kind` for `logits` [N, C] against `targets` [N, C].
 pub fn loss(kind: LossKind, logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let targets = &targets.to_dtype(logits.dtype())?;
     let logp = log_softmax(logits, 1)?;
     match kind {
         LossKind::SoftCrossEntropy => (targets * &logp)?.sum(1)?.mean(0)?.neg(),

@@ -8,7 +8,9 @@ a channel-width multiplier, and writes one safetensors file per architecture
 into tests/fixtures/reference/.  Module names follow the reference code, so
 the PyTorch state_dict names are the tensor names the Rust side uses.
 
-Everything runs on the CPU in float32, single-threaded, with
+Parameters and inputs are float32 values; every exported quantity is computed
+in float64 (see COMPUTE) and stored as float32.  Everything runs on the CPU,
+single-threaded, with
 torch.use_deterministic_algorithms(True).  See tools/reference/README.md.
 
 Usage:  python tools/reference/make_fixtures.py [--out DIR]
@@ -37,6 +39,12 @@ LR, MOMENTUM, WEIGHT_DECAY, NESTEROV, SGD_STEPS = 0.1, 0.9, 1e-4, True, 2
 SIZE_LIMIT = 4 * 1000 * 1000  # "under 4 MB" (decimal, the stricter reading)
 
 LOSSES = ("bce_softmax", "soft_cross_entropy")
+# Parameters and inputs are drawn in float32 (so both sides start from identical values), but
+# every reference quantity is computed in float64 and only then rounded to float32 for storage.
+# A float32 forward on either side differs from the true one by ~1e-6 relative, which flips
+# ReLUs whose input lies that close to zero and moves gradients by percents; computed in
+# float64 the reference is exact to far below the 1e-4 tolerance, kinks included.
+COMPUTE = torch.float64
 
 
 def scale(c, width):
@@ -269,7 +277,7 @@ def staged_forward(model, x, k=None, lam=None, perm=None):
 
 
 def onehot(y, classes):
-    return F.one_hot(y, classes).to(torch.float32)
+    return F.one_hot(y, classes).to(COMPUTE)
 
 
 def soft_targets(y, classes, k, lam, perm):
@@ -344,17 +352,18 @@ def make_fixture(arch, width, out_dir):
     gen = torch.Generator().manual_seed(SEED)
     model = build(arch, width, CLASSES)  # PyTorch default init, seeded by manual_seed
     randomise_bn(model, gen)
+    model.to(COMPUTE)  # exact: every value is a float32
     model.train()
 
     in_shape = (1, 8, 8) if arch == "mlp" else (3, 32, 32)
-    x = torch.randn((N,) + in_shape, generator=gen)
+    x = torch.randn((N,) + in_shape, generator=gen).to(COMPUTE)
     y = torch.randint(0, CLASSES, (N,), generator=gen, dtype=torch.int64)
     while True:  # a permutation without fixed points, so every row is mixed
         perm = torch.randperm(N, generator=gen)
         if bool((perm != torch.arange(N)).all()):
             break
     lam = torch.tensor([LAMBDA], dtype=torch.float32)
-    lam_s = lam[0]  # 0-dim for broadcasting; same float32 value
+    lam_s = lam[0].to(COMPUTE)  # 0-dim for broadcasting; the float32 value, exactly
     K = model.mix_points
     M = 3 if arch == "mlp" else 2
 
@@ -414,7 +423,7 @@ def make_fixture(arch, width, out_dir):
                     put(T, f"input_grad.{case}.{ln}", xi.grad)
 
     # ---- self-checks on the mixing semantics ----
-    one = torch.tensor(1.0)
+    one = torch.tensor(1.0, dtype=COMPUTE)
     for k in range(K):  # lambda = 1 at any point == no mixing
         with torch.no_grad():
             l1 = fresh().train()(x, k, one, perm)
@@ -466,6 +475,7 @@ def make_fixture(arch, width, out_dir):
         "M": str(M),
         "lambda": repr(LAMBDA),
         "seed": str(SEED),
+        "compute_dtype": str(COMPUTE).replace("torch.", ""),
         "torch": torch.__version__,
         "lr": repr(LR),
         "momentum": repr(MOMENTUM),
