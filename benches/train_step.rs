@@ -1,6 +1,9 @@
 //! One SGD step (forward, BCE-on-softmax loss, backward, update) of PreActResNet18 on a batch
 //! of 64 CIFAR-sized images: width 1 and 0.125, no mixing vs manifold mixup.
 //!
+//! A second group times one convolution's forward + backward: candle's `conv2d` against the
+//! im2col + gemm op the models use on CPU.
+//!
 //! Run: `cargo bench --bench train_step`. Width 1 is slow on CPU (seconds per step), so its
 //! sample count is the minimum criterion allows.
 
@@ -8,6 +11,7 @@ use std::time::Duration;
 
 use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
+use mixbench::model::layers::im2col::conv2d_im2col;
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::{MixPlan, mix_hidden, soft_targets};
 use mixbench::train::loss::loss;
@@ -30,6 +34,8 @@ fn step(model: &Model, opt: &mut Sgd, x: &Tensor, labels: &[u32], plan: Option<&
 }
 
 fn bench(c: &mut Criterion) {
+    // SAFETY: criterion runs the groups on the main thread, before candle starts its pool.
+    unsafe { mixbench::threads::pin_thread_count() };
     let dev = Device::Cpu;
     let batch = 64;
     let x = Tensor::randn(0f32, 1.0, (batch, 3, 32, 32), &dev).unwrap();
@@ -77,5 +83,33 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Forward + backward of one 3×3 convolution (batch 64, 16 channels, 32×32 → 32 channels,
+/// stride 1 and 2): candle's own `conv2d` against mixbench's im2col + gemm op.
+fn conv(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let x =
+        candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, (64, 16, 32, 32), &dev).unwrap())
+            .unwrap();
+    let w = candle_core::Var::from_tensor(&Tensor::randn(0f32, 0.1, (32, 16, 3, 3), &dev).unwrap())
+        .unwrap();
+    let mut group = c.benchmark_group("conv3x3_fwd_bwd");
+    group.sample_size(10);
+    for stride in [1, 2] {
+        group.bench_function(format!("candle_conv2d_s{stride}"), |b| {
+            b.iter(|| {
+                let y = x.conv2d(&w, 1, stride, 1, 1).unwrap();
+                y.sqr().unwrap().sum_all().unwrap().backward().unwrap()
+            })
+        });
+        group.bench_function(format!("im2col_gemm_s{stride}"), |b| {
+            b.iter(|| {
+                let y = conv2d_im2col(&x, &w, stride, 1).unwrap();
+                y.sqr().unwrap().sum_all().unwrap().backward().unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, conv);
 criterion_main!(benches);

@@ -15,6 +15,7 @@ pub mod report;
 pub mod results;
 pub mod rng;
 pub mod suite;
+pub mod threads;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -1,13 +1,7 @@
 //! The `mixbench` binary: everything lives in the library's `cli` module.
 
 fn main() {
-    // candle 0.11 re-reads /proc/cpuinfo on every matmul unless RAYON_NUM_THREADS is set
-    // (a third of a small model's step time); pin its own default once, before any thread
-    // exists, so setting the variable is sound and the thread count is unchanged.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let n = candle_core::utils::get_num_threads();
-        // SAFETY: no other thread has been started yet.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
-    }
+    // SAFETY: first statement of main, before any thread is started.
+    unsafe { mixbench::threads::pin_thread_count() };
     std::process::exit(mixbench::cli::main());
 }

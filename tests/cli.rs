@@ -109,3 +109,72 @@ fn reproduce_bless_skip_and_regression_exit_codes() {
     assert_eq!(code, 2);
     assert!(err.contains("no suite `nope`"), "{err}");
 }
+
+const CONV_SUITE: &str = r#"id: threads
+title: "thread-count determinism"
+paper: {arxiv: "1806.05236v7", table: "0", caption: "test"}
+metrics:
+  - {name: test_error, unit: "%", better: lower, tolerance: 0.5}
+defaults:
+  dataset: {name: synthetic, classes: 4, train_size: 48, test_size: 24, size: 8}
+  model: {arch: preactresnet18, width: 0.125}
+  regularizer: {name: manifold_mixup, alpha: 2.0, layers: [0, 1, 2]}
+  optimizer: {lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.0001}
+  epochs: 2
+  batch_size: 12
+experiments:
+  - {id: pre18-mm, architecture: PreActResNet18, method: Manifold Mixup}
+profiles:
+  smoke: {description: "tiny", seeds: [3]}
+"#;
+
+/// Losses and metrics of a record, without the wall-clock fields.
+fn outcome(record: &Path) -> serde_json::Value {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
+    let curves: Vec<serde_json::Value> = r["curves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| serde_json::json!([e["train_loss"], e["test"]]))
+        .collect();
+    serde_json::json!({"metrics": r["metrics"], "curves": curves, "threads": r["environment"]["threads"]})
+}
+
+/// The same seed gives bit-identical losses and metrics with 1 and with 2 threads (convolution,
+/// matmul and BatchNorm included).
+#[test]
+fn one_and_two_threads_give_identical_bits() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    std::fs::write(d.path().join("suites/threads.yaml"), CONV_SUITE).unwrap();
+    let mut runs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mixbench"))
+            .current_dir(d.path())
+            .env("RAYON_NUM_THREADS", threads)
+            .args([
+                "reproduce",
+                "threads",
+                "--results-dir",
+                &format!("r{threads}"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        runs.push(outcome(
+            &d.path()
+                .join(format!("r{threads}/threads/smoke/pre18-mm-s3.json")),
+        ));
+    }
+    assert_eq!(runs[0]["threads"], 1);
+    assert_eq!(runs[1]["threads"], 2);
+    assert_eq!(runs[0]["metrics"], runs[1]["metrics"]);
+    assert_eq!(runs[0]["curves"], runs[1]["curves"]);
+    assert!(runs[0]["curves"][0][0].as_f64().unwrap() > 0.0);
+}
