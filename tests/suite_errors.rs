@@ -70,6 +70,11 @@ fn missing_field_is_reported() {
     let e = err(&GOOD.replace("    method: No Mixup\n", ""));
     assert!(e.contains("missing field `method`"), "{e}");
     assert!(e.contains("experiments[0]"), "{e}");
+    assert_eq!(
+        e.matches("experiments[0]").count(),
+        1,
+        "path said twice: {e}"
+    );
 }
 
 #[test]

@@ -95,6 +95,11 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedSuite> {
         // serde_yaml appends its own position; keep one, ours, in front.
         let msg = inner.to_string();
         let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        // ... and sometimes the field path too, which we already print.
+        let msg = msg
+            .strip_prefix(&format!("{field}: "))
+            .map(str::to_string)
+            .unwrap_or(msg);
         let field = if field == "." {
             "(top level)".to_string()
         } else {
