@@ -30,9 +30,15 @@ profiles:
 "#;
 
 fn mixbench(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    mixbench_env(dir, args, &[])
+}
+
+/// Runs the binary in `dir` with extra environment variables; (exit code, stdout, stderr).
+fn mixbench_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_mixbench"))
         .current_dir(dir)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -150,23 +156,13 @@ fn one_and_two_threads_give_identical_bits() {
     std::fs::write(d.path().join("suites/threads.yaml"), CONV_SUITE).unwrap();
     let mut runs = Vec::new();
     for threads in ["1", "2"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_mixbench"))
-            .current_dir(d.path())
-            .env("RAYON_NUM_THREADS", threads)
-            .args([
-                "reproduce",
-                "threads",
-                "--results-dir",
-                &format!("r{threads}"),
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let results = format!("r{threads}");
+        let (code, out, err) = mixbench_env(
+            d.path(),
+            &["reproduce", "threads", "--results-dir", &results],
+            &[("RAYON_NUM_THREADS", threads)],
         );
+        assert_eq!(code, 0, "{out}\n{err}");
         runs.push(outcome(
             &d.path()
                 .join(format!("r{threads}/threads/smoke/pre18-mm-s3.json")),

@@ -4,6 +4,7 @@ pub mod layers;
 pub mod mlp;
 pub mod preact_resnet;
 pub mod registry;
+pub mod residual;
 pub mod store;
 pub mod wide_resnet;
 

@@ -7,6 +7,7 @@
 use candle_core::{Result, Tensor};
 
 use super::layers::{BatchNorm, Conv2d, Linear, relu};
+use super::residual::{ResidualBlock, ResidualTrunk};
 use super::store::ParamBuilder;
 use super::{Network, scaled};
 
@@ -20,8 +21,8 @@ pub struct PreActBlock {
     shortcut: Option<Conv2d>,
 }
 
-impl PreActBlock {
-    fn new(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
+impl ResidualBlock for PreActBlock {
+    fn build(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
         let shortcut = if stride != 1 || cin != planes {
             Some(Conv2d::new(
                 &b.pp("shortcut").pp(0),
@@ -61,8 +62,7 @@ impl PreActBlock {
 /// PreActResNet with basic blocks; `blocks` = [2,2,2,2] (18) or [3,4,6,3] (34).
 #[derive(Debug, Clone)]
 pub struct PreActResNet {
-    conv1: Conv2d,
-    stages: Vec<Vec<PreActBlock>>,
+    trunk: ResidualTrunk<PreActBlock>,
     linear: Linear,
 }
 
@@ -78,51 +78,25 @@ impl PreActResNet {
     ) -> Result<Self> {
         let c0 = scaled(64, width);
         let conv1 = Conv2d::new(&b.pp("conv1"), in_channels, c0, 3, stem_stride, 1, false)?;
-        let mut cin = c0;
-        let mut stages = Vec::new();
-        for (i, (&n, mult)) in blocks.iter().zip([1usize, 2, 4, 8]).enumerate() {
-            let planes = scaled(64 * mult, width);
-            let stride = if i == 0 { 1 } else { 2 };
-            let lb = b.pp(format!("layer{}", i + 1));
-            let mut stage = Vec::new();
-            for j in 0..n {
-                stage.push(PreActBlock::new(
-                    &lb.pp(j),
-                    cin,
-                    planes,
-                    if j == 0 { stride } else { 1 },
-                )?);
-                cin = planes;
-            }
-            stages.push(stage);
-        }
-        let linear = Linear::new(&b.pp("linear"), cin, classes)?;
-        Ok(PreActResNet {
-            conv1,
-            stages,
-            linear,
-        })
+        let plan: Vec<(usize, usize)> = blocks
+            .iter()
+            .zip([1usize, 2, 4, 8])
+            .map(|(&n, mult)| (n, scaled(64 * mult, width)))
+            .collect();
+        let trunk = ResidualTrunk::new(b, conv1, c0, &plan)?;
+        let linear = Linear::new(&b.pp("linear"), trunk.out_channels(), classes)?;
+        Ok(PreActResNet { trunk, linear })
     }
 }
 
 impl Network for PreActResNet {
     fn num_segments(&self) -> usize {
-        5
+        self.trunk.num_stages() + 1
     }
 
     fn forward_segment(&self, i: usize, h: &Tensor, train: bool) -> Result<Tensor> {
         match i {
-            0..=3 => {
-                let mut out = if i == 0 {
-                    self.conv1.forward(h)?
-                } else {
-                    h.clone()
-                };
-                for blk in &self.stages[i] {
-                    out = blk.forward(&out, train)?;
-                }
-                Ok(out)
-            }
+            0..=3 => self.trunk.forward_stage(i, h, train),
             // The reference pools with a 4×4 window, which is the whole final map for its inputs
             // (32×32, or 64×64 with the stride-2 stem); a global mean equals it there.
             4 => self.linear.forward(&h.mean((2, 3))?),

@@ -6,6 +6,7 @@
 use candle_core::{Result, Tensor};
 
 use super::layers::{BatchNorm, Conv2d, Linear, relu};
+use super::residual::{ResidualBlock, ResidualTrunk};
 use super::store::ParamBuilder;
 use super::{Network, scaled};
 
@@ -19,8 +20,8 @@ pub struct WideBasic {
     shortcut: Option<Conv2d>,
 }
 
-impl WideBasic {
-    fn new(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
+impl ResidualBlock for WideBasic {
+    fn build(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
         let shortcut = if stride != 1 || cin != planes {
             Some(Conv2d::new(
                 &b.pp("shortcut").pp(0),
@@ -59,8 +60,7 @@ impl WideBasic {
 /// WideResNet of depth 6n+4 and widen factor k.
 #[derive(Debug, Clone)]
 pub struct WideResNet {
-    conv1: Conv2d,
-    stages: Vec<Vec<WideBasic>>,
+    trunk: ResidualTrunk<WideBasic>,
     bn1: BatchNorm,
     linear: Linear,
 }
@@ -82,54 +82,27 @@ impl WideResNet {
         let n = (depth - 4) / 6;
         let c0 = scaled(16, width);
         let conv1 = Conv2d::new(&b.pp("conv1"), in_channels, c0, 3, stem_stride, 1, true)?;
-        let mut cin = c0;
-        let mut stages = Vec::new();
-        for (i, mult) in [1usize, 2, 4].into_iter().enumerate() {
-            let planes = scaled(16 * widen * mult, width);
-            let stride = if i == 0 { 1 } else { 2 };
-            let lb = b.pp(format!("layer{}", i + 1));
-            let mut stage = Vec::new();
-            for j in 0..n {
-                stage.push(WideBasic::new(
-                    &lb.pp(j),
-                    cin,
-                    planes,
-                    if j == 0 { stride } else { 1 },
-                )?);
-                cin = planes;
-            }
-            stages.push(stage);
-        }
+        let plan: Vec<(usize, usize)> = [1usize, 2, 4]
+            .into_iter()
+            .map(|mult| (n, scaled(16 * widen * mult, width)))
+            .collect();
+        let trunk = ResidualTrunk::new(b, conv1, c0, &plan)?;
+        let cin = trunk.out_channels();
         // PyTorch momentum=0.9 weights the new batch by 0.9, as the reference code wrote it.
         let bn1 = BatchNorm::new(&b.pp("bn1"), cin, 0.9)?;
         let linear = Linear::new(&b.pp("linear"), cin, classes)?;
-        Ok(WideResNet {
-            conv1,
-            stages,
-            bn1,
-            linear,
-        })
+        Ok(WideResNet { trunk, bn1, linear })
     }
 }
 
 impl Network for WideResNet {
     fn num_segments(&self) -> usize {
-        4
+        self.trunk.num_stages() + 1
     }
 
     fn forward_segment(&self, i: usize, h: &Tensor, train: bool) -> Result<Tensor> {
         match i {
-            0..=2 => {
-                let mut out = if i == 0 {
-                    self.conv1.forward(h)?
-                } else {
-                    h.clone()
-                };
-                for blk in &self.stages[i] {
-                    out = blk.forward(&out, train)?;
-                }
-                Ok(out)
-            }
+            0..=2 => self.trunk.forward_stage(i, h, train),
             // 8×8 average pooling is the whole final map for 32×32 inputs.
             3 => {
                 let out = relu(&self.bn1.forward(h, train)?)?;

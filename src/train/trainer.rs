@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use candle_core::Tensor;
 use rand::seq::SliceRandom;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
@@ -20,37 +19,26 @@ use crate::regularizer::{Regularizer, mix_hidden, soft_targets};
 use crate::rng;
 
 /// Everything about the optimisation that is not the model, data or regularizer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+///
+/// Built in code (tests) or from an `ExperimentConfig`, which owns the file format and defaults.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrainConfig {
     /// Number of epochs.
     pub epochs: usize,
     /// Minibatch size (the reference: 100).
     pub batch_size: usize,
     /// Training loss.
-    #[serde(default)]
     pub loss: LossKind,
     /// Optimizer.
     pub optimizer: SgdConfig,
     /// Learning-rate schedule.
-    #[serde(default)]
     pub schedule: StepSchedule,
     /// Evaluate on the test split every this many epochs (the last epoch always).
-    #[serde(default = "one")]
     pub eval_every: usize,
     /// Images per evaluation batch.
-    #[serde(default = "eval_batch")]
     pub eval_batch_size: usize,
     /// Write a checkpoint every this many epochs (0 = never).
-    #[serde(default)]
     pub checkpoint_every: usize,
-}
-
-fn one() -> usize {
-    1
-}
-fn eval_batch() -> usize {
-    500
 }
 
 /// What one epoch did.

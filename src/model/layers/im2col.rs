@@ -60,11 +60,30 @@ pub struct Im2Col(pub ConvGeometry);
 #[derive(Debug, Clone, Copy)]
 pub struct Col2Im(pub ConvGeometry);
 
-fn contiguous<'a, T: WithDType>(s: &'a [T], l: &Layout, op: &'static str) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s[a..b]),
-        None => Err(candle_core::Error::RequiresContiguous { op }.bt()),
+/// Runs `f32`/`f64` on the contiguous data of `s`, checking its shape against `want` first.
+fn dispatch(
+    op: &'static str,
+    g: &ConvGeometry,
+    s: &CpuStorage,
+    l: &Layout,
+    want: &[usize],
+    f32: impl Fn(&[f32]) -> Vec<f32>,
+    f64: impl Fn(&[f64]) -> Vec<f64>,
+) -> Result<CpuStorage> {
+    if l.shape().dims() != want {
+        return Err(candle_core::Error::Msg(format!(
+            "{op}: input shape {:?} does not match geometry {g:?}",
+            l.shape()
+        )));
     }
+    let Some((a, b)) = l.contiguous_offsets() else {
+        return Err(candle_core::Error::RequiresContiguous { op }.bt());
+    };
+    Ok(match s {
+        CpuStorage::F32(v) => CpuStorage::F32(f32(&v[a..b])),
+        CpuStorage::F64(v) => CpuStorage::F64(f64(&v[a..b])),
+        other => return Err(candle_core::Error::UnsupportedDTypeForOp(other.dtype(), op).bt()),
+    })
 }
 
 fn im2col<T: WithDType>(g: &ConvGeometry, x: &[T]) -> Vec<T> {
@@ -124,23 +143,9 @@ impl CustomOp1 for Im2Col {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
-        if l.shape().dims() != [g.n, g.c, g.h, g.w] {
-            return Err(candle_core::Error::Msg(format!(
-                "im2col: input shape {:?} does not match geometry {g:?}",
-                l.shape()
-            )));
-        }
-        let shape = Shape::from((g.n * g.oh() * g.ow(), g.row_len()));
-        let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(im2col(g, contiguous(v, l, "im2col")?)),
-            CpuStorage::F64(v) => CpuStorage::F64(im2col(g, contiguous(v, l, "im2col")?)),
-            other => {
-                return Err(
-                    candle_core::Error::UnsupportedDTypeForOp(other.dtype(), "im2col").bt(),
-                );
-            }
-        };
-        Ok((out, shape))
+        let want = [g.n, g.c, g.h, g.w];
+        let out = dispatch("im2col", g, s, l, &want, |x| im2col(g, x), |x| im2col(g, x))?;
+        Ok((out, Shape::from((g.n * g.oh() * g.ow(), g.row_len()))))
     }
 
     fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -155,23 +160,9 @@ impl CustomOp1 for Col2Im {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = &self.0;
-        if l.shape().dims() != [g.n * g.oh() * g.ow(), g.row_len()] {
-            return Err(candle_core::Error::Msg(format!(
-                "col2im: input shape {:?} does not match geometry {g:?}",
-                l.shape()
-            )));
-        }
-        let shape = Shape::from((g.n, g.c, g.h, g.w));
-        let out = match s {
-            CpuStorage::F32(v) => CpuStorage::F32(col2im(g, contiguous(v, l, "col2im")?)),
-            CpuStorage::F64(v) => CpuStorage::F64(col2im(g, contiguous(v, l, "col2im")?)),
-            other => {
-                return Err(
-                    candle_core::Error::UnsupportedDTypeForOp(other.dtype(), "col2im").bt(),
-                );
-            }
-        };
-        Ok((out, shape))
+        let want = [g.n * g.oh() * g.ow(), g.row_len()];
+        let out = dispatch("col2im", g, s, l, &want, |c| col2im(g, c), |c| col2im(g, c))?;
+        Ok((out, Shape::from((g.n, g.c, g.h, g.w))))
     }
 }
 
