@@ -25,16 +25,10 @@ fn assert_has(text: &str, parts: &[&str]) {
 }
 
 fn write_cifar10(dir: &Path, patch: impl Fn(&str, &mut Vec<u8>)) {
-    for (k, name) in [
-        "data_batch_1.bin",
-        "data_batch_2.bin",
-        "data_batch_3.bin",
-        "data_batch_4.bin",
-        "data_batch_5.bin",
-        "test_batch.bin",
-    ]
-    .into_iter()
-    .enumerate()
+    for (k, name) in CIFAR10_TRAIN_BATCHES
+        .into_iter()
+        .chain(["test_batch.bin"])
+        .enumerate()
     {
         let mut b = cifar_records(k * 2, &[&[1], &[2]]);
         patch(name, &mut b);

@@ -18,16 +18,7 @@ fn load(name: &str, params: serde_json::Value, dir: &Path) -> mixbench::data::Im
 
 fn cifar10_files() -> Vec<(&'static str, Vec<u8>)> {
     let mut files = Vec::new();
-    for (k, name) in [
-        "data_batch_1.bin",
-        "data_batch_2.bin",
-        "data_batch_3.bin",
-        "data_batch_4.bin",
-        "data_batch_5.bin",
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (k, name) in CIFAR10_TRAIN_BATCHES.into_iter().enumerate() {
         // Two records per batch: image 2k with label k, image 2k+1 with label 9-k.
         let l = [k as u8];
         let l2 = [9 - k as u8];

@@ -226,6 +226,35 @@ impl Fixture {
         }
     }
 
+    /// The fixture's optimizer settings.
+    fn sgd_config(&self) -> Result<SgdConfig> {
+        Ok(SgdConfig {
+            lr: self.meta["lr"].parse()?,
+            momentum: self.meta["momentum"].parse()?,
+            nesterov: self.meta["nesterov"] == "true",
+            weight_decay: self.meta["weight_decay"].parse()?,
+        })
+    }
+
+    /// A fresh `dtype` model after the fixture's SGD steps on `mixM` + `bce_softmax` (each with
+    /// a fresh train forward) under `cfg`: the model, the optimizer and each step's loss.
+    fn run_sgd(&self, dtype: DType, cfg: SgdConfig) -> Result<(Model, Sgd, Vec<f32>)> {
+        let model = self.fresh_model(dtype)?;
+        let x = self.input.to_dtype(dtype)?;
+        let steps: usize = self.meta["steps"].parse()?;
+        let lr = cfg.lr;
+        let mut opt = Sgd::new(cfg);
+        let plan = self.plan(self.m, self.lambda);
+        let params = model.store.params();
+        let mut losses = Vec::new();
+        for _ in 0..steps {
+            let (_, l) = case_loss(self, &model, &x, Some(&plan), LossKind::BceSoftmax)?;
+            losses.push(l.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?[0]);
+            opt.step(&params, &l.backward()?, lr)?;
+        }
+        Ok((model, opt, losses))
+    }
+
     fn cases(&self) -> Vec<(String, Option<usize>)> {
         std::iter::once(("none".to_string(), None))
             .chain((0..self.mix_points).map(|k| (format!("mix{k}"), Some(k))))
@@ -551,25 +580,8 @@ fn compare_architecture(arch: &str, dtype: DType, scope: Scope) -> Result<()> {
     }
 
     // Two SGD steps on mixM + bce_softmax, each with a fresh train forward.
-    let model = fx.fresh_model(dtype)?;
-    let cfg = SgdConfig {
-        lr: fx.meta["lr"].parse()?,
-        momentum: fx.meta["momentum"].parse()?,
-        nesterov: fx.meta["nesterov"] == "true",
-        weight_decay: fx.meta["weight_decay"].parse()?,
-    };
-    let steps: usize = fx.meta["steps"].parse()?;
-    let lr = cfg.lr;
-    let mut opt = Sgd::new(cfg);
-    let plan = fx.plan(fx.m, fx.lambda);
+    let (model, opt, losses) = fx.run_sgd(dtype, fx.sgd_config()?)?;
     let params = model.store.params();
-    let mut losses = Vec::new();
-    for _ in 0..steps {
-        let (_, l) = case_loss(&fx, &model, &x, Some(&plan), LossKind::BceSoftmax)?;
-        losses.push(l.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?[0]);
-        let grads = l.backward()?;
-        opt.step(&params, &grads, lr)?;
-    }
     let n = losses.len();
     rep.check(
         "sgd.loss",
@@ -702,17 +714,8 @@ fn comparison_detects_wrong_lambda_mix_point_and_permutation() -> Result<()> {
 /// Worst relative error of the parameters and momentum buffers after the fixture's SGD steps, with `cfg` in place of
 /// the fixture's optimizer settings (f64 engine).
 fn sgd_param_error(fx: &Fixture, cfg: SgdConfig) -> Result<f64> {
-    let model = fx.fresh_model(DType::F64)?;
-    let x = fx.input.to_dtype(DType::F64)?;
-    let steps: usize = fx.meta["steps"].parse()?;
-    let lr = cfg.lr;
-    let mut opt = Sgd::new(cfg);
-    let plan = fx.plan(fx.m, fx.lambda);
+    let (model, opt, _) = fx.run_sgd(DType::F64, cfg)?;
     let params = model.store.params();
-    for _ in 0..steps {
-        let (_, l) = case_loss(fx, &model, &x, Some(&plan), LossKind::BceSoftmax)?;
-        opt.step(&params, &l.backward()?, lr)?;
-    }
     let want = fx.prefixed("sgd.param");
     let items: Vec<(String, Tensor, Tensor)> = params
         .iter()
@@ -731,19 +734,14 @@ fn sgd_param_error(fx: &Fixture, cfg: SgdConfig) -> Result<f64> {
         .fold(0.0, f64::max))
 }
 
-/// The optimizer check is meaningful: plain momentum instead of Nesterov, no weight decay, or
-/// each miss the fixture's parameters by far more
-/// than the tolerance, while the fixture's own settings match it.
+/// The optimizer check is meaningful: plain momentum instead of Nesterov, or no weight decay,
+/// each miss the fixture's parameters and momentum buffers by far more than the tolerance,
+/// while the fixture's own settings match them.
 #[test]
 fn comparison_detects_wrong_optimizer_rule() -> Result<()> {
     for arch in ["mlp", "preactresnet18", "wrn28_10"] {
         let fx = Fixture::load(arch)?;
-        let cfg = SgdConfig {
-            lr: fx.meta["lr"].parse()?,
-            momentum: fx.meta["momentum"].parse()?,
-            nesterov: fx.meta["nesterov"] == "true",
-            weight_decay: fx.meta["weight_decay"].parse()?,
-        };
+        let cfg = fx.sgd_config()?;
         let right = sgd_param_error(&fx, cfg.clone())?;
         ensure!(
             right <= TOL,

@@ -12,10 +12,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{
-    self, ExpectedFile, KnownHash, Layout, Manifest, check_records, digest, read_file, thousands,
-    verify,
-};
+use super::manifest::{self, ExpectedFile, KnownHash, Layout, Manifest, check_records, thousands};
 use super::{
     DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions, Preprocessing,
     SourceFile, Split,
@@ -181,23 +178,9 @@ fn load_cifar(
     if found.layout.id == "archive" {
         let exp = &found.layout.files[0];
         let path = found.paths[0].as_deref().unwrap_or(Path::new(exp.path));
-        let raw = read_file(path)?;
-        let d = digest(&raw, exp.md5.is_some());
-        let verified = verify(
-            m.dataset,
-            m.published,
-            exp,
-            path,
-            &d,
-            opts.allow_unverified,
-            &mut notes,
-        )?;
-        files.push(SourceFile {
-            name: exp.path.into(),
-            bytes: d.bytes,
-            sha256: d.sha256,
-            verified,
-        });
+        // The archive itself is never gunzipped here (its manifest entry has no `gz`).
+        let (raw, sf) = manifest::read_verified(m, exp, path, opts, &mut notes)?;
+        files.push(sf);
         notes.push(format!("read from archive {}", path.display()));
         let names: Vec<String> = spec
             .train

@@ -7,7 +7,7 @@
 use candle_core::{Result, Tensor};
 
 use super::layers::{BatchNorm, Conv2d, Linear, relu};
-use super::residual::{ResidualBlock, ResidualTrunk};
+use super::residual::{ResidualBlock, ResidualTrunk, projection_shortcut};
 use super::store::ParamBuilder;
 use super::{Network, scaled};
 
@@ -23,19 +23,7 @@ pub struct PreActBlock {
 
 impl ResidualBlock for PreActBlock {
     fn build(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
-        let shortcut = if stride != 1 || cin != planes {
-            Some(Conv2d::new(
-                &b.pp("shortcut").pp(0),
-                cin,
-                planes,
-                1,
-                stride,
-                0,
-                false,
-            )?)
-        } else {
-            None
-        };
+        let shortcut = projection_shortcut(b, cin, planes, stride, false)?;
         Ok(PreActBlock {
             bn1: BatchNorm::new(&b.pp("bn1"), cin, 0.1)?,
             conv1: Conv2d::new(&b.pp("conv1"), cin, planes, 3, stride, 1, false)?,

@@ -14,6 +14,21 @@ pub trait ResidualBlock: Sized {
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor>;
 }
 
+/// The 1×1 projection `shortcut.0` a block needs when it changes resolution or width; `None`
+/// (identity) otherwise.
+pub fn projection_shortcut(
+    b: &ParamBuilder,
+    cin: usize,
+    planes: usize,
+    stride: usize,
+    bias: bool,
+) -> Result<Option<Conv2d>> {
+    if stride == 1 && cin == planes {
+        return Ok(None);
+    }
+    Conv2d::new(&b.pp("shortcut").pp(0), cin, planes, 1, stride, 0, bias).map(Some)
+}
+
 /// The stem and the stages; stage `i` ends at mix point `i + 1`.
 #[derive(Debug, Clone)]
 pub struct ResidualTrunk<B> {

@@ -126,11 +126,6 @@ impl ParamStore {
         }
     }
 
-    /// Floating-point type of every parameter and buffer.
-    pub fn dtype(&self) -> DType {
-        self.dtype
-    }
-
     /// A builder at the root path.
     pub fn builder(&self) -> ParamBuilder {
         let backend = SeededBackend {

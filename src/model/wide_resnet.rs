@@ -6,7 +6,7 @@
 use candle_core::{Result, Tensor};
 
 use super::layers::{BatchNorm, Conv2d, Linear, relu};
-use super::residual::{ResidualBlock, ResidualTrunk};
+use super::residual::{ResidualBlock, ResidualTrunk, projection_shortcut};
 use super::store::ParamBuilder;
 use super::{Network, scaled};
 
@@ -22,19 +22,7 @@ pub struct WideBasic {
 
 impl ResidualBlock for WideBasic {
     fn build(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self> {
-        let shortcut = if stride != 1 || cin != planes {
-            Some(Conv2d::new(
-                &b.pp("shortcut").pp(0),
-                cin,
-                planes,
-                1,
-                stride,
-                0,
-                true,
-            )?)
-        } else {
-            None
-        };
+        let shortcut = projection_shortcut(b, cin, planes, stride, true)?;
         Ok(WideBasic {
             bn1: BatchNorm::new(&b.pp("bn1"), cin, 0.1)?,
             conv1: Conv2d::new(&b.pp("conv1"), cin, planes, 3, 1, 1, true)?,

@@ -33,6 +33,15 @@ pub fn chw_image(n: usize) -> Vec<u8> {
     v
 }
 
+/// The five CIFAR-10 training batch files, in the official order.
+pub const CIFAR10_TRAIN_BATCHES: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
+
 /// CIFAR records: `labels[i]` label bytes then image `first + i`.
 pub fn cifar_records(first: usize, labels: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
