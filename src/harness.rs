@@ -1,26 +1,55 @@
-//! Runs a suite profile's cells: skips cells whose record already exists with the same config
-//! hash, resumes interrupted ones from their checkpoint, writes one record per cell.
+//! Runs a suite profile's cells as train → trained-model artifact → evaluations → record.
+//!
+//! A cell's model is looked up by (training hash, seed) in `<results>/models/`: a valid artifact
+//! is reused (by any suite or row that trains the same model), a missing or corrupt one is
+//! trained (resuming from its checkpoints), unless training is disabled. Then each evaluation
+//! missing for that model runs and is stored under its own hash, and the cell's record (the
+//! join of artifact and evaluations) is written to `<results>/<suite>/<profile>/`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Device;
 
 use crate::data::LoadOptions;
-use crate::error::Result;
-use crate::experiment::run;
-use crate::results::record::{self, CellMetrics, CodeVersion, ResultRecord, RunEnvironment};
+use crate::error::{Error, Result};
+use crate::eval::{EvalContext, clean};
+use crate::experiment::{Prepared, prepare, train_prepared};
+use crate::results::artifact::{self, ArtifactPaths, ArtifactState, TrainedModel};
+use crate::results::evaluation::{self, EVALUATION_VERSION, EvaluationRecord};
+use crate::results::record::{
+    self, CellDivergence, CodeVersion, EvaluationRef, RECORD_VERSION, ResultRecord, RunEnvironment,
+};
+use crate::suite::resolve::training_config;
 use crate::suite::{Cell, LoadedSuite};
 use crate::train::Observer;
 use crate::train::trainer::CheckpointSpec;
 
+/// How a cell got its trained model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Training {
+    /// Trained now (possibly resuming from a checkpoint).
+    Trained,
+    /// A valid artifact existed and was reused.
+    Reused,
+    /// No valid artifact, and training was disabled: the reason.
+    NotTrained(String),
+}
+
 /// What happened to one cell.
 #[derive(Debug, Clone)]
-pub enum CellOutcome {
-    /// A record with the same config hash existed; nothing ran.
-    Skipped(PathBuf),
-    /// The cell ran (possibly resuming) and its record was written.
-    Ran(PathBuf, Box<ResultRecord>),
+pub struct CellOutcome {
+    /// How the model was obtained.
+    pub training: Training,
+    /// Evaluations run now.
+    pub evaluated: usize,
+    /// Evaluations found stored.
+    pub reused_evaluations: usize,
+    /// Things the user should know (a corrupt artifact retrained, a checkpoint skipped).
+    pub notes: Vec<String>,
+    /// The record written (None when not trained).
+    pub record: Option<(PathBuf, Box<ResultRecord>)>,
 }
 
 /// Options of a suite run.
@@ -29,20 +58,78 @@ pub struct HarnessOptions<'a> {
     pub results_dir: &'a Path,
     /// Data loading options.
     pub load: LoadOptions,
-    /// Rerun cells that already have a record.
+    /// Retrain and re-evaluate even when stored results exist.
     pub force: bool,
+    /// Never train: evaluate stored models only.
+    pub no_train: bool,
     /// Device to train on.
     pub device: Device,
 }
 
-fn device_name(d: &Device) -> String {
+/// Human name of a device (`cpu`, `cuda:0`).
+pub fn device_name(d: &Device) -> String {
     match d {
         Device::Cpu => "cpu".into(),
         other => format!("{:?}", other.location()),
     }
 }
 
-/// Runs (or skips) one cell; `observer` receives its progress.
+fn environment(
+    dev: &Device,
+    started: chrono::DateTime<chrono::Utc>,
+    t0: Instant,
+) -> RunEnvironment {
+    RunEnvironment {
+        device: device_name(dev),
+        threads: candle_core::utils::get_num_threads(),
+        started_at: started.to_rfc3339(),
+        finished_at: chrono::Utc::now().to_rfc3339(),
+        wall_seconds: t0.elapsed().as_secs_f64(),
+    }
+}
+
+/// Trains the cell's model and stores the artifact.
+fn train_artifact(
+    cell: &Cell,
+    paths: &ArtifactPaths,
+    prepared: &Prepared,
+    opts: &HarnessOptions,
+    observer: &mut dyn Observer,
+    notes: &mut Vec<String>,
+) -> Result<TrainedModel> {
+    let spec = CheckpointSpec {
+        dir: paths.checkpoints(),
+        training_hash: cell.training_hash.clone(),
+    };
+    let started = chrono::Utc::now();
+    let t0 = Instant::now();
+    let out = train_prepared(prepared, &cell.config, cell.seed, Some(&spec), observer)?;
+    notes.extend(out.notes.iter().cloned());
+    let meta = TrainedModel {
+        artifact_version: artifact::ARTIFACT_VERSION,
+        training_hash: cell.training_hash.clone(),
+        seed: cell.seed,
+        training_config: training_config(&cell.config),
+        dataset: prepared.data.provenance.clone(),
+        code: CodeVersion::current(),
+        environment: environment(&opts.device, started, t0),
+        trainable_params: prepared.model.store.num_trainable(),
+        curves: out.epochs,
+        final_clean: out.final_metrics,
+        best_clean: out.best_metrics,
+        best_epoch: out.best_epoch,
+        resumed_from: out.resumed_from,
+        divergence: out.divergence.clone(),
+        weights: None,
+    };
+    let model = out.divergence.is_none().then_some(&prepared.model);
+    let meta = artifact::save(paths, meta, model)?;
+    // The artifact supersedes the checkpoints.
+    let _ = std::fs::remove_dir_all(paths.checkpoints());
+    Ok(meta)
+}
+
+/// Runs (or reuses) one cell's training and evaluations; `observer` sees training progress.
 pub fn run_cell(
     ls: &LoadedSuite,
     profile: &str,
@@ -50,81 +137,186 @@ pub fn run_cell(
     opts: &HarnessOptions,
     observer: &mut dyn Observer,
 ) -> Result<CellOutcome> {
-    let suite = &ls.suite.id;
+    let paths = ArtifactPaths::new(opts.results_dir, &cell.training_hash, cell.seed);
+    let mut notes = Vec::new();
+    if opts.force && !opts.no_train && paths.dir.exists() {
+        std::fs::remove_dir_all(&paths.dir).map_err(|e| Error::io(&paths.dir, e))?;
+    }
+    let mut prepared: Option<Prepared> = None;
+    let (meta, training) = match artifact::inspect(&paths, &cell.training_hash, cell.seed) {
+        ArtifactState::Valid(m) => (*m, Training::Reused),
+        state => {
+            let why = match state {
+                ArtifactState::Corrupt(why) => why,
+                _ => "no trained model".to_string(),
+            };
+            if opts.no_train {
+                return Ok(CellOutcome {
+                    training: Training::NotTrained(why),
+                    evaluated: 0,
+                    reused_evaluations: 0,
+                    notes,
+                    record: None,
+                });
+            }
+            if paths.meta().exists() || paths.weights().exists() {
+                notes.push(format!("{why}; retraining"));
+                let _ = std::fs::remove_file(paths.meta());
+                let _ = std::fs::remove_file(paths.weights());
+            }
+            let p = prepare(&cell.config, cell.seed, &opts.load, &opts.device)?;
+            let meta = train_artifact(cell, &paths, &p, opts, observer, &mut notes)?;
+            prepared = Some(p);
+            (meta, Training::Trained)
+        }
+    };
+    let mut rec = ResultRecord {
+        record_version: RECORD_VERSION,
+        suite: ls.suite.id.clone(),
+        experiment: cell.experiment.clone(),
+        profile: profile.to_string(),
+        seed: cell.seed,
+        training_hash: cell.training_hash.clone(),
+        config: cell.config.clone(),
+        dataset: meta.dataset.clone(),
+        code: meta.code.clone(),
+        environment: meta.environment.clone(),
+        trainable_params: meta.trainable_params,
+        metrics: BTreeMap::new(),
+        best_metrics: BTreeMap::new(),
+        best_epoch_index: meta.best_epoch,
+        metric_sources: BTreeMap::new(),
+        arrays: BTreeMap::new(),
+        evaluations: Vec::new(),
+        diverged: meta.divergence.as_ref().map(|d| CellDivergence {
+            stage: "training".into(),
+            epoch: Some(d.epoch),
+            step: d.step,
+            reason: d.reason.clone(),
+        }),
+        curves: meta.curves.clone(),
+        resumed_from: meta.resumed_from,
+    };
+    if let Some(best) = &meta.best_clean {
+        for (k, v) in clean::named(best) {
+            rec.best_metrics.insert(format!("clean.{k}"), v);
+        }
+    }
+    let (mut evaluated, mut reused) = (0, 0);
+    if rec.diverged.is_none() {
+        for spec in &cell.evaluations {
+            let hash = cell.evaluation_hash(spec);
+            let path = paths.evaluation(&hash);
+            let stored = if opts.force && !opts.no_train {
+                None
+            } else {
+                evaluation::read(&path, &hash)
+            };
+            let er = match stored {
+                Some(r) => {
+                    reused += 1;
+                    r
+                }
+                None => {
+                    let p = match prepared.take() {
+                        Some(p) => p,
+                        None => {
+                            let p = prepare(&cell.config, cell.seed, &opts.load, &opts.device)?;
+                            if p.data.provenance.fingerprint != meta.dataset.fingerprint {
+                                return Err(Error::Data(format!(
+                                    "the data found now (fingerprint {}) is not the data {} was trained on ({}); restore that data or retrain with --force",
+                                    p.data.provenance.fingerprint,
+                                    paths.dir.display(),
+                                    meta.dataset.fingerprint
+                                )));
+                            }
+                            artifact::load_weights(&paths, &p.model)?;
+                            p
+                        }
+                    };
+                    let t0 = Instant::now();
+                    let ctx = EvalContext {
+                        model: &p.model,
+                        data: &p.data,
+                        preprocessing: &p.preprocessing,
+                        seed: cell.seed,
+                        batch_size: cell.config.eval_batch_size,
+                    };
+                    let output = spec.build()?.evaluate(&ctx)?;
+                    let r = EvaluationRecord {
+                        evaluation_version: EVALUATION_VERSION,
+                        evaluation_hash: hash.clone(),
+                        training_hash: cell.training_hash.clone(),
+                        seed: cell.seed,
+                        spec: spec.clone(),
+                        eval_batch_size: cell.config.eval_batch_size,
+                        output,
+                        code: CodeVersion::current(),
+                        device: device_name(&opts.device),
+                        wall_seconds: t0.elapsed().as_secs_f64(),
+                        finished_at: chrono::Utc::now().to_rfc3339(),
+                    };
+                    evaluation::write(&path, &r)?;
+                    prepared = Some(p);
+                    evaluated += 1;
+                    r
+                }
+            };
+            for (k, v) in &er.output.metrics {
+                let key = format!("{}.{k}", spec.id);
+                rec.metrics.insert(key.clone(), *v);
+                rec.metric_sources.insert(key, hash.clone());
+            }
+            for (k, v) in &er.output.arrays {
+                rec.arrays.insert(format!("{}.{k}", spec.id), v.clone());
+            }
+            rec.evaluations.push(EvaluationRef {
+                id: spec.id.clone(),
+                hash: hash.clone(),
+                wall_seconds: er.wall_seconds,
+            });
+            if er.output.non_finite > 0 && rec.diverged.is_none() {
+                rec.diverged = Some(CellDivergence {
+                    stage: spec.id.clone(),
+                    epoch: None,
+                    step: None,
+                    reason: format!(
+                        "{} of {} outputs are NaN or infinite",
+                        er.output.non_finite, er.output.n
+                    ),
+                });
+            }
+        }
+    }
     let path = record::record_path(
         opts.results_dir,
-        suite,
+        &ls.suite.id,
         profile,
         &cell.experiment,
         cell.seed,
     );
-    if !opts.force
-        && let Ok(existing) = record::read(&path)
-        && existing.config_hash == cell.config_hash
-    {
-        return Ok(CellOutcome::Skipped(path));
-    }
-    let ckpt_dir = opts
-        .results_dir
-        .join(suite)
-        .join(profile)
-        .join(".checkpoints")
-        .join(format!(
-            "{}-s{}-{}",
-            cell.experiment,
-            cell.seed,
-            &cell.config_hash[..12]
-        ));
-    if opts.force && ckpt_dir.exists() {
-        std::fs::remove_dir_all(&ckpt_dir).map_err(|e| crate::Error::io(&ckpt_dir, e))?;
-    }
-    let spec = CheckpointSpec {
-        dir: ckpt_dir.clone(),
-        config_hash: cell.config_hash.clone(),
-    };
-    let started = chrono::Utc::now();
-    let t0 = Instant::now();
-    let out = run(
-        &cell.config,
-        cell.seed,
-        &opts.load,
-        Some(&spec),
-        &opts.device,
-        observer,
-    )?;
-    let rec = ResultRecord {
-        record_version: record::RECORD_VERSION,
-        suite: suite.clone(),
-        experiment: cell.experiment.clone(),
-        profile: profile.to_string(),
-        seed: cell.seed,
-        config_hash: cell.config_hash.clone(),
-        config: cell.config.clone(),
-        dataset: out.dataset,
-        code: CodeVersion::current(),
-        environment: RunEnvironment {
-            device: device_name(&opts.device),
-            threads: candle_core::utils::get_num_threads(),
-            started_at: started.to_rfc3339(),
-            finished_at: chrono::Utc::now().to_rfc3339(),
-            wall_seconds: t0.elapsed().as_secs_f64(),
-        },
-        trainable_params: out.trainable_params,
-        metrics: CellMetrics {
-            final_epoch: out.outcome.final_metrics,
-            best_epoch: out.outcome.best_metrics,
-            best_epoch_index: out.outcome.best_epoch,
-        },
-        curves: out.outcome.epochs,
-        resumed_from: out.outcome.resumed_from,
-    };
     record::write(&path, &rec)?;
-    // The record supersedes the checkpoint.
-    let _ = std::fs::remove_dir_all(&ckpt_dir);
-    Ok(CellOutcome::Ran(path, Box::new(rec)))
+    Ok(CellOutcome {
+        training,
+        evaluated,
+        reused_evaluations: reused,
+        notes,
+        record: Some((path, Box::new(rec))),
+    })
 }
 
-/// Records of the given cells that exist on disk with matching config hashes.
+/// Whether a stored record is the current one for `cell` (same model, same evaluations).
+pub fn record_matches(r: &ResultRecord, cell: &Cell) -> bool {
+    r.training_hash == cell.training_hash
+        && (r.diverged.is_some()
+            || (r.evaluations.len() == cell.evaluations.len()
+                && r.evaluations
+                    .iter()
+                    .zip(&cell.evaluations)
+                    .all(|(a, b)| a.hash == cell.evaluation_hash(b))))
+}
+
+/// Records of the given cells that exist on disk and match them.
 pub fn collect_records(
     results_dir: &Path,
     ls: &LoadedSuite,
@@ -135,7 +327,7 @@ pub fn collect_records(
     for c in cells {
         let p = record::record_path(results_dir, &ls.suite.id, profile, &c.experiment, c.seed);
         if let Ok(r) = record::read(&p)
-            && r.config_hash == c.config_hash
+            && record_matches(&r, c)
         {
             out.push(r);
         }

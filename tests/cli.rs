@@ -7,8 +7,8 @@ const SUITE: &str = r#"id: tiny
 title: "tiny end-to-end suite"
 paper: {arxiv: "1806.05236v7", table: "0", caption: "test"}
 metrics:
-  - {name: test_error, unit: "%", better: lower, tolerance: 0.5}
-  - {name: test_nll, better: lower, tolerance: 0.01}
+  - {name: clean.test_error, unit: "%", better: lower, tolerance: 0.5}
+  - {name: clean.test_nll, better: lower, tolerance: 0.01}
 defaults:
   dataset: {name: synthetic, classes: 4, train_size: 64, test_size: 32, size: 8}
   model: {arch: mlp, hidden: [32]}
@@ -20,7 +20,7 @@ experiments:
   - id: none
     architecture: MLP
     method: No Mixup
-    paper: {test_error: "1.00 ± 0.1"}
+    paper: {clean.test_error: "1.00 ± 0.1"}
   - id: mm
     architecture: MLP
     method: Manifold Mixup
@@ -70,17 +70,57 @@ fn reproduce_bless_skip_and_regression_exit_codes() {
     let rec_path = d.path().join("results/tiny/smoke/none-s0.json");
     let first = std::fs::read_to_string(&rec_path).unwrap();
 
-    // Second run: every cell is skipped, the comparison holds.
+    // Second run: every model and evaluation is reused, the comparison holds.
     let (code, out, err) = mixbench(d.path(), &["reproduce", "tiny"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(err.matches("skipped").count(), 2, "{err}");
+    assert_eq!(err.matches("reused the stored model").count(), 2, "{err}");
+    assert!(
+        err.contains("trained 0 model(s), reused 2, ran 0 evaluation(s), reused 2"),
+        "{err}"
+    );
     assert!(out.contains("✓"), "{out}");
 
-    // An interrupted suite resumes: only the missing cell runs.
-    std::fs::remove_file(d.path().join("results/tiny/smoke/mm-s0.json")).unwrap();
+    // A model whose artifact is gone is trained again; the other is reused.
+    let mm: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("results/tiny/smoke/mm-s0.json")).unwrap(),
+    )
+    .unwrap();
+    let mm_hash = mm["training_hash"].as_str().unwrap().to_string();
+    std::fs::remove_dir_all(d.path().join("results/models").join(&mm_hash)).unwrap();
     let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(err.matches("skipped").count(), 1, "{err}");
+    assert!(err.contains("trained 1 model(s), reused 1"), "{err}");
+
+    // A truncated weights file is detected, reported and retrained, never used.
+    let weights = d
+        .path()
+        .join("results/models")
+        .join(&mm_hash)
+        .join("s0/model.safetensors");
+    let len = std::fs::metadata(&weights).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&weights)
+        .unwrap();
+    f.set_len(len / 2).unwrap();
+    drop(f);
+    // With --no-train the run refuses (exit 2) and says why.
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny", "--no-train"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("truncated or replaced"), "{err}");
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("truncated or replaced") && err.contains("retraining"),
+        "{err}"
+    );
+    assert!(err.contains("trained 1 model(s), reused 1"), "{err}");
+    let rec = std::fs::read_to_string(d.path().join("results/tiny/smoke/mm-s0.json")).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(&rec).unwrap();
+    assert_eq!(
+        rec["metrics"], mm["metrics"],
+        "retraining gives the same numbers"
+    );
 
     // --force reruns and gives identical metrics.
     let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny", "--force"]);
@@ -94,21 +134,24 @@ fn reproduce_bless_skip_and_regression_exit_codes() {
     let bpath = d.path().join("baselines/tiny.smoke.json");
     let mut b: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&bpath).unwrap()).unwrap();
-    let m = b["experiments"]["none"]["metrics"]["test_error"]["mean"]
+    let m = b["experiments"]["none"]["metrics"]["clean.test_error"]["mean"]
         .as_f64()
         .unwrap();
-    b["experiments"]["none"]["metrics"]["test_error"]["mean"] = serde_json::json!(m - 10.0);
+    b["experiments"]["none"]["metrics"]["clean.test_error"]["mean"] = serde_json::json!(m - 10.0);
     std::fs::write(&bpath, serde_json::to_vec(&b).unwrap()).unwrap();
     let (code, out, _) = mixbench(d.path(), &["report", "tiny"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("✗"), "{out}");
 
     // A baseline from another config is "not comparable", never compared.
-    b["experiments"]["none"]["config_hash"] = serde_json::json!("0000");
+    b["experiments"]["none"]["training_hash"] = serde_json::json!("0000");
     std::fs::write(&bpath, serde_json::to_vec(&b).unwrap()).unwrap();
     let (code, out, _) = mixbench(d.path(), &["report", "tiny"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("≠") && out.contains("config differs"), "{out}");
+    assert!(
+        out.contains("≠") && out.contains("training config differs"),
+        "{out}"
+    );
 
     // Bad usage exits 2 with a message.
     let (code, _, err) = mixbench(d.path(), &["reproduce", "nope"]);
@@ -120,7 +163,7 @@ const CONV_SUITE: &str = r#"id: threads
 title: "thread-count determinism"
 paper: {arxiv: "1806.05236v7", table: "0", caption: "test"}
 metrics:
-  - {name: test_error, unit: "%", better: lower, tolerance: 0.5}
+  - {name: clean.test_error, unit: "%", better: lower, tolerance: 0.5}
 defaults:
   dataset: {name: synthetic, classes: 4, train_size: 48, test_size: 24, size: 8}
   model: {arch: preactresnet18, width: 0.125}
@@ -173,4 +216,121 @@ fn one_and_two_threads_give_identical_bits() {
     assert_eq!(runs[0]["metrics"], runs[1]["metrics"]);
     assert_eq!(runs[0]["curves"], runs[1]["curves"]);
     assert!(runs[0]["curves"][0][0].as_f64().unwrap() > 0.0);
+}
+
+const EVAL_SUITE: &str = r#"id: evals
+title: "evaluation stage"
+paper: {arxiv: "1806.05236v7", table: "0", caption: "test"}
+metrics:
+  - {name: "fgsm_*.accuracy", unit: "%", better: higher, tolerance: 1.0}
+  - {name: clean.top1_acc, unit: "%", better: higher, tolerance: 1.0}
+defaults:
+  dataset: {name: synthetic, classes: 4, train_size: 64, test_size: 32, size: 8}
+  model: {arch: mlp, hidden: [32]}
+  regularizer: {name: none}
+  optimizer: {lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.0001}
+  epochs: 2
+  batch_size: 16
+  evaluations:
+    - {name: fgsm, epsilon: [0.1]}
+experiments:
+  - id: none
+    architecture: MLP
+    method: No Mixup
+  - id: unstable
+    architecture: MLP
+    method: diverging learning rate
+    overrides: {optimizer: {lr: LR}}
+profiles:
+  smoke: {description: "tiny", seeds: [0]}
+"#;
+
+#[test]
+fn adding_an_epsilon_evaluates_without_training() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    let path = d.path().join("suites/evals.yaml");
+    std::fs::write(&path, EVAL_SUITE.replace("LR", "0.05")).unwrap();
+    let (code, out, err) = mixbench(d.path(), &["reproduce", "evals", "--bless"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("trained 2 model(s), reused 0, ran 4 evaluation(s)"),
+        "{err}"
+    );
+    assert!(
+        out.contains("fgsm_0.1.accuracy") && !out.contains("fgsm_0.3.accuracy"),
+        "{out}"
+    );
+    let rec = |name: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(d.path().join(format!("results/evals/smoke/{name}-s0.json")))
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let before = rec("none");
+
+    // One more ε: `evaluate` runs only it, on the stored models, and the report gains a column.
+    std::fs::write(
+        &path,
+        EVAL_SUITE
+            .replace("LR", "0.05")
+            .replace("epsilon: [0.1]", "epsilon: [0.1, 0.3]"),
+    )
+    .unwrap();
+    let (code, out, err) = mixbench(d.path(), &["evaluate", "evals"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("trained 0 model(s), reused 2, ran 2 evaluation(s), reused 4"),
+        "{err}"
+    );
+    assert!(out.contains("fgsm_0.3.accuracy"), "{out}");
+    let after = rec("none");
+    assert_eq!(after["training_hash"], before["training_hash"]);
+    assert_eq!(after["curves"], before["curves"]);
+    assert_eq!(
+        after["metrics"]["fgsm_0.1.accuracy"],
+        before["metrics"]["fgsm_0.1.accuracy"]
+    );
+    let clean = after["metrics"]["clean.top1_acc"].as_f64().unwrap();
+    let small = after["metrics"]["fgsm_0.1.accuracy"].as_f64().unwrap();
+    let large = after["metrics"]["fgsm_0.3.accuracy"].as_f64().unwrap();
+    assert!(large <= small && small <= clean, "{clean} {small} {large}");
+    // The existing column still compares against the baseline; the new one has none.
+    assert!(out.contains("✓"), "{out}");
+}
+
+#[test]
+fn a_diverging_row_is_reported_and_the_others_still_run() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    std::fs::write(
+        d.path().join("suites/evals.yaml"),
+        EVAL_SUITE
+            .replace("LR", "1.0e30")
+            .replace(
+                "profiles:",
+                "  - id: after\n    architecture: MLP\n    method: a row after the diverging one\nprofiles:",
+            ),
+    )
+    .unwrap();
+    let (code, out, err) = mixbench(d.path(), &["reproduce", "evals"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("DIVERGED in training"), "{err}");
+    assert!(err.contains("1 experiment(s) diverged"), "{err}");
+    // The rows before and after the diverging one ran and have numbers.
+    assert!(err.contains("trained 3 model(s)"), "{err}");
+    let rec: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("results/evals/smoke/unstable-s0.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rec["diverged"]["stage"], "training");
+    assert!(
+        rec["diverged"]["epoch"].is_u64() && rec["diverged"]["step"].is_u64(),
+        "{rec}"
+    );
+    assert!(out.contains("⚠"), "{out}");
+    assert!(out.contains("diverged in training at epoch"), "{out}");
+    // The diverged row is never averaged as a number.
+    assert!(rec["metrics"].as_object().unwrap().is_empty(), "{rec}");
 }

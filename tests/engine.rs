@@ -286,7 +286,7 @@ fn resumed_run_equals_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let spec = CheckpointSpec {
         dir: dir.path().join("ckpt"),
-        config_hash: "test".into(),
+        training_hash: "test".into(),
     };
     let full = conv_run(9, 3, None);
     // "Interrupt" after 2 epochs: a run configured for 2 epochs leaves a checkpoint at epoch 1.

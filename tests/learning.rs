@@ -59,10 +59,10 @@ fn mlp_on_real_digits_reaches_90_percent() {
         &mut SilentObserver,
     )
     .unwrap();
-    let acc = 100.0 - out.final_metrics.error_pct;
+    let acc = 100.0 - out.final_metrics.unwrap().error_pct;
     println!(
         "digits MLP test accuracy {acc:.2}% over {} images",
-        out.final_metrics.n
+        out.final_metrics.unwrap().n
     );
     assert!(acc >= 90.0, "accuracy {acc}");
 }
@@ -119,7 +119,7 @@ fn preactresnet18_learns_synthetic_images_with_each_regularizer() {
             &mut SilentObserver,
         )
         .unwrap();
-        let err = out.final_metrics.error_pct;
+        let err = out.final_metrics.unwrap().error_pct;
         println!(
             "{name}: test error {err:.1}% (chance 90%) after {:.1} s",
             started.elapsed().as_secs_f64()

@@ -9,7 +9,7 @@ const GOOD: &str = r#"id: t
 title: "test"
 paper: {arxiv: "1806.05236v7", table: "1", caption: "c"}
 metrics:
-  - {name: test_error, unit: "%", better: lower, tolerance: 0.5}
+  - {name: clean.test_error, unit: "%", better: lower, tolerance: 0.5}
 defaults:
   dataset: {name: synthetic, classes: 4, train_size: 32, test_size: 16, size: 8}
   model: {arch: mlp, hidden: [16]}
@@ -44,8 +44,8 @@ fn good_suite_resolves_to_cells() {
     let ls = parse(Path::new("suites/t.yaml"), GOOD).unwrap();
     let cells = resolve(&ls, "smoke", None).unwrap();
     assert_eq!(cells.len(), 4);
-    assert_eq!(cells[0].config_hash, cells[1].config_hash);
-    assert_ne!(cells[0].config_hash, cells[2].config_hash);
+    assert_eq!(cells[0].training_hash, cells[1].training_hash);
+    assert_ne!(cells[0].training_hash, cells[2].training_hash);
     let cells = resolve(&ls, "smoke", Some(&[7])).unwrap();
     assert_eq!(cells.iter().map(|c| c.seed).collect::<Vec<_>>(), vec![7, 7]);
 }
@@ -126,18 +126,20 @@ fn unknown_profile_is_named() {
 }
 
 #[test]
-fn config_hash_ignores_key_order_and_layout_but_not_values() {
+fn training_hash_ignores_key_order_and_layout_but_not_values() {
     let ls = parse(Path::new("suites/t.yaml"), GOOD).unwrap();
-    let base = resolve(&ls, "smoke", None).unwrap()[2].config_hash.clone();
+    let base = resolve(&ls, "smoke", None).unwrap()[2]
+        .training_hash
+        .clone();
     let reordered = GOOD.replace(
         "regularizer: {name: manifold_mixup, alpha: 2.0, layers: [0, 1]}",
         "regularizer:\n        layers: [0, 1]\n        alpha: 2\n        name: manifold_mixup",
     );
     let ls2 = parse(Path::new("suites/t.yaml"), &reordered).unwrap();
-    assert_eq!(resolve(&ls2, "smoke", None).unwrap()[2].config_hash, base);
+    assert_eq!(resolve(&ls2, "smoke", None).unwrap()[2].training_hash, base);
     let changed = GOOD.replace("alpha: 2.0", "alpha: 2.5");
     let ls3 = parse(Path::new("suites/t.yaml"), &changed).unwrap();
-    assert_ne!(resolve(&ls3, "smoke", None).unwrap()[2].config_hash, base);
+    assert_ne!(resolve(&ls3, "smoke", None).unwrap()[2].training_hash, base);
 }
 
 #[test]

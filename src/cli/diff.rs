@@ -8,6 +8,7 @@ use super::{Cli, EXIT_OK, EXIT_REGRESSION};
 use crate::results::record::read_dir;
 use crate::results::{Status, aggregate, compare};
 use crate::suite::load;
+use crate::suite::schema::expand_metrics;
 
 /// Arguments of `diff`.
 #[derive(Debug, Args)]
@@ -30,12 +31,20 @@ pub fn run(cli: &Cli, a: &DiffArgs) -> anyhow::Result<i32> {
         );
     };
     let ls = load(&cli.suites_dir, &first.suite)?;
-    let metrics = &ls.suite.metrics;
+    let mut keys: Vec<String> = Vec::new();
+    for r in ra.iter().chain(&rb) {
+        for k in r.metrics.keys().chain(r.best_metrics.keys()) {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let metrics = &expand_metrics(&ls.suite.metrics, &keys);
     let sa = aggregate(&ra, metrics)?;
     let sb = aggregate(&rb, metrics)?;
     let mut regressions = 0;
     println!(
-        "{:28} {:10} {:>22} {:>22} {:>9}  status",
+        "{:28} {:24} {:>22} {:>22} {:>9}  status",
         "experiment", "metric", "a", "b", "Δ"
     );
     for cur in &sb {
@@ -47,7 +56,7 @@ pub fn run(cli: &Cli, a: &DiffArgs) -> anyhow::Result<i32> {
                     .unwrap_or_else(|| "–".into())
             };
             println!(
-                "{:28} {:10} {:>22} {:>22} {:>9}  {} {}",
+                "{:28} {:24} {:>22} {:>22} {:>9}  {} {}",
                 cur.experiment,
                 d.metric,
                 f(&d.baseline),

@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod diff;
+pub mod evaluate;
 pub mod list;
 pub mod progress;
 pub mod report;
@@ -17,14 +18,16 @@ use clap::{Parser, Subcommand};
 pub const EXIT_OK: i32 = 0;
 /// Exit code: a metric regressed against the baseline.
 pub const EXIT_REGRESSION: i32 = 1;
-/// Exit code: usage, configuration or data error.
+/// Exit code: usage, configuration or data error (or `--no-train` cells without a model).
 pub const EXIT_ERROR: i32 = 2;
+/// Exit code: a cell diverged (NaN/Inf loss or outputs); the other cells still ran.
+pub const EXIT_DIVERGED: i32 = 3;
 
 /// mixbench reruns the tables of "Manifold Mixup" (Verma et al., ICML 2019) from YAML suites,
 /// pins every result (data hashes, seed, config hash, code version, device), compares it with
 /// stored baselines and the paper's printed numbers, and writes reports.
 #[derive(Debug, Parser)]
-#[command(name = "mixbench", version, about, long_about = None, after_help = "Start with: mixbench reproduce table1 --profile smoke   (runs on built-in synthetic data, about 7 minutes on 2 cores)")]
+#[command(name = "mixbench", version, about, long_about = None, after_help = "Start with: mixbench reproduce table1 --profile smoke   (runs on built-in synthetic data, about 2½ minutes on 2 cores)")]
 pub struct Cli {
     /// Folder holding the suite files (`<id>.yaml`).
     #[arg(long, global = true, default_value = "suites")]
@@ -50,8 +53,11 @@ pub enum Command {
     List,
     /// Show a suite's resolved cells (config hashes, seeds, settings) without running anything.
     Show(show::ShowArgs),
-    /// Run a suite (or `all`), compare with the baseline and the paper, write reports.
+    /// Run a suite (or `all`): train missing models, run missing evaluations, compare with the
+    /// baseline and the paper, write reports.
     Reproduce(reproduce::ReproduceArgs),
+    /// Run missing evaluations on stored trained models, without training; then report.
+    Evaluate(evaluate::EvaluateArgs),
     /// Re-render a suite's report from stored results, without training.
     Report(report::ReportArgs),
     /// Compare two results folders (e.g. two commits' `results/table1/smoke`).
@@ -69,6 +75,7 @@ pub fn main() -> i32 {
         Command::List => list::run(&cli),
         Command::Show(a) => show::run(&cli, a),
         Command::Reproduce(a) => reproduce::run(&cli, a),
+        Command::Evaluate(a) => evaluate::run(&cli, a),
         Command::Report(a) => report::run(&cli, a),
         Command::Diff(a) => diff::run(&cli, a),
         Command::Schema => schema::run(),

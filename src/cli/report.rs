@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{Cli, EXIT_OK, EXIT_REGRESSION};
+use super::{Cli, EXIT_DIVERGED, EXIT_OK, EXIT_REGRESSION};
 use crate::harness::collect_records;
 use crate::report;
 use crate::results::baseline;
@@ -43,7 +43,9 @@ pub fn run(cli: &Cli, a: &ReportArgs) -> anyhow::Result<i32> {
         eprintln!("wrote {}", f.display());
     }
     println!("{}", report::markdown::render(&rep));
-    Ok(if rep.regressions() > 0 {
+    Ok(if rep.diverged() > 0 {
+        EXIT_DIVERGED
+    } else if rep.regressions() > 0 {
         EXIT_REGRESSION
     } else {
         EXIT_OK

@@ -1,14 +1,14 @@
-//! `mixbench reproduce <suite|all> [--profile P] [--seeds 0,1,2] [--bless] [--force]`.
+//! `mixbench reproduce <suite|all> [--profile P] [--seeds 0,1,2] [--bless] [--force] [--no-train]`.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::progress::BarObserver;
-use super::{Cli, EXIT_OK, EXIT_REGRESSION};
+use super::{Cli, EXIT_DIVERGED, EXIT_ERROR, EXIT_OK, EXIT_REGRESSION};
 use crate::data::LoadOptions;
 use crate::experiment::default_device;
-use crate::harness::{CellOutcome, HarnessOptions, collect_records, run_cell};
+use crate::harness::{HarnessOptions, Training, collect_records, run_cell};
 use crate::report;
 use crate::results::aggregate;
 use crate::results::baseline::{self, Baseline};
@@ -37,9 +37,12 @@ pub struct ReproduceArgs {
     /// Store this run's aggregated results as the new baseline for the suite and profile.
     #[arg(long)]
     pub bless: bool,
-    /// Rerun cells that already have a result with the same config hash.
+    /// Retrain and re-evaluate cells that already have stored results.
     #[arg(long)]
     pub force: bool,
+    /// Never train: evaluate stored models only (cells without one are reported, exit 2).
+    #[arg(long)]
+    pub no_train: bool,
 }
 
 /// Runs the suite(s) and returns 1 if any metric regressed.
@@ -79,6 +82,7 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
             allow_unverified: a.allow_unverified,
         },
         force: a.force,
+        no_train: a.no_train,
         device: default_device(),
     };
     eprintln!(
@@ -87,6 +91,8 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
         a.profile,
         cells.len()
     );
+    let (mut trained, mut reused, mut evaluated, mut reused_evals) = (0, 0, 0, 0);
+    let mut missing: Vec<String> = Vec::new();
     for (i, cell) in cells.iter().enumerate() {
         let label = format!(
             "[{}/{}] {} s{}",
@@ -98,22 +104,62 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
         let mut bar = BarObserver::new(label.clone(), cell.config.epochs);
         let outcome = run_cell(ls, &a.profile, cell, &opts, &mut bar);
         bar.finish();
-        match outcome? {
-            CellOutcome::Skipped(p) => eprintln!(
-                "{label}: result exists with the same config, skipped ({})",
-                p.display()
-            ),
-            CellOutcome::Ran(_, rec) => eprintln!(
-                "{label}: test error {:.2}% nll {:.4} ({:.1} s{})",
-                rec.metrics.final_epoch.error_pct,
-                rec.metrics.final_epoch.nll,
-                rec.environment.wall_seconds,
+        let o = outcome?;
+        for n in &o.notes {
+            eprintln!("{label}: {n}");
+        }
+        evaluated += o.evaluated;
+        reused_evals += o.reused_evaluations;
+        let how = match &o.training {
+            Training::Trained => {
+                trained += 1;
+                "trained"
+            }
+            Training::Reused => {
+                reused += 1;
+                "reused the stored model"
+            }
+            Training::NotTrained(why) => {
+                missing.push(format!("{label}: {why}"));
+                eprintln!("{label}: not trained ({why}); run `mixbench reproduce` to train it");
+                continue;
+            }
+        };
+        if let Some((_, rec)) = &o.record {
+            let result = match &rec.diverged {
+                Some(d) => format!("DIVERGED in {}: {}", d.stage, d.reason),
+                None => format!(
+                    "test error {:.2}% nll {:.4}",
+                    rec.metrics
+                        .get("clean.test_error")
+                        .copied()
+                        .unwrap_or(f64::NAN),
+                    rec.metrics
+                        .get("clean.test_nll")
+                        .copied()
+                        .unwrap_or(f64::NAN)
+                ),
+            };
+            eprintln!(
+                "{label}: {how}, {} evaluation(s) run, {} stored; {result}{}",
+                o.evaluated,
+                o.reused_evaluations,
                 rec.resumed_from
-                    .map(|e| format!(", resumed after epoch {e}"))
+                    .filter(|_| o.training == Training::Trained)
+                    .map(|e| format!(" (resumed after epoch {e})"))
                     .unwrap_or_default()
-            ),
+            );
         }
     }
+    eprintln!(
+        "{}: trained {trained} model(s), reused {reused}, ran {evaluated} evaluation(s), reused {reused_evals}{}",
+        ls.suite.id,
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(", {} cell(s) without a trained model", missing.len())
+        }
+    );
     let records = collect_records(&cli.results_dir, ls, &a.profile, &cells)?;
     let bpath = baseline::path(&cli.baselines_dir, &ls.suite.id, &a.profile);
     let base = baseline::read(&bpath)?;
@@ -124,7 +170,15 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
         eprintln!("wrote {}", f.display());
     }
     if a.bless {
-        let summaries = aggregate(&records, &ls.suite.metrics)?;
+        if !missing.is_empty() || rep.diverged() > 0 {
+            anyhow::bail!(
+                "not blessing {}: {} cell(s) have no trained model and {} experiment(s) diverged",
+                bpath.display(),
+                missing.len(),
+                rep.diverged()
+            );
+        }
+        let summaries = aggregate(&records, &rep.metrics)?;
         let b = Baseline {
             suite: ls.suite.id.clone(),
             profile: a.profile.clone(),
@@ -143,9 +197,23 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
         eprintln!("blessed {} as the baseline", bpath.display());
         return Ok(EXIT_OK);
     }
+    if !missing.is_empty() {
+        eprintln!(
+            "{} cell(s) have no trained model (--no-train); nothing was trained",
+            missing.len()
+        );
+        return Ok(EXIT_ERROR);
+    }
+    let diverged = rep.diverged();
     let n = rep.regressions();
     if n > 0 {
         eprintln!("{n} metric(s) regressed against {}", bpath.display());
+    }
+    if diverged > 0 {
+        eprintln!("{diverged} experiment(s) diverged (NaN/Inf): see the report");
+        return Ok(EXIT_DIVERGED);
+    }
+    if n > 0 {
         return Ok(EXIT_REGRESSION);
     }
     Ok(EXIT_OK)

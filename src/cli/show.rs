@@ -36,16 +36,22 @@ pub fn run(cli: &Cli, a: &ShowArgs) -> anyhow::Result<i32> {
                 .to_string()
         };
         println!(
-            "{:28} seed {:<3} config {}  {} / {} / {}  epochs {} batch {}",
+            "{:28} seed {:<3} training {}  {} / {} / {}  epochs {} batch {}",
             c.experiment,
             c.seed,
-            &c.config_hash[..16],
+            &c.training_hash[..16],
             name(&c.config.dataset, "name"),
             name(&c.config.model, "arch"),
             name(&c.config.regularizer, "name"),
             c.config.epochs,
             c.config.batch_size
         );
+        let evals: Vec<String> = c
+            .evaluations
+            .iter()
+            .map(|e| format!("{} [{}]", e.id, &c.evaluation_hash(e)[..8]))
+            .collect();
+        println!("{:28} evaluations: {}", "", evals.join(", "));
         if a.full {
             println!("{}", serde_json::to_string_pretty(&c.config)?);
         }

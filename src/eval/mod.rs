@@ -1,5 +1,71 @@
-//! Evaluation: test error, top-5 accuracy and NLL with BatchNorm in eval mode.
+//! Evaluations of trained models: a registry of evaluators, each returning named scalar
+//! metrics (and named arrays for analyses). The clean test metrics are the first evaluator;
+//! FGSM and the novel deformations of Tables 4, 7 and 9 are the others.
 
+pub mod affine;
+pub mod clean;
+pub mod deformation;
+pub mod fgsm;
 pub mod metrics;
+pub mod registry;
+pub mod spec;
 
-pub use metrics::{EvalMetrics, evaluate};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use metrics::{EvalMetrics, Scorer, evaluate};
+pub use spec::EvaluationSpec;
+
+use crate::data::{ImageDataset, Preprocessing};
+use crate::error::Result;
+use crate::model::Model;
+
+/// What an evaluator sees: a trained model in eval mode and the data it was trained for.
+pub struct EvalContext<'a> {
+    /// The trained model (BatchNorm uses running statistics).
+    pub model: &'a Model,
+    /// The dataset; evaluators use its test split.
+    pub data: &'a ImageDataset,
+    /// Normalisation applied to raw pixels (augmentation is never applied at evaluation).
+    pub preprocessing: &'a Preprocessing,
+    /// The cell's seed: random draws of an evaluation come from streams keyed by it.
+    pub seed: u64,
+    /// Images per forward pass.
+    pub batch_size: usize,
+}
+
+/// Named results of one evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalOutput {
+    /// Scalar metrics by name (without the evaluation id prefix).
+    pub metrics: BTreeMap<String, f64>,
+    /// Named arrays (spectra, curves) for analyses.
+    #[serde(default)]
+    pub arrays: BTreeMap<String, Vec<f64>>,
+    /// Examples whose logits were not finite: the evaluation is then diverged, not a score.
+    #[serde(default)]
+    pub non_finite: usize,
+    /// Number of examples evaluated.
+    pub n: usize,
+}
+
+/// A configured evaluation of a trained model.
+pub trait Evaluator: Send + Sync {
+    /// Identifier used when the suite gives none (`fgsm_0.03`, `rotation_20`): metric keys are
+    /// `<id>.<metric>`.
+    fn default_id(&self) -> String;
+    /// Names of the scalar metrics `evaluate` returns.
+    fn metric_names(&self) -> Vec<&'static str>;
+    /// Runs the evaluation.
+    fn evaluate(&self, ctx: &EvalContext) -> Result<EvalOutput>;
+}
+
+/// Formats a parameter for an id: `0.03`, `20`, `1.2` (shortest form that reads back exactly).
+pub fn id_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}

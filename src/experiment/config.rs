@@ -1,4 +1,5 @@
-//! The fully resolved configuration of one experiment (what `config_hash` covers).
+//! The fully resolved configuration of one experiment; `training_hash` covers the part that
+//! changes the trained weights, evaluation hashes the rest.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -4,4 +4,4 @@ pub mod config;
 pub mod run;
 
 pub use config::ExperimentConfig;
-pub use run::{RunOutput, default_device, run};
+pub use run::{Prepared, RunOutput, default_device, prepare, run, train_prepared};

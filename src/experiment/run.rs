@@ -111,6 +111,57 @@ pub fn build_model(
     )
 }
 
+/// Data, preprocessing and a freshly initialised model for one cell.
+pub struct Prepared {
+    /// The dataset (subsets applied).
+    pub data: ImageDataset,
+    /// Normalisation and augmentation.
+    pub preprocessing: data::Preprocessing,
+    /// The model, parameters drawn from the seed.
+    pub model: Model,
+}
+
+/// Loads the data of `cfg` and builds its model from `seed`.
+pub fn prepare(
+    cfg: &ExperimentConfig,
+    seed: u64,
+    opts: &LoadOptions,
+    device: &Device,
+) -> Result<Prepared> {
+    let (data, preprocessing) = load_dataset(cfg, opts)?;
+    let model = build_model(cfg, &data, seed, device)?;
+    Ok(Prepared {
+        data,
+        preprocessing,
+        model,
+    })
+}
+
+/// Trains a prepared cell.
+pub fn train_prepared(
+    p: &Prepared,
+    cfg: &ExperimentConfig,
+    seed: u64,
+    checkpoint: Option<&CheckpointSpec>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome> {
+    let reg_name = ExperimentConfig::block_name(&cfg.regularizer, "name", "regularizer")?;
+    let reg = regularizer::registry::build(
+        reg_name,
+        &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
+    )?;
+    train(
+        &p.model,
+        &p.data,
+        &p.preprocessing,
+        reg.as_ref(),
+        &cfg.train_config(),
+        seed,
+        checkpoint,
+        observer,
+    )
+}
+
 /// Runs `cfg` with `seed` end to end.
 pub fn run(
     cfg: &ExperimentConfig,
@@ -120,26 +171,11 @@ pub fn run(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<RunOutput> {
-    let (ds, pre) = load_dataset(cfg, opts)?;
-    let model = build_model(cfg, &ds, seed, device)?;
-    let reg_name = ExperimentConfig::block_name(&cfg.regularizer, "name", "regularizer")?;
-    let reg = regularizer::registry::build(
-        reg_name,
-        &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
-    )?;
-    let outcome = train(
-        &model,
-        &ds,
-        &pre,
-        reg.as_ref(),
-        &cfg.train_config(),
-        seed,
-        checkpoint,
-        observer,
-    )?;
+    let p = prepare(cfg, seed, opts, device)?;
+    let outcome = train_prepared(&p, cfg, seed, checkpoint, observer)?;
     Ok(RunOutput {
         outcome,
-        dataset: ds.provenance.clone(),
-        trainable_params: model.store.num_trainable(),
+        dataset: p.data.provenance.clone(),
+        trainable_params: p.model.store.num_trainable(),
     })
 }

@@ -37,7 +37,12 @@ pub const ENTRIES: &[ModelEntry] = &[
     ModelEntry {
         name: "wrn28_10",
         description: "WideResNet-28-10; params: width, stem_stride",
-        build: wrn,
+        build: |b, i, p| wrn(b, i, p, Some((28, 10))),
+    },
+    ModelEntry {
+        name: "wide_resnet",
+        description: "WideResNet-depth-widen_factor (depth = 6n + 4, as the reference asserts); params: depth, widen_factor, width, stem_stride",
+        build: |b, i, p| wrn(b, i, p, None),
     },
     ModelEntry {
         name: "mlp",
@@ -111,12 +116,52 @@ fn resnet(
     )?))
 }
 
-fn wrn(b: &ParamBuilder, input: InputSpec, p: &Map<String, Value>) -> Result<Box<dyn Network>> {
-    let (width, stride) = conv_params("wrn28_10", input, p)?;
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrnParams {
+    depth: usize,
+    widen_factor: usize,
+    #[serde(default = "one")]
+    width: f64,
+    #[serde(default)]
+    stem_stride: Option<usize>,
+}
+
+fn wrn(
+    b: &ParamBuilder,
+    input: InputSpec,
+    p: &Map<String, Value>,
+    fixed: Option<(usize, usize)>,
+) -> Result<Box<dyn Network>> {
+    let (arch, depth, widen, rest) = match fixed {
+        Some((d, k)) => ("wrn28_10", d, k, p.clone()),
+        None => {
+            let q: WrnParams = parse("wide_resnet", p)?;
+            if q.depth < 10 || !(q.depth - 4).is_multiple_of(6) {
+                return Err(Error::Config(format!(
+                    "model `wide_resnet`: `depth` must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), as the reference's `assert (depth-4)%6 == 0`; got {}",
+                    q.depth
+                )));
+            }
+            if q.widen_factor == 0 {
+                return Err(Error::Config(
+                    "model `wide_resnet`: `widen_factor` must be >= 1".into(),
+                ));
+            }
+            let rest: Map<String, Value> = p
+                .iter()
+                .filter(|(k, _)| k.as_str() != "depth" && k.as_str() != "widen_factor")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let _ = (q.width, q.stem_stride);
+            ("wide_resnet", q.depth, q.widen_factor, rest)
+        }
+    };
+    let (width, stride) = conv_params(arch, input, &rest)?;
     Ok(Box::new(WideResNet::new(
         b,
-        28,
-        10,
+        depth,
+        widen,
         input.channels,
         input.classes,
         width,

@@ -160,6 +160,11 @@ impl ParamStore {
         &self.device
     }
 
+    /// Element type of the parameters (f32, or f64 for exact reference checks).
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
     /// Overwrites parameters and buffers from named tensors (e.g. a checkpoint or a fixture).
     ///
     /// Every parameter and buffer must be present with the right shape; extra names are an error.

@@ -37,63 +37,50 @@ pub fn render(r: &Report) -> Result<String> {
         esc(&r.table),
         esc(&r.caption)
     );
-    let _ = write!(s, "<table><tr><th>Architecture</th><th>Method</th>");
-    for m in &r.metrics {
-        let _ = write!(
-            s,
-            "<th>{} paper</th><th>baseline</th><th>this run</th><th>Δ</th><th></th>",
-            esc(&m.name)
-        );
-    }
-    s.push_str("</tr>");
-    let mut last_group = None;
-    for row in &r.rows {
-        if row.group != last_group {
-            if let Some(g) = &row.group {
-                let _ = write!(
-                    s,
-                    "<tr><th colspan=\"{}\">{}</th></tr>",
-                    2 + 5 * r.metrics.len(),
-                    esc(g)
-                );
-            }
-            last_group = row.group.clone();
+    for sec in r.grid() {
+        if let Some(g) = &sec.title {
+            let _ = write!(s, "<h2>{}</h2>", esc(g));
         }
-        let method = match &row.quoted {
-            Some(q) => format!("{} <em>(quoted: {})</em>", esc(&row.method), esc(q)),
-            None => esc(&row.method),
-        };
-        let _ = write!(
-            s,
-            "<tr><td>{}</td><td>{method}</td>",
-            esc(&row.architecture)
-        );
-        for m in &r.metrics {
-            let d = row.diffs.iter().find(|d| d.metric == m.name);
-            let paper = row
-                .paper
-                .get(&m.name)
-                .map(|p| p.raw.clone())
-                .unwrap_or_else(|| "–".into());
-            let (sym, class) = match d.map(|d| d.status) {
-                Some(crate::results::Status::Regression) => ("✗", "bad"),
-                Some(crate::results::Status::Better) => ("▲", "good"),
-                Some(st) => (st.symbol(), ""),
-                None => ("–", ""),
-            };
-            let title = d.map(|d| esc(&d.reason)).unwrap_or_default();
+        s.push_str("<table><tr>");
+        for l in &sec.labels {
+            let _ = write!(s, "<th>{}</th>", esc(l));
+        }
+        for c in &sec.columns {
             let _ = write!(
                 s,
-                "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\" title=\"{title}\">{sym}</td>",
-                esc(&paper),
-                fmt_stat(d.and_then(|d| d.baseline.as_ref())),
-                fmt_stat(d.and_then(|d| d.current.as_ref())),
-                fmt_delta(d)
+                "<th>{} paper</th><th>baseline</th><th>this run</th><th>Δ</th><th></th>",
+                esc(c)
             );
         }
         s.push_str("</tr>");
+        for row in &sec.rows {
+            s.push_str("<tr>");
+            for l in &row.labels {
+                let _ = write!(s, "<td>{}</td>", esc(l));
+            }
+            for c in &row.cells {
+                let d = c.diff.as_ref();
+                let (sym, class) = match d.map(|d| d.status) {
+                    Some(crate::results::Status::Regression) => ("✗", "bad"),
+                    Some(crate::results::Status::Diverged) => ("⚠", "bad"),
+                    Some(crate::results::Status::Better) => ("▲", "good"),
+                    Some(st) => (st.symbol(), ""),
+                    None => ("–", ""),
+                };
+                let title = d.map(|d| esc(&d.reason)).unwrap_or_default();
+                let _ = write!(
+                    s,
+                    "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\" title=\"{title}\">{sym}</td>",
+                    esc(c.paper.as_deref().unwrap_or("–")),
+                    fmt_stat(d.and_then(|d| d.baseline.as_ref())),
+                    fmt_stat(d.and_then(|d| d.current.as_ref())),
+                    fmt_delta(d)
+                );
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</table>");
     }
-    s.push_str("</table>");
     let _ = write!(s, "<h2>Learning curves (mean over seeds)</h2>");
     let err = plot::curves(r, |e| e.test.map(|t| t.error_pct));
     let loss = plot::curves(r, |e| Some(e.train_loss));

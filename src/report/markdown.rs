@@ -50,51 +50,28 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "Legend: ✓ within tolerance of the baseline · ✗ regression · ▲ better than the baseline · ≠ not comparable (config or data differ) · – no baseline / not run.\n"
+        "Legend: ✓ within tolerance of the baseline · ✗ regression · ▲ better than the baseline · ≠ not comparable (training config, evaluation or data differ) · ⚠ a seed diverged (NaN/Inf; never averaged) · – no baseline / not run.\n"
     );
-    let mut groups: Vec<Option<String>> = Vec::new();
-    for row in &r.rows {
-        if !groups.contains(&row.group) {
-            groups.push(row.group.clone());
-        }
-    }
-    for g in groups {
-        if let Some(g) = &g {
+    for sec in r.grid() {
+        if let Some(g) = &sec.title {
             let _ = writeln!(s, "## {g}\n");
         }
-        let mut header = "| Architecture | Method |".to_string();
-        let mut rule = "|---|---|".to_string();
-        for m in &r.metrics {
-            let unit = if m.unit.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", m.unit)
-            };
-            let _ = write!(
-                header,
-                " {}{unit} paper | baseline | this run | Δ | |",
-                m.name
-            );
+        let mut header = format!("| {} |", sec.labels.join(" | "));
+        let mut rule = "|---".repeat(sec.labels.len()) + "|";
+        for c in &sec.columns {
+            let _ = write!(header, " {c} paper | baseline | this run | Δ | |");
             rule.push_str("---|---|---|---|---|");
         }
         let _ = writeln!(s, "{header}\n{rule}");
-        for row in r.rows.iter().filter(|x| x.group == g) {
-            let method = match &row.quoted {
-                Some(q) => format!("{} (quoted: {q})", row.method),
-                None => row.method.clone(),
-            };
-            let _ = write!(s, "| {} | {} |", row.architecture, method);
-            for m in &r.metrics {
-                let paper = row
-                    .paper
-                    .get(&m.name)
-                    .map(|p| p.raw.clone())
-                    .unwrap_or_else(|| "–".into());
-                let d = row.diffs.iter().find(|d| d.metric == m.name);
+        for row in &sec.rows {
+            let _ = write!(s, "| {} |", row.labels.join(" | "));
+            for c in &row.cells {
+                let d = c.diff.as_ref();
                 let status = d.map(|d| d.status.symbol()).unwrap_or("–");
                 let _ = write!(
                     s,
-                    " {paper} | {} | {} | {} | {status} |",
+                    " {} | {} | {} | {} | {status} |",
+                    c.paper.as_deref().unwrap_or("–"),
                     fmt_stat(d.and_then(|d| d.baseline.as_ref())),
                     fmt_stat(d.and_then(|d| d.current.as_ref())),
                     fmt_delta(d)
@@ -108,7 +85,12 @@ pub fn render(r: &Report) -> String {
         .rows
         .iter()
         .flat_map(|row| row.diffs.iter().map(move |d| (row, d)))
-        .filter(|(_, d)| matches!(d.status, Status::Regression | Status::NotComparable))
+        .filter(|(_, d)| {
+            matches!(
+                d.status,
+                Status::Regression | Status::NotComparable | Status::Diverged
+            )
+        })
         .map(|(row, d)| {
             format!(
                 "- `{}` {}: {} — {}",
@@ -158,13 +140,13 @@ pub fn render(r: &Report) -> String {
             r.suite, r.profile
         );
     }
-    let _ = writeln!(s, "\n| experiment | config_hash |\n|---|---|");
-    for row in r.rows.iter().filter(|x| x.config_hash.is_some()) {
+    let _ = writeln!(s, "\n| experiment | training_hash |\n|---|---|");
+    for row in r.rows.iter().filter(|x| x.training_hash.is_some()) {
         let _ = writeln!(
             s,
             "| {} | `{}` |",
             row.experiment,
-            row.config_hash.as_deref().unwrap_or("")
+            row.training_hash.as_deref().unwrap_or("")
         );
     }
     s

@@ -12,7 +12,7 @@ use crate::results::record::{CodeVersion, ResultRecord};
 use crate::results::{MetricDiff, Status, aggregate, compare};
 use crate::suite::LoadedSuite;
 use crate::suite::paper::{PaperValue, parse};
-use crate::suite::schema::MetricSpec;
+use crate::suite::schema::{Layout, MetricSpec, expand_metrics};
 use crate::train::EpochRecord;
 
 /// One row: an experiment (or a quoted row) with its paper values and verdicts.
@@ -32,8 +32,8 @@ pub struct ReportRow {
     pub paper: BTreeMap<String, PaperValue>,
     /// One entry per suite metric (empty for quoted rows or rows with no results).
     pub diffs: Vec<MetricDiff>,
-    /// Config hash of the run.
-    pub config_hash: Option<String>,
+    /// Training hash of the run.
+    pub training_hash: Option<String>,
 }
 
 /// Everything a report shows.
@@ -53,8 +53,10 @@ pub struct Report {
     pub profile: String,
     /// Profile description.
     pub profile_description: String,
-    /// Compared metrics.
+    /// Compared metrics (concrete keys; `*` patterns expanded).
     pub metrics: Vec<MetricSpec>,
+    /// Table layout.
+    pub layout: Layout,
     /// Table rows in suite order.
     pub rows: Vec<ReportRow>,
     /// Suite notes.
@@ -76,12 +78,119 @@ pub struct Report {
 impl Report {
     /// Number of metric regressions.
     pub fn regressions(&self) -> usize {
+        self.count(Status::Regression)
+    }
+
+    /// Number of experiments with a diverged seed.
+    pub fn diverged(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.diffs.iter().any(|d| d.status == Status::Diverged))
+            .count()
+    }
+
+    fn count(&self, st: Status) -> usize {
         self.rows
             .iter()
             .flat_map(|r| &r.diffs)
-            .filter(|d| d.status == Status::Regression)
+            .filter(|d| d.status == st)
             .count()
     }
+
+    /// The table in the paper's shape, as sections of labelled rows of cells.
+    pub fn grid(&self) -> Vec<Section> {
+        let mut groups: Vec<Option<String>> = Vec::new();
+        for row in &self.rows {
+            if !groups.contains(&row.group) {
+                groups.push(row.group.clone());
+            }
+        }
+        let cell = |row: &ReportRow, m: &MetricSpec| -> GridCell {
+            GridCell {
+                paper: row.paper.get(&m.name).map(|p| p.raw.clone()),
+                diff: row.diffs.iter().find(|d| d.metric == m.name).cloned(),
+            }
+        };
+        let method = |row: &ReportRow| match &row.quoted {
+            Some(q) => format!("{} (quoted: {q})", row.method),
+            None => row.method.clone(),
+        };
+        groups
+            .into_iter()
+            .map(|g| {
+                let rows: Vec<&ReportRow> = self.rows.iter().filter(|r| r.group == g).collect();
+                match self.layout {
+                    Layout::ExperimentsAsRows => Section {
+                        title: g,
+                        labels: vec!["Architecture".into(), "Method".into()],
+                        columns: self.metrics.iter().map(metric_header).collect(),
+                        rows: rows
+                            .iter()
+                            .map(|r| GridRow {
+                                labels: vec![r.architecture.clone(), method(r)],
+                                cells: self.metrics.iter().map(|m| cell(r, m)).collect(),
+                            })
+                            .collect(),
+                    },
+                    Layout::MetricsAsRows => Section {
+                        title: g,
+                        labels: vec!["Evaluation".into()],
+                        columns: rows
+                            .iter()
+                            .map(|r| format!("{} ({})", method(r), r.architecture))
+                            .collect(),
+                        rows: self
+                            .metrics
+                            .iter()
+                            .map(|m| GridRow {
+                                labels: vec![metric_header(m)],
+                                cells: rows.iter().map(|r| cell(r, m)).collect(),
+                            })
+                            .collect(),
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+fn metric_header(m: &MetricSpec) -> String {
+    if m.unit.is_empty() {
+        m.display().to_string()
+    } else {
+        format!("{} ({})", m.display(), m.unit)
+    }
+}
+
+/// One sub-table of the report.
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// Sub-table title (the experiments' group).
+    pub title: Option<String>,
+    /// Headers of the label columns.
+    pub labels: Vec<String>,
+    /// Headers of the column groups (each: paper | baseline | this run | Δ | status).
+    pub columns: Vec<String>,
+    /// Rows.
+    pub rows: Vec<GridRow>,
+}
+
+/// One row of a section.
+#[derive(Debug, Clone)]
+pub struct GridRow {
+    /// Values of the label columns.
+    pub labels: Vec<String>,
+    /// One cell per column group.
+    pub cells: Vec<GridCell>,
+}
+
+/// One compared value.
+#[derive(Debug, Clone)]
+pub struct GridCell {
+    /// The paper's printed value.
+    pub paper: Option<String>,
+    /// The comparison (None: not run).
+    pub diff: Option<MetricDiff>,
 }
 
 /// Builds the report of `records` (one suite/profile) against `baseline`.
@@ -92,7 +201,16 @@ pub fn build(
     baseline: Option<&Baseline>,
 ) -> Result<Report> {
     let s = &ls.suite;
-    let metrics = s.metrics_for(profile);
+    // Metric keys in the order the records' evaluations produced them.
+    let mut keys: Vec<String> = Vec::new();
+    for r in records {
+        for k in r.metrics.keys().chain(r.best_metrics.keys()) {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    let metrics = expand_metrics(&s.metrics_for(profile), &keys);
     let summaries = aggregate(records, &metrics)?;
     let mut rows = Vec::new();
     for e in &s.experiments {
@@ -115,7 +233,7 @@ pub fn build(
             quoted: e.quoted.clone(),
             paper,
             diffs,
-            config_hash: summary.map(|x| x.config_hash.clone()),
+            training_hash: summary.map(|x| x.training_hash.clone()),
         });
     }
     let mut code: Vec<CodeVersion> = Vec::new();
@@ -146,6 +264,7 @@ pub fn build(
             .map(|p| p.description.clone())
             .unwrap_or_default(),
         metrics,
+        layout: s.layout,
         rows,
         notes: s.notes.clone(),
         code,
@@ -183,7 +302,7 @@ pub fn write_tables(report: &Report, csv: &Path, parquet: &Path) -> Result<()> {
                 "status",
                 d.map(|d| format!("{:?}", d.status).to_lowercase()),
             );
-            push_s(&mut cols, "config_hash", row.config_hash.clone());
+            push_s(&mut cols, "training_hash", row.training_hash.clone());
             let mut push_n = |k, v: Option<f64>| nums.entry(k).or_default().push(v);
             push_n("paper_mean", p.and_then(|p| p.mean));
             push_n("paper_std", p.and_then(|p| p.std));
@@ -223,8 +342,8 @@ pub fn write_tables(report: &Report, csv: &Path, parquet: &Path) -> Result<()> {
     }
     columns.push(Column::new("status".into(), cols["status"].clone()));
     columns.push(Column::new(
-        "config_hash".into(),
-        cols["config_hash"].clone(),
+        "training_hash".into(),
+        cols["training_hash"].clone(),
     ));
     let mut df = DataFrame::new(report.rows.len() * report.metrics.len(), columns)
         .map_err(|e| Error::Other(format!("report table: {e}")))?;

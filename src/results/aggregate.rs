@@ -1,11 +1,12 @@
-//! Per-experiment mean ± std over seeds, computed with polars.
+//! Per-experiment mean ± sample std over seeds, computed with polars; diverged seeds are
+//! listed, never averaged.
 
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::record::ResultRecord;
+use super::record::{CellDivergence, ResultRecord};
 use crate::error::{Error, Result};
 use crate::suite::schema::{MetricSpec, Which};
 
@@ -27,21 +28,29 @@ pub struct Stat {
 pub struct ExperimentSummary {
     /// Experiment id.
     pub experiment: String,
-    /// Config hash shared by all its records.
-    pub config_hash: String,
+    /// Training hash shared by all its records.
+    pub training_hash: String,
     /// Dataset fingerprint shared by all its records.
     pub dataset_fingerprint: String,
-    /// Seeds aggregated.
+    /// Seeds aggregated (diverged ones included, see `diverged`).
     pub seeds: Vec<u64>,
-    /// Metric name → statistics.
+    /// Metric key → statistics over the seeds that did not diverge.
     pub metrics: BTreeMap<String, Stat>,
+    /// Metric key → hash of the evaluation that produced it (the same for every seed).
+    #[serde(default)]
+    pub metric_sources: BTreeMap<String, String>,
+    /// Seeds whose training or evaluation diverged, and how.
+    #[serde(default)]
+    pub diverged: Vec<(u64, CellDivergence)>,
 }
 
 fn polars_err(e: PolarsError) -> Error {
     Error::Other(format!("aggregation failed: {e}"))
 }
 
-/// Aggregates `records` per experiment for the suite's `metrics`.
+/// Aggregates `records` per experiment for `metrics` (concrete keys).
+///
+/// Records of one experiment must share a training hash and a dataset fingerprint.
 pub fn aggregate(
     records: &[ResultRecord],
     metrics: &[MetricSpec],
@@ -62,26 +71,20 @@ pub fn aggregate(
             records.iter().map(|r| r.seed).collect::<Vec<_>>(),
         ),
     ];
-    for m in metrics {
+    let col_name = |i: usize| format!("m{i}");
+    for (i, m) in metrics.iter().enumerate() {
         let vals: Vec<Option<f64>> = records
             .iter()
             .map(|r| r.metric(&m.name, m.from == Which::Best))
             .collect();
-        columns.push(Column::new(m.name.as_str().into(), vals));
+        columns.push(Column::new(col_name(i).into(), vals));
     }
     let df = DataFrame::new(records.len(), columns).map_err(polars_err)?;
     let mut aggs = vec![col("seed").count().alias("n")];
-    for m in metrics {
-        aggs.push(
-            col(m.name.as_str())
-                .mean()
-                .alias(format!("{}__mean", m.name)),
-        );
-        aggs.push(
-            col(m.name.as_str())
-                .std(1)
-                .alias(format!("{}__std", m.name)),
-        );
+    for i in 0..metrics.len() {
+        let c = col_name(i);
+        aggs.push(col(c.as_str()).mean().alias(format!("{c}__mean")));
+        aggs.push(col(c.as_str()).std(1).alias(format!("{c}__std")));
     }
     let out = df
         .lazy()
@@ -101,11 +104,42 @@ pub fn aggregate(
         let id = id.unwrap_or_default().to_string();
         let mut recs: Vec<&ResultRecord> = records.iter().filter(|r| r.experiment == id).collect();
         recs.sort_by_key(|r| r.seed);
+        for w in recs.windows(2) {
+            if w[0].seed == w[1].seed {
+                return Err(Error::Other(format!(
+                    "experiment `{id}` has two records for seed {}",
+                    w[0].seed
+                )));
+            }
+        }
+        for (what, distinct) in [
+            (
+                "training configs",
+                recs.iter()
+                    .map(|r| r.training_hash.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len(),
+            ),
+            (
+                "datasets",
+                recs.iter()
+                    .map(|r| r.dataset.fingerprint.as_str())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len(),
+            ),
+        ] {
+            if distinct > 1 {
+                return Err(Error::Other(format!(
+                    "experiment `{id}` has records of {distinct} different {what}; rerun it with --force"
+                )));
+            }
+        }
         let mut stats = BTreeMap::new();
-        for m in metrics {
+        let mut sources = BTreeMap::new();
+        for (i, m) in metrics.iter().enumerate() {
             let get = |suffix: &str| -> Result<Option<f64>> {
                 let c = out
-                    .column(&format!("{}__{suffix}", m.name))
+                    .column(&format!("{}__{suffix}", col_name(i)))
                     .map_err(polars_err)?;
                 Ok(c.f64().map_err(polars_err)?.get(row))
             };
@@ -124,21 +158,21 @@ pub fn aggregate(
                     },
                 );
             }
-        }
-        let hashes: std::collections::BTreeSet<&str> =
-            recs.iter().map(|r| r.config_hash.as_str()).collect();
-        if hashes.len() > 1 {
-            return Err(Error::Other(format!(
-                "experiment `{id}` has records of {} different configs; rerun with --force",
-                hashes.len()
-            )));
+            if let Some(h) = recs.iter().find_map(|r| r.metric_sources.get(&m.name)) {
+                sources.insert(m.name.clone(), h.clone());
+            }
         }
         summaries.push(ExperimentSummary {
             experiment: id,
-            config_hash: recs[0].config_hash.clone(),
+            training_hash: recs[0].training_hash.clone(),
             dataset_fingerprint: recs[0].dataset.fingerprint.clone(),
             seeds: recs.iter().map(|r| r.seed).collect(),
             metrics: stats,
+            metric_sources: sources,
+            diverged: recs
+                .iter()
+                .filter_map(|r| r.diverged.clone().map(|d| (r.seed, d)))
+                .collect(),
         });
     }
     Ok(summaries)

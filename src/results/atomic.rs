@@ -1,4 +1,5 @@
-//! Atomic file writes: write a temp file in the same directory, fsync, then rename over.
+//! Atomic file writes: write a temp file in the same directory, fsync, rename over, fsync the
+//! directory.
 
 use std::io::Write;
 use std::path::Path;
@@ -16,6 +17,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    // The rename itself is durable only once the directory entry is.
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(dir, e))?;
     Ok(())
 }
 

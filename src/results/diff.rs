@@ -20,6 +20,8 @@ pub enum Status {
     NotComparable,
     /// No baseline for this experiment (–).
     NoBaseline,
+    /// A seed of this run diverged (NaN/Inf): no number to compare, and a failure (⚠).
+    Diverged,
 }
 
 impl Status {
@@ -31,6 +33,7 @@ impl Status {
             Status::Better => "▲",
             Status::NotComparable => "≠",
             Status::NoBaseline => "–",
+            Status::Diverged => "⚠",
         }
     }
 }
@@ -65,6 +68,29 @@ pub fn compare(
         .iter()
         .map(|m| {
             let cur = current.metrics.get(&m.name).cloned();
+            if !current.diverged.is_empty() {
+                let seeds: Vec<String> = current
+                    .diverged
+                    .iter()
+                    .map(|(s, d)| {
+                        let at = match (d.epoch, d.step) {
+                            (Some(e), Some(k)) => format!(" at epoch {e} step {k}"),
+                            (Some(e), None) => format!(" at epoch {e}"),
+                            _ => String::new(),
+                        };
+                        format!("seed {s} diverged in {}{at}: {}", d.stage, d.reason)
+                    })
+                    .collect();
+                return MetricDiff {
+                    metric: m.name.clone(),
+                    current: cur,
+                    baseline: baseline.and_then(|b| b.metrics.get(&m.name).cloned()),
+                    delta: None,
+                    p_value: None,
+                    status: Status::Diverged,
+                    reason: seeds.join("; "),
+                };
+            }
             let Some(base) = baseline else {
                 return MetricDiff {
                     metric: m.name.clone(),
@@ -86,12 +112,20 @@ pub fn compare(
                 status: Status::NotComparable,
                 reason: String::new(),
             };
-            if base.config_hash != current.config_hash {
+            if base.training_hash != current.training_hash {
                 d.reason = format!(
-                    "config differs (baseline {} vs {})",
-                    short(&base.config_hash),
-                    short(&current.config_hash)
+                    "training config differs (baseline {} vs {})",
+                    short(&base.training_hash),
+                    short(&current.training_hash)
                 );
+                return d;
+            }
+            if let (Some(a), Some(b)) = (
+                base.metric_sources.get(&m.name),
+                current.metric_sources.get(&m.name),
+            ) && a != b
+            {
+                d.reason = format!("evaluation differs (baseline {} vs {})", short(a), short(b));
                 return d;
             }
             if base.dataset_fingerprint != current.dataset_fingerprint {
@@ -203,19 +237,22 @@ mod tests {
 
     fn summary(hash: &str, fp: &str, values: &[f64]) -> ExperimentSummary {
         let mut metrics = std::collections::BTreeMap::new();
-        metrics.insert("test_error".to_string(), stat(values));
+        metrics.insert("clean.test_error".to_string(), stat(values));
         ExperimentSummary {
             experiment: "e".into(),
-            config_hash: hash.into(),
+            training_hash: hash.into(),
             dataset_fingerprint: fp.into(),
             seeds: (0..values.len() as u64).collect(),
             metrics,
+            metric_sources: Default::default(),
+            diverged: vec![],
         }
     }
 
     fn spec() -> Vec<MetricSpec> {
         vec![MetricSpec {
-            name: "test_error".into(),
+            name: "clean.test_error".into(),
+            label: None,
             unit: "%".into(),
             better: Better::Lower,
             tolerance: 0.5,

@@ -1,9 +1,11 @@
 //! Result records with provenance, atomic writes, aggregation, baselines and diffs.
 
 pub mod aggregate;
+pub mod artifact;
 pub mod atomic;
 pub mod baseline;
 pub mod diff;
+pub mod evaluation;
 pub mod record;
 
 pub use aggregate::{ExperimentSummary, Stat, aggregate};

@@ -1,17 +1,17 @@
 //! One result record per cell (experiment × seed), with everything needed to trust it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetProvenance;
 use crate::error::{Error, Result};
-use crate::eval::EvalMetrics;
 use crate::experiment::ExperimentConfig;
 use crate::train::EpochRecord;
 
 /// Version of the record format.
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u32 = 2;
 
 /// The code that produced a result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,18 +53,32 @@ pub struct RunEnvironment {
     pub wall_seconds: f64,
 }
 
-/// Metrics of a cell: final epoch and best epoch.
+/// Why a cell has no numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CellMetrics {
-    /// After the last epoch.
-    pub final_epoch: EvalMetrics,
-    /// At the epoch with the lowest test error.
-    pub best_epoch: EvalMetrics,
-    /// Which epoch was best.
-    pub best_epoch_index: usize,
+pub struct CellDivergence {
+    /// `training` or the id of the evaluation whose outputs were not finite.
+    pub stage: String,
+    /// Epoch (training only).
+    pub epoch: Option<usize>,
+    /// Step within the epoch (training loss only).
+    pub step: Option<usize>,
+    /// What was not finite.
+    pub reason: String,
 }
 
-/// The record written to `results/<suite>/<profile>/<experiment>-s<seed>.json`.
+/// One evaluation a record's metrics came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationRef {
+    /// Its id (the metric key prefix).
+    pub id: String,
+    /// Its hash (training hash + seed + evaluator spec + batch size).
+    pub hash: String,
+    /// Wall-clock seconds it took.
+    pub wall_seconds: f64,
+}
+
+/// The record written to `results/<suite>/<profile>/<experiment>-s<seed>.json`: the join of a
+/// trained-model artifact and its evaluations for one suite row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultRecord {
     /// Record format version.
@@ -77,20 +91,33 @@ pub struct ResultRecord {
     pub profile: String,
     /// Seed.
     pub seed: u64,
-    /// sha256 of the resolved config.
-    pub config_hash: String,
+    /// sha256 of the weight-determining part of the config.
+    pub training_hash: String,
     /// The resolved config itself.
     pub config: ExperimentConfig,
     /// Dataset name, fingerprint and files.
     pub dataset: DatasetProvenance,
-    /// Code version.
+    /// Code that trained the model.
     pub code: CodeVersion,
-    /// Device, threads and timing.
+    /// Device, threads and timing of the training.
     pub environment: RunEnvironment,
     /// Trainable parameters of the model.
     pub trainable_params: usize,
-    /// Final and best metrics.
-    pub metrics: CellMetrics,
+    /// Final values by metric key (`clean.test_error`, `fgsm_0.03.accuracy`, ...).
+    pub metrics: BTreeMap<String, f64>,
+    /// Clean metrics at the epoch with the lowest test error, by the same keys.
+    pub best_metrics: BTreeMap<String, f64>,
+    /// Which epoch was best.
+    pub best_epoch_index: Option<usize>,
+    /// Metric key → hash of the evaluation that produced it.
+    pub metric_sources: BTreeMap<String, String>,
+    /// Named arrays from evaluations (`<id>.<name>`).
+    #[serde(default)]
+    pub arrays: BTreeMap<String, Vec<f64>>,
+    /// The evaluations joined into this record.
+    pub evaluations: Vec<EvaluationRef>,
+    /// Set when training or an evaluation produced NaN/Inf: the cell has no valid numbers.
+    pub diverged: Option<CellDivergence>,
     /// Per-epoch curves.
     pub curves: Vec<EpochRecord>,
     /// Epoch a checkpoint resumed from, if any.
@@ -98,19 +125,15 @@ pub struct ResultRecord {
 }
 
 impl ResultRecord {
-    /// Value of a suite metric (`test_error`, `test_nll`, `top1_acc`, `top5_acc`).
+    /// Value of a metric key, final or best epoch; None for a diverged cell.
     pub fn metric(&self, name: &str, best: bool) -> Option<f64> {
-        let m = if best {
-            &self.metrics.best_epoch
+        if self.diverged.is_some() {
+            return None;
+        }
+        if best {
+            self.best_metrics.get(name).copied()
         } else {
-            &self.metrics.final_epoch
-        };
-        match name {
-            "test_error" => Some(m.error_pct),
-            "test_nll" => Some(m.nll),
-            "top1_acc" => Some(100.0 - m.error_pct),
-            "top5_acc" => Some(m.top5_pct),
-            _ => None,
+            self.metrics.get(name).copied()
         }
     }
 }
@@ -134,7 +157,7 @@ pub fn read(path: &Path) -> Result<ResultRecord> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_slice(&bytes).map_err(|e| {
         Error::Other(format!(
-            "{}: not a mixbench result record ({e})",
+            "{}: not a mixbench result record of version {RECORD_VERSION} ({e}); rerun the suite to rebuild it",
             path.display()
         ))
     })

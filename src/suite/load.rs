@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::locate::{Seg, locate, parse_path, render};
 use super::resolve::resolve_experiment;
-use super::schema::Suite;
+use super::schema::{Suite, Which};
 use crate::error::{Error, Result};
 
 /// A parsed suite with its source text (kept to locate errors found later).
@@ -34,9 +34,6 @@ impl LoadedSuite {
         ))
     }
 }
-
-/// Metric names a suite may compare.
-pub const METRICS: &[&str] = &["test_error", "test_nll", "top1_acc", "top5_acc"];
 
 /// Loads `suites/<id>.yaml` from `dir`, or a suite file given by path.
 pub fn load(dir: &Path, id_or_path: &str) -> Result<LoadedSuite> {
@@ -131,14 +128,16 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         ));
     }
     for (i, m) in s.metrics.iter().enumerate() {
-        if !METRICS.contains(&m.name.as_str()) {
+        if m.name.is_empty() {
             return Err(ls.error_at(
                 &[key("metrics"), Seg::Index(i), key("name")],
-                &format!(
-                    "unknown metric `{}`; expected one of: {}",
-                    m.name,
-                    METRICS.join(", ")
-                ),
+                "give a metric key such as `clean.test_error`",
+            ));
+        }
+        if m.from == Which::Best && !m.name.starts_with("clean.") {
+            return Err(ls.error_at(
+                &[key("metrics"), Seg::Index(i), key("from")],
+                "`from: best` exists only for the clean test metrics (`clean.*`), which are logged every epoch",
             ));
         }
         if m.tolerance.is_nan() || m.tolerance < 0.0 {
@@ -164,7 +163,7 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
             return Err(ls.error_at(&at("id"), &format!("duplicate experiment id `{}`", e.id)));
         }
         for m in e.paper.keys() {
-            if !s.metrics.iter().any(|x| &x.name == m) {
+            if !s.metrics.iter().any(|x| x.matches(m)) {
                 return Err(ls.error_at(
                     &at("paper"),
                     &format!("paper value for `{m}`, which is not one of the suite's metrics"),
@@ -199,8 +198,25 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
                 "give at least one seed",
             ));
         }
+        let mut keys = BTreeSet::new();
         for e in s.experiments.iter().filter(|e| e.quoted.is_none()) {
-            resolve_experiment(ls, e, name)?;
+            let r = resolve_experiment(ls, e, name)?;
+            for ev in &r.evaluations {
+                keys.extend(ev.metric_keys()?);
+            }
+        }
+        for (i, m) in s.metrics.iter().enumerate() {
+            if !keys.iter().any(|k| m.matches(k)) {
+                let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+                return Err(ls.error_at(
+                    &[key("metrics"), Seg::Index(i), key("name")],
+                    &format!(
+                        "no evaluation of profile `{name}` produces `{}`; its metrics are: {}",
+                        m.name,
+                        known.join(", ")
+                    ),
+                ));
+            }
         }
     }
     Ok(())

@@ -8,5 +8,5 @@ pub mod resolve;
 pub mod schema;
 
 pub use load::{LoadedSuite, load};
-pub use resolve::{Cell, config_hash, resolve};
+pub use resolve::{Cell, evaluation_hash, resolve, training_hash};
 pub use schema::Suite;

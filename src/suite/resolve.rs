@@ -1,4 +1,5 @@
-//! Suite + profile ⇒ fully resolved cells (experiment × seed), each with its config hash.
+//! Suite + profile ⇒ fully resolved cells (experiment × seed), each with its training hash
+//! (what changes the trained weights) and its evaluations (each hashed on top of it).
 
 use serde_json::Value;
 
@@ -8,6 +9,7 @@ use super::merge::deep_merge;
 use super::schema::ExperimentSpec;
 use crate::data;
 use crate::error::{Error, Result};
+use crate::eval::{EvaluationSpec, spec};
 use crate::experiment::ExperimentConfig;
 use crate::model;
 use crate::regularizer;
@@ -21,8 +23,37 @@ pub struct Cell {
     pub seed: u64,
     /// Fully resolved config.
     pub config: ExperimentConfig,
-    /// sha256 of the canonical JSON of `config`.
-    pub config_hash: String,
+    /// sha256 of the canonical JSON of the weight-determining part of `config`.
+    pub training_hash: String,
+    /// Evaluations of the trained model, the clean one first.
+    pub evaluations: Vec<EvaluationSpec>,
+}
+
+impl Cell {
+    /// Hash identifying one evaluation of this cell's trained model.
+    pub fn evaluation_hash(&self, e: &EvaluationSpec) -> String {
+        evaluation_hash(&self.training_hash, e, self.config.eval_batch_size)
+    }
+
+    /// Every metric key this cell produces (`<evaluation id>.<metric>`).
+    pub fn metric_keys(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for e in &self.evaluations {
+            out.extend(e.metric_keys()?);
+        }
+        Ok(out)
+    }
+}
+
+/// A resolved experiment: its config, training hash and evaluations.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The config.
+    pub config: ExperimentConfig,
+    /// Hash of what changes the trained weights.
+    pub training_hash: String,
+    /// Evaluations, sweeps expanded, clean first.
+    pub evaluations: Vec<EvaluationSpec>,
 }
 
 /// All cells of `profile`, with `seeds` replacing the profile's seeds when given.
@@ -37,13 +68,14 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
     let seeds = seeds.unwrap_or(&p.seeds);
     let mut cells = Vec::new();
     for e in ls.suite.experiments.iter().filter(|e| e.quoted.is_none()) {
-        let (config, config_hash) = resolve_experiment(ls, e, profile)?;
+        let r = resolve_experiment(ls, e, profile)?;
         for &seed in seeds {
             cells.push(Cell {
                 experiment: e.id.clone(),
                 seed,
-                config: config.clone(),
-                config_hash: config_hash.clone(),
+                config: r.config.clone(),
+                training_hash: r.training_hash.clone(),
+                evaluations: r.evaluations.clone(),
             });
         }
     }
@@ -51,11 +83,7 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
 }
 
 /// Resolves one experiment under one profile and validates names and parameters.
-pub fn resolve_experiment(
-    ls: &LoadedSuite,
-    e: &ExperimentSpec,
-    profile: &str,
-) -> Result<(ExperimentConfig, String)> {
+pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -> Result<Resolved> {
     let s = &ls.suite;
     let idx = s.experiments.iter().position(|x| x.id == e.id).unwrap_or(0);
     let p = s.profiles.get(profile).ok_or_else(|| {
@@ -172,13 +200,60 @@ pub fn resolve_experiment(
             ));
         }
     }
-    let hash = config_hash(&cfg);
-    Ok((cfg, hash))
+    let evaluations = spec::expand(&cfg.evaluations).map_err(|err| {
+        let mut field = vec![Seg::Key("evaluations".into()), Seg::Index(err.index)];
+        if let Some(f) = &err.field {
+            field.push(Seg::Key(f.clone()));
+        }
+        ls.error_at(&origin(&field), &format!("{} ({context})", err.message))
+    })?;
+    if cfg.eval_batch_size == 0 {
+        return Err(ls.error_at(
+            &origin(&[Seg::Key("eval_batch_size".into())]),
+            &format!("must be >= 1 ({context})"),
+        ));
+    }
+    Ok(Resolved {
+        training_hash: training_hash(&cfg),
+        config: cfg,
+        evaluations,
+    })
 }
 
-/// sha256 of the canonical JSON of a config: sorted keys, integral floats written as integers.
-pub fn config_hash(cfg: &ExperimentConfig) -> String {
-    let v = serde_json::to_value(cfg).expect("config serializes");
+/// Settings that change what is logged or evaluated, never the trained weights.
+pub const NOT_IN_TRAINING_HASH: &[&str] = &[
+    "evaluations",
+    "eval_every",
+    "eval_batch_size",
+    "checkpoint_every",
+];
+
+/// The part of a config that determines the trained weights (with the seed).
+pub fn training_config(cfg: &ExperimentConfig) -> Value {
+    let mut v = serde_json::to_value(cfg).expect("config serializes");
+    if let Value::Object(m) = &mut v {
+        for k in NOT_IN_TRAINING_HASH {
+            m.remove(*k);
+        }
+    }
+    v
+}
+
+/// sha256 of the canonical JSON of [`training_config`]: sorted keys, integral floats written
+/// as integers.
+pub fn training_hash(cfg: &ExperimentConfig) -> String {
+    crate::data::hash::sha256_hex(canonical_json(&training_config(cfg)).as_bytes())
+}
+
+/// sha256 identifying one evaluation of the models of a training config: the training hash,
+/// the evaluator spec and the evaluation batch size (which can move the last bits of a
+/// result). It is the same for every seed, so seeds aggregate and compare under one hash.
+pub fn evaluation_hash(training_hash: &str, e: &EvaluationSpec, eval_batch_size: usize) -> String {
+    let v = serde_json::json!({
+        "training_hash": training_hash,
+        "evaluation": e.hashed_value(),
+        "eval_batch_size": eval_batch_size,
+    });
     crate::data::hash::sha256_hex(canonical_json(&v).as_bytes())
 }
 

@@ -29,6 +29,20 @@ pub struct Suite {
     /// Notes shown in the report (paper-vs-code differences, uncertainties).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// How the report lays the table out (the paper's shape).
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// Report layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// One row per experiment, metrics as column groups (Tables 1–3, 7).
+    #[default]
+    ExperimentsAsRows,
+    /// One row per metric, experiments as column groups (Tables 4 and 9: rows are deformations).
+    MetricsAsRows,
 }
 
 fn default_significance() -> f64 {
@@ -72,8 +86,12 @@ pub enum Which {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricSpec {
-    /// Metric name: `test_error`, `test_nll`, `top1_acc` or `top5_acc`.
+    /// Metric key `<evaluation id>.<metric>`, e.g. `clean.test_error`, `fgsm_0.03.accuracy`;
+    /// `*` matches any run of characters (`fgsm_*.accuracy`: one column per ε evaluated).
     pub name: String,
+    /// Label shown in reports instead of the key (e.g. `Rotation U(−20°,20°)`).
+    #[serde(default)]
+    pub label: Option<String>,
     /// Unit shown in reports (`%` or empty).
     #[serde(default)]
     pub unit: String,
@@ -127,6 +145,60 @@ pub struct ProfileSpec {
     /// Per-metric tolerances replacing the suite's for this profile (e.g. looser for `smoke`).
     #[serde(default)]
     pub tolerances: BTreeMap<String, f64>,
+}
+
+impl MetricSpec {
+    /// Whether `key` is this metric (or matches its `*` pattern).
+    pub fn matches(&self, key: &str) -> bool {
+        glob_match(&self.name, key)
+    }
+
+    /// The label shown in reports.
+    pub fn display(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// `*`-only glob matching.
+pub fn glob_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The concrete metrics of `specs` among `keys` (in `keys` order for patterns); each keeps its
+/// spec's settings, and a pattern's label is the key itself.
+pub fn expand_metrics(specs: &[MetricSpec], keys: &[String]) -> Vec<MetricSpec> {
+    let mut out: Vec<MetricSpec> = Vec::new();
+    for m in specs {
+        if m.name.contains('*') {
+            for k in keys.iter().filter(|k| m.matches(k)) {
+                if !out.iter().any(|x| &x.name == k) {
+                    out.push(MetricSpec {
+                        name: k.clone(),
+                        label: None,
+                        ..m.clone()
+                    });
+                }
+            }
+        } else if !out.iter().any(|x| x.name == m.name) {
+            out.push(m.clone());
+        }
+    }
+    out
 }
 
 impl Suite {

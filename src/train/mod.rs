@@ -9,4 +9,6 @@ pub mod trainer;
 pub use loss::LossKind;
 pub use schedule::StepSchedule;
 pub use sgd::{Sgd, SgdConfig};
-pub use trainer::{EpochRecord, Observer, SilentObserver, TrainConfig, TrainOutcome, train};
+pub use trainer::{
+    Divergence, EpochRecord, Observer, SilentObserver, TrainConfig, TrainOutcome, train,
+};

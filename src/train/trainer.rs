@@ -56,19 +56,35 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+/// Where and why training stopped without a usable model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// Epoch (from 0).
+    pub epoch: usize,
+    /// Optimisation step within the epoch; None when found at evaluation.
+    pub step: Option<usize>,
+    /// What was not finite.
+    pub reason: String,
+}
+
 /// The result of training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOutcome {
     /// One record per epoch.
     pub epochs: Vec<EpochRecord>,
-    /// Metrics after the last epoch.
-    pub final_metrics: EvalMetrics,
+    /// Metrics after the last epoch (None when training diverged).
+    pub final_metrics: Option<EvalMetrics>,
     /// Metrics of the epoch with the lowest test error (the first one on ties).
-    pub best_metrics: EvalMetrics,
+    pub best_metrics: Option<EvalMetrics>,
     /// Epoch of `best_metrics`.
-    pub best_epoch: usize,
+    pub best_epoch: Option<usize>,
     /// Epoch a checkpoint resumed from (None = trained from scratch).
     pub resumed_from: Option<usize>,
+    /// Set when a loss or a test output was NaN or infinite: the run stopped there.
+    pub divergence: Option<Divergence>,
+    /// Checkpoints skipped on resume and why.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Receives progress; the CLI draws a progress bar, tests ignore it.
@@ -88,8 +104,8 @@ impl Observer for SilentObserver {}
 pub struct CheckpointSpec {
     /// Directory holding this run's checkpoints.
     pub dir: PathBuf,
-    /// The run's config hash; a checkpoint for another config is never resumed.
-    pub config_hash: String,
+    /// The run's training hash; a checkpoint for another training config is never resumed.
+    pub training_hash: String,
 }
 
 /// Trains `model` on `data` and evaluates it; see the module docs for determinism.
@@ -123,13 +139,16 @@ pub fn train(
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut start = 0;
     let mut resumed_from = None;
-    if let Some(spec) = ckpt
-        && let Some(state) = checkpoint::load_latest(&spec.dir, &spec.config_hash, seed, &dev)?
-    {
-        apply_checkpoint(model, &mut opt, &state)?;
-        start = state.epoch + 1;
-        records = state.records.clone();
-        resumed_from = Some(state.epoch);
+    let mut notes = Vec::new();
+    if let Some(spec) = ckpt {
+        let r = checkpoint::resume(&spec.dir, &spec.training_hash, seed, &dev);
+        notes = r.notes;
+        if let Some(state) = r.state {
+            apply_checkpoint(model, &mut opt, &state)?;
+            start = state.epoch + 1;
+            records = state.records.clone();
+            resumed_from = Some(state.epoch);
+        }
     }
     let n = data.train.len();
     let mut buf = vec![0f32; cfg.batch_size * shape.len()];
@@ -161,14 +180,22 @@ pub fn train(
                 None => model.forward(&x, true)?,
             };
             let l = loss(cfg.loss, &logits, &targets)?;
+            let lv = l.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+            if !lv.is_finite() {
+                // The model is unusable from here on: stop this cell, keep the log.
+                return Ok(diverged(
+                    records,
+                    resumed_from,
+                    notes,
+                    Divergence {
+                        epoch,
+                        step: Some(step),
+                        reason: format!("training loss is {lv}"),
+                    },
+                ));
+            }
             let grads = l.backward()?;
             opt.step(&params, &grads, lr)?;
-            let lv = l.to_scalar::<f32>()? as f64;
-            if !lv.is_finite() {
-                return Err(Error::Other(format!(
-                    "training diverged: loss is {lv} at epoch {epoch} step {step}; lower the learning rate"
-                )));
-            }
             loss_sum += lv * idx.len() as f64;
             seen += idx.len();
             observer.on_step(epoch, step, batches.len(), lv);
@@ -194,6 +221,23 @@ pub fn train(
         };
         observer.on_epoch(&rec);
         records.push(rec);
+        if let Some(m) = test
+            && !m.is_finite()
+        {
+            return Ok(diverged(
+                records,
+                resumed_from,
+                notes,
+                Divergence {
+                    epoch,
+                    step: None,
+                    reason: format!(
+                        "{} of {} test outputs are NaN or infinite",
+                        m.non_finite, m.n
+                    ),
+                },
+            ));
+        }
         if let Some(spec) = ckpt
             && cfg.checkpoint_every > 0
             && ((epoch + 1) % cfg.checkpoint_every == 0 || last)
@@ -203,7 +247,7 @@ pub fn train(
                 &Checkpoint {
                     epoch,
                     seed,
-                    config_hash: spec.config_hash.clone(),
+                    training_hash: spec.training_hash.clone(),
                     records: records.clone(),
                 },
                 model,
@@ -211,7 +255,7 @@ pub fn train(
             )?;
         }
     }
-    summarise(records, resumed_from)
+    summarise(records, resumed_from, notes)
 }
 
 fn apply_checkpoint(model: &Model, opt: &mut Sgd, state: &checkpoint::Loaded) -> Result<()> {
@@ -220,7 +264,28 @@ fn apply_checkpoint(model: &Model, opt: &mut Sgd, state: &checkpoint::Loaded) ->
     Ok(())
 }
 
-fn summarise(records: Vec<EpochRecord>, resumed_from: Option<usize>) -> Result<TrainOutcome> {
+fn diverged(
+    records: Vec<EpochRecord>,
+    resumed_from: Option<usize>,
+    notes: Vec<String>,
+    d: Divergence,
+) -> TrainOutcome {
+    TrainOutcome {
+        epochs: records,
+        final_metrics: None,
+        best_metrics: None,
+        best_epoch: None,
+        resumed_from,
+        divergence: Some(d),
+        notes,
+    }
+}
+
+fn summarise(
+    records: Vec<EpochRecord>,
+    resumed_from: Option<usize>,
+    notes: Vec<String>,
+) -> Result<TrainOutcome> {
     let evaluated: Vec<(usize, EvalMetrics)> = records
         .iter()
         .filter_map(|r| r.test.map(|m| (r.epoch, m)))
@@ -238,9 +303,11 @@ fn summarise(records: Vec<EpochRecord>, resumed_from: Option<usize>) -> Result<T
         .expect("non-empty");
     Ok(TrainOutcome {
         epochs: records,
-        final_metrics,
-        best_metrics,
-        best_epoch,
+        final_metrics: Some(final_metrics),
+        best_metrics: Some(best_metrics),
+        best_epoch: Some(best_epoch),
         resumed_from,
+        divergence: None,
+        notes,
     })
 }

@@ -1,0 +1,222 @@
+//! White-box single-step FGSM (Goodfellow et al. 2015) as the reference's `attacks.py`:
+//! x_adv = x + ε·sign(∇ₓ L), L = BCE(softmax(logits), one-hot(y)), model in eval mode, no
+//! clipping or projection unless asked for. Table 7 scores accuracy on x_adv.
+
+use candle_core::{DType, Tensor, Var};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::metrics::Scorer;
+use super::{EvalContext, EvalOutput, Evaluator, id_number, registry};
+use crate::data::Preprocessing;
+use crate::data::batch::{ImageShape, fill_batch};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::train::{LossKind, loss::loss};
+
+/// The loss whose input gradient the attack follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttackLoss {
+    /// `nn.BCELoss()(softmax(logits), one_hot(y))`, the reference's loss.
+    #[default]
+    BceSoftmax,
+    /// `F.cross_entropy(logits, y)`.
+    CrossEntropy,
+}
+
+/// Units of ε.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Space {
+    /// ε in normalised input units ((x/255 − mean)/std), as the pre-refactor pipeline attacked.
+    #[default]
+    Normalized,
+    /// ε in [0, 1] pixel units, applied before normalisation.
+    Pixel,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    epsilon: f64,
+    #[serde(default)]
+    loss: AttackLoss,
+    #[serde(default)]
+    space: Space,
+    #[serde(default)]
+    clip: bool,
+}
+
+/// A configured FGSM evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fgsm {
+    /// Step size.
+    pub epsilon: f64,
+    /// Attack loss.
+    pub loss: AttackLoss,
+    /// Units of ε.
+    pub space: Space,
+    /// Clip the adversarial image to [0, 1] pixels (pixel space only).
+    pub clip: bool,
+}
+
+/// Registry constructor.
+pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
+    let q: Params = registry::parse("fgsm", p)?;
+    if !(q.epsilon.is_finite() && q.epsilon >= 0.0) {
+        return Err(Error::Config(format!(
+            "evaluator `fgsm`: `epsilon` must be a finite number >= 0, got {}",
+            q.epsilon
+        )));
+    }
+    if q.clip && q.space != Space::Pixel {
+        return Err(Error::Config(
+            "evaluator `fgsm`: `clip` needs `space: pixel` (normalised inputs have no fixed range)"
+                .into(),
+        ));
+    }
+    Ok(Box::new(Fgsm {
+        epsilon: q.epsilon,
+        loss: q.loss,
+        space: q.space,
+        clip: q.clip,
+    }))
+}
+
+/// ∇ₓ of the attack loss at `x` (normalised inputs), model in eval mode.
+pub fn input_gradient(
+    model: &Model,
+    x: &Tensor,
+    labels: &[u32],
+    classes: usize,
+    attack: AttackLoss,
+) -> Result<Tensor> {
+    let xv = Var::from_tensor(x)?;
+    let logits = model.forward(xv.as_tensor(), false)?;
+    let mut onehot = vec![0f32; labels.len() * classes];
+    for (i, &y) in labels.iter().enumerate() {
+        onehot[i * classes + y as usize] = 1.0;
+    }
+    let t = Tensor::from_vec(onehot, (labels.len(), classes), x.device())?;
+    let kind = match attack {
+        AttackLoss::BceSoftmax => LossKind::BceSoftmax,
+        AttackLoss::CrossEntropy => LossKind::SoftCrossEntropy,
+    };
+    let l = loss(kind, &logits, &t)?;
+    let grads = l.backward()?;
+    grads
+        .get(xv.as_tensor())
+        .cloned()
+        .ok_or_else(|| Error::Other("FGSM: the loss does not depend on the input".into()))
+}
+
+/// `sign` as `torch.sign`: 0 at 0, NaN stays NaN.
+fn sign(v: f64) -> f64 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        v
+    }
+}
+
+impl Fgsm {
+    /// The adversarial version of the normalised batch `x` [N, C, H, W].
+    pub fn perturb(
+        &self,
+        model: &Model,
+        x: &Tensor,
+        labels: &[u32],
+        classes: usize,
+        pre: &Preprocessing,
+    ) -> Result<Tensor> {
+        let g = input_gradient(model, x, labels, classes, self.loss)?;
+        let dims = x.dims4()?;
+        let plane = dims.2 * dims.3;
+        let xs: Vec<f64> = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let gs: Vec<f64> = g.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let out: Vec<f64> = xs
+            .iter()
+            .zip(&gs)
+            .enumerate()
+            .map(|(i, (&v, &d))| match self.space {
+                Space::Normalized => v + self.epsilon * sign(d),
+                Space::Pixel => {
+                    // d(loss)/d(pixel) = d(loss)/d(x) / std: same sign, since std > 0.
+                    let ch = (i / plane) % dims.1;
+                    let (m, s) = (pre.mean[ch] as f64, pre.std[ch] as f64);
+                    let mut p = v * s + m + self.epsilon * sign(d);
+                    if self.clip {
+                        p = p.clamp(0.0, 1.0);
+                    }
+                    (p - m) / s
+                }
+            })
+            .collect();
+        Ok(Tensor::from_vec(out, x.shape(), x.device())?.to_dtype(x.dtype())?)
+    }
+}
+
+impl Evaluator for Fgsm {
+    fn default_id(&self) -> String {
+        let mut id = format!("fgsm_{}", id_number(self.epsilon));
+        if self.space == Space::Pixel {
+            id.push_str("_px");
+            if self.clip {
+                id.push_str("_clip");
+            }
+        }
+        if self.loss == AttackLoss::CrossEntropy {
+            id.push_str("_ce");
+        }
+        id
+    }
+
+    fn metric_names(&self) -> Vec<&'static str> {
+        vec!["accuracy", "error"]
+    }
+
+    fn evaluate(&self, ctx: &EvalContext) -> Result<EvalOutput> {
+        let d = ctx.data;
+        let shape = ImageShape {
+            c: d.channels,
+            h: d.height,
+            w: d.width,
+        };
+        let dev = ctx.model.store.device().clone();
+        let mut scorer = Scorer::default();
+        let batch = ctx.batch_size.max(1);
+        let mut buf = vec![0f32; batch * shape.len()];
+        let idx: Vec<usize> = (0..d.test.len()).collect();
+        for chunk in idx.chunks(batch) {
+            let out = &mut buf[..chunk.len() * shape.len()];
+            fill_batch::<rand_chacha::ChaCha8Rng>(
+                &d.test,
+                shape,
+                chunk,
+                ctx.preprocessing,
+                None,
+                out,
+            );
+            let x = Tensor::from_slice(out, (chunk.len(), shape.c, shape.h, shape.w), &dev)?
+                .to_dtype(ctx.model.store.dtype())?;
+            let labels: Vec<u32> = chunk.iter().map(|&i| d.test.labels[i]).collect();
+            let adv = self.perturb(ctx.model, &x, &labels, d.num_classes, ctx.preprocessing)?;
+            let logits = ctx.model.forward(&adv, false)?;
+            scorer.add_batch(&logits, &labels)?;
+        }
+        let m = scorer.finish();
+        Ok(EvalOutput {
+            metrics: [
+                ("accuracy".to_string(), 100.0 - m.error_pct),
+                ("error".to_string(), m.error_pct),
+            ]
+            .into(),
+            arrays: Default::default(),
+            non_finite: m.non_finite,
+            n: m.n,
+        })
+    }
+}

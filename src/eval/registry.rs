@@ -1,0 +1,77 @@
+//! Every evaluator by name: adding one is a new file plus one line in `ENTRIES`.
+
+use serde_json::{Map, Value};
+
+use super::Evaluator;
+use crate::error::{Error, Result};
+
+/// Builds an evaluator from its parameters (the suite entry without `name` and `id`).
+pub type BuildFn = fn(&Map<String, Value>) -> Result<Box<dyn Evaluator>>;
+
+/// One registered evaluator.
+pub struct EvaluatorEntry {
+    /// Name used in suites (`evaluations: [{name: ...}]`).
+    pub name: &'static str,
+    /// One-line description with its parameters.
+    pub description: &'static str,
+    /// Parameters that may be given as a list: each value becomes its own evaluation (with its
+    /// own id and hash), so adding a value to a suite runs only that value.
+    pub sweep: &'static [&'static str],
+    /// Constructor.
+    pub build: BuildFn,
+}
+
+/// The registry.
+pub const ENTRIES: &[EvaluatorEntry] = &[
+    EvaluatorEntry {
+        name: "clean",
+        description: "test error, top-1/top-5 accuracy and NLL on the clean test split (always run)",
+        sweep: &[],
+        build: super::clean::build,
+    },
+    EvaluatorEntry {
+        name: "fgsm",
+        description: "white-box single-step FGSM accuracy; params: epsilon, loss (bce_softmax|cross_entropy), space (normalized|pixel), clip",
+        sweep: &["epsilon"],
+        build: super::fgsm::build,
+    },
+    EvaluatorEntry {
+        name: "rotation",
+        description: "accuracy on test images rotated by U(-degrees, degrees); params: degrees",
+        sweep: &["degrees"],
+        build: super::deformation::build_rotation,
+    },
+    EvaluatorEntry {
+        name: "shear",
+        description: "accuracy on test images sheared by U(-radians, radians); params: radians",
+        sweep: &["radians"],
+        build: super::deformation::build_shear,
+    },
+    EvaluatorEntry {
+        name: "zoom",
+        description: "accuracy on test images zoomed by a fixed factor (< 1 in, > 1 out, black outside); params: factor",
+        sweep: &["factor"],
+        build: super::deformation::build_zoom,
+    },
+];
+
+/// Looks an evaluator up by name.
+pub fn get(name: &str) -> Result<&'static EvaluatorEntry> {
+    ENTRIES.iter().find(|e| e.name == name).ok_or_else(|| {
+        Error::Config(format!(
+            "unknown evaluator `{name}`; expected one of: {}",
+            names().join(", ")
+        ))
+    })
+}
+
+/// Names of all registered evaluators.
+pub fn names() -> Vec<&'static str> {
+    ENTRIES.iter().map(|e| e.name).collect()
+}
+
+/// Parses an evaluator's parameters with unknown fields rejected.
+pub fn parse<T: for<'de> serde::Deserialize<'de>>(name: &str, p: &Map<String, Value>) -> Result<T> {
+    serde_json::from_value(Value::Object(p.clone()))
+        .map_err(|e| Error::Config(format!("evaluator `{name}`: {e}")))
+}

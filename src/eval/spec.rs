@@ -1,0 +1,235 @@
+//! A suite's `evaluations` list resolved into one spec per evaluation: sweeps expanded, ids
+//! assigned, the clean evaluation always first.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Evaluator, registry};
+use crate::error::Result;
+
+/// One evaluation of a trained model, as resolved from a suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationSpec {
+    /// Prefix of its metric keys (`<id>.<metric>`), unique within a cell.
+    pub id: String,
+    /// Registry name of the evaluator.
+    pub name: String,
+    /// Its parameters (no `name`, no `id`), every sweep already expanded to one value.
+    pub params: Map<String, Value>,
+}
+
+/// Where in the suite's `evaluations` list an error is, and what is wrong.
+#[derive(Debug, Clone)]
+pub struct SpecError {
+    /// Index of the entry in the list.
+    pub index: usize,
+    /// Field inside the entry, when one is at fault.
+    pub field: Option<String>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl EvaluationSpec {
+    /// Builds the evaluator.
+    pub fn build(&self) -> Result<Box<dyn Evaluator>> {
+        (registry::get(&self.name)?.build)(&self.params)
+    }
+
+    /// Metric keys this evaluation produces (`<id>.<metric>`).
+    pub fn metric_keys(&self) -> Result<Vec<String>> {
+        Ok(self
+            .build()?
+            .metric_names()
+            .into_iter()
+            .map(|m| format!("{}.{m}", self.id))
+            .collect())
+    }
+
+    /// The spec as hashed: name and parameters (the id only names the metrics).
+    pub fn hashed_value(&self) -> Value {
+        let mut m = self.params.clone();
+        m.insert("name".into(), Value::String(self.name.clone()));
+        Value::Object(m)
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Expands `entries` (each `{name, id?, ...params}`); `clean` is prepended when not listed.
+pub fn expand(
+    entries: &[Map<String, Value>],
+) -> std::result::Result<Vec<EvaluationSpec>, SpecError> {
+    let mut out = Vec::new();
+    let has_clean = entries
+        .iter()
+        .any(|e| e.get("name").and_then(Value::as_str) == Some("clean"));
+    if !has_clean {
+        out.push(EvaluationSpec {
+            id: "clean".into(),
+            name: "clean".into(),
+            params: Map::new(),
+        });
+    }
+    for (index, e) in entries.iter().enumerate() {
+        let err = |field: Option<&str>, message: String| SpecError {
+            index,
+            field: field.map(str::to_string),
+            message,
+        };
+        let name = match e.get("name") {
+            Some(Value::String(n)) => n.clone(),
+            _ => {
+                return Err(err(
+                    Some("name"),
+                    format!(
+                        "missing field `name` (a string naming the evaluator: {})",
+                        registry::names().join(", ")
+                    ),
+                ));
+            }
+        };
+        let entry = registry::get(&name).map_err(|x| err(Some("name"), x.to_string()))?;
+        let id = match e.get("id") {
+            None => None,
+            Some(Value::String(s)) if valid_id(s) => Some(s.clone()),
+            Some(v) => {
+                return Err(err(
+                    Some("id"),
+                    format!("expected 1-64 characters of [A-Za-z0-9_.-], got {v}"),
+                ));
+            }
+        };
+        let mut params: Map<String, Value> = e
+            .iter()
+            .filter(|(k, _)| k.as_str() != "name" && k.as_str() != "id")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        // Expand at most one swept parameter given as a list.
+        let swept: Vec<&str> = entry
+            .sweep
+            .iter()
+            .copied()
+            .filter(|k| params.get(*k).is_some_and(Value::is_array))
+            .collect();
+        let variants: Vec<Map<String, Value>> = match swept.as_slice() {
+            [] => vec![params],
+            [k] => {
+                if id.is_some() {
+                    return Err(err(
+                        Some("id"),
+                        format!(
+                            "`id` cannot name a sweep over `{k}` (each value needs its own id); omit it to get generated ids"
+                        ),
+                    ));
+                }
+                let values = params.remove(*k).and_then(|v| v.as_array().cloned());
+                let values = values.unwrap_or_default();
+                if values.is_empty() {
+                    return Err(err(Some(k), "give at least one value".into()));
+                }
+                values
+                    .into_iter()
+                    .map(|v| {
+                        let mut p = params.clone();
+                        p.insert((*k).to_string(), v);
+                        p
+                    })
+                    .collect()
+            }
+            many => {
+                return Err(err(
+                    Some(many[1]),
+                    format!("only one parameter may be a list; got {}", many.join(", ")),
+                ));
+            }
+        };
+        for p in variants {
+            let built = (entry.build)(&p).map_err(|x| {
+                let msg = x.to_string();
+                let field = p.keys().find(|k| msg.contains(&format!("`{k}`"))).cloned();
+                SpecError {
+                    index,
+                    field,
+                    message: msg,
+                }
+            })?;
+            out.push(EvaluationSpec {
+                id: id.clone().unwrap_or_else(|| built.default_id()),
+                name: name.clone(),
+                params: p,
+            });
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for s in &out {
+        if !seen.insert(s.id.clone()) {
+            let index = entries
+                .iter()
+                .rposition(|e| e.get("name").and_then(Value::as_str) == Some(s.name.as_str()))
+                .unwrap_or(0);
+            return Err(SpecError {
+                index,
+                field: Some("id".into()),
+                message: format!(
+                    "two evaluations have the id `{}`; give one an explicit `id`",
+                    s.id
+                ),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(yaml: &str) -> Vec<Map<String, Value>> {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn sweeps_expand_and_clean_comes_first() {
+        let s = expand(&entries(
+            "[{name: fgsm, epsilon: [0.01, 0.03]}, {name: zoom, factor: 1.2}]",
+        ))
+        .unwrap();
+        let ids: Vec<&str> = s.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(ids, ["clean", "fgsm_0.01", "fgsm_0.03", "zoom_1.2"]);
+        assert_eq!(s[2].params["epsilon"], serde_json::json!(0.03));
+        assert_eq!(
+            s[1].metric_keys().unwrap(),
+            ["fgsm_0.01.accuracy", "fgsm_0.01.error"]
+        );
+    }
+
+    #[test]
+    fn bad_entries_name_the_field() {
+        let e = expand(&entries("[{name: fgsm, epsilon: 0.1}, {name: fgsn}]")).unwrap_err();
+        assert_eq!((e.index, e.field.as_deref()), (1, Some("name")));
+        assert!(
+            e.message.contains("unknown evaluator `fgsn`"),
+            "{}",
+            e.message
+        );
+        let e = expand(&entries("[{name: fgsm, epsilon: 0.1, eps: 2}]")).unwrap_err();
+        assert!(e.message.contains("unknown field `eps`"), "{}", e.message);
+        let e = expand(&entries("[{name: fgsm, epsilon: -1}]")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("epsilon"), "{}", e.message);
+        let e = expand(&entries("[{name: fgsm, epsilon: [0.1, 0.2], id: a}]")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("id"));
+        let e = expand(&entries(
+            "[{name: fgsm, epsilon: 0.1}, {name: fgsm, epsilon: 0.1}]",
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("fgsm_0.1"), "{}", e.message);
+    }
+}

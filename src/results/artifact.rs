@@ -1,0 +1,235 @@
+//! Trained-model artifacts: final weights and buffers (safetensors, PyTorch `state_dict`
+//! names) plus a JSON of provenance, stored once per (training hash, seed) under
+//! `<results>/models/<training_hash>/s<seed>/` and shared by every suite and row that trains
+//! the same model. Evaluations of it live beside it in `evals/<evaluation hash>.json`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::atomic::write_atomic;
+use super::record::{CodeVersion, RunEnvironment};
+use crate::data::DatasetProvenance;
+use crate::data::hash::sha256_hex;
+use crate::error::{Error, Result};
+use crate::eval::EvalMetrics;
+use crate::model::Model;
+use crate::train::{Divergence, EpochRecord};
+
+/// Version of the artifact format.
+pub const ARTIFACT_VERSION: u32 = 1;
+
+/// Where one trained model's files live.
+#[derive(Debug, Clone)]
+pub struct ArtifactPaths {
+    /// `<results>/models/<training_hash>/s<seed>`.
+    pub dir: PathBuf,
+}
+
+impl ArtifactPaths {
+    /// The artifact folder of (training hash, seed) under `results`.
+    pub fn new(results: &Path, training_hash: &str, seed: u64) -> Self {
+        ArtifactPaths {
+            dir: results
+                .join("models")
+                .join(training_hash)
+                .join(format!("s{seed}")),
+        }
+    }
+
+    /// The weights file.
+    pub fn weights(&self) -> PathBuf {
+        self.dir.join("model.safetensors")
+    }
+
+    /// The provenance file (written last: its presence marks a complete artifact).
+    pub fn meta(&self) -> PathBuf {
+        self.dir.join("model.json")
+    }
+
+    /// Checkpoints of the training run.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.dir.join("checkpoints")
+    }
+
+    /// The stored result of one evaluation.
+    pub fn evaluation(&self, evaluation_hash: &str) -> PathBuf {
+        self.dir
+            .join("evals")
+            .join(format!("{evaluation_hash}.json"))
+    }
+}
+
+/// The weights file as recorded at save time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightsFile {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// sha256 of the file.
+    pub sha256: String,
+}
+
+/// Provenance of a trained model (`model.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedModel {
+    /// Format version.
+    pub artifact_version: u32,
+    /// Hash of `training_config`.
+    pub training_hash: String,
+    /// Training seed.
+    pub seed: u64,
+    /// The weight-determining settings.
+    pub training_config: Value,
+    /// Dataset provenance.
+    pub dataset: DatasetProvenance,
+    /// Code that trained it.
+    pub code: CodeVersion,
+    /// Device, threads, timing.
+    pub environment: RunEnvironment,
+    /// Trainable parameter count.
+    pub trainable_params: usize,
+    /// Per-epoch log (its test metrics follow the `eval_every` of the run that trained it).
+    pub curves: Vec<EpochRecord>,
+    /// Clean test metrics after the last epoch, from the log.
+    pub final_clean: Option<EvalMetrics>,
+    /// Clean test metrics at the best logged epoch.
+    pub best_clean: Option<EvalMetrics>,
+    /// The best logged epoch.
+    pub best_epoch: Option<usize>,
+    /// Epoch a checkpoint resumed from.
+    pub resumed_from: Option<usize>,
+    /// Set when training diverged; there are then no weights.
+    pub divergence: Option<Divergence>,
+    /// The weights file (None when diverged).
+    pub weights: Option<WeightsFile>,
+}
+
+/// What is on disk for one (training hash, seed).
+#[derive(Debug)]
+pub enum ArtifactState {
+    /// Nothing was trained yet.
+    Missing,
+    /// A complete artifact whose weights hash matches.
+    Valid(Box<TrainedModel>),
+    /// Something is there but cannot be trusted; why, in words.
+    Corrupt(String),
+}
+
+/// Saves `model`'s weights and then `meta` (with the weights' hash filled in).
+pub fn save(
+    paths: &ArtifactPaths,
+    mut meta: TrainedModel,
+    model: Option<&Model>,
+) -> Result<TrainedModel> {
+    fs::create_dir_all(&paths.dir).map_err(|e| Error::io(&paths.dir, e))?;
+    // A stale model.json must never describe new weights: remove it first.
+    let _ = fs::remove_file(paths.meta());
+    if let Some(model) = model {
+        let mut tensors: HashMap<String, candle_core::Tensor> = HashMap::new();
+        for (name, v) in model
+            .store
+            .params()
+            .into_iter()
+            .chain(model.store.buffers())
+        {
+            tensors.insert(name, v.as_tensor().clone());
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(".tmp-model-")
+            .suffix(".safetensors")
+            .tempfile_in(&paths.dir)
+            .map_err(|e| Error::io(&paths.dir, e))?;
+        candle_core::safetensors::save(&tensors, tmp.path())?;
+        let bytes = fs::read(tmp.path()).map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.persist(paths.weights())
+            .map_err(|e| Error::io(paths.weights(), e.error))?;
+        meta.weights = Some(WeightsFile {
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+        });
+    } else {
+        let _ = fs::remove_file(paths.weights());
+        meta.weights = None;
+    }
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| Error::Other(e.to_string()))?;
+    write_atomic(&paths.meta(), &json)?;
+    Ok(meta)
+}
+
+/// Checks what is stored for (training hash, seed), re-hashing the weights.
+pub fn inspect(paths: &ArtifactPaths, training_hash: &str, seed: u64) -> ArtifactState {
+    let meta_path = paths.meta();
+    let bytes = match fs::read(&meta_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return if paths.weights().exists() {
+                ArtifactState::Corrupt(format!(
+                    "{} exists without {} (an interrupted save)",
+                    paths.weights().display(),
+                    meta_path.display()
+                ))
+            } else {
+                ArtifactState::Missing
+            };
+        }
+        Err(e) => return ArtifactState::Corrupt(format!("{}: {e}", meta_path.display())),
+    };
+    let meta: TrainedModel = match serde_json::from_slice(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            return ArtifactState::Corrupt(format!(
+                "{}: not a trained-model record ({e})",
+                meta_path.display()
+            ));
+        }
+    };
+    if meta.training_hash != training_hash || meta.seed != seed {
+        return ArtifactState::Corrupt(format!(
+            "{} describes training hash {} seed {}, but its folder is for {} seed {}",
+            meta_path.display(),
+            meta.training_hash,
+            meta.seed,
+            training_hash,
+            seed
+        ));
+    }
+    if let Some(w) = &meta.weights {
+        let wp = paths.weights();
+        match fs::read(&wp) {
+            Err(e) => return ArtifactState::Corrupt(format!("{}: {e}", wp.display())),
+            Ok(b) if b.len() as u64 != w.bytes => {
+                return ArtifactState::Corrupt(format!(
+                    "{} has {} bytes, {} were written (truncated or replaced)",
+                    wp.display(),
+                    b.len(),
+                    w.bytes
+                ));
+            }
+            Ok(b) if sha256_hex(&b) != w.sha256 => {
+                return ArtifactState::Corrupt(format!(
+                    "{}: sha256 differs from the one recorded at training time",
+                    wp.display()
+                ));
+            }
+            Ok(_) => {}
+        }
+    } else if meta.divergence.is_none() {
+        return ArtifactState::Corrupt(format!(
+            "{} records neither weights nor a divergence",
+            meta_path.display()
+        ));
+    }
+    ArtifactState::Valid(Box::new(meta))
+}
+
+/// Loads a valid artifact's weights into `model` (built for the same config).
+pub fn load_weights(paths: &ArtifactPaths, model: &Model) -> Result<()> {
+    let tensors = candle_core::safetensors::load(paths.weights(), model.store.device())?;
+    model.store.load(&tensors.into_iter().collect())
+}

@@ -1,0 +1,430 @@
+//! Evaluations of trained models: FGSM against a PyTorch fixture and finite differences,
+//! ε = 0 against the clean metrics, deformations against scipy, training/evaluation hashes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use mixbench::data::Preprocessing;
+use mixbench::eval::affine::{Affine, warp_nearest};
+use mixbench::eval::fgsm::{AttackLoss, Fgsm, Space, input_gradient};
+use mixbench::model::{InputSpec, Model};
+use serde_json::{Value, json};
+
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/reference/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn metadata(path: &str) -> HashMap<String, String> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header["__metadata__"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+fn vec_f64(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// The fixture's model `m` in f64 with its parameters and buffers loaded.
+fn fixture_model(t: &HashMap<String, Tensor>, m: &str) -> (Model, Tensor, Vec<u32>) {
+    let x = t[&format!("{m}/x")].to_dtype(DType::F64).unwrap();
+    let y: Vec<u32> = t[&format!("{m}/y")]
+        .to_dtype(DType::I64)
+        .unwrap()
+        .to_vec1::<i64>()
+        .unwrap()
+        .into_iter()
+        .map(|v| v as u32)
+        .collect();
+    let d = x.dims4().unwrap();
+    let params = if m == "mlp" {
+        let meta = metadata(&fixture("mlp.safetensors"));
+        let hidden: Vec<usize> = meta["hidden"]
+            .split(',')
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let bottleneck: usize = meta["bottleneck"].parse().unwrap();
+        json!({"hidden": hidden, "activation": "leaky_relu", "bottleneck": bottleneck})
+    } else {
+        json!({"width": 0.03125})
+    };
+    let model = Model::build_with_dtype(
+        m,
+        params.as_object().unwrap(),
+        InputSpec {
+            channels: d.1,
+            height: d.2,
+            width: d.3,
+            classes: 10,
+        },
+        0,
+        &Device::Cpu,
+        DType::F64,
+    )
+    .unwrap();
+    let prefix = format!("{m}/");
+    let mut named = BTreeMap::new();
+    for (k, v) in t {
+        if let Some(rest) = k.strip_prefix(&prefix)
+            && let Some(n) = rest
+                .strip_prefix("param/")
+                .or_else(|| rest.strip_prefix("buffer/"))
+        {
+            named.insert(n.to_string(), v.clone());
+        }
+    }
+    model.store.load(&named).unwrap();
+    (model, x, y)
+}
+
+fn rel(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-6);
+    a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+#[test]
+fn fgsm_matches_the_pytorch_fixture() {
+    let t: HashMap<String, Tensor> =
+        candle_core::safetensors::load(fixture("fgsm.safetensors"), &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .collect();
+    let pre = Preprocessing::centered(3);
+    for m in ["mlp", "preactresnet18"] {
+        let (model, x, y) = fixture_model(&t, m);
+        let clean = vec_f64(&model.forward(&x, false).unwrap());
+        assert!(
+            rel(&clean, &vec_f64(&t[&format!("{m}/logits")])) < 1e-5,
+            "{m} logits"
+        );
+        for (lname, loss) in [
+            ("bce_softmax", AttackLoss::BceSoftmax),
+            ("cross_entropy", AttackLoss::CrossEntropy),
+        ] {
+            let g = vec_f64(&input_gradient(&model, &x, &y, 10, loss).unwrap());
+            let want_g = vec_f64(&t[&format!("{m}/{lname}/input_grad")]);
+            let r = rel(&g, &want_g);
+            assert!(r < 1e-5, "{m}/{lname}: input gradient rel error {r}");
+            let want_sign = vec_f64(&t[&format!("{m}/{lname}/grad_sign")]);
+            let signs: Vec<f64> = g
+                .iter()
+                .map(|v| v.signum() * (*v != 0.0) as u8 as f64)
+                .collect();
+            let wrong = signs.iter().zip(&want_sign).filter(|(a, b)| a != b).count();
+            assert_eq!(wrong, 0, "{m}/{lname}: {wrong} gradient signs differ");
+            for eps in [0.03, 0.1] {
+                let f = Fgsm {
+                    epsilon: eps,
+                    loss,
+                    space: Space::Normalized,
+                    clip: false,
+                };
+                let adv = f.perturb(&model, &x, &y, 10, &pre).unwrap();
+                let want_adv: Vec<f64> = vec_f64(&x)
+                    .iter()
+                    .zip(&want_sign)
+                    .map(|(a, s)| a + eps * s)
+                    .collect();
+                assert_eq!(vec_f64(&adv), want_adv, "{m}/{lname}/{eps}: x_adv");
+                let logits = vec_f64(&model.forward(&adv, false).unwrap());
+                let want = vec_f64(&t[&format!("{m}/{lname}/eps{eps}/logits_adv")]);
+                let r = rel(&logits, &want);
+                assert!(
+                    r < 1e-5,
+                    "{m}/{lname}/{eps}: adversarial logits rel error {r}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn fgsm_gradient_sign_matches_central_differences() {
+    // A small f64 MLP at its random init; each input element nudged by ±h.
+    let model = Model::build_with_dtype(
+        "mlp",
+        json!({"hidden": [12], "activation": "leaky_relu"})
+            .as_object()
+            .unwrap(),
+        InputSpec {
+            channels: 1,
+            height: 3,
+            width: 3,
+            classes: 4,
+        },
+        3,
+        &Device::Cpu,
+        DType::F64,
+    )
+    .unwrap();
+    let xs: Vec<f64> = (0..18)
+        .map(|i| ((i * 37 % 17) as f64 - 8.0) / 5.0)
+        .collect();
+    let x = Tensor::from_vec(xs.clone(), (2, 1, 3, 3), &Device::Cpu).unwrap();
+    let y = [1u32, 3];
+    let loss_at = |v: &[f64]| -> f64 {
+        let t = Tensor::from_vec(v.to_vec(), (2, 1, 3, 3), &Device::Cpu).unwrap();
+        let logits = model.forward(&t, false).unwrap();
+        let onehot =
+            Tensor::from_vec(vec![0f64, 1., 0., 0., 0., 0., 0., 1.], (2, 4), &Device::Cpu).unwrap();
+        mixbench::train::loss::loss(mixbench::train::LossKind::BceSoftmax, &logits, &onehot)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    let g = vec_f64(&input_gradient(&model, &x, &y, 4, AttackLoss::BceSoftmax).unwrap());
+    let h = 1e-6;
+    let mut checked = 0;
+    for i in 0..xs.len() {
+        let (mut a, mut b) = (xs.clone(), xs.clone());
+        a[i] += h;
+        b[i] -= h;
+        let fd = (loss_at(&a) - loss_at(&b)) / (2.0 * h);
+        if fd.abs() > 1e-7 {
+            assert_eq!(
+                fd.signum(),
+                g[i].signum(),
+                "element {i}: fd {fd} vs grad {}",
+                g[i]
+            );
+            assert!(
+                (fd - g[i]).abs() <= 1e-5 * fd.abs().max(1e-3),
+                "element {i}: {fd} vs {}",
+                g[i]
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 12,
+        "only {checked} elements had a clear derivative"
+    );
+}
+
+fn u8_image(c: usize, h: usize, w: usize, seed: u64) -> Vec<u8> {
+    (0..c * h * w)
+        .map(|i| ((i as u64 * 2654435761 + seed * 97) % 251) as u8)
+        .collect()
+}
+
+#[test]
+fn identity_deformations_leave_images_unchanged() {
+    for (h, w) in [(16, 16), (15, 13), (32, 32)] {
+        let img = u8_image(3, h, w, 1);
+        for a in [
+            Affine::rotation(0.0, h, w),
+            Affine::shear(0.0, h, w),
+            Affine::zoom(1.0, h, w),
+        ] {
+            let mut out = vec![0u8; img.len()];
+            warp_nearest(&img, 3, h, w, &a, &mut out);
+            assert_eq!(out, img, "{h}x{w} {a:?}");
+        }
+    }
+}
+
+#[test]
+fn zoom_out_is_black_outside_and_zoom_in_magnifies_the_centre() {
+    let (h, w) = (16, 16);
+    let img: Vec<u8> = vec![200; 3 * h * w];
+    let mut out = vec![0u8; img.len()];
+    warp_nearest(&img, 3, h, w, &Affine::zoom(1.8, h, w), &mut out);
+    assert_eq!(out[0], 0, "corner is outside the shrunken image");
+    assert_eq!(out[8 * w + 8], 200, "centre is inside");
+    assert_eq!(out.iter().filter(|&&v| v == 0).count() % 3, 0);
+    // Zoom in by 0.5: every output pixel samples the central half, so a frame drawn at the
+    // border disappears.
+    let mut framed = vec![100u8; h * w];
+    for i in 0..w {
+        framed[i] = 255;
+        framed[(h - 1) * w + i] = 255;
+        framed[i * w] = 255;
+        framed[i * w + w - 1] = 255;
+    }
+    let mut out = vec![0u8; h * w];
+    warp_nearest(&framed, 1, h, w, &Affine::zoom(0.5, h, w), &mut out);
+    assert!(out.iter().all(|&v| v == 100), "{out:?}");
+}
+
+fn suites_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("suites")
+}
+
+#[test]
+fn adding_an_evaluation_keeps_the_training_hash() {
+    let dir = suites_dir();
+    let text = std::fs::read_to_string(dir.join("table7.yaml")).unwrap();
+    let base = mixbench::suite::load::parse(&dir.join("table7.yaml"), &text).unwrap();
+    let more = text.replace(
+        "- {name: fgsm, epsilon: [0.03, 0.1], loss: bce_softmax, space: normalized}",
+        "- {name: fgsm, epsilon: [0.03, 0.1, 0.2], loss: bce_softmax, space: normalized}\n        - {name: rotation, degrees: 30}",
+    );
+    assert_ne!(more, text);
+    let more = mixbench::suite::load::parse(&dir.join("table7.yaml"), &more).unwrap();
+    let a = mixbench::suite::resolve(&base, "smoke", None).unwrap();
+    let b = mixbench::suite::resolve(&more, "smoke", None).unwrap();
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.training_hash, y.training_hash, "{}", x.experiment);
+        assert_eq!(y.evaluations.len(), x.evaluations.len() + 2);
+        // The evaluations both have are the same evaluations.
+        for e in &x.evaluations {
+            let same = y.evaluations.iter().find(|f| f.id == e.id).unwrap();
+            assert_eq!(x.evaluation_hash(e), y.evaluation_hash(same));
+        }
+    }
+    // ... but a training setting changes it.
+    let lr = text.replace(
+        "optimizer: {lr: 0.1}\n      evaluations",
+        "optimizer: {lr: 0.05}\n      evaluations",
+    );
+    assert_ne!(lr, text);
+    let lr = mixbench::suite::load::parse(&dir.join("table7.yaml"), &lr).unwrap();
+    let c = mixbench::suite::resolve(&lr, "smoke", None).unwrap();
+    assert_ne!(a[0].training_hash, c[0].training_hash);
+}
+
+#[test]
+fn tables_4_and_9_train_the_same_models() {
+    let dir = suites_dir();
+    let t4 = mixbench::suite::load(&dir, "table4").unwrap();
+    let t9 = mixbench::suite::load(&dir, "table9").unwrap();
+    for profile in ["smoke", "paper"] {
+        let a = mixbench::suite::resolve(&t4, profile, None).unwrap();
+        let b = mixbench::suite::resolve(&t9, profile, None).unwrap();
+        let seeds = t4.suite.profiles[profile].seeds.len();
+        assert_eq!(a.len(), 4 * seeds);
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.experiment, y.experiment);
+            assert_eq!(
+                x.training_hash, y.training_hash,
+                "{profile} {}",
+                x.experiment
+            );
+            // Every Table 4 evaluation is a Table 9 evaluation with the same hash.
+            for e in &x.evaluations {
+                let f = y.evaluations.iter().find(|f| f.id == e.id).unwrap();
+                assert_eq!(x.evaluation_hash(e), y.evaluation_hash(f));
+            }
+        }
+        assert_eq!(b[0].evaluations.len(), 1 + 17);
+        assert_eq!(a[0].evaluations.len(), 1 + 8);
+    }
+}
+
+/// The committed smoke baselines come from models trained enough that the evaluations mean
+/// something: clean accuracy above every deformed and adversarial accuracy.
+#[test]
+fn smoke_baselines_are_trained_enough_to_measure_robustness() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines");
+    for suite in ["table4", "table7", "table9"] {
+        let b: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{suite}.smoke.json"))).unwrap(),
+        )
+        .unwrap();
+        for (exp, s) in b["experiments"].as_object().unwrap() {
+            let m = s["metrics"].as_object().unwrap();
+            let clean = m["clean.top1_acc"]["mean"].as_f64().unwrap();
+            assert!(
+                clean > 40.0,
+                "{suite}/{exp}: clean accuracy {clean}% is near chance"
+            );
+            let mut n = 0;
+            for (k, v) in m {
+                if k.ends_with(".accuracy") {
+                    let a = v["mean"].as_f64().unwrap();
+                    assert!(
+                        a < clean,
+                        "{suite}/{exp}: {k} = {a}% is not below clean {clean}%"
+                    );
+                    n += 1;
+                }
+            }
+            assert!(
+                n >= 2,
+                "{suite}/{exp}: no robustness metric in the baseline"
+            );
+        }
+    }
+}
+
+/// Rotation, shear and zoom against `tools/reference/make_deform_fixtures.py`: the reference's
+/// matrices about its centre, sampled as `scipy.ndimage.affine_transform(order=0, cval=0)`.
+#[test]
+fn deformations_match_the_scipy_fixture() {
+    let d: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("deform.json")).unwrap()).unwrap();
+    let images: Vec<(Vec<usize>, Vec<u8>)> = d["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|im| {
+            let shape: Vec<usize> = serde_json::from_value(im["shape"].clone()).unwrap();
+            let data: Vec<u8> = serde_json::from_value(im["data"].clone()).unwrap();
+            (shape, data)
+        })
+        .collect();
+    let (mut cases, mut pixels, mut ties, mut bits_differ) = (0, 0, 0, 0);
+    let mut mismatches = Vec::new();
+    for case in d["cases"].as_array().unwrap() {
+        let (shape, img) = &images[case["image"].as_u64().unwrap() as usize];
+        let (c, h, w) = (shape[0], shape[1], shape[2]);
+        let v = case["value"].as_f64().unwrap();
+        let a = match case["kind"].as_str().unwrap() {
+            "rotate" => Affine::rotation(v, h, w),
+            "shear" => Affine::shear(v, h, w),
+            "zoom" => Affine::zoom(v, h, w),
+            k => panic!("unknown kind {k}"),
+        };
+        let want_m: Vec<Vec<f64>> = serde_json::from_value(case["matrix"].clone()).unwrap();
+        let want_o: Vec<f64> = serde_json::from_value(case["offset"].clone()).unwrap();
+        let same_bits = (0..2).all(|i| {
+            a.offset[i].to_bits() == want_o[i].to_bits()
+                && (0..2).all(|j| a.m[i][j].to_bits() == want_m[i][j].to_bits())
+        });
+        if !same_bits {
+            bits_differ += 1;
+        }
+        let want: Vec<u8> = serde_json::from_value(case["output"].clone()).unwrap();
+        let mut out = vec![0u8; img.len()];
+        warp_nearest(img, c, h, w, &a, &mut out);
+        let diff = (0..h * w)
+            .filter(|&p| (0..c).any(|ch| out[ch * h * w + p] != want[ch * h * w + p]))
+            .count();
+        let flagged = case["input_coords_boundary"].as_u64().unwrap() as usize
+            + case["input_coords_edge"].as_u64().unwrap() as usize;
+        if diff > 0 {
+            mismatches.push(format!(
+                "{} {v} on {h}x{w}: {diff} positions differ ({flagged} flagged ties)",
+                case["kind"]
+            ));
+        }
+        // A differing pixel is only acceptable where rounding is a tie and our float bits differ.
+        assert!(
+            diff == 0 || (!same_bits && diff <= flagged),
+            "{} {v} on {h}x{w}: {diff} positions differ, {flagged} are ties",
+            case["kind"]
+        );
+        cases += 1;
+        pixels += h * w;
+        ties += flagged;
+    }
+    println!(
+        "{cases} cases, {pixels} positions, {ties} on rounding/edge ties, {bits_differ} cases with other matrix/offset bits; mismatches: {mismatches:?}"
+    );
+    assert!(cases >= 60);
+}
