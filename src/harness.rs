@@ -66,12 +66,24 @@ pub struct HarnessOptions<'a> {
     pub device: Device,
 }
 
-/// Human name of a device (`cpu`, `cuda:0`).
+/// Human name of a device with the CPU model (`cpu (AMD EPYC 7B13)`, `cuda:0`): CPU results
+/// are bit-identical only on the same CPU type, so the model is part of the provenance.
 pub fn device_name(d: &Device) -> String {
     match d {
-        Device::Cpu => "cpu".into(),
+        Device::Cpu => match cpu_model() {
+            Some(m) => format!("cpu ({m})"),
+            None => "cpu".into(),
+        },
         other => format!("{:?}", other.location()),
     }
+}
+
+fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    text.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string())
 }
 
 fn environment(

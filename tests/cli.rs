@@ -318,8 +318,13 @@ fn a_diverging_row_is_reported_and_the_others_still_run() {
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(err.contains("DIVERGED in training"), "{err}");
     assert!(err.contains("1 experiment(s) diverged"), "{err}");
-    // The rows before and after the diverging one ran and have numbers.
-    assert!(err.contains("trained 3 model(s)"), "{err}");
+    // The rows before and after the diverging one ran and have numbers (`after` trains the
+    // same model as `none`, so it is reused).
+    assert!(err.contains("trained 2 model(s), reused 1"), "{err}");
+    assert!(
+        err.contains("[3/3] after s0: reused the stored model"),
+        "{err}"
+    );
     let rec: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(d.path().join("results/evals/smoke/unstable-s0.json")).unwrap(),
     )

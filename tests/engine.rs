@@ -50,6 +50,46 @@ fn trainable_parameter_counts_match_reference_models() {
             "{arch} with {classes} classes"
         );
     }
+    // WRN depth and widen factor as parameters; counts from the reference `Wide_ResNet` in
+    // PyTorch (tools/reference/make_fgsm_fixture.py prints them). Depth 20, as Table 7 prints
+    // it, is not 6n + 4: the reference asserts, and so does this registry.
+    for (depth, classes, want) in [
+        (28, 10, 36_489_290),
+        (22, 10, 26_805_770),
+        (16, 10, 17_122_250),
+        (16, 100, 17_179_940),
+    ] {
+        let m = model(
+            "wide_resnet",
+            json!({"depth": depth, "widen_factor": 10}),
+            classes,
+            32,
+            0,
+        );
+        assert_eq!(
+            m.store.num_trainable(),
+            want,
+            "WRN-{depth}-10, {classes} classes"
+        );
+    }
+    let e = Model::build(
+        "wide_resnet",
+        json!({"depth": 20, "widen_factor": 10})
+            .as_object()
+            .unwrap(),
+        InputSpec {
+            channels: 3,
+            height: 32,
+            width: 32,
+            classes: 10,
+        },
+        0,
+        &Device::Cpu,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("6n + 4") && e.contains("got 20"), "{e}");
     assert_eq!(
         model("preactresnet18", json!({}), 10, 32, 0).num_mix_points(),
         5
@@ -307,6 +347,101 @@ fn resumed_run_equals_uninterrupted_run() {
     assert_eq!(resumed.final_metrics, full.final_metrics);
 }
 
+fn same_epochs(a: &mixbench::train::TrainOutcome, b: &mixbench::train::TrainOutcome) -> bool {
+    let strip = |o: &mixbench::train::TrainOutcome| -> Vec<(u64, Option<u64>)> {
+        o.epochs
+            .iter()
+            .map(|e| (e.train_loss.to_bits(), e.test.map(|t| t.nll.to_bits())))
+            .collect()
+    };
+    strip(a) == strip(b)
+}
+
+#[test]
+fn unusable_checkpoints_fall_back_to_the_previous_one_or_a_fresh_start() {
+    let full = conv_run(9, 4, None);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = CheckpointSpec {
+        dir: dir.path().join("ckpt"),
+        training_hash: "h".into(),
+    };
+    conv_run(9, 3, Some(&spec));
+    // The newest two checkpoints are kept.
+    for e in [1, 2] {
+        assert!(spec.dir.join(format!("epoch-{e}")).exists(), "epoch-{e}");
+    }
+    assert!(!spec.dir.join("epoch-0").exists());
+    // Truncate the newest state and leave a half-written temporary folder behind.
+    let st = spec.dir.join("epoch-2/state.safetensors");
+    let len = std::fs::metadata(&st).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&st)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    std::fs::create_dir(spec.dir.join(".tmp-epoch-crash")).unwrap();
+    let resumed = conv_run(9, 4, Some(&spec));
+    assert_eq!(resumed.resumed_from, Some(1), "{:?}", resumed.notes);
+    let notes = resumed.notes.join("\n");
+    assert!(
+        notes.contains("checkpoint after epoch 2 skipped") && notes.contains("unreadable"),
+        "{notes}"
+    );
+    assert!(notes.contains("unfinished temporary"), "{notes}");
+    assert!(!spec.dir.join(".tmp-epoch-crash").exists());
+    assert!(
+        same_epochs(&resumed, &full),
+        "resuming from the older checkpoint changed the run"
+    );
+
+    // A checkpoint of another training config is never resumed: fresh start, with a note.
+    let other = CheckpointSpec {
+        dir: spec.dir.clone(),
+        training_hash: "another".into(),
+    };
+    let fresh = conv_run(9, 4, Some(&other));
+    assert_eq!(fresh.resumed_from, None);
+    assert!(
+        fresh
+            .notes
+            .iter()
+            .any(|n| n.contains("belongs to another run")),
+        "{:?}",
+        fresh.notes
+    );
+    assert!(same_epochs(&fresh, &full));
+}
+
+#[test]
+fn the_trainer_uses_the_scheduled_learning_rate_around_a_milestone() {
+    let ds = tiny_data();
+    let m = model("mlp", json!({"hidden": [16]}), 4, 8, 0);
+    let reg = registry::build("none", &obj(json!({}))).unwrap();
+    let mut c = cfg(5);
+    c.optimizer.lr = 0.2;
+    c.schedule = mixbench::train::StepSchedule {
+        milestones: vec![2, 4],
+        gammas: vec![0.1, 0.5],
+    };
+    let out = train(
+        &m,
+        &ds,
+        &pre(),
+        reg.as_ref(),
+        &c,
+        0,
+        None,
+        &mut SilentObserver,
+    )
+    .unwrap();
+    let lrs: Vec<f64> = out.epochs.iter().map(|e| e.lr).collect();
+    let want = [0.2, 0.2, 0.2 * 0.1, 0.2 * 0.1, 0.2 * 0.1 * 0.5];
+    for (got, want) in lrs.iter().zip(want) {
+        assert!((got - want).abs() < 1e-15, "{lrs:?}");
+    }
+}
+
 #[test]
 fn eval_metrics_are_consistent() {
     let ds = tiny_data();
@@ -318,4 +453,49 @@ fn eval_metrics_are_consistent() {
     assert_eq!(e.top5_pct, 100.0);
     assert!((e.nll - 4f64.ln()).abs() < 0.5, "{}", e.nll);
     assert!(e.error_pct > 0.0 && e.error_pct <= 100.0);
+}
+
+#[test]
+fn class_balanced_subsets_through_the_full_load_path() {
+    let load = |subset_seed: u64| {
+        let cfg: mixbench::experiment::ExperimentConfig = serde_json::from_value(json!({
+            "dataset": {"name": "synthetic", "classes": 4, "train_size": 120, "test_size": 40,
+                        "size": 8, "train_per_class": 7, "test_per_class": 3,
+                        "subset_seed": subset_seed},
+            "model": {"arch": "mlp"}, "regularizer": {"name": "none"},
+            "optimizer": {"lr": 0.1}, "epochs": 1, "batch_size": 2
+        }))
+        .unwrap();
+        let opts = mixbench::data::LoadOptions {
+            data_dir: "data".into(),
+            allow_unverified: false,
+        };
+        mixbench::experiment::run::load_dataset(&cfg, &opts)
+            .unwrap()
+            .0
+    };
+    let a = load(1);
+    let mut counts = [0usize; 4];
+    for &l in &a.train.labels {
+        counts[l as usize] += 1;
+    }
+    assert_eq!(counts, [7; 4], "train balance");
+    let mut counts = [0usize; 4];
+    for &l in &a.test.labels {
+        counts[l as usize] += 1;
+    }
+    assert_eq!(counts, [3; 4], "test balance");
+    let again = load(1);
+    assert_eq!(a.train.images, again.train.images, "same seed, same subset");
+    let other = load(2);
+    assert_ne!(
+        a.train.images, other.train.images,
+        "another subset_seed picks other images"
+    );
+    assert!(
+        a.provenance
+            .notes
+            .iter()
+            .any(|n| n.contains("train capped at 7 per class"))
+    );
 }

@@ -152,3 +152,80 @@ fn committed_suites_parse() {
         }
     }
 }
+
+#[test]
+fn a_tolerance_for_an_unknown_metric_is_an_error() {
+    let e = err(&GOOD.replace(
+        "    seeds: [0, 1]",
+        "    seeds: [0, 1]\n    tolerances: {test_error: 3.0}",
+    ));
+    assert!(e.contains("tolerance for `test_error`"), "{e}");
+    assert!(e.contains("profiles.smoke.tolerances.test_error"), "{e}");
+}
+
+#[test]
+fn bad_evaluations_name_file_line_and_field() {
+    let e = err(&GOOD.replace(
+        "  batch_size: 8",
+        "  batch_size: 8\n  evaluations:\n    - {name: fgsm, epsilon: 0.1, eps: 2}",
+    ));
+    assert!(e.starts_with("suites/t.yaml:"), "{e}");
+    assert!(e.contains("unknown field `eps`"), "{e}");
+    let e = err(&GOOD.replace(
+        "  batch_size: 8",
+        "  batch_size: 8\n  evaluations:\n    - {name: fgsn}",
+    ));
+    assert!(e.contains("unknown evaluator `fgsn`"), "{e}");
+    assert!(e.contains("evaluations[0].name"), "{e}");
+    // A metric no evaluation produces is a load error, not an empty column.
+    let e = err(&GOOD.replace("{name: clean.test_error,", "{name: fgsm_0.1.accuracy,"));
+    assert!(
+        e.contains("no evaluation of profile `smoke` produces `fgsm_0.1.accuracy`"),
+        "{e}"
+    );
+}
+
+/// Every committed baseline still matches its suite: the training hash of each resolved cell
+/// equals the one stored, so a change to hashing or to a suite cannot silently turn every
+/// comparison into "not comparable".
+#[test]
+fn committed_baselines_match_their_suites_hashes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("baselines")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let Some((suite, profile)) = name.strip_suffix(".json").and_then(|s| s.split_once('.'))
+        else {
+            continue;
+        };
+        let b: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let ls = mixbench::suite::load(&root.join("suites"), suite).unwrap();
+        let cells = resolve(&ls, profile, None).unwrap();
+        for (exp, s) in b["experiments"].as_object().unwrap() {
+            let cell = cells.iter().find(|c| &c.experiment == exp).unwrap();
+            assert_eq!(
+                s["training_hash"].as_str().unwrap(),
+                cell.training_hash,
+                "{name}: {exp}"
+            );
+            for (metric, hash) in s["metric_sources"].as_object().unwrap() {
+                // Metric names have no dots; ids may (`zoom_1.2`).
+                let (id, _) = metric.rsplit_once('.').unwrap();
+                let id = cell
+                    .evaluations
+                    .iter()
+                    .find(|e| e.id == id)
+                    .unwrap_or_else(|| panic!("{name}: {exp}: no evaluation for {metric}"));
+                assert_eq!(
+                    hash.as_str().unwrap(),
+                    cell.evaluation_hash(id),
+                    "{name}: {exp} {metric}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 18 + 4 + 8 + 4, "{checked}");
+}

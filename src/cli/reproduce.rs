@@ -16,9 +16,9 @@ use crate::results::record::CodeVersion;
 use crate::suite::load::list_ids;
 use crate::suite::{LoadedSuite, load, resolve};
 
-/// Arguments of `reproduce`.
-#[derive(Debug, Args)]
-pub struct ReproduceArgs {
+/// Which cells to run, and with which data: shared by `reproduce` and `evaluate`.
+#[derive(Debug, Clone, Args)]
+pub struct Selection {
     /// Suite id, a suite file, or `all` (every suite that defines the profile).
     pub suite: String,
     /// Profile: `smoke` (tiny, synthetic data), `paper` (the paper's settings), `paper-code`
@@ -34,6 +34,14 @@ pub struct ReproduceArgs {
     /// Accept datasets whose checksums do not match (recorded in each result).
     #[arg(long)]
     pub allow_unverified: bool,
+}
+
+/// Arguments of `reproduce`.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// Suite, profile, seeds and data.
+    #[command(flatten)]
+    pub selection: Selection,
     /// Store this run's aggregated results as the new baseline for the suite and profile.
     #[arg(long)]
     pub bless: bool,
@@ -47,11 +55,12 @@ pub struct ReproduceArgs {
 
 /// Runs the suite(s) and returns 1 if any metric regressed.
 pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
-    let suites: Vec<LoadedSuite> = if a.suite == "all" {
+    let sel = &a.selection;
+    let suites: Vec<LoadedSuite> = if sel.suite == "all" {
         let mut v = Vec::new();
         for id in list_ids(&cli.suites_dir)? {
             let ls = load(&cli.suites_dir, &id)?;
-            if ls.suite.profiles.contains_key(&a.profile) {
+            if ls.suite.profiles.contains_key(&sel.profile) {
                 v.push(ls);
             }
         }
@@ -59,12 +68,12 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
             anyhow::bail!(
                 "no suite in {} defines profile `{}`",
                 cli.suites_dir.display(),
-                a.profile
+                sel.profile
             );
         }
         v
     } else {
-        vec![load(&cli.suites_dir, &a.suite)?]
+        vec![load(&cli.suites_dir, &sel.suite)?]
     };
     let mut code = EXIT_OK;
     for ls in &suites {
@@ -74,12 +83,13 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
 }
 
 fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32> {
-    let cells = resolve(ls, &a.profile, a.seeds.as_deref())?;
+    let sel = &a.selection;
+    let cells = resolve(ls, &sel.profile, sel.seeds.as_deref())?;
     let opts = HarnessOptions {
         results_dir: &cli.results_dir,
         load: LoadOptions {
-            data_dir: super::data_dir(a.data_dir.as_ref()),
-            allow_unverified: a.allow_unverified,
+            data_dir: super::data_dir(sel.data_dir.as_ref()),
+            allow_unverified: sel.allow_unverified,
         },
         force: a.force,
         no_train: a.no_train,
@@ -88,7 +98,7 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
     eprintln!(
         "{} — profile `{}`: {} cells",
         ls.suite.title,
-        a.profile,
+        sel.profile,
         cells.len()
     );
     let (mut trained, mut reused, mut evaluated, mut reused_evals) = (0, 0, 0, 0);
@@ -102,7 +112,7 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
             cell.seed
         );
         let mut bar = BarObserver::new(label.clone(), cell.config.epochs);
-        let outcome = run_cell(ls, &a.profile, cell, &opts, &mut bar);
+        let outcome = run_cell(ls, &sel.profile, cell, &opts, &mut bar);
         bar.finish();
         let o = outcome?;
         for n in &o.notes {
@@ -160,10 +170,10 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
             format!(", {} cell(s) without a trained model", missing.len())
         }
     );
-    let records = collect_records(&cli.results_dir, ls, &a.profile, &cells)?;
-    let bpath = baseline::path(&cli.baselines_dir, &ls.suite.id, &a.profile);
+    let records = collect_records(&cli.results_dir, ls, &sel.profile, &cells)?;
+    let bpath = baseline::path(&cli.baselines_dir, &ls.suite.id, &sel.profile);
     let base = baseline::read(&bpath)?;
-    let rep = report::build(ls, &a.profile, &records, base.as_ref())?;
+    let rep = report::build(ls, &sel.profile, &records, base.as_ref())?;
     let files = report::write_all(&rep, &cli.reports_dir)?;
     println!("{}", report::markdown::render(&rep));
     for f in &files {
@@ -181,7 +191,7 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
         let summaries = aggregate(&records, &rep.metrics)?;
         let b = Baseline {
             suite: ls.suite.id.clone(),
-            profile: a.profile.clone(),
+            profile: sel.profile.clone(),
             blessed_at: chrono::Utc::now().to_rfc3339(),
             code: CodeVersion::current(),
             device: records

@@ -223,4 +223,98 @@ mod tests {
             assert!(allowed.contains(&out), "unexpected crop {out:?}");
         }
     }
+
+    /// Pad with black, crop at (p + dy, p + dx), then flip: the torchvision order, written
+    /// the simple way.
+    fn pad_then_slice(
+        img: &[u8],
+        (c, h, w): (usize, usize, usize),
+        p: usize,
+        (dy, dx, flip): (isize, isize, bool),
+        pre: &Preprocessing,
+    ) -> Vec<f32> {
+        let (ph, pw) = (h + 2 * p, w + 2 * p);
+        let mut padded = vec![0u8; c * ph * pw];
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    padded[ch * ph * pw + (y + p) * pw + x + p] = img[ch * h * w + y * w + x];
+                }
+            }
+        }
+        let mut out = vec![0f32; c * h * w];
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let sx = if flip { w - 1 - x } else { x };
+                    let py = (y as isize + p as isize + dy) as usize;
+                    let px = (sx as isize + p as isize + dx) as usize;
+                    let v = padded[ch * ph * pw + py * pw + px];
+                    out[ch * h * w + y * w + x] = (v as f32 / 255.0 - pre.mean[ch]) / pre.std[ch];
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn crops_and_flips_equal_pad_then_slice_and_cover_every_offset() {
+        let (c, h, w, p) = (3usize, 5usize, 6usize, 2usize);
+        // Distinct non-zero pixels, so the offset and flip of an output can be recovered.
+        let img: Vec<u8> = (0..c * h * w).map(|i| (i + 1) as u8).collect();
+        let n = 600;
+        let s = Split {
+            images: img.repeat(n),
+            labels: vec![0; n],
+        };
+        let pre = Preprocessing {
+            mean: vec![0.4, 0.5, 0.6],
+            std: vec![0.2, 0.25, 0.3],
+            crop_padding: p,
+            hflip: true,
+        };
+        let mut out = vec![0f32; n * c * h * w];
+        let idx: Vec<usize> = (0..n).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        fill_batch(
+            &s,
+            ImageShape { c, h, w },
+            &idx,
+            &pre,
+            Some(&mut rng),
+            &mut out,
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        let mut black = 0;
+        for i in 0..n {
+            let got = &out[i * c * h * w..(i + 1) * c * h * w];
+            let mut matches = vec![];
+            for dy in -(p as isize)..=p as isize {
+                for dx in -(p as isize)..=p as isize {
+                    for flip in [false, true] {
+                        if pad_then_slice(&img, (c, h, w), p, (dy, dx, flip), &pre) == got {
+                            matches.push((dy, dx, flip));
+                        }
+                    }
+                }
+            }
+            // Exactly one shift and flip explains all three channels at once.
+            assert_eq!(matches.len(), 1, "image {i}: {matches:?}");
+            seen.insert(matches[0]);
+            // Padding is the normalised value of black, -mean/std, not 0.
+            for ch in 0..c {
+                let pad = -pre.mean[ch] / pre.std[ch];
+                black += got[ch * h * w..(ch + 1) * h * w]
+                    .iter()
+                    .filter(|&&v| v == pad)
+                    .count();
+            }
+        }
+        assert_eq!(
+            seen.len(),
+            25 * 2,
+            "every offset in -p..=p on both axes, flipped or not"
+        );
+        assert!(black > 0);
+    }
 }

@@ -73,4 +73,13 @@ impl ImageDataset {
     pub fn image_len(&self) -> usize {
         self.channels * self.height * self.width
     }
+
+    /// Geometry of its images.
+    pub fn shape(&self) -> super::batch::ImageShape {
+        super::batch::ImageShape {
+            c: self.channels,
+            h: self.height,
+            w: self.width,
+        }
+    }
 }

@@ -5,7 +5,6 @@ use serde_json::{Map, Value};
 
 use super::metrics::{EvalMetrics, evaluate};
 use super::{EvalContext, EvalOutput, Evaluator, registry};
-use crate::data::batch::ImageShape;
 use crate::error::Result;
 
 /// Clean test-split evaluation (no parameters).
@@ -42,12 +41,13 @@ impl Evaluator for Clean {
 
     fn evaluate(&self, ctx: &EvalContext) -> Result<EvalOutput> {
         let d = ctx.data;
-        let shape = ImageShape {
-            c: d.channels,
-            h: d.height,
-            w: d.width,
-        };
-        let m = evaluate(ctx.model, &d.test, shape, ctx.preprocessing, ctx.batch_size)?;
+        let m = evaluate(
+            ctx.model,
+            &d.test,
+            d.shape(),
+            ctx.preprocessing,
+            ctx.batch_size,
+        )?;
         Ok(EvalOutput {
             metrics: named(&m)
                 .into_iter()

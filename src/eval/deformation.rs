@@ -142,28 +142,14 @@ impl Evaluator for Deformation {
 
     fn evaluate(&self, ctx: &EvalContext) -> Result<EvalOutput> {
         let d = ctx.data;
-        let shape = ImageShape {
-            c: d.channels,
-            h: d.height,
-            w: d.width,
-        };
-        let deformed = self.apply(&d.test, shape, ctx.seed);
+        let deformed = self.apply(&d.test, d.shape(), ctx.seed);
         let m = evaluate(
             ctx.model,
             &deformed,
-            shape,
+            d.shape(),
             ctx.preprocessing,
             ctx.batch_size,
         )?;
-        Ok(EvalOutput {
-            metrics: [
-                ("accuracy".to_string(), 100.0 - m.error_pct),
-                ("error".to_string(), m.error_pct),
-            ]
-            .into(),
-            arrays: Default::default(),
-            non_finite: m.non_finite,
-            n: m.n,
-        })
+        Ok(EvalOutput::accuracy(&m))
     }
 }

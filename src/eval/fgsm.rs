@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::metrics::Scorer;
 use super::{EvalContext, EvalOutput, Evaluator, id_number, registry};
 use crate::data::Preprocessing;
-use crate::data::batch::{ImageShape, fill_batch};
+use crate::data::batch::fill_batch;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::train::{LossKind, loss::loss};
@@ -144,14 +144,18 @@ impl Fgsm {
             .map(|(i, (&v, &d))| match self.space {
                 Space::Normalized => v + self.epsilon * sign(d),
                 Space::Pixel => {
-                    // d(loss)/d(pixel) = d(loss)/d(x) / std: same sign, since std > 0.
+                    // d(loss)/d(pixel) = d(loss)/d(x) / std: same sign, since std > 0. The step
+                    // is applied in normalised units unless clipping moves the pixel, so ε = 0
+                    // returns x exactly (no round trip through pixel units).
                     let ch = (i / plane) % dims.1;
                     let (m, s) = (pre.mean[ch] as f64, pre.std[ch] as f64);
-                    let mut p = v * s + m + self.epsilon * sign(d);
-                    if self.clip {
-                        p = p.clamp(0.0, 1.0);
+                    let step = self.epsilon * sign(d);
+                    let p = v * s + m + step;
+                    if self.clip && !(0.0..=1.0).contains(&p) {
+                        (p.clamp(0.0, 1.0) - m) / s
+                    } else {
+                        v + step / s
                     }
-                    (p - m) / s
                 }
             })
             .collect();
@@ -180,11 +184,7 @@ impl Evaluator for Fgsm {
 
     fn evaluate(&self, ctx: &EvalContext) -> Result<EvalOutput> {
         let d = ctx.data;
-        let shape = ImageShape {
-            c: d.channels,
-            h: d.height,
-            w: d.width,
-        };
+        let shape = d.shape();
         let dev = ctx.model.store.device().clone();
         let mut scorer = Scorer::default();
         let batch = ctx.batch_size.max(1);
@@ -207,16 +207,6 @@ impl Evaluator for Fgsm {
             let logits = ctx.model.forward(&adv, false)?;
             scorer.add_batch(&logits, &labels)?;
         }
-        let m = scorer.finish();
-        Ok(EvalOutput {
-            metrics: [
-                ("accuracy".to_string(), 100.0 - m.error_pct),
-                ("error".to_string(), m.error_pct),
-            ]
-            .into(),
-            arrays: Default::default(),
-            non_finite: m.non_finite,
-            n: m.n,
-        })
+        Ok(EvalOutput::accuracy(&scorer.finish()))
     }
 }

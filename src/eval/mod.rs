@@ -50,6 +50,22 @@ pub struct EvalOutput {
     pub n: usize,
 }
 
+impl EvalOutput {
+    /// `accuracy` and `error` (%) of scored logits: what the robustness evaluators report.
+    pub fn accuracy(m: &EvalMetrics) -> Self {
+        EvalOutput {
+            metrics: [
+                ("accuracy".to_string(), 100.0 - m.error_pct),
+                ("error".to_string(), m.error_pct),
+            ]
+            .into(),
+            arrays: BTreeMap::new(),
+            non_finite: m.non_finite,
+            n: m.n,
+        }
+    }
+}
+
 /// A configured evaluation of a trained model.
 pub trait Evaluator: Send + Sync {
     /// Identifier used when the suite gives none (`fgsm_0.03`, `rotation_20`): metric keys are

@@ -177,3 +177,107 @@ pub fn aggregate(
     }
     Ok(summaries)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::record::{CodeVersion, RunEnvironment};
+    use crate::suite::schema::Better;
+
+    fn rec(exp: &str, seed: u64, hash: &str, final_err: f64, best_err: f64) -> ResultRecord {
+        ResultRecord {
+            record_version: 2,
+            suite: "s".into(),
+            experiment: exp.into(),
+            profile: "p".into(),
+            seed,
+            training_hash: hash.into(),
+            config: serde_json::from_value(serde_json::json!({
+                "dataset": {"name": "synthetic"}, "model": {"arch": "mlp"},
+                "regularizer": {"name": "none"}, "optimizer": {"lr": 0.1},
+                "epochs": 1, "batch_size": 2
+            }))
+            .unwrap(),
+            dataset: crate::data::DatasetProvenance {
+                name: "synthetic".into(),
+                fingerprint: "fp".into(),
+                files: vec![],
+                notes: vec![],
+            },
+            code: CodeVersion::current(),
+            environment: RunEnvironment {
+                device: "cpu".into(),
+                threads: 1,
+                started_at: String::new(),
+                finished_at: String::new(),
+                wall_seconds: 0.0,
+            },
+            trainable_params: 0,
+            metrics: [("clean.test_error".to_string(), final_err)].into(),
+            best_metrics: [("clean.test_error".to_string(), best_err)].into(),
+            best_epoch_index: Some(0),
+            metric_sources: [("clean.test_error".to_string(), "e".to_string())].into(),
+            arrays: Default::default(),
+            evaluations: vec![],
+            diverged: None,
+            curves: vec![],
+            resumed_from: None,
+        }
+    }
+
+    fn spec(from: Which) -> Vec<MetricSpec> {
+        vec![MetricSpec {
+            name: "clean.test_error".into(),
+            label: None,
+            unit: "%".into(),
+            better: Better::Lower,
+            tolerance: 0.1,
+            from,
+        }]
+    }
+
+    #[test]
+    fn mean_and_sample_std_over_seeds() {
+        // 4, 5, 9: mean 6, sample variance ((4)+(1)+(9))/2 = 7.
+        let r = vec![
+            rec("a", 2, "h", 9.0, 1.0),
+            rec("a", 0, "h", 4.0, 2.0),
+            rec("a", 1, "h", 5.0, 3.0),
+            rec("b", 0, "g", 3.0, 3.0),
+        ];
+        let s = aggregate(&r, &spec(Which::Final)).unwrap();
+        let a = &s[0].metrics["clean.test_error"];
+        assert_eq!((a.mean, a.n), (6.0, 3));
+        assert!((a.std - 7f64.sqrt()).abs() < 1e-12, "{}", a.std);
+        assert_eq!(a.values, vec![4.0, 5.0, 9.0], "sorted by seed");
+        // One seed: std 0, not NaN.
+        let b = &s[1].metrics["clean.test_error"];
+        assert_eq!((b.mean, b.std, b.n), (3.0, 0.0, 1));
+        // Best-epoch selection takes the other map.
+        let s = aggregate(&r, &spec(Which::Best)).unwrap();
+        assert_eq!(s[0].metrics["clean.test_error"].mean, 2.0);
+        assert_eq!(s[0].metric_sources["clean.test_error"], "e");
+    }
+
+    #[test]
+    fn mixed_configs_duplicate_seeds_and_diverged_seeds() {
+        let r = vec![rec("a", 0, "h", 4.0, 4.0), rec("a", 1, "other", 5.0, 5.0)];
+        let e = aggregate(&r, &spec(Which::Final)).unwrap_err().to_string();
+        assert!(e.contains("2 different training configs"), "{e}");
+        let r = vec![rec("a", 0, "h", 4.0, 4.0), rec("a", 0, "h", 5.0, 5.0)];
+        let e = aggregate(&r, &spec(Which::Final)).unwrap_err().to_string();
+        assert!(e.contains("two records for seed 0"), "{e}");
+        let mut bad = rec("a", 1, "h", 0.0, 0.0);
+        bad.diverged = Some(CellDivergence {
+            stage: "training".into(),
+            epoch: Some(3),
+            step: Some(7),
+            reason: "training loss is NaN".into(),
+        });
+        let s = aggregate(&[rec("a", 0, "h", 4.0, 4.0), bad], &spec(Which::Final)).unwrap();
+        // The diverged seed's 0% error is never averaged in.
+        assert_eq!(s[0].metrics["clean.test_error"].values, vec![4.0]);
+        assert_eq!(s[0].diverged.len(), 1);
+        assert_eq!(s[0].diverged[0].0, 1);
+    }
+}

@@ -37,4 +37,21 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
     }
+
+    #[test]
+    fn a_failing_rename_leaves_the_target_intact_and_no_temporary_file() {
+        let d = tempfile::tempdir().unwrap();
+        // The target is a non-empty directory: the rename over it fails (even as root).
+        let target = d.path().join("r.json");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("keep"), b"old").unwrap();
+        let e = write_atomic(&target, b"new").unwrap_err().to_string();
+        assert!(e.contains("r.json"), "{e}");
+        assert_eq!(std::fs::read(target.join("keep")).unwrap(), b"old");
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names, vec!["r.json"], "temporary file left behind");
+    }
 }

@@ -235,6 +235,65 @@ mod tests {
         assert!((p - 0.002329).abs() < 2e-5, "{p}");
     }
 
+    #[test]
+    fn welch_unequal_n_and_variances_matches_scipy() {
+        // scipy.stats.ttest_ind([5.9,6.4,6.1,7.2,6.0], [5.0,5.1,4.9], equal_var=False,
+        // alternative='greater') (scipy 1.15.3): t = 5.446676813318378, df = 4.4635,
+        // p = 0.0019998658982548225. The pooled-variance test gives p = 0.002943684189401181,
+        // so this case tells Welch from Student.
+        let cur = stat(&[5.9, 6.4, 6.1, 7.2, 6.0]);
+        let base = stat(&[5.0, 5.1, 4.9]);
+        let p = welch_p_worse(&cur, &base, Better::Lower);
+        assert!((p - 0.0019998658982548225).abs() < 1e-9, "{p}");
+        // Higher-is-better mirror (accuracy = 100 − error): the same p, in the right direction.
+        let m = |v: &[f64]| stat(&v.iter().map(|x| 100.0 - x).collect::<Vec<_>>());
+        let p = welch_p_worse(
+            &m(&[5.9, 6.4, 6.1, 7.2, 6.0]),
+            &m(&[5.0, 5.1, 4.9]),
+            Better::Higher,
+        );
+        assert!((p - 0.001999865898254913).abs() < 1e-9, "{p}");
+        // Better, not worse: p near 1.
+        assert!(welch_p_worse(&base, &cur, Better::Lower) > 0.99);
+    }
+
+    #[test]
+    fn higher_is_better_and_exact_tolerance() {
+        let spec = |better, tol| {
+            vec![MetricSpec {
+                name: "clean.test_error".into(),
+                label: None,
+                unit: "%".into(),
+                better,
+                tolerance: tol,
+                from: crate::suite::schema::Which::Final,
+            }]
+        };
+        let st = |cur: &[f64], base: &[f64], better, tol| {
+            compare(
+                &summary("h", "f", cur),
+                Some(&summary("h", "f", base)),
+                &spec(better, tol),
+                0.05,
+            )[0]
+            .status
+        };
+        // Accuracy dropping by more than the tolerance is a regression; rising is better.
+        assert_eq!(
+            st(&[90.0], &[91.0], Better::Higher, 0.5),
+            Status::Regression
+        );
+        assert_eq!(st(&[92.0], &[91.0], Better::Higher, 0.5), Status::Better);
+        assert_eq!(st(&[92.0], &[91.0], Better::Lower, 0.5), Status::Regression);
+        // Worse by exactly the tolerance is not a regression (the rule is "worse than").
+        assert_eq!(st(&[5.5], &[5.0], Better::Lower, 0.5), Status::Ok);
+        assert_eq!(st(&[4.5], &[5.0], Better::Higher, 0.5), Status::Ok);
+        assert_eq!(
+            st(&[5.5000001], &[5.0], Better::Lower, 0.5),
+            Status::Regression
+        );
+    }
+
     fn summary(hash: &str, fp: &str, values: &[f64]) -> ExperimentSummary {
         let mut metrics = std::collections::BTreeMap::new();
         metrics.insert("clean.test_error".to_string(), stat(values));

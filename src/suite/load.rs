@@ -192,6 +192,29 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         ));
     }
     for (name, p) in &s.profiles {
+        for t in p.tolerances.keys() {
+            if !s.metrics.iter().any(|m| &m.name == t) {
+                return Err(ls.error_at(
+                    &[key("profiles"), key(name), key("tolerances"), key(t)],
+                    &format!(
+                        "tolerance for `{t}`, which is not one of the suite's metrics ({})",
+                        s.metrics
+                            .iter()
+                            .map(|m| m.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        for (t, v) in &p.tolerances {
+            if !(v.is_finite() && *v >= 0.0) {
+                return Err(ls.error_at(
+                    &[key("profiles"), key(name), key("tolerances"), key(t)],
+                    "tolerance must be a number >= 0",
+                ));
+            }
+        }
         if p.seeds.is_empty() {
             return Err(ls.error_at(
                 &[key("profiles"), key(name), key("seeds")],

@@ -1,4 +1,6 @@
-//! Deep merge of JSON values: objects merge key by key, everything else is replaced.
+//! Deep merge of JSON values: objects merge key by key, everything else is replaced, and a
+//! `null` value removes the key (so `preprocessing: null` in a profile restores the default,
+//! as in JSON Merge Patch, RFC 7386). An absent or null override as a whole changes nothing.
 //!
 //! A block that names a different `name` or `arch` than the one it overrides replaces it whole,
 //! so switching the dataset or regularizer never leaves the old one's parameters behind.
@@ -10,6 +12,10 @@ pub fn deep_merge(base: &mut Value, over: &Value) {
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
             for (k, v) in o {
+                if v.is_null() {
+                    b.remove(k);
+                    continue;
+                }
                 match b.get_mut(k) {
                     Some(bv) if replaces(bv, v) => *bv = v.clone(),
                     Some(bv) => deep_merge(bv, v),
@@ -53,5 +59,27 @@ mod tests {
         );
         deep_merge(&mut b, &json!({"regularizer": {"name": "none", "x": 1}}));
         assert_eq!(b["regularizer"], json!({"name": "none", "x": 1}));
+    }
+
+    #[test]
+    fn null_removes_keys_and_nested_blocks_merge_deeply() {
+        let mut b = json!({"model": {"arch": "wrn28_10", "width": 0.5}, "schedule": {"milestones": [4], "gammas": [0.1]}, "epochs": 5});
+        deep_merge(
+            &mut b,
+            &json!({"model": {"width": null}, "schedule": null, "epochs": 6}),
+        );
+        assert_eq!(b, json!({"model": {"arch": "wrn28_10"}, "epochs": 6}));
+        // Switching the architecture drops the old block's parameters.
+        let mut b = json!({"model": {"arch": "preactresnet18", "width": 0.125}});
+        deep_merge(&mut b, &json!({"model": {"arch": "preactresnet34"}}));
+        assert_eq!(b, json!({"model": {"arch": "preactresnet34"}}));
+        // Three levels deep: only the named leaf changes.
+        let mut b = json!({"a": {"b": {"c": 1, "d": 2}, "e": 3}});
+        deep_merge(&mut b, &json!({"a": {"b": {"d": 9}}}));
+        assert_eq!(b, json!({"a": {"b": {"c": 1, "d": 9}, "e": 3}}));
+        // A null override as a whole is no override.
+        let before = b.clone();
+        deep_merge(&mut b, &serde_json::Value::Null);
+        assert_eq!(b, before);
     }
 }
