@@ -17,6 +17,7 @@ use serde_json::json;
 fn bench(c: &mut Criterion) {
     // SAFETY: criterion runs the groups on the main thread, before candle starts its pool.
     unsafe { mixbench::threads::pin_thread_count() };
+    mixbench::memory::keep_freed_memory();
     let dev = Device::Cpu;
     let src = SyntheticSource;
     let data = src

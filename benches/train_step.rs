@@ -36,6 +36,7 @@ fn step(model: &Model, opt: &mut Sgd, x: &Tensor, labels: &[u32], plan: Option<&
 fn bench(c: &mut Criterion) {
     // SAFETY: criterion runs the groups on the main thread, before candle starts its pool.
     unsafe { mixbench::threads::pin_thread_count() };
+    mixbench::memory::keep_freed_memory();
     let dev = Device::Cpu;
     let batch = 64;
     let x = Tensor::randn(0f32, 1.0, (batch, 3, 32, 32), &dev).unwrap();

@@ -9,6 +9,7 @@ pub mod error;
 pub mod eval;
 pub mod experiment;
 pub mod harness;
+pub mod memory;
 pub mod model;
 pub mod regularizer;
 pub mod report;

@@ -465,3 +465,111 @@ fn identity_evaluations_reproduce_clean_accuracy_exactly() {
         attacked.metrics["accuracy"]
     );
 }
+
+/// FGSM runs on a detached view: same weights (shared, so later updates show), same logits,
+/// an input gradient, and no weight gradients to compute.
+#[test]
+fn detached_view_shares_weights_and_takes_no_weight_gradient() {
+    let model = Model::build(
+        "preactresnet18",
+        json!({"width": 0.0625}).as_object().unwrap(),
+        InputSpec {
+            channels: 3,
+            height: 8,
+            width: 8,
+            classes: 4,
+        },
+        1,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let view = model.detached().unwrap();
+    let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &Device::Cpu).unwrap();
+    let a = vec_f64(&model.forward(&x, false).unwrap());
+    assert_eq!(a, vec_f64(&view.forward(&x, false).unwrap()));
+    let xv = candle_core::Var::from_tensor(&x).unwrap();
+    let g = view
+        .forward(xv.as_tensor(), false)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert!(g.get(xv.as_tensor()).is_some());
+    for (name, p) in model.store.params() {
+        assert!(g.get(p.as_tensor()).is_none(), "{name} got a gradient");
+    }
+    // Weights set on the model afterwards are what the view computes with.
+    let (name, p) = model.store.params().into_iter().next().unwrap();
+    p.set(&p.as_tensor().zeros_like().unwrap()).unwrap();
+    let b = vec_f64(&view.forward(&x, false).unwrap());
+    assert_eq!(b, vec_f64(&model.forward(&x, false).unwrap()), "{name}");
+    assert_ne!(a, b);
+}
+
+/// Rotation, shear and zoom against `tools/reference/make_deform_fixtures.py`: the reference's
+/// matrices about its centre, sampled as `scipy.ndimage.affine_transform(order=0, cval=0)`.
+#[test]
+fn deformations_match_the_scipy_fixture() {
+    let d: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("deform.json")).unwrap()).unwrap();
+    let images: Vec<(Vec<usize>, Vec<u8>)> = d["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|im| {
+            let shape: Vec<usize> = serde_json::from_value(im["shape"].clone()).unwrap();
+            let data: Vec<u8> = serde_json::from_value(im["data"].clone()).unwrap();
+            (shape, data)
+        })
+        .collect();
+    let (mut cases, mut pixels, mut ties, mut bits_differ) = (0, 0, 0, 0);
+    let mut mismatches = Vec::new();
+    for case in d["cases"].as_array().unwrap() {
+        let (shape, img) = &images[case["image"].as_u64().unwrap() as usize];
+        let (c, h, w) = (shape[0], shape[1], shape[2]);
+        let v = case["value"].as_f64().unwrap();
+        let a = match case["kind"].as_str().unwrap() {
+            "rotate" => Affine::rotation(v, h, w),
+            "shear" => Affine::shear(v, h, w),
+            "zoom" => Affine::zoom(v, h, w),
+            k => panic!("unknown kind {k}"),
+        };
+        let want_m: Vec<Vec<f64>> = serde_json::from_value(case["matrix"].clone()).unwrap();
+        let want_o: Vec<f64> = serde_json::from_value(case["offset"].clone()).unwrap();
+        let same_bits = (0..2).all(|i| {
+            a.offset[i].to_bits() == want_o[i].to_bits()
+                && (0..2).all(|j| a.m[i][j].to_bits() == want_m[i][j].to_bits())
+        });
+        if !same_bits {
+            bits_differ += 1;
+        }
+        let want: Vec<u8> = serde_json::from_value(case["output"].clone()).unwrap();
+        let mut out = vec![0u8; img.len()];
+        warp_nearest(img, c, h, w, &a, &mut out);
+        let diff = (0..h * w)
+            .filter(|&p| (0..c).any(|ch| out[ch * h * w + p] != want[ch * h * w + p]))
+            .count();
+        let flagged = case["input_coords_boundary"].as_u64().unwrap() as usize
+            + case["input_coords_edge"].as_u64().unwrap() as usize;
+        if diff > 0 {
+            mismatches.push(format!(
+                "{} {v} on {h}x{w}: {diff} positions differ ({flagged} flagged ties)",
+                case["kind"]
+            ));
+        }
+        // A differing pixel is only acceptable where rounding is a tie and our float bits differ.
+        assert!(
+            diff == 0 || (!same_bits && diff <= flagged),
+            "{} {v} on {h}x{w}: {diff} positions differ, {flagged} are ties",
+            case["kind"]
+        );
+        cases += 1;
+        pixels += h * w;
+        ties += flagged;
+    }
+    println!(
+        "{cases} cases, {pixels} positions, {ties} on rounding/edge ties, {bits_differ} cases with other matrix/offset bits; mismatches: {mismatches:?}"
+    );
+    assert!(cases >= 60);
+}

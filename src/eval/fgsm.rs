@@ -186,6 +186,8 @@ impl Evaluator for Fgsm {
         let d = ctx.data;
         let shape = d.shape();
         let dev = ctx.model.store.device().clone();
+        // Only the input gradient is needed: no weight gradients are computed.
+        let model = ctx.model.detached()?;
         let mut scorer = Scorer::default();
         let batch = ctx.batch_size.max(1);
         let mut buf = vec![0f32; batch * shape.len()];
@@ -203,8 +205,8 @@ impl Evaluator for Fgsm {
             let x = Tensor::from_slice(out, (chunk.len(), shape.c, shape.h, shape.w), &dev)?
                 .to_dtype(ctx.model.store.dtype())?;
             let labels: Vec<u32> = chunk.iter().map(|&i| d.test.labels[i]).collect();
-            let adv = self.perturb(ctx.model, &x, &labels, d.num_classes, ctx.preprocessing)?;
-            let logits = ctx.model.forward(&adv, false)?;
+            let adv = self.perturb(&model, &x, &labels, d.num_classes, ctx.preprocessing)?;
+            let logits = model.forward(&adv, false)?;
             scorer.add_batch(&logits, &labels)?;
         }
         Ok(EvalOutput::accuracy(&scorer.finish()))

@@ -49,6 +49,10 @@ pub struct Model {
     pub net: Box<dyn Network>,
     /// Its parameters and buffers.
     pub store: ParamStore,
+    /// What it was built for.
+    pub input: InputSpec,
+    /// Its registry parameters (width, ...).
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Model {
@@ -79,6 +83,22 @@ impl Model {
             arch: arch.to_string(),
             net,
             store,
+            input,
+            params: params.clone(),
+        })
+    }
+
+    /// The same network over the same weights (shared, not copied), with no gradient to the
+    /// weights: for attacks that need only the input gradient.
+    pub fn detached(&self) -> Result<Model> {
+        let store = self.store.detached_view();
+        let net = (registry::get(&self.arch)?.build)(&store.builder(), self.input, &self.params)?;
+        Ok(Model {
+            arch: self.arch.clone(),
+            net,
+            store,
+            input: self.input,
+            params: self.params.clone(),
         })
     }
 

@@ -20,6 +20,7 @@ type VarMapInner = Arc<Mutex<BTreeMap<String, Var>>>;
 pub struct SeededBackend {
     vars: VarMapInner,
     seed: u64,
+    detached: bool,
 }
 
 fn draw(
@@ -69,7 +70,17 @@ impl SimpleBackend for SeededBackend {
                     v.shape()
                 )));
             }
-            return Ok(v.as_tensor().clone());
+            // A detached view shares the storage (so later `set`s show) but takes no gradient.
+            return Ok(if self.detached {
+                v.as_tensor().detach()
+            } else {
+                v.as_tensor().clone()
+            });
+        }
+        if self.detached {
+            return Err(candle_core::Error::Msg(format!(
+                "detached view asks for parameter {name}, which the model does not have"
+            )));
         }
         let t = draw(self.seed, name, &s, h, dev)?.to_dtype(dtype)?;
         let v = Var::from_tensor(&t)?;
@@ -106,6 +117,7 @@ pub struct ParamStore {
     seed: u64,
     device: Device,
     dtype: DType,
+    detached: bool,
 }
 
 impl ParamStore {
@@ -123,6 +135,17 @@ impl ParamStore {
             seed,
             device,
             dtype,
+            detached: false,
+        }
+    }
+
+    /// The same parameters and buffers, handed out as tensors that take no gradient: a network
+    /// built from it differentiates only with respect to its input (FGSM), at the cost of one
+    /// backward pass instead of one plus every weight gradient.
+    pub fn detached_view(&self) -> ParamStore {
+        ParamStore {
+            detached: true,
+            ..self.clone()
         }
     }
 
@@ -131,6 +154,7 @@ impl ParamStore {
         let backend = SeededBackend {
             vars: self.params.clone(),
             seed: self.seed,
+            detached: self.detached,
         };
         ParamBuilder {
             vb: VarBuilder::from_backend(Box::new(backend), self.dtype, self.device.clone()),
@@ -239,6 +263,16 @@ impl ParamBuilder {
             format!("{}.{name}", self.vb.prefix())
         };
         let shape: Shape = shape.into();
+        if let Some(v) = self
+            .buffers
+            .lock()
+            .expect("parameter store poisoned")
+            .get(&full)
+            && v.shape() == &shape
+        {
+            // Rebuilding on the same store (a detached view) shares the existing buffer.
+            return Ok(v.clone());
+        }
         let t = Tensor::full(value, shape, self.vb.device())?.to_dtype(self.vb.dtype())?;
         let v = Var::from_tensor(&t)?;
         self.buffers

@@ -74,8 +74,18 @@ impl BatchNorm {
                 .to_dtype(dtype)?
                 .contiguous();
         }
-        let mean = self.running_mean.as_tensor().reshape(bshape.as_slice())?;
-        let var = self.running_var.as_tensor().reshape(bshape.as_slice())?;
+        // Running statistics are buffers, never trained: detached, so a backward pass through
+        // eval mode (FGSM) does not sum their gradients over N·H·W.
+        let mean = self
+            .running_mean
+            .as_tensor()
+            .detach()
+            .reshape(bshape.as_slice())?;
+        let var = self
+            .running_var
+            .as_tensor()
+            .detach()
+            .reshape(bshape.as_slice())?;
         let inv = (var + self.eps)?.sqrt()?.recip()?;
         let scale = self
             .weight
