@@ -11,9 +11,19 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-        .map(|s| if s.is_empty() { "false" } else { "true" })
-        .unwrap_or("unknown");
+    // Generated outputs (reports, blessed baselines) are not code: a run that rewrites its own
+    // reports must not make the next result say `dirty: true`.
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)reports",
+        ":(exclude)baselines",
+    ])
+    .map(|s| if s.is_empty() { "false" } else { "true" })
+    .unwrap_or("unknown");
     println!("cargo:rustc-env=MIXBENCH_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=MIXBENCH_GIT_DIRTY={dirty}");
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();

@@ -499,3 +499,58 @@ fn class_balanced_subsets_through_the_full_load_path() {
             .any(|n| n.contains("train capped at 7 per class"))
     );
 }
+
+/// `bn_init: torch1.0` draws BatchNorm γ ~ U(0,1) as PyTorch 1.0 did (the reference's pinned
+/// version); the default is γ = 1. Kolmogorov–Smirnov against U(0,1) at α = 0.001.
+#[test]
+fn batchnorm_init_torch10_is_uniform_and_current_is_one() {
+    let gammas = |init: &str| -> Vec<f64> {
+        let m = model(
+            "preactresnet18",
+            json!({"width": 0.5, "bn_init": init}),
+            10,
+            8,
+            3,
+        );
+        m.store
+            .params()
+            .into_iter()
+            .filter(|(n, _)| n.contains("bn") && n.ends_with(".weight"))
+            .flat_map(|(_, v)| v.as_tensor().to_vec1::<f32>().unwrap())
+            .map(f64::from)
+            .collect()
+    };
+    let mut g = gammas("torch1.0");
+    assert!(g.len() > 1000, "{}", g.len());
+    g.sort_by(f64::total_cmp);
+    let n = g.len() as f64;
+    let d = g
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            ((i as f64 + 1.0) / n - x)
+                .abs()
+                .max((x - i as f64 / n).abs())
+        })
+        .fold(0f64, f64::max);
+    // Critical value of the one-sample KS statistic at α = 0.001: 1.95 / sqrt(n).
+    assert!(d < 1.95 / n.sqrt(), "KS D = {d} over {n} values");
+    assert!(g[0] >= 0.0 && g[g.len() - 1] < 1.0);
+    assert!(gammas("current").iter().all(|&x| x == 1.0));
+    let e = Model::build(
+        "mlp",
+        json!({"bn_init": "torch0.4"}).as_object().unwrap(),
+        InputSpec {
+            channels: 1,
+            height: 2,
+            width: 2,
+            classes: 2,
+        },
+        0,
+        &Device::Cpu,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("bn_init"), "{e}");
+}

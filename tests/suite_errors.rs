@@ -229,3 +229,106 @@ fn committed_baselines_match_their_suites_hashes() {
     }
     assert!(checked >= 18 + 4 + 8 + 4, "{checked}");
 }
+
+const SWEEP: &str = r#"  - id: mm
+    architecture: MLP
+    method: Manifold Mixup
+    overrides:
+      regularizer: {name: manifold_mixup, layers: [0, 1]}
+    sweep:
+      path: regularizer.alpha
+      values: [0.5, 2.0]
+      labels: "α = {}"
+      paper: {clean.test_error: ["1.5", "1.2"]}
+"#;
+
+fn with_sweep(sweep: &str) -> String {
+    let i = GOOD.find("  - id: mm\n").unwrap();
+    let j = GOOD.find("profiles:").unwrap();
+    format!("{}{}{}", &GOOD[..i], sweep, &GOOD[j..])
+}
+
+#[test]
+fn sweeps_expand_into_validated_rows() {
+    let ls = parse(Path::new("suites/t.yaml"), &with_sweep(SWEEP)).unwrap();
+    let ids: Vec<&str> = ls.suite.experiments.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["base", "mm-0.5", "mm-2"]);
+    let rows: Vec<Option<&str>> = ls
+        .suite
+        .experiments
+        .iter()
+        .map(|e| e.row.as_deref())
+        .collect();
+    assert_eq!(rows, [None, Some("α = 0.5"), Some("α = 2.0")]);
+    assert_eq!(ls.suite.experiments[2].paper["clean.test_error"], "1.2");
+    let cells = resolve(&ls, "smoke", None).unwrap();
+    assert_eq!(cells.len(), 6);
+    assert_eq!(cells[2].config.regularizer["alpha"], serde_json::json!(0.5));
+    assert_eq!(cells[4].config.regularizer["alpha"], serde_json::json!(2.0));
+    assert_eq!(
+        cells[4].config.regularizer["layers"],
+        serde_json::json!([0, 1])
+    );
+    assert_ne!(cells[2].training_hash, cells[4].training_hash);
+}
+
+#[test]
+fn bad_sweeps_name_the_template_and_field() {
+    let e = err(&with_sweep(
+        &SWEEP.replace("labels: \"α = {}\"", "labels: [a, b, c]"),
+    ));
+    assert!(
+        e.contains("experiments[1].sweep.labels") && e.contains("3 labels for 2 values"),
+        "{e}"
+    );
+    let e = err(&with_sweep(
+        &SWEEP.replace("[\"1.5\", \"1.2\"]", "[\"1.5\"]"),
+    ));
+    assert!(
+        e.contains("sweep.paper") && e.contains("1 printed values for 2 sweep values"),
+        "{e}"
+    );
+    let e = err(&with_sweep(
+        &SWEEP.replace("values: [0.5, 2.0]", "values: []"),
+    ));
+    assert!(e.contains("give at least one value"), "{e}");
+    // Two values with the same suffix collide.
+    let e = err(&with_sweep(
+        &SWEEP.replace("values: [0.5, 2.0]", "values: [2, 2.0]"),
+    ));
+    assert!(e.contains("duplicate experiment id `mm-2`"), "{e}");
+    assert!(e.starts_with("suites/t.yaml:"), "{e}");
+    // An invalid swept value is caught at load, pointing at the template.
+    let e = err(&with_sweep(
+        &SWEEP.replace("values: [0.5, 2.0]", "values: [0.5, -1.0]"),
+    ));
+    assert!(
+        e.contains("alpha") && e.contains("experiment `mm--1`"),
+        "{e}"
+    );
+    let e = err(&with_sweep(
+        &SWEEP.replace("values: [0.5, 2.0]", "values: [[1, {a: 1}], 2]"),
+    ));
+    assert!(e.contains("gives no id suffix"), "{e}");
+}
+
+#[test]
+fn committed_sweep_suites_expand_as_printed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites");
+    let t6 = mixbench::suite::load(&dir, "table6").unwrap();
+    assert_eq!(t6.suite.experiments.len(), 12);
+    let cells = resolve(&t6, "paper", None).unwrap();
+    assert_eq!(cells.len(), 12 * 5);
+    let t5 = mixbench::suite::load(&dir, "table5").unwrap();
+    let ids: Vec<&str> = t5.suite.experiments.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(&ids[..3], ["c10-s012", "c10-s01", "c10-s0123"]);
+    assert_eq!(ids.len(), 20);
+    let none = t5
+        .suite
+        .experiments
+        .iter()
+        .find(|e| e.id == "c100-none")
+        .unwrap();
+    assert_eq!(none.row.as_deref(), Some("{}"));
+    assert_eq!(none.paper["clean.top1_acc"], "76.40");
+}

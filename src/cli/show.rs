@@ -35,16 +35,36 @@ pub fn run(cli: &Cli, a: &ShowArgs) -> anyhow::Result<i32> {
                 .unwrap_or("?")
                 .to_string()
         };
+        // A block with its parameters: `preactresnet18 {width: 0.125, bn_init: torch1.0}`.
+        let block = |b: &serde_json::Map<String, serde_json::Value>, k: &str| {
+            let params: Vec<String> = b
+                .iter()
+                .filter(|(key, _)| key.as_str() != k)
+                .map(|(key, v)| format!("{key}: {v}"))
+                .collect();
+            if params.is_empty() {
+                name(b, k)
+            } else {
+                format!("{} {{{}}}", name(b, k), params.join(", "))
+            }
+        };
         println!(
-            "{:28} seed {:<3} training {}  {} / {} / {}  epochs {} batch {}",
+            "{:28} seed {:<3} training {}  epochs {} batch {} loss {:?} lr {} milestones {:?}",
             c.experiment,
             c.seed,
             &c.training_hash[..16],
-            name(&c.config.dataset, "name"),
-            name(&c.config.model, "arch"),
-            name(&c.config.regularizer, "name"),
             c.config.epochs,
-            c.config.batch_size
+            c.config.batch_size,
+            c.config.loss,
+            c.config.optimizer.lr,
+            c.config.schedule.milestones,
+        );
+        println!(
+            "{:28} data {} / model {} / regularizer {}",
+            "",
+            block(&c.config.dataset, "name"),
+            block(&c.config.model, "arch"),
+            block(&c.config.regularizer, "name"),
         );
         let evals: Vec<String> = c
             .evaluations

@@ -10,7 +10,7 @@ pub mod wide_resnet;
 
 use candle_core::{DType, Device, Tensor};
 
-pub use store::{ParamBuilder, ParamStore};
+pub use store::{BnInit, ParamBuilder, ParamStore};
 
 use crate::error::Result;
 
@@ -77,8 +77,14 @@ impl Model {
         dtype: DType,
     ) -> Result<Model> {
         let entry = registry::get(arch)?;
-        let store = ParamStore::with_dtype(seed, device.clone(), dtype);
-        let net = (entry.build)(&store.builder(), input, params)?;
+        // `bn_init` applies to every architecture, so it is taken here, not by each entry.
+        let mut arch_params = params.clone();
+        let bn_init = match arch_params.remove("bn_init") {
+            Some(v) => store::BnInit::parse(&v)?,
+            None => store::BnInit::Current,
+        };
+        let store = ParamStore::with_dtype(seed, device.clone(), dtype).with_bn_init(bn_init);
+        let net = (entry.build)(&store.builder(), input, &arch_params)?;
         Ok(Model {
             arch: arch.to_string(),
             net,
@@ -92,7 +98,9 @@ impl Model {
     /// weights: for attacks that need only the input gradient.
     pub fn detached(&self) -> Result<Model> {
         let store = self.store.detached_view();
-        let net = (registry::get(&self.arch)?.build)(&store.builder(), self.input, &self.params)?;
+        let mut arch_params = self.params.clone();
+        arch_params.remove("bn_init");
+        let net = (registry::get(&self.arch)?.build)(&store.builder(), self.input, &arch_params)?;
         Ok(Model {
             arch: self.arch.clone(),
             net,

@@ -118,6 +118,7 @@ pub struct ParamStore {
     device: Device,
     dtype: DType,
     detached: bool,
+    bn_init: BnInit,
 }
 
 impl ParamStore {
@@ -136,6 +137,15 @@ impl ParamStore {
             device,
             dtype,
             detached: false,
+            bn_init: BnInit::Current,
+        }
+    }
+
+    /// The same store with BatchNorm weights initialised by `init` (before building).
+    pub fn with_bn_init(self, init: BnInit) -> Self {
+        ParamStore {
+            bn_init: init,
+            ..self
         }
     }
 
@@ -159,6 +169,7 @@ impl ParamStore {
         ParamBuilder {
             vb: VarBuilder::from_backend(Box::new(backend), self.dtype, self.device.clone()),
             buffers: self.buffers.clone(),
+            bn_init: self.bn_init,
         }
     }
 
@@ -229,14 +240,48 @@ impl ParamStore {
 pub struct ParamBuilder {
     vb: VarBuilder<'static>,
     buffers: VarMapInner,
+    bn_init: BnInit,
+}
+
+/// How BatchNorm weights (γ) start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BnInit {
+    /// γ = 1 (PyTorch ≥ 1.2).
+    #[default]
+    Current,
+    /// γ ~ U(0, 1): PyTorch 1.0, which the reference code pins (`reset_parameters` drew
+    /// `uniform_()` until 1.2).
+    Torch10,
+}
+
+impl BnInit {
+    /// Parses the `bn_init` model parameter.
+    pub fn parse(v: &serde_json::Value) -> crate::Result<Self> {
+        match v.as_str() {
+            Some("current") => Ok(BnInit::Current),
+            Some("torch1.0") => Ok(BnInit::Torch10),
+            _ => Err(crate::Error::Config(format!(
+                "model: `bn_init` must be \"current\" (gamma = 1) or \"torch1.0\" (gamma ~ U(0,1), the reference's pinned PyTorch), got {v}"
+            ))),
+        }
+    }
 }
 
 impl ParamBuilder {
+    /// Initialiser of BatchNorm weights under this builder's `bn_init`.
+    pub fn bn_weight_init(&self) -> Init {
+        match self.bn_init {
+            BnInit::Current => Init::Const(1.0),
+            BnInit::Torch10 => Init::Uniform { lo: 0.0, up: 1.0 },
+        }
+    }
+
     /// A builder one level down (`prefix.name`).
     pub fn pp(&self, name: impl ToString) -> Self {
         ParamBuilder {
             vb: self.vb.pp(name),
             buffers: self.buffers.clone(),
+            bn_init: self.bn_init,
         }
     }
 

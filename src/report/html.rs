@@ -48,7 +48,7 @@ pub fn render(r: &Report) -> Result<String> {
         for c in &sec.columns {
             let _ = write!(
                 s,
-                "<th>{} paper</th><th>baseline</th><th>this run</th><th>Δ</th><th></th>",
+                "<th>{} paper</th><th>this run</th><th>Δ paper</th><th>baseline</th><th>Δ</th><th></th>",
                 esc(c)
             );
         }
@@ -70,10 +70,13 @@ pub fn render(r: &Report) -> Result<String> {
                 let title = d.map(|d| esc(&d.reason)).unwrap_or_default();
                 let _ = write!(
                     s,
-                    "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\" title=\"{title}\">{sym}</td>",
+                    "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\" title=\"{title}\">{sym}</td>",
                     esc(c.paper.as_deref().unwrap_or("–")),
-                    fmt_stat(d.and_then(|d| d.baseline.as_ref())),
                     fmt_stat(d.and_then(|d| d.current.as_ref())),
+                    c.delta_paper
+                        .map(|x| format!("{x:+.3}"))
+                        .unwrap_or_else(|| "–".into()),
+                    fmt_stat(d.and_then(|d| d.baseline.as_ref())),
                     fmt_delta(d)
                 );
             }
@@ -81,27 +84,105 @@ pub fn render(r: &Report) -> Result<String> {
         }
         s.push_str("</table>");
     }
-    let _ = write!(s, "<h2>Learning curves (mean over seeds)</h2>");
-    let err = plot::curves(r, |e| e.test.map(|t| t.error_pct));
-    let loss = plot::curves(r, |e| Some(e.train_loss));
-    s.push_str(&plot::line_chart(
-        "Test error (%)",
-        "epoch",
-        "test error %",
-        &err,
-    )?);
-    s.push_str(&plot::line_chart("Training loss", "epoch", "loss", &loss)?);
+    let _ = write!(
+        s,
+        "<h2>Paper vs this run</h2><p>One dot per row (colour: No Mixup grey, Input Mixup blue, Manifold Mixup red); on the diagonal this run equals the printed number.</p>"
+    );
+    for m in &r.metrics {
+        if let Some(svg) = plot::paper_dot_plot(r, &m.name, m.display())? {
+            s.push_str(&svg);
+        }
+    }
+    let _ = write!(
+        s,
+        "<h2>Learning curves</h2><p>Mean over seeds, band ±1 std; one chart per table group, at most {} curves each.</p>",
+        plot::MAX_CURVES
+    );
+    for (title, series) in plot::grouped_curves(r, &|e| e.test.map(|t| t.error_pct)) {
+        s.push_str(&plot::line_chart(
+            &format!("{title}: test error (%)"),
+            "epoch",
+            "test error %",
+            &series,
+        )?);
+    }
+    for (title, series) in plot::grouped_curves(r, &|e| Some(e.train_loss)) {
+        s.push_str(&plot::line_chart(
+            &format!("{title}: training loss"),
+            "epoch",
+            "loss",
+            &series,
+        )?);
+    }
     let md = super::markdown::render(r);
-    let prov = md
-        .split("## Notes")
-        .nth(1)
-        .map(|x| format!("## Notes{x}"))
-        .or_else(|| {
-            md.split("## Provenance")
-                .nth(1)
-                .map(|x| format!("## Provenance{x}"))
-        })
-        .unwrap_or_default();
-    let _ = write!(s, "<pre>{}</pre></body></html>", esc(&prov));
+    let tail = md.find("## Verdict").map(|i| &md[i..]).unwrap_or_default();
+    s.push_str(&markdown_to_html(tail));
+    s.push_str("</body></html>");
     Ok(s)
+}
+
+/// `code` spans of a Markdown line, escaped.
+fn inline(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{}</code>", esc(part));
+        } else {
+            out.push_str(&esc(part).replace("**", ""));
+        }
+    }
+    out
+}
+
+/// The Markdown the report writes after its table (headings, lists, tables, paragraphs) as
+/// HTML, so Notes and Provenance read as a page, not as source.
+pub fn markdown_to_html(md: &str) -> String {
+    let mut out = String::new();
+    let (mut in_list, mut in_table) = (false, false);
+    for line in md.lines() {
+        let t = line.trim();
+        let is_item = t.starts_with("- ");
+        let is_row = t.starts_with('|');
+        if in_list && !is_item {
+            out.push_str("</ul>");
+            in_list = false;
+        }
+        if in_table && !is_row {
+            out.push_str("</table>");
+            in_table = false;
+        }
+        if let Some(h) = t.strip_prefix("## ") {
+            let _ = write!(out, "<h2>{}</h2>", inline(h));
+        } else if let Some(item) = t.strip_prefix("- ") {
+            if !in_list {
+                out.push_str("<ul>");
+                in_list = true;
+            }
+            let _ = write!(out, "<li>{}</li>", inline(item));
+        } else if is_row {
+            let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
+            if cells.iter().all(|c| c.chars().all(|ch| ch == '-')) {
+                continue;
+            }
+            let tag = if in_table { "td" } else { "th" };
+            if !in_table {
+                out.push_str("<table>");
+                in_table = true;
+            }
+            out.push_str("<tr>");
+            for c in cells {
+                let _ = write!(out, "<{tag}>{}</{tag}>", inline(c));
+            }
+            out.push_str("</tr>");
+        } else if !t.is_empty() {
+            let _ = write!(out, "<p>{}</p>", inline(t));
+        }
+    }
+    if in_list {
+        out.push_str("</ul>");
+    }
+    if in_table {
+        out.push_str("</table>");
+    }
+    out
 }

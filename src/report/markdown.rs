@@ -59,8 +59,8 @@ pub fn render(r: &Report) -> String {
         let mut header = format!("| {} |", sec.labels.join(" | "));
         let mut rule = "|---".repeat(sec.labels.len()) + "|";
         for c in &sec.columns {
-            let _ = write!(header, " {c} paper | baseline | this run | Δ | |");
-            rule.push_str("---|---|---|---|---|");
+            let _ = write!(header, " {c} paper | this run | Δ paper | baseline | Δ | |");
+            rule.push_str("---|---|---|---|---|---|");
         }
         let _ = writeln!(s, "{header}\n{rule}");
         for row in &sec.rows {
@@ -70,10 +70,13 @@ pub fn render(r: &Report) -> String {
                 let status = d.map(|d| d.status.symbol()).unwrap_or("–");
                 let _ = write!(
                     s,
-                    " {} | {} | {} | {} | {status} |",
+                    " {} | {} | {} | {} | {} | {status} |",
                     c.paper.as_deref().unwrap_or("–"),
-                    fmt_stat(d.and_then(|d| d.baseline.as_ref())),
                     fmt_stat(d.and_then(|d| d.current.as_ref())),
+                    c.delta_paper
+                        .map(|x| format!("{x:+.3}"))
+                        .unwrap_or_else(|| "–".into()),
+                    fmt_stat(d.and_then(|d| d.baseline.as_ref())),
                     fmt_delta(d)
                 );
             }

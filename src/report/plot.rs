@@ -1,4 +1,5 @@
-//! Learning curves as SVG (plotters), averaged over seeds per experiment.
+//! Charts as SVG (plotters): learning curves per table group with a ±1 std band over seeds, and
+//! a paper-vs-this-run dot plot. Methods keep one colour across every chart.
 
 use std::collections::BTreeMap;
 
@@ -7,64 +8,179 @@ use plotters::prelude::*;
 use super::Report;
 use crate::error::{Error, Result};
 
-/// One named line.
-pub type Series = (String, Vec<(f64, f64)>);
+/// One named curve: (x, mean over seeds, std over seeds) points, and its colour.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// (epoch, mean, sample std) points.
+    pub points: Vec<(f64, f64, f64)>,
+    /// Line colour.
+    pub color: RGBColor,
+}
 
-/// Mean over seeds of `f(epoch record)` per experiment, for epochs where it is defined.
-pub fn curves(
+/// Most curves on one chart; larger groups are split over several charts.
+pub const MAX_CURVES: usize = 6;
+
+/// Colour of a method: No Mixup grey, Input Mixup blue, Manifold Mixup red, others from a
+/// palette by their position, so a method looks the same on every chart and report.
+pub fn method_color(method: &str, other_index: usize) -> RGBColor {
+    let m = method.to_lowercase();
+    if m.contains("no mixup") || m.starts_with("none") {
+        RGBColor(90, 90, 90)
+    } else if m.contains("manifold") {
+        RGBColor(214, 39, 40)
+    } else if m.contains("input") {
+        RGBColor(31, 119, 180)
+    } else {
+        let p = Palette99::pick(other_index + 2).to_rgba();
+        RGBColor(p.0, p.1, p.2)
+    }
+}
+
+/// Mean and sample std over seeds of `f(epoch record)` for one experiment.
+pub fn curve(
     report: &Report,
-    f: impl Fn(&crate::train::EpochRecord) -> Option<f64>,
-) -> Vec<Series> {
-    let mut acc: BTreeMap<String, BTreeMap<usize, (f64, usize)>> = BTreeMap::new();
+    experiment: &str,
+    f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>,
+) -> Vec<(f64, f64, f64)> {
+    let mut acc: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     for (exp, _seed, epochs) in &report.curves {
+        if exp != experiment {
+            continue;
+        }
         for e in epochs {
             if let Some(v) = f(e) {
-                let slot = acc
-                    .entry(exp.clone())
-                    .or_default()
-                    .entry(e.epoch)
-                    .or_insert((0.0, 0));
-                slot.0 += v;
-                slot.1 += 1;
+                acc.entry(e.epoch).or_default().push(v);
             }
         }
     }
     acc.into_iter()
-        .map(|(k, pts)| {
-            (
-                k,
-                pts.into_iter()
-                    .map(|(e, (s, n))| (e as f64 + 1.0, s / n as f64))
-                    .collect(),
-            )
+        .map(|(e, v)| {
+            let n = v.len() as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            let std = if v.len() > 1 {
+                (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+            } else {
+                0.0
+            };
+            (e as f64 + 1.0, mean, std)
         })
         .collect()
 }
 
-/// Renders a line chart to an SVG string.
+/// Curves of `f` grouped as the table is (group × architecture), at most [`MAX_CURVES`] per
+/// chart: (chart title, series).
+pub fn grouped_curves(
+    report: &Report,
+    f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>,
+) -> Vec<(String, Vec<Series>)> {
+    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    let mut others = 0;
+    for row in report.rows.iter().filter(|r| r.quoted.is_none()) {
+        let points = curve(report, &row.experiment, f);
+        if points.is_empty() {
+            continue;
+        }
+        let title = match &row.group {
+            Some(g) => format!("{g} — {}", row.architecture),
+            None => row.architecture.clone(),
+        };
+        let color = method_color(&row.method, others);
+        let m = row.method.to_lowercase();
+        if !["no mixup", "manifold", "input"]
+            .iter()
+            .any(|k| m.contains(k))
+        {
+            others += 1;
+        }
+        let name = row.row.clone().unwrap_or_else(|| row.method.clone());
+        let series = Series {
+            name,
+            points,
+            color,
+        };
+        match groups
+            .iter_mut()
+            .rev()
+            .find(|(t, s)| t.starts_with(&title) && s.len() < MAX_CURVES)
+        {
+            Some((_, s)) => s.push(series),
+            None => {
+                let n = groups.iter().filter(|(t, _)| t.starts_with(&title)).count();
+                let t = if n == 0 {
+                    title
+                } else {
+                    format!("{title} ({})", n + 1)
+                };
+                groups.push((t, vec![series]));
+            }
+        }
+    }
+    // Rows of one method on one chart (an α sweep) keep the method's hue, from light to dark.
+    for (_, series) in &mut groups {
+        let base: Vec<RGBColor> = series.iter().map(|s| s.color).collect();
+        for (i, s) in series.iter_mut().enumerate() {
+            let same: Vec<usize> = (0..base.len()).filter(|&j| base[j] == base[i]).collect();
+            if same.len() > 1 {
+                let k = same.iter().position(|&j| j == i).unwrap_or(0) as f64;
+                let t = 0.55 - 0.9 * k / (same.len() - 1) as f64;
+                s.color = shade(base[i], t);
+            }
+        }
+    }
+    groups
+}
+
+/// `c` lightened (t > 0, towards white) or darkened (t < 0, towards black).
+fn shade(c: RGBColor, t: f64) -> RGBColor {
+    let f = |v: u8| -> u8 {
+        let v = v as f64;
+        let out = if t >= 0.0 {
+            v + (255.0 - v) * t
+        } else {
+            v * (1.0 + t)
+        };
+        out.round().clamp(0.0, 255.0) as u8
+    };
+    RGBColor(f(c.0), f(c.1), f(c.2))
+}
+
+fn bounds(values: impl Iterator<Item = (f64, f64)>) -> (f64, f64, f64, f64) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in values {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    if x0 > x1 {
+        return (0.0, 1.0, 0.0, 1.0);
+    }
+    if x1 - x0 < 1e-9 {
+        x1 = x0 + 1.0;
+    }
+    if y1 - y0 < 1e-9 {
+        y1 = y0 + 1.0;
+    }
+    (x0, x1, y0, y1)
+}
+
+/// A line chart with a ±1 std band per series, as an SVG string.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (760, 420)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (620, 340)).into_drawing_area();
         let err = |e: &dyn std::fmt::Display| Error::Other(format!("plot `{title}`: {e}"));
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let pts = series.iter().flat_map(|s| s.1.iter());
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in pts {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-        }
-        if x0 > x1 {
-            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-        }
-        if x1 - x0 < 1e-9 {
-            x1 = x0 + 1.0;
-        }
-        let pad = ((y1 - y0) * 0.05).max(1e-6);
+        let (x0, x1, y0, y1) = bounds(series.iter().flat_map(|s| {
+            s.points
+                .iter()
+                .flat_map(|&(x, m, sd)| [(x, m - sd), (x, m + sd)])
+        }));
+        let pad = (y1 - y0) * 0.05;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
+            .caption(title, ("sans-serif", 16))
             .margin(10)
             .x_label_area_size(35)
             .y_label_area_size(55)
@@ -76,15 +192,25 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             .y_desc(y_label)
             .draw()
             .map_err(|e| err(&e))?;
-        for (i, (name, points)) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+        for s in series {
+            let color = s.color;
+            if s.points.iter().any(|p| p.2 > 0.0) {
+                let mut band: Vec<(f64, f64)> = s.points.iter().map(|p| (p.0, p.1 + p.2)).collect();
+                band.extend(s.points.iter().rev().map(|p| (p.0, p.1 - p.2)));
+                chart
+                    .draw_series(std::iter::once(Polygon::new(
+                        band,
+                        color.mix(0.15).filled(),
+                    )))
+                    .map_err(|e| err(&e))?;
+            }
             chart
                 .draw_series(LineSeries::new(
-                    points.iter().copied(),
+                    s.points.iter().map(|p| (p.0, p.1)),
                     color.stroke_width(2),
                 ))
                 .map_err(|e| err(&e))?
-                .label(name.as_str())
+                .label(s.name.as_str())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
@@ -99,4 +225,68 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         root.present().map_err(|e| err(&e))?;
     }
     Ok(svg)
+}
+
+/// The paper's printed value against this run's mean, one dot per row, with the diagonal;
+/// None when no row has both.
+pub fn paper_dot_plot(report: &Report, metric: &str, label: &str) -> Result<Option<String>> {
+    let mut dots: Vec<(f64, f64, RGBColor)> = Vec::new();
+    for (i, row) in report.rows.iter().enumerate() {
+        let base = metric
+            .strip_suffix(crate::results::record::BEST_SUFFIX)
+            .unwrap_or(metric);
+        let Some(p) = row.paper.get(base).and_then(|p| p.mean) else {
+            continue;
+        };
+        let Some(c) = row
+            .diffs
+            .iter()
+            .find(|d| d.metric == metric)
+            .and_then(|d| d.current.as_ref())
+        else {
+            continue;
+        };
+        dots.push((p, c.mean, method_color(&row.method, i)));
+    }
+    if dots.is_empty() {
+        return Ok(None);
+    }
+    let title = format!("{label}: paper vs this run");
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (380, 340)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| Error::Other(format!("plot `{title}`: {e}"));
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let (lo0, hi0, lo1, hi1) = bounds(dots.iter().map(|d| (d.0, d.1)));
+        let (lo, hi) = (lo0.min(lo1), hi0.max(hi1));
+        let pad = (hi - lo) * 0.05 + 1e-9;
+        let r = (lo - pad)..(hi + pad);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&title, ("sans-serif", 14))
+            .margin(10)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(r.clone(), r)
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("paper")
+            .y_desc("this run")
+            .draw()
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(LineSeries::new(
+                [(lo - pad, lo - pad), (hi + pad, hi + pad)],
+                BLACK.mix(0.3),
+            ))
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(
+                dots.iter()
+                    .map(|&(x, y, c)| Circle::new((x, y), 4, c.filled())),
+            )
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(Some(svg))
 }

@@ -8,11 +8,12 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::results::baseline::Baseline;
+use crate::results::record::BEST_SUFFIX;
 use crate::results::record::{CodeVersion, ResultRecord};
 use crate::results::{MetricDiff, Status, aggregate, compare};
 use crate::suite::LoadedSuite;
 use crate::suite::paper::{PaperValue, parse};
-use crate::suite::schema::{Layout, MetricSpec, expand_metrics};
+use crate::suite::schema::{Layout, MetricSpec, Which, expand_metrics};
 use crate::train::EpochRecord;
 
 /// One row: an experiment (or a quoted row) with its paper values and verdicts.
@@ -28,6 +29,10 @@ pub struct ReportRow {
     pub method: String,
     /// Source of a quoted row (not run).
     pub quoted: Option<String>,
+    /// Row label in the grid layout.
+    pub row: Option<String>,
+    /// Column label in the grid layout.
+    pub column: Option<String>,
     /// The paper's values by metric.
     pub paper: BTreeMap<String, PaperValue>,
     /// One entry per suite metric (empty for quoted rows or rows with no results).
@@ -57,6 +62,8 @@ pub struct Report {
     pub metrics: Vec<MetricSpec>,
     /// Table layout.
     pub layout: Layout,
+    /// Header of the grid layout's row labels.
+    pub grid_rows: Option<String>,
     /// Table rows in suite order.
     pub rows: Vec<ReportRow>,
     /// Suite notes.
@@ -106,21 +113,33 @@ impl Report {
             }
         }
         let cell = |row: &ReportRow, m: &MetricSpec| -> GridCell {
+            let base = m.name.strip_suffix(BEST_SUFFIX).unwrap_or(&m.name);
+            let paper = row.paper.get(base);
+            let diff = row.diffs.iter().find(|d| d.metric == m.name).cloned();
+            let delta_paper = match (paper.and_then(|p| p.mean), &diff) {
+                (Some(p), Some(d)) => d.current.as_ref().map(|c| c.mean - p),
+                _ => None,
+            };
             GridCell {
-                paper: row.paper.get(&m.name).map(|p| p.raw.clone()),
-                diff: row.diffs.iter().find(|d| d.metric == m.name).cloned(),
+                paper: paper.map(|p| p.raw.clone()),
+                diff,
+                delta_paper,
             }
         };
-        let method = |row: &ReportRow| match &row.quoted {
-            Some(q) => format!("{} (quoted: {q})", row.method),
-            None => row.method.clone(),
+        let method = |row: &ReportRow| match (&row.quoted, &row.row) {
+            (Some(q), _) => format!("{} (quoted: {q})", row.method),
+            (None, Some(r)) => r.clone(),
+            (None, None) => row.method.clone(),
         };
+        if self.layout == Layout::Grid {
+            return self.grid_sections(&groups, &cell);
+        }
         groups
             .into_iter()
             .map(|g| {
                 let rows: Vec<&ReportRow> = self.rows.iter().filter(|r| r.group == g).collect();
                 match self.layout {
-                    Layout::ExperimentsAsRows => Section {
+                    Layout::ExperimentsAsRows | Layout::Grid => Section {
                         title: g,
                         labels: vec!["Architecture".into(), "Method".into()],
                         columns: self.metrics.iter().map(metric_header).collect(),
@@ -151,6 +170,63 @@ impl Report {
                 }
             })
             .collect()
+    }
+}
+
+impl Report {
+    /// One section per (group, metric): rows by `row`, columns by `column` (else `method`).
+    fn grid_sections(
+        &self,
+        groups: &[Option<String>],
+        cell: &dyn Fn(&ReportRow, &MetricSpec) -> GridCell,
+    ) -> Vec<Section> {
+        let mut out = Vec::new();
+        for g in groups {
+            let rows: Vec<&ReportRow> = self.rows.iter().filter(|r| &r.group == g).collect();
+            let col_of = |r: &ReportRow| r.column.clone().unwrap_or_else(|| r.method.clone());
+            let row_of = |r: &ReportRow| r.row.clone().unwrap_or_else(|| r.experiment.clone());
+            let mut columns: Vec<String> = Vec::new();
+            let mut labels: Vec<String> = Vec::new();
+            for r in &rows {
+                if !columns.contains(&col_of(r)) {
+                    columns.push(col_of(r));
+                }
+                if !labels.contains(&row_of(r)) {
+                    labels.push(row_of(r));
+                }
+            }
+            for m in &self.metrics {
+                let title = match g {
+                    Some(g) => format!("{g}: {}", metric_header(m)),
+                    None => metric_header(m),
+                };
+                out.push(Section {
+                    title: Some(title),
+                    labels: vec![self.grid_rows.clone().unwrap_or_default()],
+                    columns: columns.clone(),
+                    rows: labels
+                        .iter()
+                        .map(|l| GridRow {
+                            labels: vec![l.clone()],
+                            cells: columns
+                                .iter()
+                                .map(|c| {
+                                    rows.iter()
+                                        .find(|r| &row_of(r) == l && &col_of(r) == c)
+                                        .map(|r| cell(r, m))
+                                        .unwrap_or(GridCell {
+                                            paper: None,
+                                            diff: None,
+                                            delta_paper: None,
+                                        })
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                });
+            }
+        }
+        out
     }
 }
 
@@ -191,6 +267,8 @@ pub struct GridCell {
     pub paper: Option<String>,
     /// The comparison (None: not run).
     pub diff: Option<MetricDiff>,
+    /// This run's mean minus the paper's printed mean.
+    pub delta_paper: Option<f64>,
 }
 
 /// Builds the report of `records` (one suite/profile) against `baseline`.
@@ -210,7 +288,22 @@ pub fn build(
             }
         }
     }
-    let metrics = expand_metrics(&s.metrics_for(profile), &keys);
+    let mut metrics = expand_metrics(&s.metrics_for(profile), &keys);
+    // The paper does not say whether it reports the final or the best epoch: every clean
+    // metric read at the final epoch is shown with its best-epoch value next to it.
+    let mut with_best = Vec::new();
+    for m in metrics {
+        let companion =
+            (m.from == Which::Final && keys.contains(&m.name) && m.name.starts_with("clean."))
+                .then(|| MetricSpec {
+                    name: format!("{}{BEST_SUFFIX}", m.name),
+                    label: Some(format!("{} (best epoch)", m.display())),
+                    ..m.clone()
+                });
+        with_best.push(m);
+        with_best.extend(companion);
+    }
+    metrics = with_best;
     let summaries = aggregate(records, &metrics)?;
     let mut rows = Vec::new();
     for e in &s.experiments {
@@ -231,6 +324,8 @@ pub fn build(
             architecture: e.architecture.clone(),
             method: e.method.clone(),
             quoted: e.quoted.clone(),
+            row: e.row.clone(),
+            column: e.column.clone(),
             paper,
             diffs,
             training_hash: summary.map(|x| x.training_hash.clone()),
@@ -265,6 +360,7 @@ pub fn build(
             .unwrap_or_default(),
         metrics,
         layout: s.layout,
+        grid_rows: s.grid_rows.clone(),
         rows,
         notes: s.notes.clone(),
         code,
@@ -287,7 +383,9 @@ pub fn write_tables(report: &Report, csv: &Path, parquet: &Path) -> Result<()> {
     for row in &report.rows {
         for m in &report.metrics {
             let d = row.diffs.iter().find(|d| d.metric == m.name);
-            let p = row.paper.get(&m.name);
+            let p = row
+                .paper
+                .get(m.name.strip_suffix(BEST_SUFFIX).unwrap_or(&m.name));
             let push_s = |cols: &mut BTreeMap<&str, Vec<Option<String>>>, k, v: Option<String>| {
                 cols.entry(k).or_default().push(v)
             };
@@ -317,6 +415,12 @@ pub fn write_tables(report: &Report, csv: &Path, parquet: &Path) -> Result<()> {
                 d.and_then(|d| d.baseline.as_ref().map(|s| s.std)),
             );
             push_n("delta", d.and_then(|d| d.delta));
+            push_n(
+                "delta_paper",
+                p.and_then(|p| p.mean)
+                    .zip(d.and_then(|d| d.current.as_ref().map(|s| s.mean)))
+                    .map(|(p, c)| c - p),
+            );
             push_n("p_value", d.and_then(|d| d.p_value));
             ns.push(d.and_then(|d| d.current.as_ref().map(|s| s.n as u32)));
         }
@@ -337,7 +441,13 @@ pub fn write_tables(report: &Report, csv: &Path, parquet: &Path) -> Result<()> {
         columns.push(Column::new(k.into(), nums[k].clone()));
     }
     columns.push(Column::new("n".into(), ns));
-    for k in ["baseline_mean", "baseline_std", "delta", "p_value"] {
+    for k in [
+        "baseline_mean",
+        "baseline_std",
+        "delta",
+        "delta_paper",
+        "p_value",
+    ] {
         columns.push(Column::new(k.into(), nums[k].clone()));
     }
     columns.push(Column::new("status".into(), cols["status"].clone()));

@@ -10,6 +10,10 @@ use crate::error::{Error, Result};
 use crate::experiment::ExperimentConfig;
 use crate::train::EpochRecord;
 
+/// Suffix naming a metric's best-epoch value (`clean.test_error@best`), which reports show next
+/// to the final-epoch value because the paper does not say which it prints.
+pub const BEST_SUFFIX: &str = "@best";
+
 /// Version of the record format.
 pub const RECORD_VERSION: u32 = 2;
 
@@ -129,6 +133,9 @@ impl ResultRecord {
     pub fn metric(&self, name: &str, best: bool) -> Option<f64> {
         if self.diverged.is_some() {
             return None;
+        }
+        if let Some(base) = name.strip_suffix(BEST_SUFFIX) {
+            return self.best_metrics.get(base).copied();
         }
         if best {
             self.best_metrics.get(name).copied()

@@ -104,11 +104,16 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedSuite> {
         };
         Error::Config(format!("{}{loc}: {field}: {msg}", path.display()))
     })?;
-    let loaded = LoadedSuite {
+    let mut loaded = LoadedSuite {
         suite,
         path: path.to_path_buf(),
         text: text.to_string(),
     };
+    loaded.suite.experiments = super::sweep::expand(&loaded.suite.experiments).map_err(|e| {
+        let mut at = vec![key("experiments"), Seg::Index(e.index)];
+        at.extend(e.field);
+        loaded.error_at(&at, &e.message)
+    })?;
     validate(&loaded)?;
     Ok(loaded)
 }
@@ -158,7 +163,8 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
     }
     let mut ids = BTreeSet::new();
     for (i, e) in s.experiments.iter().enumerate() {
-        let at = |k: &str| vec![key("experiments"), Seg::Index(i), key(k)];
+        let src = e.source.unwrap_or(i);
+        let at = |k: &str| vec![key("experiments"), Seg::Index(src), key(k)];
         if !ids.insert(e.id.clone()) {
             return Err(ls.error_at(&at("id"), &format!("duplicate experiment id `{}`", e.id)));
         }

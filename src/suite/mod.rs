@@ -6,6 +6,7 @@ pub mod merge;
 pub mod paper;
 pub mod resolve;
 pub mod schema;
+pub mod sweep;
 
 pub use load::{LoadedSuite, load};
 pub use resolve::{Cell, evaluation_hash, resolve, training_hash};

@@ -85,7 +85,10 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
 /// Resolves one experiment under one profile and validates names and parameters.
 pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -> Result<Resolved> {
     let s = &ls.suite;
-    let idx = s.experiments.iter().position(|x| x.id == e.id).unwrap_or(0);
+    let idx = e
+        .source
+        .or_else(|| s.experiments.iter().position(|x| x.id == e.id))
+        .unwrap_or(0);
     let p = s.profiles.get(profile).ok_or_else(|| {
         Error::Config(format!(
             "{}: unknown profile `{profile}`; the suite defines: {}",

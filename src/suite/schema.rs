@@ -32,6 +32,9 @@ pub struct Suite {
     /// How the report lays the table out (the paper's shape).
     #[serde(default)]
     pub layout: Layout,
+    /// Header of the row-label column in the `grid` layout (`α`, `S`).
+    #[serde(default)]
+    pub grid_rows: Option<String>,
 }
 
 /// Report layout.
@@ -43,6 +46,9 @@ pub enum Layout {
     ExperimentsAsRows,
     /// One row per metric, experiments as column groups (Tables 4 and 9: rows are deformations).
     MetricsAsRows,
+    /// One table per metric with rows by `row` and columns by `column` (Table 6: rows α,
+    /// columns Input | Manifold; Table 5: rows S, columns CIFAR-10 | CIFAR-100).
+    Grid,
 }
 
 fn default_significance() -> f64 {
@@ -129,6 +135,48 @@ pub struct ExperimentSpec {
     /// Set for rows the paper quotes from other papers (†, ‡): shown, never run.
     #[serde(default)]
     pub quoted: Option<String>,
+    /// Row label in the `grid` layout (sweeps set it from their labels).
+    #[serde(default)]
+    pub row: Option<String>,
+    /// Column label in the `grid` layout (default: `method`).
+    #[serde(default)]
+    pub column: Option<String>,
+    /// Expands this row into one row per value (see `SweepSpec`).
+    #[serde(default)]
+    pub sweep: Option<SweepSpec>,
+    /// Index of the row in the file this one came from (set by sweep expansion).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub source: Option<usize>,
+}
+
+/// One row per value: `values[i]` is written at `path` into the row's overrides.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// Dotted path in the experiment config (`regularizer.alpha`, `regularizer`).
+    pub path: String,
+    /// The values, one generated row each.
+    pub values: Vec<serde_json::Value>,
+    /// Row labels: one per value, or a template where `{}` is the value (default `{}`).
+    #[serde(default)]
+    pub labels: Option<Labels>,
+    /// Id suffixes, one per value (default: from the value, e.g. `0.5`, `0-1-2`).
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+    /// The paper's printed values by metric, one per value (`"NA"` where none).
+    #[serde(default)]
+    pub paper: BTreeMap<String, Vec<String>>,
+}
+
+/// Sweep row labels.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Labels {
+    /// `α = {}`: `{}` becomes the value.
+    Template(String),
+    /// One label per value.
+    Each(Vec<String>),
 }
 
 /// A named way to run the suite.

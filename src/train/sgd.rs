@@ -1,6 +1,6 @@
 //! SGD with momentum, Nesterov and L2 weight decay, following `torch.optim.SGD` step by step.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
 use schemars::JsonSchema;
@@ -28,6 +28,8 @@ pub struct SgdConfig {
 pub struct Sgd {
     cfg: SgdConfig,
     buffers: BTreeMap<String, Tensor>,
+    /// Parameters that have had a gradient (PyTorch: `p.grad` is no longer None).
+    seen: BTreeSet<String>,
 }
 
 impl Sgd {
@@ -36,15 +38,30 @@ impl Sgd {
         Sgd {
             cfg,
             buffers: BTreeMap::new(),
+            seen: BTreeSet::new(),
         }
     }
 
-    /// One step at learning rate `lr`. Parameters without a gradient are skipped, as in PyTorch.
+    /// One step at learning rate `lr`.
+    ///
+    /// A parameter without a gradient in this backward pass is skipped only if it never had
+    /// one: the reference (torch 1.0) zeroes gradients in place with `zero_grad`, so a layer
+    /// cut off by a gradient block still has a zero gradient and weight decay and momentum
+    /// keep moving it.
     pub fn step(&mut self, params: &[(String, Var)], grads: &GradStore, lr: f64) -> Result<()> {
         let c = &self.cfg;
         for (name, p) in params {
-            let Some(g) = grads.get(p.as_tensor()) else {
-                continue;
+            let zero;
+            let g = match grads.get(p.as_tensor()) {
+                Some(g) => {
+                    self.seen.insert(name.clone());
+                    g
+                }
+                None if self.seen.contains(name) => {
+                    zero = p.as_tensor().zeros_like()?;
+                    &zero
+                }
+                None => continue,
             };
             // Detached: `p` is a Var, so without this every momentum buffer would keep the
             // previous step's graph alive and memory would grow with each step.
@@ -77,6 +94,7 @@ impl Sgd {
 
     /// Restores momentum buffers from a checkpoint.
     pub fn set_buffers(&mut self, buffers: BTreeMap<String, Tensor>) {
+        self.seen = buffers.keys().cloned().collect();
         self.buffers = buffers;
     }
 }
@@ -129,5 +147,38 @@ mod tests {
         assert!((want[2] + 0.423_581_2).abs() < 1e-6, "{}", want[2]);
         let b: Vec<f32> = opt.buffers()["w"].to_vec1().unwrap();
         assert!((b[2] as f64 - buf[2]).abs() < 1e-6);
+    }
+
+    /// torch 1.0 semantics of a gradient block: p = [2], weight decay 0.1, momentum 0.5,
+    /// Nesterov off, lr 0.1. Step 1 has gradient 1; step 2 has none (cut off), so the zeroed
+    /// gradient still carries weight decay and momentum:
+    /// step 1: d = 1 + 0.1·2 = 1.2, buf = 1.2, p = 2 − 0.12 = 1.88;
+    /// step 2: d = 0 + 0.1·1.88 = 0.188, buf = 0.5·1.2 + 0.188 = 0.788, p = 1.88 − 0.0788 = 1.8012.
+    /// A parameter that never had a gradient is not touched.
+    #[test]
+    fn blocked_parameters_keep_moving_by_weight_decay_and_momentum() {
+        let dev = Device::Cpu;
+        let p = Var::from_tensor(&Tensor::new(&[2f64], &dev).unwrap()).unwrap();
+        let never = Var::from_tensor(&Tensor::new(&[5f64], &dev).unwrap()).unwrap();
+        let params = vec![
+            ("p".to_string(), p.clone()),
+            ("never".to_string(), never.clone()),
+        ];
+        let mut opt = Sgd::new(SgdConfig {
+            lr: 0.1,
+            momentum: 0.5,
+            nesterov: false,
+            weight_decay: 0.1,
+        });
+        let g1 = p.as_tensor().sum_all().unwrap().backward().unwrap();
+        opt.step(&params, &g1, 0.1).unwrap();
+        let v = |x: &Var| x.as_tensor().to_vec1::<f64>().unwrap()[0];
+        assert!((v(&p) - 1.88).abs() < 1e-12, "{}", v(&p));
+        // A backward pass that does not reach `p`.
+        let other = Var::from_tensor(&Tensor::new(&[1f64], &dev).unwrap()).unwrap();
+        let g2 = other.as_tensor().sum_all().unwrap().backward().unwrap();
+        opt.step(&params, &g2, 0.1).unwrap();
+        assert!((v(&p) - 1.8012).abs() < 1e-12, "{}", v(&p));
+        assert_eq!(v(&never), 5.0);
     }
 }

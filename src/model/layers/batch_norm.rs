@@ -17,10 +17,11 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
-    /// Creates `weight`=1, `bias`=0, `running_mean`=0, `running_var`=1 under `b`.
+    /// Creates `weight` (1, or U(0,1) under `bn_init: torch1.0`), `bias`=0, `running_mean`=0,
+    /// `running_var`=1 under `b`.
     pub fn new(b: &ParamBuilder, channels: usize, momentum: f64) -> Result<Self> {
         Ok(BatchNorm {
-            weight: b.param(channels, "weight", candle_nn::Init::Const(1.0))?,
+            weight: b.param(channels, "weight", b.bn_weight_init())?,
             bias: b.param(channels, "bias", candle_nn::Init::Const(0.0))?,
             running_mean: b.buffer(channels, "running_mean", 0.0)?,
             running_var: b.buffer(channels, "running_var", 1.0)?,
