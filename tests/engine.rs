@@ -276,6 +276,7 @@ fn cfg(epochs: usize) -> TrainConfig {
         eval_every: 1,
         eval_batch_size: 10,
         checkpoint_every: 0,
+        checkpoint_minutes: 0.0,
     }
 }
 

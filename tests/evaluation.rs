@@ -418,6 +418,7 @@ fn identity_evaluations_reproduce_clean_accuracy_exactly() {
         eval_every: 1,
         eval_batch_size: 16,
         checkpoint_every: 0,
+        checkpoint_minutes: 0.0,
     };
     mixbench::train::train(
         &model,

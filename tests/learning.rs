@@ -23,6 +23,7 @@ fn cfg(epochs: usize, batch: usize, lr: f64) -> TrainConfig {
         eval_every: epochs,
         eval_batch_size: 500,
         checkpoint_every: 0,
+        checkpoint_minutes: 0.0,
     }
 }
 

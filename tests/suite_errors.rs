@@ -332,3 +332,54 @@ fn committed_sweep_suites_expand_as_printed() {
     assert_eq!(none.row.as_deref(), Some("{}"));
     assert_eq!(none.paper["clean.top1_acc"], "76.40");
 }
+
+#[test]
+fn hostile_ids_are_refused_at_load() {
+    for bad in [
+        "../../../../tmp/x",
+        "/etc/passwd",
+        "a/b",
+        "a\\\\b",
+        ".hidden",
+        "..",
+        "",
+        "has space",
+    ] {
+        let e = err(&GOOD.replace("  - id: base\n", &format!("  - id: \"{bad}\"\n")));
+        assert!(e.contains("is not a safe name"), "{bad}: {e}");
+        assert!(e.starts_with("suites/t.yaml:"), "{bad}: {e}");
+    }
+    let long = "x".repeat(101);
+    let e = err(&GOOD.replace("  - id: base\n", &format!("  - id: {long}\n")));
+    assert!(e.contains("is not a safe name"), "{e}");
+    let e = err(&GOOD.replace("  smoke:\n", "  \"../p\":\n"));
+    assert!(e.contains("profile `../p` is not a safe name"), "{e}");
+    // A suite id that is not a safe name is refused even when it matches its file.
+    let e = match parse(
+        Path::new("suites/..x.yaml"),
+        &GOOD.replace("id: t\n", "id: ..x\n"),
+    ) {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("suite id `..x` is not a safe name"), "{e}");
+}
+
+#[test]
+fn duplicate_seeds_and_non_finite_numbers_are_refused() {
+    let e = err(&GOOD.replace("seeds: [0, 1]", "seeds: [1, 1]"));
+    assert!(e.contains("seed 1 is listed twice"), "{e}");
+    let ls = parse(Path::new("suites/t.yaml"), GOOD).unwrap();
+    let e = resolve(&ls, "smoke", Some(&[3, 3]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("seed 3 is given twice"), "{e}");
+    for bad in [".nan", ".inf", "-.inf"] {
+        let e = err(&GOOD.replace("optimizer: {lr: 0.1,", &format!("optimizer: {{lr: {bad},")));
+        assert!(
+            e.contains("defaults.optimizer.lr: must be a finite number"),
+            "{bad}: {e}"
+        );
+        assert!(e.starts_with("suites/t.yaml:10:"), "{bad}: {e}");
+    }
+}

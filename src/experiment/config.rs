@@ -39,9 +39,13 @@ pub struct ExperimentConfig {
     /// Images per evaluation batch.
     #[serde(default = "eval_batch")]
     pub eval_batch_size: usize,
-    /// Checkpoint every this many epochs (0 = never).
+    /// Checkpoint every this many epochs (0 = by time only).
     #[serde(default)]
     pub checkpoint_every: usize,
+    /// Also checkpoint at the end of an epoch when this many minutes have passed since the last
+    /// checkpoint (0 = never), so a killed long run loses at most about this much.
+    #[serde(default = "ten")]
+    pub checkpoint_minutes: f64,
     /// Extra evaluations after training (FGSM, singular values, ...).
     #[serde(default)]
     pub evaluations: Vec<Map<String, Value>>,
@@ -49,6 +53,9 @@ pub struct ExperimentConfig {
 
 fn one() -> usize {
     1
+}
+fn ten() -> f64 {
+    10.0
 }
 fn eval_batch() -> usize {
     500
@@ -66,6 +73,7 @@ impl ExperimentConfig {
             eval_every: self.eval_every,
             eval_batch_size: self.eval_batch_size,
             checkpoint_every: self.checkpoint_every,
+            checkpoint_minutes: self.checkpoint_minutes,
         }
     }
 

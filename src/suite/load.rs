@@ -80,6 +80,18 @@ pub fn list_ids(dir: &Path) -> Result<Vec<String>> {
 
 /// Parses and validates suite text.
 pub fn parse(path: &Path, text: &str) -> Result<LoadedSuite> {
+    if let Ok(raw) = serde_yaml::from_str::<serde_yaml::Value>(text)
+        && let Some((at, v)) = non_finite(&raw, &mut Vec::new())
+    {
+        let loc = locate(text, &at)
+            .map(|(l, c)| format!(":{l}:{c}"))
+            .unwrap_or_default();
+        return Err(Error::Config(format!(
+            "{}{loc}: {}: must be a finite number, got {v}",
+            path.display(),
+            render(&at)
+        )));
+    }
     let de = serde_yaml::Deserializer::from_str(text);
     let suite: Suite = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -122,8 +134,61 @@ fn key(k: &str) -> Seg {
     Seg::Key(k.to_string())
 }
 
+/// Longest suite, experiment or profile id (ids name files under the results root).
+pub const MAX_ID_LEN: usize = 100;
+
+/// Whether `id` may name a file or folder: 1–100 of `[A-Za-z0-9_.-]`, not starting with `.`
+/// (no separators, no `..`, no hidden files), so no id can lead outside the results root.
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn id_error(what: &str, id: &str) -> String {
+    format!(
+        "{what} `{id}` is not a safe name: use 1-{MAX_ID_LEN} characters of [A-Za-z0-9_.-], not starting with `.` (ids name files under the results folder)"
+    )
+}
+
+/// The first NaN or infinite number in the YAML text, with its path: such a value would become
+/// `null` in the suite's JSON and be reported as a type error far from its cause.
+fn non_finite(v: &serde_yaml::Value, path: &mut Vec<Seg>) -> Option<(Vec<Seg>, f64)> {
+    match v {
+        serde_yaml::Value::Number(n) => n
+            .as_f64()
+            .filter(|f| !f.is_finite())
+            .map(|f| (path.clone(), f)),
+        serde_yaml::Value::Sequence(s) => s.iter().enumerate().find_map(|(i, x)| {
+            path.push(Seg::Index(i));
+            let r = non_finite(x, path);
+            path.pop();
+            r
+        }),
+        serde_yaml::Value::Mapping(m) => m.iter().find_map(|(k, x)| {
+            path.push(Seg::Key(k.as_str().map(str::to_string).unwrap_or_default()));
+            let r = non_finite(x, path);
+            path.pop();
+            r
+        }),
+        serde_yaml::Value::Tagged(t) => non_finite(&t.value, path),
+        _ => None,
+    }
+}
+
 fn validate(ls: &LoadedSuite) -> Result<()> {
     let s = &ls.suite;
+    if !is_safe_id(&s.id) {
+        return Err(ls.error_at(&[key("id")], &id_error("suite id", &s.id)));
+    }
+    for name in s.profiles.keys() {
+        if !is_safe_id(name) {
+            return Err(ls.error_at(&[key("profiles"), key(name)], &id_error("profile", name)));
+        }
+    }
     if let Some(stem) = ls.path.file_stem().map(|s| s.to_string_lossy().to_string())
         && stem != s.id
     {
@@ -165,6 +230,9 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
     for (i, e) in s.experiments.iter().enumerate() {
         let src = e.source.unwrap_or(i);
         let at = |k: &str| vec![key("experiments"), Seg::Index(src), key(k)];
+        if !is_safe_id(&e.id) {
+            return Err(ls.error_at(&at("id"), &id_error("experiment id", &e.id)));
+        }
         if !ids.insert(e.id.clone()) {
             return Err(ls.error_at(&at("id"), &format!("duplicate experiment id `{}`", e.id)));
         }
@@ -220,6 +288,13 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
                     "tolerance must be a number >= 0",
                 ));
             }
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = p.seeds.iter().find(|s| !seen.insert(**s)) {
+            return Err(ls.error_at(
+                &[key("profiles"), key(name), key("seeds")],
+                &format!("seed {dup} is listed twice; each seed must count once in the mean, std and Welch test"),
+            ));
         }
         if p.seeds.is_empty() {
             return Err(ls.error_at(

@@ -66,6 +66,12 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
         ))
     })?;
     let seeds = seeds.unwrap_or(&p.seeds);
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = seeds.iter().find(|s| !seen.insert(**s)) {
+        return Err(Error::Config(format!(
+            "seed {dup} is given twice; each seed must count once in the mean, std and Welch test"
+        )));
+    }
     let mut cells = Vec::new();
     for e in ls.suite.experiments.iter().filter(|e| e.quoted.is_none()) {
         let r = resolve_experiment(ls, e, profile)?;
@@ -210,6 +216,12 @@ pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -
         }
         ls.error_at(&origin(&field), &format!("{} ({context})", err.message))
     })?;
+    if !(cfg.checkpoint_minutes.is_finite() && cfg.checkpoint_minutes >= 0.0) {
+        return Err(ls.error_at(
+            &origin(&[Seg::Key("checkpoint_minutes".into())]),
+            &format!("must be a finite number >= 0 ({context})"),
+        ));
+    }
     if cfg.eval_batch_size == 0 {
         return Err(ls.error_at(
             &origin(&[Seg::Key("eval_batch_size".into())]),
@@ -229,6 +241,7 @@ pub const NOT_IN_TRAINING_HASH: &[&str] = &[
     "eval_every",
     "eval_batch_size",
     "checkpoint_every",
+    "checkpoint_minutes",
 ];
 
 /// The part of a config that determines the trained weights (with the seed).

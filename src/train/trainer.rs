@@ -37,8 +37,10 @@ pub struct TrainConfig {
     pub eval_every: usize,
     /// Images per evaluation batch.
     pub eval_batch_size: usize,
-    /// Write a checkpoint every this many epochs (0 = never).
+    /// Write a checkpoint every this many epochs (0 = by time only).
     pub checkpoint_every: usize,
+    /// Also write one at an epoch's end once this many minutes passed since the last (0 = never).
+    pub checkpoint_minutes: f64,
 }
 
 /// What one epoch did.
@@ -151,6 +153,7 @@ pub fn train(
         }
     }
     let n = data.train.len();
+    let mut last_checkpoint = Instant::now();
     let mut buf = vec![0f32; cfg.batch_size * shape.len()];
     for epoch in start..cfg.epochs {
         let t0 = Instant::now();
@@ -238,10 +241,17 @@ pub fn train(
                 },
             ));
         }
+        let by_epoch =
+            cfg.checkpoint_every > 0 && ((epoch + 1) % cfg.checkpoint_every == 0 || last);
+        // Wall time decides only *whether* an epoch-end checkpoint is written, never what is
+        // computed, so results stay bit-identical.
+        let by_time = cfg.checkpoint_minutes > 0.0
+            && !last
+            && last_checkpoint.elapsed().as_secs_f64() >= cfg.checkpoint_minutes * 60.0;
         if let Some(spec) = ckpt
-            && cfg.checkpoint_every > 0
-            && ((epoch + 1) % cfg.checkpoint_every == 0 || last)
+            && (by_epoch || by_time)
         {
+            last_checkpoint = Instant::now();
             checkpoint::save(
                 &spec.dir,
                 &Checkpoint {
