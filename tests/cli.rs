@@ -146,8 +146,9 @@ fn reproduce_bless_skip_and_regression_exit_codes() {
     // A baseline from another config is "not comparable", never compared.
     b["experiments"]["none"]["training_hash"] = serde_json::json!("0000");
     std::fs::write(&bpath, serde_json::to_vec(&b).unwrap()).unwrap();
+    // ... and comparing nothing is not a pass: exit 4.
     let (code, out, _) = mixbench(d.path(), &["report", "tiny"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 4, "{out}");
     assert!(
         out.contains("≠") && out.contains("training config differs"),
         "{out}"
@@ -285,6 +286,8 @@ fn adding_an_epsilon_evaluates_without_training() {
         "{err}"
     );
     assert!(out.contains("fgsm_0.3.accuracy"), "{out}");
+    // The new column has no baseline yet: "–", not "≠" (exit 0 above).
+    assert!(out.contains("No regression and nothing incomparable."), "{out}");
     let after = rec("none");
     assert_eq!(after["training_hash"], before["training_hash"]);
     assert_eq!(after["curves"], before["curves"]);

@@ -22,6 +22,9 @@ pub const EXIT_REGRESSION: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;
 /// Exit code: a cell diverged (NaN/Inf loss or outputs); the other cells still ran.
 pub const EXIT_DIVERGED: i32 = 3;
+/// Exit code: a cell that has a baseline could not be compared with it (≠: training config,
+/// evaluation or data differ), so the run checked less than it claims.
+pub const EXIT_NOT_COMPARABLE: i32 = 4;
 
 /// mixbench reruns the tables of "Manifold Mixup" (Verma et al., ICML 2019) from YAML suites,
 /// pins every result (data hashes, seed, config hash, code version, device), compares it with

@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::{Cli, EXIT_DIVERGED, EXIT_OK, EXIT_REGRESSION};
+use super::{Cli, EXIT_DIVERGED, EXIT_NOT_COMPARABLE, EXIT_OK, EXIT_REGRESSION};
 use crate::harness::collect_records;
 use crate::report;
 use crate::results::baseline;
@@ -47,6 +47,8 @@ pub fn run(cli: &Cli, a: &ReportArgs) -> anyhow::Result<i32> {
         EXIT_DIVERGED
     } else if rep.regressions() > 0 {
         EXIT_REGRESSION
+    } else if !rep.not_comparable().is_empty() {
+        EXIT_NOT_COMPARABLE
     } else {
         EXIT_OK
     })

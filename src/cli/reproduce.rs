@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::progress::BarObserver;
-use super::{Cli, EXIT_DIVERGED, EXIT_ERROR, EXIT_OK, EXIT_REGRESSION};
+use super::{Cli, EXIT_DIVERGED, EXIT_ERROR, EXIT_NOT_COMPARABLE, EXIT_OK, EXIT_REGRESSION};
 use crate::data::LoadOptions;
 use crate::experiment::default_device;
 use crate::harness::{HarnessOptions, Training, collect_records, run_cell};
@@ -225,6 +225,18 @@ fn run_one(cli: &Cli, a: &ReproduceArgs, ls: &LoadedSuite) -> anyhow::Result<i32
     }
     if n > 0 {
         return Ok(EXIT_REGRESSION);
+    }
+    let nc = rep.not_comparable();
+    if !nc.is_empty() {
+        eprintln!(
+            "{} experiment(s) could not be compared with {} (≠: {}); if the change is intended, re-bless with `mixbench reproduce {} --profile {} --bless`",
+            nc.len(),
+            bpath.display(),
+            nc.join(", "),
+            ls.suite.id,
+            sel.profile
+        );
+        return Ok(EXIT_NOT_COMPARABLE);
     }
     Ok(EXIT_OK)
 }

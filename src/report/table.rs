@@ -88,6 +88,15 @@ impl Report {
         self.count(Status::Regression)
     }
 
+    /// Experiments with a metric that has a baseline but could not be compared (≠).
+    pub fn not_comparable(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter(|r| r.diffs.iter().any(|d| d.status == Status::NotComparable))
+            .map(|r| r.experiment.clone())
+            .collect()
+    }
+
     /// Number of experiments with a diverged seed.
     pub fn diverged(&self) -> usize {
         self.rows

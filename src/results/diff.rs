@@ -137,7 +137,14 @@ pub fn compare(
                 return d;
             }
             let (Some(c), Some(b)) = (cur, bstat) else {
-                d.reason = "metric missing on one side".into();
+                if d.baseline.is_none() {
+                    // A metric added since the baseline was blessed (a new ε): nothing to
+                    // compare yet, which is not a mismatch.
+                    d.status = Status::NoBaseline;
+                    d.reason = "no baseline for this metric; bless one to compare it".into();
+                } else {
+                    d.reason = "the baseline has this metric but this run does not".into();
+                }
                 return d;
             };
             let delta = c.mean - b.mean;
