@@ -287,7 +287,10 @@ fn adding_an_epsilon_evaluates_without_training() {
     );
     assert!(out.contains("fgsm_0.3.accuracy"), "{out}");
     // The new column has no baseline yet: "–", not "≠" (exit 0 above).
-    assert!(out.contains("No regression and nothing incomparable."), "{out}");
+    assert!(
+        out.contains("No regression and nothing incomparable."),
+        "{out}"
+    );
     let after = rec("none");
     assert_eq!(after["training_hash"], before["training_hash"]);
     assert_eq!(after["curves"], before["curves"]);
