@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::markdown::{disclaimer, fmt_delta, fmt_stat};
+use super::markdown::{cell_texts, disclaimer};
 use super::{Report, plot};
 use crate::error::Result;
 
@@ -68,17 +68,10 @@ pub fn render(r: &Report) -> Result<String> {
                     None => ("–", ""),
                 };
                 let title = d.map(|d| esc(&d.reason)).unwrap_or_default();
-                let _ = write!(
-                    s,
-                    "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\" title=\"{title}\">{sym}</td>",
-                    esc(c.paper.as_deref().unwrap_or("–")),
-                    fmt_stat(d.and_then(|d| d.current.as_ref())),
-                    c.delta_paper
-                        .map(|x| format!("{x:+.3}"))
-                        .unwrap_or_else(|| "–".into()),
-                    fmt_stat(d.and_then(|d| d.baseline.as_ref())),
-                    fmt_delta(d)
-                );
+                for t in cell_texts(c) {
+                    let _ = write!(s, "<td>{}</td>", esc(&t));
+                }
+                let _ = write!(s, "<td class=\"{class}\" title=\"{title}\">{sym}</td>");
             }
             s.push_str("</tr>");
         }

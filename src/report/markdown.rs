@@ -36,6 +36,20 @@ pub fn fmt_delta(d: Option<&MetricDiff>) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+/// The texts of a cell's columns: paper, this run, Δ paper, baseline, Δ baseline.
+pub fn cell_texts(c: &super::table::GridCell) -> [String; 5] {
+    let d = c.diff.as_ref();
+    [
+        c.paper.clone().unwrap_or_else(|| "–".into()),
+        fmt_stat(d.and_then(|d| d.current.as_ref())),
+        c.delta_paper
+            .map(|x| format!("{x:+.3}"))
+            .unwrap_or_else(|| "–".into()),
+        fmt_stat(d.and_then(|d| d.baseline.as_ref())),
+        fmt_delta(d),
+    ]
+}
+
 /// Renders the report.
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
@@ -66,19 +80,8 @@ pub fn render(r: &Report) -> String {
         for row in &sec.rows {
             let _ = write!(s, "| {} |", row.labels.join(" | "));
             for c in &row.cells {
-                let d = c.diff.as_ref();
-                let status = d.map(|d| d.status.symbol()).unwrap_or("–");
-                let _ = write!(
-                    s,
-                    " {} | {} | {} | {} | {} | {status} |",
-                    c.paper.as_deref().unwrap_or("–"),
-                    fmt_stat(d.and_then(|d| d.current.as_ref())),
-                    c.delta_paper
-                        .map(|x| format!("{x:+.3}"))
-                        .unwrap_or_else(|| "–".into()),
-                    fmt_stat(d.and_then(|d| d.baseline.as_ref())),
-                    fmt_delta(d)
-                );
+                let status = c.diff.as_ref().map(|d| d.status.symbol()).unwrap_or("–");
+                let _ = write!(s, " {} | {status} |", cell_texts(c).join(" | "));
             }
             s.push('\n');
         }
