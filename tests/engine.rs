@@ -555,3 +555,98 @@ fn batchnorm_init_torch10_is_uniform_and_current_is_one() {
     .to_string();
     assert!(e.contains("bn_init"), "{e}");
 }
+
+/// The pre-refactor profile: a class-balanced validation split held out of the training data,
+/// scored every evaluated epoch, and the best epoch picked by validation error (its test
+/// metrics are the "best" ones).
+#[test]
+fn validation_split_is_held_out_and_selects_the_best_epoch() {
+    let mut ds = tiny_data();
+    let n = ds.train.len();
+    let mut r = mixbench::rng::stream(0, "subset/validation", 0);
+    let (rest, val) =
+        mixbench::data::subset::hold_out_per_class(&ds.train, ds.image_len(), 3, &mut r);
+    let mut counts = [0usize; 4];
+    for &l in &val.labels {
+        counts[l as usize] += 1;
+    }
+    assert_eq!(counts, [3; 4]);
+    assert_eq!(rest.len() + val.len(), n);
+    // Disjoint: every training image is in exactly one of the two.
+    let len = ds.image_len();
+    for i in 0..n {
+        let img = &ds.train.images[i * len..(i + 1) * len];
+        let in_rest = (0..rest.len()).any(|j| &rest.images[j * len..(j + 1) * len] == img);
+        let in_val = (0..val.len()).any(|j| &val.images[j * len..(j + 1) * len] == img);
+        assert!(in_rest != in_val, "image {i}");
+    }
+    ds.train = rest;
+    let m = model("mlp", json!({"hidden": [16]}), 4, 8, 0);
+    let reg = registry::build("none", &obj(json!({}))).unwrap();
+    let out = mixbench::train::trainer::train_with_validation(
+        &m,
+        &ds,
+        Some(&val),
+        &pre(),
+        reg.as_ref(),
+        &cfg(6),
+        0,
+        None,
+        &mut SilentObserver,
+    )
+    .unwrap();
+    let errs: Vec<f64> = out
+        .epochs
+        .iter()
+        .map(|e| e.validation.unwrap().error_pct)
+        .collect();
+    let best = errs
+        .iter()
+        .enumerate()
+        .fold(0, |b, (i, &e)| if e < errs[b] { i } else { b });
+    assert_eq!(out.best_epoch, Some(best), "{errs:?}");
+    assert_eq!(out.best_metrics, out.epochs[best].test);
+    assert_eq!(out.epochs[best].validation.unwrap().n, 12);
+
+    // A "validation" split that disagrees with the test split (labels shifted): the best epoch
+    // follows validation, not test.
+    let mut shifted = ds.test.clone();
+    for l in &mut shifted.labels {
+        *l = (*l + 1) % 4;
+    }
+    let m = model("mlp", json!({"hidden": [16]}), 4, 8, 0);
+    let out = mixbench::train::trainer::train_with_validation(
+        &m,
+        &ds,
+        Some(&shifted),
+        &pre(),
+        reg.as_ref(),
+        &cfg(6),
+        0,
+        None,
+        &mut SilentObserver,
+    )
+    .unwrap();
+    let argmin = |v: Vec<f64>| {
+        v.iter()
+            .enumerate()
+            .fold(0, |b, (i, &e)| if e < v[b] { i } else { b })
+    };
+    let by_val = argmin(
+        out.epochs
+            .iter()
+            .map(|e| e.validation.unwrap().error_pct)
+            .collect(),
+    );
+    let by_test = argmin(
+        out.epochs
+            .iter()
+            .map(|e| e.test.unwrap().error_pct)
+            .collect(),
+    );
+    assert_ne!(
+        by_val, by_test,
+        "the two splits must disagree for this check to mean anything"
+    );
+    assert_eq!(out.best_epoch, Some(by_val));
+}

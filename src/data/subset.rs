@@ -5,13 +5,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::Split;
 
-/// Keeps at most `per_class` images of each class, chosen by a seeded shuffle; order is kept.
-pub fn cap_per_class(
-    split: &Split,
-    image_len: usize,
-    per_class: usize,
-    rng: &mut ChaCha8Rng,
-) -> Split {
+/// Indices of at most `per_class` images of each class, chosen by a seeded shuffle, ascending.
+fn cap_indices(split: &Split, per_class: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
     let classes = split
         .labels
         .iter()
@@ -31,7 +26,37 @@ pub fn cap_per_class(
         keep.extend_from_slice(idx);
     }
     keep.sort_unstable();
-    select(split, image_len, &keep)
+    keep
+}
+
+/// Keeps at most `per_class` images of each class, chosen by a seeded shuffle; order is kept.
+pub fn cap_per_class(
+    split: &Split,
+    image_len: usize,
+    per_class: usize,
+    rng: &mut ChaCha8Rng,
+) -> Split {
+    select(split, image_len, &cap_indices(split, per_class, rng))
+}
+
+/// Splits off `per_class` images of each class (seeded shuffle) as a held-out split:
+/// (the rest, the held-out images), both in their original order.
+pub fn hold_out_per_class(
+    split: &Split,
+    image_len: usize,
+    per_class: usize,
+    rng: &mut ChaCha8Rng,
+) -> (Split, Split) {
+    let held = cap_indices(split, per_class, rng);
+    let mut taken = vec![false; split.len()];
+    for &i in &held {
+        taken[i] = true;
+    }
+    let rest: Vec<usize> = (0..split.len()).filter(|&i| !taken[i]).collect();
+    (
+        select(split, image_len, &rest),
+        select(split, image_len, &held),
+    )
 }
 
 /// Copies the images at `indices` into a new split.

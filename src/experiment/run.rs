@@ -10,7 +10,7 @@ use crate::model::{InputSpec, Model};
 use crate::regularizer;
 use crate::rng;
 use crate::train::trainer::CheckpointSpec;
-use crate::train::{Observer, TrainOutcome, train};
+use crate::train::{Observer, TrainOutcome};
 
 /// The CUDA device when built with `--features cuda` and one is present, else the CPU.
 pub fn default_device() -> Device {
@@ -34,7 +34,13 @@ pub struct RunOutput {
     pub trainable_params: usize,
 }
 
-const DATASET_KEYS: &[&str] = &["name", "train_per_class", "test_per_class", "subset_seed"];
+const DATASET_KEYS: &[&str] = &[
+    "name",
+    "train_per_class",
+    "test_per_class",
+    "validation_per_class",
+    "subset_seed",
+];
 
 /// Loads the dataset block of `cfg`, applying class-balanced subsets.
 pub fn load_dataset(
@@ -119,6 +125,8 @@ pub struct Prepared {
     pub preprocessing: data::Preprocessing,
     /// The model, parameters drawn from the seed.
     pub model: Model,
+    /// Images held out of the training split for model selection (`validation_per_class`).
+    pub validation: Option<data::Split>,
 }
 
 /// Loads the data of `cfg` and builds its model from `seed`.
@@ -128,12 +136,36 @@ pub fn prepare(
     opts: &LoadOptions,
     device: &Device,
 ) -> Result<Prepared> {
-    let (data, preprocessing) = load_dataset(cfg, opts)?;
+    let (mut data, preprocessing) = load_dataset(cfg, opts)?;
+    let mut validation = None;
+    if let Some(v) = cfg.dataset.get("validation_per_class") {
+        let k = v.as_u64().filter(|k| *k > 0).ok_or_else(|| {
+            Error::Config(format!(
+                "dataset.validation_per_class: expected an integer >= 1, got {v}"
+            ))
+        })? as usize;
+        let subset_seed = cfg
+            .dataset
+            .get("subset_seed")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        let mut r = rng::stream(subset_seed, "subset/validation", 0);
+        let (rest, held) =
+            data::subset::hold_out_per_class(&data.train, data.image_len(), k, &mut r);
+        data.provenance.notes.push(format!(
+            "validation: {} training images held out ({k} per class, subset_seed {subset_seed}); {} left for training",
+            held.len(),
+            rest.len()
+        ));
+        data.train = rest;
+        validation = Some(held);
+    }
     let model = build_model(cfg, &data, seed, device)?;
     Ok(Prepared {
         data,
         preprocessing,
         model,
+        validation,
     })
 }
 
@@ -150,9 +182,10 @@ pub fn train_prepared(
         reg_name,
         &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
     )?;
-    train(
+    crate::train::trainer::train_with_validation(
         &p.model,
         &p.data,
+        p.validation.as_ref(),
         &p.preprocessing,
         reg.as_ref(),
         &cfg.train_config(),

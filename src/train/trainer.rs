@@ -54,6 +54,9 @@ pub struct EpochRecord {
     pub train_loss: f64,
     /// Test metrics when evaluated this epoch.
     pub test: Option<EvalMetrics>,
+    /// Validation metrics when a validation split is held out.
+    #[serde(default)]
+    pub validation: Option<EvalMetrics>,
     /// Wall-clock seconds for the epoch (training + evaluation).
     pub seconds: f64,
 }
@@ -115,6 +118,24 @@ pub struct CheckpointSpec {
 pub fn train(
     model: &Model,
     data: &ImageDataset,
+    pre: &Preprocessing,
+    reg: &dyn Regularizer,
+    cfg: &TrainConfig,
+    seed: u64,
+    ckpt: Option<&CheckpointSpec>,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome> {
+    train_with_validation(model, data, None, pre, reg, cfg, seed, ckpt, observer)
+}
+
+/// [`train`] that also scores a held-out `validation` split whenever it scores the test split
+/// and picks the best epoch by validation error (as the pre-refactor reference reported test
+/// accuracy at the best validation epoch).
+#[allow(clippy::too_many_arguments)]
+pub fn train_with_validation(
+    model: &Model,
+    data: &ImageDataset,
+    validation: Option<&crate::data::Split>,
     pre: &Preprocessing,
     reg: &dyn Regularizer,
     cfg: &TrainConfig,
@@ -215,11 +236,16 @@ pub fn train(
         } else {
             None
         };
+        let val = match (validation, test.is_some()) {
+            (Some(v), true) => Some(evaluate(model, v, shape, pre, cfg.eval_batch_size.max(1))?),
+            _ => None,
+        };
         let rec = EpochRecord {
             epoch,
             lr,
             train_loss: loss_sum / seen.max(1) as f64,
             test,
+            validation: val,
             seconds: t0.elapsed().as_secs_f64(),
         };
         observer.on_epoch(&rec);
@@ -296,19 +322,26 @@ fn summarise(
     resumed_from: Option<usize>,
     notes: Vec<String>,
 ) -> Result<TrainOutcome> {
-    let evaluated: Vec<(usize, EvalMetrics)> = records
+    // (epoch, test metrics, the error that ranks epochs: validation's when held out).
+    let evaluated: Vec<(usize, EvalMetrics, f64)> = records
         .iter()
-        .filter_map(|r| r.test.map(|m| (r.epoch, m)))
+        .filter_map(|r| {
+            r.test.map(|m| {
+                let rank = r.validation.map_or(m.error_pct, |v| v.error_pct);
+                (r.epoch, m, rank)
+            })
+        })
         .collect();
-    let (_, final_metrics) = *evaluated
+    let (_, final_metrics, _) = *evaluated
         .last()
         .ok_or_else(|| Error::Other("no epoch was evaluated".into()))?;
-    let (best_epoch, best_metrics) = evaluated
+    // The first epoch with the lowest ranking error.
+    let (best_epoch, best_metrics, _) = evaluated
         .iter()
         .copied()
-        .fold(None::<(usize, EvalMetrics)>, |acc, (e, m)| match acc {
-            Some((_, b)) if b.error_pct <= m.error_pct => acc,
-            _ => Some((e, m)),
+        .fold(None::<(usize, EvalMetrics, f64)>, |acc, x| match acc {
+            Some(b) if b.2 <= x.2 => acc,
+            _ => Some(x),
         })
         .expect("non-empty");
     Ok(TrainOutcome {
