@@ -286,6 +286,12 @@ fn adding_an_epsilon_evaluates_without_training() {
         "{err}"
     );
     assert!(out.contains("fgsm_0.3.accuracy"), "{out}");
+    // Clean metrics are shown at the final and at the best epoch, each with Δ to the paper.
+    assert!(
+        out.contains("clean.top1_acc (best epoch) (%) paper"),
+        "{out}"
+    );
+    assert!(out.contains("| Δ paper |"), "{out}");
     // The new column has no baseline yet: "–", not "≠" (exit 0 above).
     assert!(
         out.contains("No regression and nothing incomparable."),
