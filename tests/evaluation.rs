@@ -574,3 +574,74 @@ fn deformations_match_the_scipy_fixture() {
     );
     assert!(cases >= 60);
 }
+
+/// The flattening evaluator on a real (tiny) model: one spectrum per class and overall, the
+/// scalars agree with the spectra, `center` and `per_class` change what is decomposed.
+#[test]
+fn singular_values_of_hidden_representations() {
+    use mixbench::data::DatasetSource;
+    use mixbench::data::synthetic::SyntheticSource;
+    use mixbench::eval::{EvalContext, registry};
+    let src = SyntheticSource;
+    let data = src
+        .load(
+            &json!({"classes": 3, "train_size": 30, "test_size": 30, "size": 4, "channels": 1}),
+            &mixbench::data::LoadOptions {
+                data_dir: "data".into(),
+                allow_unverified: false,
+            },
+        )
+        .unwrap();
+    let pre = Preprocessing::centered(1);
+    let model = Model::build(
+        "mlp",
+        json!({"hidden": [8, 5]}).as_object().unwrap(),
+        InputSpec {
+            channels: 1,
+            height: 4,
+            width: 4,
+            classes: 3,
+        },
+        0,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let ctx = EvalContext {
+        model: &model,
+        data: &data,
+        preprocessing: &pre,
+        seed: 0,
+        batch_size: 7,
+    };
+    let run = |p: Value| {
+        let ev = (registry::get("singular_values").unwrap().build)(p.as_object().unwrap()).unwrap();
+        ev.evaluate(&ctx).unwrap()
+    };
+    let out = run(json!({"point": 2}));
+    for c in 0..3 {
+        let s = &out.arrays[&format!("class{c}")];
+        assert_eq!(s.len(), 5, "min(10 examples, 5 units)");
+        assert!(s.windows(2).all(|w| w[0] >= w[1]));
+    }
+    let tops: Vec<f64> = (0..3)
+        .map(|c| out.arrays[&format!("class{c}")][0])
+        .collect();
+    assert!((out.metrics["top_mean"] - tops.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+    let all = &out.arrays["all"];
+    assert_eq!(out.metrics["all_top"], all[0]);
+    assert!((out.metrics["all_rest_sum"] - all[1..].iter().sum::<f64>()).abs() < 1e-9);
+    // Centring removes the class mean: the spectrum changes (and never grows in total energy).
+    let c = run(json!({"point": 2, "center": true}));
+    let energy = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>();
+    assert!(energy(&c.arrays["class0"]) < energy(&out.arrays["class0"]));
+    let capped = run(json!({"point": 2, "per_class": 3}));
+    assert_eq!(capped.arrays["class1"].len(), 3);
+    let e =
+        (registry::get("singular_values").unwrap().build)(json!({"point": 9}).as_object().unwrap())
+            .unwrap()
+            .evaluate(&ctx)
+            .err()
+            .unwrap()
+            .to_string();
+    assert!(e.contains("out of range"), "{e}");
+}

@@ -8,6 +8,7 @@ pub mod deformation;
 pub mod fgsm;
 pub mod metrics;
 pub mod registry;
+pub mod singular_values;
 pub mod spec;
 
 use std::collections::BTreeMap;

@@ -48,6 +48,12 @@ pub const ENTRIES: &[EvaluatorEntry] = &[
         build: super::deformation::build_shear,
     },
     EvaluatorEntry {
+        name: "singular_values",
+        description: "per-class singular values of the hidden representation at a mix point (flattening, §3.2); params: point, split (test|train), center, per_class",
+        sweep: &["point"],
+        build: super::singular_values::build,
+    },
+    EvaluatorEntry {
         name: "zoom",
         description: "accuracy on test images zoomed by a fixed factor (< 1 in, > 1 out, black outside); params: factor",
         sweep: &["factor"],
