@@ -75,7 +75,7 @@ pub fn grouped_curves(
     report: &Report,
     f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>,
 ) -> Vec<(String, Vec<Series>)> {
-    let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+    let mut groups: Vec<(String, String, Vec<Series>)> = Vec::new();
     let mut others = 0;
     for row in report.rows.iter().filter(|r| r.quoted.is_none()) {
         let points = curve(report, &row.experiment, f);
@@ -100,23 +100,26 @@ pub fn grouped_curves(
             points,
             color,
         };
+        // Charts of one table group share its title; a full one continues as "(2)", "(3)".
         match groups
             .iter_mut()
             .rev()
-            .find(|(t, s)| t.starts_with(&title) && s.len() < MAX_CURVES)
+            .find(|(base, _, s)| *base == title && s.len() < MAX_CURVES)
         {
-            Some((_, s)) => s.push(series),
+            Some((_, _, s)) => s.push(series),
             None => {
-                let n = groups.iter().filter(|(t, _)| t.starts_with(&title)).count();
-                let t = if n == 0 {
-                    title
+                let n = groups.iter().filter(|(base, _, _)| *base == title).count();
+                let shown = if n == 0 {
+                    title.clone()
                 } else {
                     format!("{title} ({})", n + 1)
                 };
-                groups.push((t, vec![series]));
+                groups.push((title, shown, vec![series]));
             }
         }
     }
+    let mut groups: Vec<(String, Vec<Series>)> =
+        groups.into_iter().map(|(_, t, s)| (t, s)).collect();
     // Rows of one method on one chart (an α sweep) keep the method's hue, from light to dark.
     for (_, series) in &mut groups {
         let base: Vec<RGBColor> = series.iter().map(|s| s.color).collect();
