@@ -31,14 +31,7 @@ pub fn run(cli: &Cli, a: &DiffArgs) -> anyhow::Result<i32> {
         );
     };
     let ls = load(&cli.suites_dir, &first.suite)?;
-    let mut keys: Vec<String> = Vec::new();
-    for r in ra.iter().chain(&rb) {
-        for k in r.metrics.keys().chain(r.best_metrics.keys()) {
-            if !keys.contains(k) {
-                keys.push(k.clone());
-            }
-        }
-    }
+    let keys = crate::results::record::metric_keys(ra.iter().chain(&rb));
     let metrics = &expand_metrics(&ls.suite.metrics, &keys);
     let sa = aggregate(&ra, metrics)?;
     let sb = aggregate(&rb, metrics)?;

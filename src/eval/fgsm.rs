@@ -6,10 +6,9 @@ use candle_core::{DType, Tensor, Var};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::metrics::Scorer;
+use super::metrics::{Scorer, for_each_batch};
 use super::{EvalContext, EvalOutput, Evaluator, id_number, registry};
 use crate::data::Preprocessing;
-use crate::data::batch::fill_batch;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::train::{LossKind, loss::loss};
@@ -184,31 +183,20 @@ impl Evaluator for Fgsm {
 
     fn evaluate(&self, ctx: &EvalContext) -> Result<EvalOutput> {
         let d = ctx.data;
-        let shape = d.shape();
-        let dev = ctx.model.store.device().clone();
         // Only the input gradient is needed: no weight gradients are computed.
         let model = ctx.model.detached()?;
         let mut scorer = Scorer::default();
-        let batch = ctx.batch_size.max(1);
-        let mut buf = vec![0f32; batch * shape.len()];
-        let idx: Vec<usize> = (0..d.test.len()).collect();
-        for chunk in idx.chunks(batch) {
-            let out = &mut buf[..chunk.len() * shape.len()];
-            fill_batch::<rand_chacha::ChaCha8Rng>(
-                &d.test,
-                shape,
-                chunk,
-                ctx.preprocessing,
-                None,
-                out,
-            );
-            let x = Tensor::from_slice(out, (chunk.len(), shape.c, shape.h, shape.w), &dev)?
-                .to_dtype(ctx.model.store.dtype())?;
-            let labels: Vec<u32> = chunk.iter().map(|&i| d.test.labels[i]).collect();
-            let adv = self.perturb(&model, &x, &labels, d.num_classes, ctx.preprocessing)?;
-            let logits = model.forward(&adv, false)?;
-            scorer.add_batch(&logits, &labels)?;
-        }
+        for_each_batch(
+            &model,
+            &d.test,
+            d.shape(),
+            ctx.preprocessing,
+            ctx.batch_size,
+            |x, labels| {
+                let adv = self.perturb(&model, x, labels, d.num_classes, ctx.preprocessing)?;
+                scorer.add_batch(&model.forward(&adv, false)?, labels)
+            },
+        )?;
         Ok(EvalOutput::accuracy(&scorer.finish()))
     }
 }

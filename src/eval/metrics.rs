@@ -112,6 +112,31 @@ impl Scorer {
     }
 }
 
+/// Calls `f` with each batch of `split` in order, normalised without augmentation, as a tensor
+/// on the model's device and in its dtype, with the batch's labels.
+pub fn for_each_batch(
+    model: &Model,
+    split: &Split,
+    shape: ImageShape,
+    pre: &Preprocessing,
+    batch: usize,
+    mut f: impl FnMut(&Tensor, &[u32]) -> Result<()>,
+) -> Result<()> {
+    let dev = model.store.device().clone();
+    let batch = batch.max(1);
+    let mut buf = vec![0f32; batch * shape.len()];
+    let idx: Vec<usize> = (0..split.len()).collect();
+    for chunk in idx.chunks(batch) {
+        let out = &mut buf[..chunk.len() * shape.len()];
+        fill_batch::<rand_chacha::ChaCha8Rng>(split, shape, chunk, pre, None, out);
+        let x = Tensor::from_slice(out, (chunk.len(), shape.c, shape.h, shape.w), &dev)?
+            .to_dtype(model.store.dtype())?;
+        let labels: Vec<u32> = chunk.iter().map(|&i| split.labels[i]).collect();
+        f(&x, &labels)?;
+    }
+    Ok(())
+}
+
 /// Evaluates `model` in eval mode on `split`, `batch` images at a time.
 pub fn evaluate(
     model: &Model,
@@ -120,21 +145,10 @@ pub fn evaluate(
     pre: &Preprocessing,
     batch: usize,
 ) -> Result<EvalMetrics> {
-    let dev = model.store.device().clone();
-    let n = split.len();
     let mut scorer = Scorer::default();
-    let batch = batch.max(1);
-    let mut buf = vec![0f32; batch * shape.len()];
-    let idx: Vec<usize> = (0..n).collect();
-    for chunk in idx.chunks(batch) {
-        let out = &mut buf[..chunk.len() * shape.len()];
-        fill_batch::<rand_chacha::ChaCha8Rng>(split, shape, chunk, pre, None, out);
-        let x = Tensor::from_slice(out, (chunk.len(), shape.c, shape.h, shape.w), &dev)?
-            .to_dtype(model.store.dtype())?;
-        let logits = model.forward(&x, false)?;
-        let labels: Vec<u32> = chunk.iter().map(|&i| split.labels[i]).collect();
-        scorer.add_batch(&logits, &labels)?;
-    }
+    for_each_batch(model, split, shape, pre, batch, |x, labels| {
+        scorer.add_batch(&model.forward(x, false)?, labels)
+    })?;
     Ok(scorer.finish())
 }
 

@@ -5,9 +5,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::metrics::for_each_batch;
 use super::{EvalContext, EvalOutput, Evaluator, registry};
 use crate::data::Split;
-use crate::data::batch::fill_batch;
 use crate::error::{Error, Result};
 
 /// Which split the representations come from.
@@ -94,27 +94,24 @@ fn centered(rows: usize, cols: usize, data: &mut [f64]) {
 impl SingularValues {
     /// Hidden representations of `split` at the mix point, flattened per example, eval mode.
     fn representations(&self, ctx: &EvalContext, split: &Split) -> Result<(usize, Vec<f64>)> {
-        let d = ctx.data;
-        let shape = d.shape();
-        let dev = ctx.model.store.device().clone();
-        let batch = ctx.batch_size.max(1);
-        let mut buf = vec![0f32; batch * shape.len()];
         let (mut dim, mut out) = (0, Vec::new());
-        let idx: Vec<usize> = (0..split.len()).collect();
-        for chunk in idx.chunks(batch) {
-            let b = &mut buf[..chunk.len() * shape.len()];
-            fill_batch::<rand_chacha::ChaCha8Rng>(split, shape, chunk, ctx.preprocessing, None, b);
-            let x =
-                candle_core::Tensor::from_slice(b, (chunk.len(), shape.c, shape.h, shape.w), &dev)?
-                    .to_dtype(ctx.model.store.dtype())?;
-            let h = ctx.model.hidden(&x, self.point, false)?.flatten_from(1)?;
-            dim = h.dim(1)?;
-            out.extend(
-                h.to_dtype(candle_core::DType::F64)?
-                    .flatten_all()?
-                    .to_vec1::<f64>()?,
-            );
-        }
+        for_each_batch(
+            ctx.model,
+            split,
+            ctx.data.shape(),
+            ctx.preprocessing,
+            ctx.batch_size,
+            |x, _| {
+                let h = ctx.model.hidden(x, self.point, false)?.flatten_from(1)?;
+                dim = h.dim(1)?;
+                out.extend(
+                    h.to_dtype(candle_core::DType::F64)?
+                        .flatten_all()?
+                        .to_vec1::<f64>()?,
+                );
+                Ok(())
+            },
+        )?;
         Ok((dim, out))
     }
 }

@@ -22,20 +22,38 @@ pub struct Series {
 /// Most curves on one chart; larger groups are split over several charts.
 pub const MAX_CURVES: usize = 6;
 
-/// Colour of a method: No Mixup grey, Input Mixup blue, Manifold Mixup red, others from a
-/// palette by their position, so a method looks the same on every chart and report.
-pub fn method_color(method: &str, other_index: usize) -> RGBColor {
+/// Colour of a method family: No Mixup grey, Input Mixup blue, Manifold Mixup red; None for
+/// any other method.
+pub fn family_color(method: &str) -> Option<RGBColor> {
     let m = method.to_lowercase();
     if m.contains("no mixup") || m.starts_with("none") {
-        RGBColor(90, 90, 90)
+        Some(RGBColor(90, 90, 90))
     } else if m.contains("manifold") {
-        RGBColor(214, 39, 40)
+        Some(RGBColor(214, 39, 40))
     } else if m.contains("input") {
-        RGBColor(31, 119, 180)
+        Some(RGBColor(31, 119, 180))
     } else {
-        let p = Palette99::pick(other_index + 2).to_rgba();
-        RGBColor(p.0, p.1, p.2)
+        None
     }
+}
+
+/// Colour of a row's method in `report`: its family's, else a palette colour by the order in
+/// which other methods first appear in the table, so a method looks the same on every chart.
+pub fn method_color(report: &Report, method: &str) -> RGBColor {
+    family_color(method).unwrap_or_else(|| {
+        let mut others: Vec<&str> = Vec::new();
+        for r in &report.rows {
+            if family_color(&r.method).is_none() && !others.contains(&r.method.as_str()) {
+                others.push(&r.method);
+            }
+        }
+        let i = others
+            .iter()
+            .position(|m| *m == method)
+            .unwrap_or(others.len());
+        let p = Palette99::pick(i + 2).to_rgba();
+        RGBColor(p.0, p.1, p.2)
+    })
 }
 
 /// Mean and sample std over seeds of `f(epoch record)` for one experiment.
@@ -76,7 +94,6 @@ pub fn grouped_curves(
     f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>,
 ) -> Vec<(String, Vec<Series>)> {
     let mut groups: Vec<(String, String, Vec<Series>)> = Vec::new();
-    let mut others = 0;
     for row in report.rows.iter().filter(|r| r.quoted.is_none()) {
         let points = curve(report, &row.experiment, f);
         if points.is_empty() {
@@ -86,14 +103,7 @@ pub fn grouped_curves(
             Some(g) => format!("{g} — {}", row.architecture),
             None => row.architecture.clone(),
         };
-        let color = method_color(&row.method, others);
-        let m = row.method.to_lowercase();
-        if !["no mixup", "manifold", "input"]
-            .iter()
-            .any(|k| m.contains(k))
-        {
-            others += 1;
-        }
+        let color = method_color(report, &row.method);
         let name = row.row.clone().unwrap_or_else(|| row.method.clone());
         let series = Series {
             name,
@@ -234,7 +244,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
 /// None when no row has both.
 pub fn paper_dot_plot(report: &Report, metric: &str, label: &str) -> Result<Option<String>> {
     let mut dots: Vec<(f64, f64, RGBColor)> = Vec::new();
-    for (i, row) in report.rows.iter().enumerate() {
+    for row in &report.rows {
         let base = metric
             .strip_suffix(crate::results::record::BEST_SUFFIX)
             .unwrap_or(metric);
@@ -249,7 +259,7 @@ pub fn paper_dot_plot(report: &Report, metric: &str, label: &str) -> Result<Opti
         else {
             continue;
         };
-        dots.push((p, c.mean, method_color(&row.method, i)));
+        dots.push((p, c.mean, method_color(report, &row.method)));
     }
     if dots.is_empty() {
         return Ok(None);

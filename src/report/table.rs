@@ -289,14 +289,7 @@ pub fn build(
 ) -> Result<Report> {
     let s = &ls.suite;
     // Metric keys in the order the records' evaluations produced them.
-    let mut keys: Vec<String> = Vec::new();
-    for r in records {
-        for k in r.metrics.keys().chain(r.best_metrics.keys()) {
-            if !keys.contains(k) {
-                keys.push(k.clone());
-            }
-        }
-    }
+    let keys = crate::results::record::metric_keys(records);
     let mut metrics = expand_metrics(&s.metrics_for(profile), &keys);
     // The paper does not say whether it reports the final or the best epoch: every clean
     // metric read at the final epoch is shown with its best-epoch value next to it.

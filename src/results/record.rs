@@ -145,6 +145,19 @@ impl ResultRecord {
     }
 }
 
+/// Every metric key of `records` (final and best-epoch maps), in first-seen order.
+pub fn metric_keys<'a>(records: impl IntoIterator<Item = &'a ResultRecord>) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for r in records {
+        for k in r.metrics.keys().chain(r.best_metrics.keys()) {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+    }
+    keys
+}
+
 /// Path of a cell's record.
 pub fn record_path(
     results: &Path,

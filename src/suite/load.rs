@@ -266,10 +266,11 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         ));
     }
     for (name, p) in &s.profiles {
-        for t in p.tolerances.keys() {
+        for (t, v) in &p.tolerances {
+            let at = [key("profiles"), key(name), key("tolerances"), key(t)];
             if !s.metrics.iter().any(|m| &m.name == t) {
                 return Err(ls.error_at(
-                    &[key("profiles"), key(name), key("tolerances"), key(t)],
+                    &at,
                     &format!(
                         "tolerance for `{t}`, which is not one of the suite's metrics ({})",
                         s.metrics
@@ -280,13 +281,8 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
                     ),
                 ));
             }
-        }
-        for (t, v) in &p.tolerances {
             if !(v.is_finite() && *v >= 0.0) {
-                return Err(ls.error_at(
-                    &[key("profiles"), key(name), key("tolerances"), key(t)],
-                    "tolerance must be a number >= 0",
-                ));
+                return Err(ls.error_at(&at, "tolerance must be a number >= 0"));
             }
         }
         let mut seen = BTreeSet::new();
