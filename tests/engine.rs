@@ -268,7 +268,8 @@ fn cfg(epochs: usize) -> TrainConfig {
             momentum: 0.9,
             nesterov: true,
             weight_decay: 1e-4,
-        },
+        }
+        .into(),
         schedule: StepSchedule {
             milestones: vec![2],
             gammas: vec![0.1],
@@ -420,7 +421,10 @@ fn the_trainer_uses_the_scheduled_learning_rate_around_a_milestone() {
     let m = model("mlp", json!({"hidden": [16]}), 4, 8, 0);
     let reg = registry::build("none", &obj(json!({}))).unwrap();
     let mut c = cfg(5);
-    c.optimizer.lr = 0.2;
+    match &mut c.optimizer {
+        mixbench::train::OptimizerConfig::Sgd(o) => o.lr = 0.2,
+        other => panic!("expected SGD, got {other:?}"),
+    }
     c.schedule = mixbench::train::StepSchedule {
         milestones: vec![2, 4],
         gammas: vec![0.1, 0.5],

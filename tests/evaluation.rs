@@ -413,7 +413,8 @@ fn identity_evaluations_reproduce_clean_accuracy_exactly() {
             momentum: 0.9,
             nesterov: true,
             weight_decay: 1e-4,
-        },
+        }
+        .into(),
         schedule: Default::default(),
         eval_every: 1,
         eval_batch_size: 16,

@@ -18,7 +18,8 @@ fn cfg(epochs: usize, batch: usize, lr: f64) -> TrainConfig {
             momentum: 0.9,
             nesterov: true,
             weight_decay: 1e-4,
-        },
+        }
+        .into(),
         schedule: StepSchedule::default(),
         eval_every: epochs,
         eval_batch_size: 500,

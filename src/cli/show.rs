@@ -56,7 +56,7 @@ pub fn run(cli: &Cli, a: &ShowArgs) -> anyhow::Result<i32> {
             c.config.epochs,
             c.config.batch_size,
             c.config.loss,
-            c.config.optimizer.lr,
+            c.config.optimizer.lr(),
             c.config.schedule.milestones,
         );
         println!(

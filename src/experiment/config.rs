@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::data::Preprocessing;
-use crate::train::{LossKind, SgdConfig, StepSchedule, TrainConfig};
+use crate::train::{LossKind, OptimizerConfig, StepSchedule, TrainConfig};
 
 /// Everything that determines an experiment's numbers, except the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -21,8 +21,8 @@ pub struct ExperimentConfig {
     /// Training loss.
     #[serde(default)]
     pub loss: LossKind,
-    /// Optimizer.
-    pub optimizer: SgdConfig,
+    /// Optimizer: SGD unless `name: adam`.
+    pub optimizer: OptimizerConfig,
     /// Learning-rate schedule.
     #[serde(default)]
     pub schedule: StepSchedule,

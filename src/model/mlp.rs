@@ -1,14 +1,16 @@
 //! Multi-layer perceptron for the flattening analysis (App. G): hidden layers `fc{i}` with
 //! ReLU or LeakyReLU, an optional linear bottleneck followed by BatchNorm `bn{i}` and no
 //! activation (as the reference's MNIST bottleneck net), then `out`.
-//! Mix points: 0 the input, i+1 the output of hidden layer i.
+//! Optional dropout after hidden layers (a number: every hidden layer but the bottleneck, as
+//! the paper's Fig. 2; a list: one probability per hidden layer).
+//! Mix points: 0 the input, i+1 the output of hidden layer i (after its dropout).
 
 use candle_core::{Result, Tensor};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Network;
-use super::layers::{BatchNorm, Linear, relu};
+use super::layers::{BatchNorm, Dropout, Linear, relu};
 use super::store::ParamBuilder;
 
 /// Hidden-layer activation.
@@ -33,6 +35,19 @@ pub struct MlpParams {
     /// Index of the bottleneck hidden layer (BatchNorm, no activation), if any.
     #[serde(default)]
     pub bottleneck: Option<usize>,
+    /// Dropout probability after hidden layers.
+    #[serde(default)]
+    pub dropout: Option<DropoutSpec>,
+}
+
+/// Where dropout goes in an MLP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum DropoutSpec {
+    /// The same p after every hidden layer except the bottleneck.
+    AllButBottleneck(f64),
+    /// One p per hidden layer, input side first.
+    PerLayer(Vec<f64>),
 }
 
 fn default_activation() -> Activation {
@@ -44,6 +59,7 @@ fn default_activation() -> Activation {
 pub struct Mlp {
     layers: Vec<Linear>,
     bottleneck: Option<(usize, BatchNorm)>,
+    dropout: Vec<Option<Dropout>>,
     activation: Activation,
     out: Linear,
 }
@@ -75,9 +91,32 @@ impl Mlp {
             )),
             None => None,
         };
+        let probs: Vec<f64> = match &p.dropout {
+            None => vec![0.0; p.hidden.len()],
+            Some(DropoutSpec::AllButBottleneck(q)) => (0..p.hidden.len())
+                .map(|i| if Some(i) == p.bottleneck { 0.0 } else { *q })
+                .collect(),
+            Some(DropoutSpec::PerLayer(v)) if v.len() == p.hidden.len() => v.clone(),
+            Some(DropoutSpec::PerLayer(v)) => candle_core::bail!(
+                "mlp dropout lists one probability per hidden layer: expected {}, got {}",
+                p.hidden.len(),
+                v.len()
+            ),
+        };
+        let dropout = probs
+            .iter()
+            .map(|&q| {
+                if q == 0.0 {
+                    Ok(None)
+                } else {
+                    Dropout::new(q, b.noise()).map(Some)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Mlp {
             layers,
             bottleneck,
+            dropout,
             activation: p.activation,
             out: Linear::new(&b.pp("out"), cin, classes)?,
         })
@@ -103,12 +142,16 @@ impl Network for Mlp {
             .get(i)
             .ok_or_else(|| candle_core::Error::Msg(format!("mlp has no segment {i}")))?
             .forward(&h)?;
-        match &self.bottleneck {
-            Some((b, bn)) if *b == i => bn.forward(&y, train),
+        let y = match &self.bottleneck {
+            Some((b, bn)) if *b == i => bn.forward(&y, train)?,
             _ => match self.activation {
-                Activation::Relu => relu(&y),
-                Activation::LeakyRelu => candle_nn::ops::leaky_relu(&y, 0.01),
+                Activation::Relu => relu(&y)?,
+                Activation::LeakyRelu => candle_nn::ops::leaky_relu(&y, 0.01)?,
             },
+        };
+        match &self.dropout[i] {
+            Some(d) => d.forward(&y, train),
+            None => Ok(y),
         }
     }
 }

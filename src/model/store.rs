@@ -119,7 +119,12 @@ pub struct ParamStore {
     dtype: DType,
     detached: bool,
     bn_init: BnInit,
+    noise: NoiseSource,
 }
+
+/// The generator that training-time noise layers (dropout) draw from, shared by every layer of
+/// one model; the trainer reseeds it from (seed, epoch) so a resumed run draws the same masks.
+pub type NoiseSource = Arc<Mutex<Option<rand_chacha::ChaCha8Rng>>>;
 
 impl ParamStore {
     /// An empty f32 store whose parameters will be drawn from `seed`.
@@ -138,7 +143,13 @@ impl ParamStore {
             dtype,
             detached: false,
             bn_init: BnInit::Current,
+            noise: Arc::default(),
         }
+    }
+
+    /// Points the model's noise layers at `rng` (None: training-mode noise is an error).
+    pub fn set_noise(&self, rng: Option<rand_chacha::ChaCha8Rng>) {
+        *self.noise.lock().expect("noise source poisoned") = rng;
     }
 
     /// The same store with BatchNorm weights initialised by `init` (before building).
@@ -170,6 +181,7 @@ impl ParamStore {
             vb: VarBuilder::from_backend(Box::new(backend), self.dtype, self.device.clone()),
             buffers: self.buffers.clone(),
             bn_init: self.bn_init,
+            noise: self.noise.clone(),
         }
     }
 
@@ -241,6 +253,7 @@ pub struct ParamBuilder {
     vb: VarBuilder<'static>,
     buffers: VarMapInner,
     bn_init: BnInit,
+    noise: NoiseSource,
 }
 
 /// How BatchNorm weights (γ) start.
@@ -276,12 +289,18 @@ impl ParamBuilder {
         }
     }
 
+    /// The model's shared noise generator (for dropout).
+    pub fn noise(&self) -> NoiseSource {
+        self.noise.clone()
+    }
+
     /// A builder one level down (`prefix.name`).
     pub fn pp(&self, name: impl ToString) -> Self {
         ParamBuilder {
             vb: self.vb.pp(name),
             buffers: self.buffers.clone(),
             bn_init: self.bn_init,
+            noise: self.noise.clone(),
         }
     }
 

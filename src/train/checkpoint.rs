@@ -1,4 +1,4 @@
-//! Checkpoints: weights, BatchNorm statistics, momentum buffers and the epoch log, written
+//! Checkpoints: weights, BatchNorm statistics, optimizer state (momentum or Adam moments) and the epoch log, written
 //! atomically. Random state needs no saving: every epoch's generators derive from (seed, epoch).
 //!
 //! Layout: `<dir>/epoch-<e>/state.safetensors` + `state.json`, and `<dir>/latest.json` naming the
@@ -16,7 +16,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{EpochRecord, Sgd};
+use super::{EpochRecord, Optimizer};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::results::atomic::write_atomic;
@@ -42,8 +42,8 @@ pub struct Loaded {
     pub records: Vec<EpochRecord>,
     /// Parameters and buffers by name.
     pub model: BTreeMap<String, Tensor>,
-    /// Momentum buffers by parameter name.
-    pub momentum: BTreeMap<String, Tensor>,
+    /// Optimizer state as [`Optimizer::state`] names it.
+    pub optimizer: BTreeMap<String, Tensor>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,7 +60,7 @@ fn fsync(path: &Path) -> Result<()> {
 }
 
 /// Writes a checkpoint for `meta.epoch` and points `latest.json` at it.
-pub fn save(dir: &Path, meta: &Checkpoint, model: &Model, opt: &Sgd) -> Result<()> {
+pub fn save(dir: &Path, meta: &Checkpoint, model: &Model, opt: &Optimizer) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for (name, v) in model.store.params() {
@@ -69,8 +69,8 @@ pub fn save(dir: &Path, meta: &Checkpoint, model: &Model, opt: &Sgd) -> Result<(
     for (name, v) in model.store.buffers() {
         tensors.insert(format!("buffer/{name}"), v.as_tensor().clone());
     }
-    for (name, t) in opt.buffers() {
-        tensors.insert(format!("momentum/{name}"), t.clone());
+    for (key, t) in opt.state()? {
+        tensors.insert(key, t);
     }
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-epoch-")
@@ -200,21 +200,21 @@ fn load_epoch(edir: &Path, training_hash: &str, seed: u64, dev: &Device) -> Resu
     let st = edir.join("state.safetensors");
     let tensors = candle_core::safetensors::load(&st, dev)
         .map_err(|e| Error::Other(format!("{}: unreadable ({e})", st.display())))?;
-    let (mut model, mut momentum) = (BTreeMap::new(), BTreeMap::new());
+    let (mut model, mut optimizer) = (BTreeMap::new(), BTreeMap::new());
     for (k, t) in tensors {
         if let Some(n) = k
             .strip_prefix("param/")
             .or_else(|| k.strip_prefix("buffer/"))
         {
             model.insert(n.to_string(), t);
-        } else if let Some(n) = k.strip_prefix("momentum/") {
-            momentum.insert(n.to_string(), t);
+        } else {
+            optimizer.insert(k, t);
         }
     }
     Ok(Loaded {
         epoch: meta.epoch,
         records: meta.records,
         model,
-        momentum,
+        optimizer,
     })
 }

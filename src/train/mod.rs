@@ -1,12 +1,16 @@
 //! Training: losses, SGD, the LR schedule, checkpoints and the deterministic epoch loop.
 
+pub mod adam;
 pub mod checkpoint;
 pub mod loss;
+pub mod optimizer;
 pub mod schedule;
 pub mod sgd;
 pub mod trainer;
 
+pub use adam::{Adam, AdamConfig};
 pub use loss::LossKind;
+pub use optimizer::{Optimizer, OptimizerConfig};
 pub use schedule::StepSchedule;
 pub use sgd::{Sgd, SgdConfig};
 pub use trainer::{

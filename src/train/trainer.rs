@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
-use super::{LossKind, Sgd, SgdConfig, StepSchedule, loss::loss};
+use super::{LossKind, Optimizer, OptimizerConfig, StepSchedule, loss::loss};
 use crate::data::batch::{ImageShape, fill_batch};
 use crate::data::{ImageDataset, Preprocessing};
 use crate::error::{Error, Result};
@@ -30,7 +30,7 @@ pub struct TrainConfig {
     /// Training loss.
     pub loss: LossKind,
     /// Optimizer.
-    pub optimizer: SgdConfig,
+    pub optimizer: OptimizerConfig,
     /// Learning-rate schedule.
     pub schedule: StepSchedule,
     /// Evaluate on the test split every this many epochs (the last epoch always).
@@ -151,6 +151,7 @@ pub fn train_with_validation(
     }
     reg.validate(model.num_mix_points())?;
     cfg.schedule.validate().map_err(Error::Config)?;
+    cfg.optimizer.validate().map_err(Error::Config)?;
     let shape = ImageShape {
         c: data.channels,
         h: data.height,
@@ -158,7 +159,7 @@ pub fn train_with_validation(
     };
     let dev = model.store.device().clone();
     let params = model.store.params();
-    let mut opt = Sgd::new(cfg.optimizer.clone());
+    let mut opt = Optimizer::new(&cfg.optimizer);
     let mut records: Vec<EpochRecord> = Vec::new();
     let mut start = 0;
     let mut resumed_from = None;
@@ -178,11 +179,14 @@ pub fn train_with_validation(
     let mut buf = vec![0f32; cfg.batch_size * shape.len()];
     for epoch in start..cfg.epochs {
         let t0 = Instant::now();
-        let lr = cfg.schedule.lr(cfg.optimizer.lr, epoch);
+        let lr = cfg.schedule.lr(cfg.optimizer.lr(), epoch);
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut rng::stream(seed, "shuffle", epoch as u64));
         let mut aug = rng::stream(seed, "augment", epoch as u64);
         let mut mix = rng::stream(seed, "mix", epoch as u64);
+        model
+            .store
+            .set_noise(Some(rng::stream(seed, "dropout", epoch as u64)));
         // A final batch of one cannot be batch-normalised (PyTorch raises); it is dropped.
         let batches: Vec<&[usize]> = order
             .chunks(cfg.batch_size)
@@ -294,9 +298,9 @@ pub fn train_with_validation(
     summarise(records, resumed_from, notes)
 }
 
-fn apply_checkpoint(model: &Model, opt: &mut Sgd, state: &checkpoint::Loaded) -> Result<()> {
+fn apply_checkpoint(model: &Model, opt: &mut Optimizer, state: &checkpoint::Loaded) -> Result<()> {
     model.store.load(&state.model)?;
-    opt.set_buffers(state.momentum.clone());
+    opt.set_state(&state.optimizer)?;
     Ok(())
 }
 

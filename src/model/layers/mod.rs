@@ -2,12 +2,14 @@
 
 pub mod batch_norm;
 pub mod conv;
+pub mod dropout;
 pub mod im2col;
 pub mod linear;
 pub mod relu;
 
 pub use batch_norm::BatchNorm;
 pub use conv::Conv2d;
+pub use dropout::Dropout;
 pub use linear::Linear;
 pub use relu::relu;
 
