@@ -38,6 +38,13 @@ pub struct MlpParams {
     /// Dropout probability after hidden layers.
     #[serde(default)]
     pub dropout: Option<DropoutSpec>,
+    /// Multiplier on every hidden width except the bottleneck's (CPU-sized profiles).
+    #[serde(default = "one")]
+    pub width: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Where dropout goes in an MLP.
@@ -78,9 +85,17 @@ impl Mlp {
                 p.hidden.len()
             );
         }
+        if !(p.width > 0.0 && p.width.is_finite()) {
+            candle_core::bail!("mlp width must be > 0, got {}", p.width);
+        }
         let mut layers = Vec::new();
         let mut cin = inputs;
         for (i, &w) in p.hidden.iter().enumerate() {
+            let w = if Some(i) == p.bottleneck {
+                w
+            } else {
+                super::scaled(w, p.width)
+            };
             layers.push(Linear::new(&b.pp(format!("fc{i}")), cin, w)?);
             cin = w;
         }

@@ -46,7 +46,7 @@ pub const ENTRIES: &[ModelEntry] = &[
     },
     ModelEntry {
         name: "mlp",
-        description: "MLP; params: hidden, activation, bottleneck",
+        description: "MLP; params: hidden, activation, bottleneck, dropout, width",
         build: mlp,
     },
 ];
