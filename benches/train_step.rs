@@ -76,6 +76,8 @@ fn bench(c: &mut Criterion) {
             lambda: 0.7,
             perm: (0..batch as u32).rev().collect(),
             block_gradient: false,
+            lambdas: None,
+            factors: false,
         };
         group.bench_function(format!("{arch}_w{width}_b{batch}_manifold_k1"), |b| {
             b.iter(|| step(&model, &mut opt, &x, &labels, Some(&plan)))

@@ -162,6 +162,8 @@ fn block_gradient_leaves_pre_mix_layers_without_gradient() {
             lambda: 0.4,
             perm: vec![1, 2, 3, 0],
             block_gradient: block,
+            lambdas: None,
+            factors: false,
         };
         let f = |h: &Tensor| mix_hidden(h, &plan);
         let logits = m.forward_with(&x, true, Some((2, &f))).unwrap();

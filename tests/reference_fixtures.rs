@@ -223,6 +223,8 @@ impl Fixture {
             lambda,
             perm: self.perm.clone(),
             block_gradient: false,
+            lambdas: None,
+            factors: false,
         }
     }
 

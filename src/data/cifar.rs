@@ -245,6 +245,7 @@ fn load_cifar(
         )?;
     }
     Ok(ImageDataset {
+        latent: None,
         channels: 3,
         height: 32,
         width: 32,

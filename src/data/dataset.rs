@@ -66,6 +66,9 @@ pub struct ImageDataset {
     pub test: Split,
     /// Provenance recorded with results.
     pub provenance: DatasetProvenance,
+    /// Latent factors of the training images and their renderer, for generated sets that
+    /// have them (factor-space mixing); None for image files.
+    pub latent: Option<super::glyphs::Latent>,
 }
 
 impl ImageDataset {

@@ -178,6 +178,7 @@ pub fn load(p: &DigitsParams) -> Result<ImageDataset> {
         ("split".to_string(), split_desc.clone()),
     ]);
     Ok(ImageDataset {
+        latent: None,
         channels: 1,
         height: 8,
         width: 8,

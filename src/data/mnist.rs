@@ -226,6 +226,7 @@ impl DatasetSource for MnistSource {
             (&f[3], &contents[3]),
         )?;
         Ok(ImageDataset {
+            latent: None,
             channels: 1,
             height: 28,
             width: 28,

@@ -4,6 +4,7 @@ pub mod batch;
 pub mod cifar;
 pub mod dataset;
 pub mod digits;
+pub mod glyphs;
 pub mod hash;
 pub mod idx;
 pub mod location;

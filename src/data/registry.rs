@@ -8,6 +8,7 @@ pub fn all() -> Vec<Box<dyn DatasetSource>> {
     vec![
         Box::new(super::synthetic::SyntheticSource),
         Box::new(super::digits::DigitsSource),
+        Box::new(super::glyphs::GlyphSource),
         Box::new(super::mnist::MnistSource),
         Box::new(super::cifar::Cifar10Source),
         Box::new(super::cifar::Cifar100Source),

@@ -409,6 +409,7 @@ impl DatasetSource for SvhnSource {
             ));
         }
         Ok(ImageDataset {
+            latent: None,
             channels: 3,
             height: 32,
             width: 32,

@@ -151,6 +151,7 @@ pub fn generate(p: &SyntheticParams) -> Result<ImageDataset> {
     let canonical = serde_json::to_string(p).expect("params serialize");
     let fingerprint = super::hash::sha256_hex(format!("synthetic-v1:{canonical}").as_bytes());
     Ok(ImageDataset {
+        latent: None,
         channels: p.channels,
         height: s,
         width: s,

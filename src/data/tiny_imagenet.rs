@@ -670,6 +670,7 @@ pub fn load(params: &TinyImagenetParams, opts: &LoadOptions) -> Result<ImageData
     };
     let files = vec![sf];
     Ok(ImageDataset {
+        latent: None,
         channels: 3,
         height: SIDE,
         width: SIDE,

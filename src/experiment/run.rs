@@ -61,6 +61,15 @@ pub fn load_dataset(
             }),
         }
     };
+    if ds.latent.is_some()
+        && let Some(k) = ["train_per_class", "test_per_class", "validation_per_class"]
+            .into_iter()
+            .find(|k| cfg.dataset.contains_key(*k))
+    {
+        return Err(Error::Config(format!(
+            "dataset.{k}: dataset `{name}` generates its images with latent factors for factor mixup; set its sizes with `train_size` and `test_size` instead of subsetting"
+        )));
+    }
     let subset_seed = get("subset_seed")?.unwrap_or(0);
     let len = ds.image_len();
     if let Some(k) = get("train_per_class")? {

@@ -1,5 +1,6 @@
 //! Networks with numbered mix points, their parameters, and the registry of architectures.
 
+pub mod glyph_cnn;
 pub mod layers;
 pub mod mlp;
 pub mod preact_resnet;

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::glyph_cnn::GlyphCnn;
 use super::mlp::{Mlp, MlpParams};
 use super::preact_resnet::PreActResNet;
 use super::wide_resnet::WideResNet;
@@ -43,6 +44,11 @@ pub const ENTRIES: &[ModelEntry] = &[
         name: "wide_resnet",
         description: "WideResNet-depth-widen_factor (depth = 6n + 4, as the reference asserts); params: depth, widen_factor, width, stem_stride",
         build: |b, i, p| wrn(b, i, p, None),
+    },
+    ModelEntry {
+        name: "glyph_cnn",
+        description: "Table 8's synthetic-task CNN (4 stride-2 5×5 convs 32-64-128-256, BatchNorm, LeakyReLU(0.02), one sigmoid unit as logits [0, z]); params: width",
+        build: glyph_cnn,
     },
     ModelEntry {
         name: "mlp",
@@ -166,6 +172,39 @@ fn wrn(
         input.classes,
         width,
         stride,
+    )?))
+}
+
+fn glyph_cnn(
+    b: &ParamBuilder,
+    input: InputSpec,
+    p: &Map<String, Value>,
+) -> Result<Box<dyn Network>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Params {
+        #[serde(default = "one")]
+        width: f64,
+    }
+    let q: Params = parse("glyph_cnn", p)?;
+    if !(q.width > 0.0 && q.width.is_finite()) {
+        return Err(Error::Config(format!(
+            "model `glyph_cnn`: width must be > 0, got {}",
+            q.width
+        )));
+    }
+    if input.classes != 2 {
+        return Err(Error::Config(format!(
+            "model `glyph_cnn` has one sigmoid output, so it needs a 2-class dataset; this one has {} classes",
+            input.classes
+        )));
+    }
+    Ok(Box::new(GlyphCnn::new(
+        b,
+        input.channels,
+        input.height,
+        input.width,
+        q.width,
     )?))
 }
 

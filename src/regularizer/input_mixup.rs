@@ -4,7 +4,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::mix::sample_plan;
+use super::mix::{sample_per_example_plan, sample_plan};
 use super::{MixPlan, Regularizer};
 use crate::error::{Error, Result};
 
@@ -12,11 +12,14 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 struct Params {
     alpha: f64,
+    #[serde(default)]
+    per_example: bool,
 }
 
 /// Mixes raw inputs with λ ~ Beta(α, α).
 pub struct InputMixup {
     alpha: f64,
+    per_example: bool,
 }
 
 /// Builds `input_mixup {alpha}`.
@@ -24,7 +27,10 @@ pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
     let p: Params = serde_json::from_value(Value::Object(p.clone()))
         .map_err(|e| Error::Config(format!("regularizer `input_mixup`: {e}")))?;
     super::manifold_mixup::check_alpha("input_mixup", p.alpha)?;
-    Ok(Box::new(InputMixup { alpha: p.alpha }))
+    Ok(Box::new(InputMixup {
+        alpha: p.alpha,
+        per_example: p.per_example,
+    }))
 }
 
 impl Regularizer for InputMixup {
@@ -37,6 +43,9 @@ impl Regularizer for InputMixup {
     }
 
     fn plan(&self, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan> {
+        if self.per_example {
+            return Some(sample_per_example_plan(self.alpha, false, batch, rng));
+        }
         // Same draw order as manifold mixup (λ, layer, permutation), so S = {0} agrees exactly.
         Some(sample_plan(self.alpha, &[0], false, batch, rng))
     }

@@ -17,6 +17,18 @@ pub struct MixPlan {
     pub perm: Vec<u32>,
     /// Stop gradients from flowing into the layers before the mix point.
     pub block_gradient: bool,
+    /// One λ per example, overriding `lambda` (the reference's synthetic task draws λ per
+    /// example).
+    pub lambdas: Option<Vec<f32>>,
+    /// Mix the examples' latent factors and render them, instead of mixing a representation.
+    pub factors: bool,
+}
+
+impl MixPlan {
+    /// λ of example `i`.
+    pub fn lambda_of(&self, i: usize) -> f32 {
+        self.lambdas.as_ref().map_or(self.lambda, |l| l[i])
+    }
 }
 
 /// λ ~ Beta(α, α), or 1 when α ≤ 0 (the reference's `get_lambda`).
@@ -50,6 +62,28 @@ pub fn sample_plan(
         lambda,
         perm,
         block_gradient,
+        lambdas: None,
+        factors: false,
+    }
+}
+
+/// One λ_i ~ Beta(α, α) per example, then a uniform permutation; mix point 0.
+pub fn sample_per_example_plan(
+    alpha: f64,
+    factors: bool,
+    batch: usize,
+    rng: &mut ChaCha8Rng,
+) -> MixPlan {
+    let lambdas: Vec<f32> = (0..batch).map(|_| sample_lambda(alpha, rng)).collect();
+    let mut perm: Vec<u32> = (0..batch as u32).collect();
+    perm.shuffle(rng);
+    MixPlan {
+        layer: 0,
+        lambda: f32::NAN,
+        perm,
+        block_gradient: false,
+        lambdas: Some(lambdas),
+        factors,
     }
 }
 
@@ -57,14 +91,25 @@ pub fn sample_plan(
 pub fn mix_hidden(h: &Tensor, plan: &MixPlan) -> Result<Tensor> {
     let idx = Tensor::from_slice(&plan.perm, plan.perm.len(), h.device())?;
     let partner = h.index_select(&idx, 0)?;
-    let lam = plan.lambda;
-    // 1−λ rounded in the representation's precision, as PyTorch computes it.
-    let other = if h.dtype() == DType::F64 {
-        1.0 - lam as f64
-    } else {
-        (1.0f32 - lam) as f64
+    let mixed = match &plan.lambdas {
+        Some(l) => {
+            let mut shape = vec![1usize; h.rank()];
+            shape[0] = l.len();
+            let lam = Tensor::from_slice(l, shape.as_slice(), h.device())?.to_dtype(h.dtype())?;
+            let other = lam.affine(-1.0, 1.0)?;
+            (h.broadcast_mul(&lam)? + partner.broadcast_mul(&other)?)?
+        }
+        None => {
+            let lam = plan.lambda;
+            // 1−λ rounded in the representation's precision, as PyTorch computes it.
+            let other = if h.dtype() == DType::F64 {
+                1.0 - lam as f64
+            } else {
+                (1.0f32 - lam) as f64
+            };
+            ((h * lam as f64)? + (partner * other)?)?
+        }
     };
-    let mixed = ((h * lam as f64)? + (partner * other)?)?;
     Ok(if plan.block_gradient {
         mixed.detach()
     } else {
@@ -88,8 +133,8 @@ pub fn soft_targets(
             }
         }
         Some(p) => {
-            let lam = p.lambda;
             for (i, &y) in labels.iter().enumerate() {
+                let lam = p.lambda_of(i);
                 t[i * classes + y as usize] += lam;
                 let yp = labels[p.perm[i] as usize];
                 t[i * classes + yp as usize] += 1.0 - lam;
@@ -112,6 +157,8 @@ mod tests {
             lambda: 0.3,
             perm: vec![2, 0, 3, 1],
             block_gradient: false,
+            lambdas: None,
+            factors: false,
         };
         let t = soft_targets(&labels, 3, Some(&plan), &Device::Cpu).unwrap();
         let rows: Vec<f32> = t.sum(1).unwrap().to_vec1().unwrap();
@@ -145,9 +192,26 @@ mod tests {
             lambda: 0.25,
             perm: vec![1, 0],
             block_gradient: false,
+            lambdas: None,
+            factors: false,
         };
         let m: Vec<Vec<f32>> = mix_hidden(&h, &plan).unwrap().to_vec2().unwrap();
         assert_eq!(m, vec![vec![7.75, 15.5], vec![3.25, 6.5]]);
+        // Per example: row 0 keeps 0.5 of itself, row 1 keeps 0.1.
+        let per = MixPlan {
+            lambdas: Some(vec![0.5, 0.1]),
+            ..plan
+        };
+        let m: Vec<Vec<f32>> = mix_hidden(&h, &per).unwrap().to_vec2().unwrap();
+        assert_eq!(m, vec![vec![5.5, 11.0], vec![1.9, 3.8]]);
+        let t: Vec<Vec<f32>> = soft_targets(&[0, 1], 2, Some(&per), &Device::Cpu)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert!(
+            (t[1][1] - 0.1).abs() < 1e-6 && (t[1][0] - 0.9).abs() < 1e-6,
+            "{t:?}"
+        );
     }
 
     #[test]

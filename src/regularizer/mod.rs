@@ -3,6 +3,7 @@
 //! A regularizer draws one `MixPlan` per minibatch (mix point k, λ, partner permutation); the
 //! trainer applies it to the hidden state at k and to the one-hot targets.
 
+pub mod factor_mixup;
 pub mod input_mixup;
 pub mod manifold_mixup;
 pub mod mix;
@@ -23,4 +24,8 @@ pub trait Regularizer: Send + Sync {
     fn validate(&self, num_mix_points: usize) -> Result<()>;
     /// Draws this minibatch's plan (None = train on the clean batch).
     fn plan(&self, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan>;
+    /// Whether its plans mix latent factors (the dataset must provide them).
+    fn needs_factors(&self) -> bool {
+        false
+    }
 }

@@ -27,8 +27,13 @@ pub const ENTRIES: &[RegularizerEntry] = &[
     },
     RegularizerEntry {
         name: "input_mixup",
-        description: "mixup of inputs; params: alpha",
+        description: "mixup of inputs; params: alpha, per_example (one λ per example, as the reference's synthetic task)",
         build: super::input_mixup::build,
+    },
+    RegularizerEntry {
+        name: "factor_mixup",
+        description: "ground-truth factor mixup (Table 8): mix the latent factors, render the image; params: alpha (λ_i ~ Beta(α, α) per example; 1 = U(0, 1))",
+        build: super::factor_mixup::build,
     },
     RegularizerEntry {
         name: "manifold_mixup",

@@ -86,6 +86,21 @@ pub fn render(r: &Report) -> Result<String> {
             s.push_str(&svg);
         }
     }
+    let spectra = plot::spectrum_charts(r);
+    if !spectra.is_empty() {
+        let _ = write!(
+            s,
+            "<h2>Singular-value spectra</h2><p>Singular values of the representation, largest first: per class (mean over classes and seeds, band ±1 std over classes and seeds) and over all classes together; one line per method.</p>"
+        );
+        for (title, series) in spectra {
+            s.push_str(&plot::line_chart(
+                &title,
+                "singular value index",
+                "singular value",
+                &series,
+            )?);
+        }
+    }
     let _ = write!(
         s,
         "<h2>Learning curves</h2><p>Mean over seeds, band ±1 std; one chart per table group, at most {} curves each.</p>",

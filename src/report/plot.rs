@@ -303,3 +303,82 @@ pub fn paper_dot_plot(report: &Report, metric: &str, label: &str) -> Result<Opti
     }
     Ok(Some(svg))
 }
+
+/// Singular-value spectra charts (Figs 9–12): for each evaluation that stored per-class
+/// spectra (`<id>.class<c>`) and each table group, one chart of the per-class spectra and one of
+/// the all-classes spectrum (`<id>.all`); one line per row, the mean over classes and seeds at
+/// each index with a ±1 std band. Returns (chart title, series).
+pub fn spectrum_charts(report: &Report) -> Vec<(String, Vec<Series>)> {
+    let mut ids: Vec<String> = Vec::new();
+    for (_, _, arrays) in &report.arrays {
+        for k in arrays.keys() {
+            if let Some((id, name)) = k.rsplit_once('.')
+                && name.starts_with("class")
+                && !ids.iter().any(|i| i == id)
+            {
+                ids.push(id.to_string());
+            }
+        }
+    }
+    let mut charts = Vec::new();
+    for id in &ids {
+        for (kind, all) in [("per-class spectra", false), ("all classes together", true)] {
+            let mut groups: Vec<(String, Vec<Series>)> = Vec::new();
+            for row in report.rows.iter().filter(|r| r.quoted.is_none()) {
+                let vectors: Vec<&Vec<f64>> = report
+                    .arrays
+                    .iter()
+                    .filter(|(exp, _, _)| *exp == row.experiment)
+                    .flat_map(|(_, _, a)| {
+                        a.iter().filter(move |(k, _)| {
+                            k.rsplit_once('.').is_some_and(|(i, n)| {
+                                i == id
+                                    && if all {
+                                        n == "all"
+                                    } else {
+                                        n.starts_with("class")
+                                    }
+                            })
+                        })
+                    })
+                    .map(|(_, v)| v)
+                    .collect();
+                let len = vectors.iter().map(|v| v.len()).max().unwrap_or(0);
+                if len == 0 {
+                    continue;
+                }
+                let points = (0..len)
+                    .map(|i| {
+                        let xs: Vec<f64> =
+                            vectors.iter().filter_map(|v| v.get(i).copied()).collect();
+                        let n = xs.len() as f64;
+                        let mean = xs.iter().sum::<f64>() / n;
+                        let sd = if xs.len() > 1 {
+                            (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+                        } else {
+                            0.0
+                        };
+                        (i as f64 + 1.0, mean, sd)
+                    })
+                    .collect();
+                let title = format!(
+                    "{} — {id}: {kind}",
+                    row.group
+                        .clone()
+                        .unwrap_or_else(|| row.architecture.clone())
+                );
+                let series = Series {
+                    name: row.row.clone().unwrap_or_else(|| row.method.clone()),
+                    points,
+                    color: method_color(report, &row.method),
+                };
+                match groups.iter_mut().find(|(t, _)| *t == title) {
+                    Some((_, s)) => s.push(series),
+                    None => groups.push((title, vec![series])),
+                }
+            }
+            charts.extend(groups);
+        }
+    }
+    charts
+}

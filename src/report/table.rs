@@ -80,6 +80,8 @@ pub struct Report {
     pub baseline: Option<(String, CodeVersion)>,
     /// Learning curves: (experiment, seed, epochs).
     pub curves: Vec<(String, u64, Vec<EpochRecord>)>,
+    /// Named arrays of the evaluations (spectra): (experiment, seed, `<eval id>.<name>` → values).
+    pub arrays: Vec<(String, u64, BTreeMap<String, Vec<f64>>)>,
 }
 
 impl Report {
@@ -373,6 +375,11 @@ pub fn build(
         curves: records
             .iter()
             .map(|r| (r.experiment.clone(), r.seed, r.curves.clone()))
+            .collect(),
+        arrays: records
+            .iter()
+            .filter(|r| !r.arrays.is_empty())
+            .map(|r| (r.experiment.clone(), r.seed, r.arrays.clone()))
             .collect(),
     })
 }
