@@ -383,3 +383,48 @@ fn duplicate_seeds_and_non_finite_numbers_are_refused() {
         assert!(e.starts_with("suites/t.yaml:10:"), "{bad}: {e}");
     }
 }
+
+/// Optimizer, factor mixup and generated-set sizes are checked at load, before anything trains.
+#[test]
+fn optimizer_and_factor_mixup_errors_are_found_at_load() {
+    let e = err(&GOOD.replace(
+        "optimizer: {lr: 0.1, momentum: 0.9}",
+        "optimizer: {name: adam, lr: 0.1, betas: [0.9, 1.5]}",
+    ));
+    assert!(
+        e.contains("defaults.optimizer") && e.contains("betas"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace(
+        "optimizer: {lr: 0.1, momentum: 0.9}",
+        "optimizer: {name: lbfgs, lr: 0.1}",
+    ));
+    assert!(e.contains("unknown optimizer `lbfgs`"), "{e}");
+    let e = err(&GOOD.replace(
+        "regularizer: {name: manifold_mixup, alpha: 2.0, layers: [0, 1]}",
+        "regularizer: {name: factor_mixup}",
+    ));
+    assert!(
+        e.contains("experiments[1].overrides.regularizer") && e.contains("has none"),
+        "{e}"
+    );
+    let glyphs = GOOD.replace(
+        "dataset: {name: synthetic, classes: 4, train_size: 32, test_size: 16, size: 8}",
+        "dataset: {name: glyphs, task: c, size: 16, train_size: 32, test_size: 16}",
+    );
+    assert!(
+        parse(
+            Path::new("suites/t.yaml"),
+            &glyphs.replace(
+                "name: manifold_mixup, alpha: 2.0, layers: [0, 1]",
+                "name: factor_mixup"
+            )
+        )
+        .is_ok()
+    );
+    let e = err(&glyphs.replace("test_size: 16}", "test_size: 16, train_per_class: 4}"));
+    assert!(
+        e.contains("defaults.dataset.train_per_class") && e.contains("train_size"),
+        "{e}"
+    );
+}

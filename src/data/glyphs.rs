@@ -304,6 +304,10 @@ impl DatasetSource for GlyphSource {
         }
     }
 
+    fn has_latent_factors(&self) -> bool {
+        true
+    }
+
     fn default_preprocessing(&self) -> Preprocessing {
         // The reference feeds pixels / 255 with no normalisation or augmentation.
         Preprocessing {

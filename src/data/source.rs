@@ -57,4 +57,8 @@ pub trait DatasetSource: Send + Sync {
     fn status(&self, opts: &LoadOptions, verify: bool) -> DatasetStatus;
     /// The reference code's preprocessing for this dataset (normalisation, crop, flip).
     fn default_preprocessing(&self) -> Preprocessing;
+    /// Whether the loaded set carries latent factors and a renderer (factor mixup).
+    fn has_latent_factors(&self) -> bool {
+        false
+    }
 }

@@ -176,18 +176,49 @@ pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -
     named("model", "arch", model::registry::names())?;
     named("regularizer", "name", regularizer::registry::names())?;
     let reg_name = cfg.regularizer["name"].as_str().unwrap_or_default();
-    if let Err(err) = regularizer::registry::build(
+    let data_name = cfg.dataset["name"].as_str().unwrap_or_default();
+    let has_factors = data::registry::get(data_name).is_ok_and(|d| d.has_latent_factors());
+    if has_factors
+        && let Some(k) = ["train_per_class", "test_per_class", "validation_per_class"]
+            .into_iter()
+            .find(|k| cfg.dataset.contains_key(*k))
+    {
+        return Err(ls.error_at(
+            &origin(&[Seg::Key("dataset".into()), Seg::Key(k.into())]),
+            &format!(
+                "dataset `{data_name}` generates its images with latent factors; set its sizes with `train_size` and `test_size` instead ({context})"
+            ),
+        ));
+    }
+    match regularizer::registry::build(
         reg_name,
         &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
     ) {
-        let msg = err.to_string();
-        // Point at the offending parameter when the message names one.
-        let field = ["alpha", "layers", "block_gradient"]
-            .iter()
-            .find(|f| msg.contains(&format!("`{f}`")) || msg.contains(&format!("{f} ")))
-            .map(|f| vec![Seg::Key("regularizer".into()), Seg::Key((*f).into())])
-            .unwrap_or_else(|| vec![Seg::Key("regularizer".into())]);
-        return Err(ls.error_at(&origin(&field), &format!("{msg} ({context})")));
+        Ok(r) if r.needs_factors() && !has_factors => {
+            return Err(ls.error_at(
+                &origin(&[Seg::Key("regularizer".into()), Seg::Key("name".into())]),
+                &format!(
+                    "regularizer `{reg_name}` mixes latent factors, but dataset `{data_name}` has none; use a generated set that has them (`glyphs`) ({context})"
+                ),
+            ));
+        }
+        Ok(_) => {}
+        Err(err) => {
+            let msg = err.to_string();
+            // Point at the offending parameter when the message names one.
+            let field = ["alpha", "layers", "block_gradient"]
+                .iter()
+                .find(|f| msg.contains(&format!("`{f}`")) || msg.contains(&format!("{f} ")))
+                .map(|f| vec![Seg::Key("regularizer".into()), Seg::Key((*f).into())])
+                .unwrap_or_else(|| vec![Seg::Key("regularizer".into())]);
+            return Err(ls.error_at(&origin(&field), &format!("{msg} ({context})")));
+        }
+    }
+    if let Err(m) = cfg.optimizer.validate() {
+        return Err(ls.error_at(
+            &origin(&[Seg::Key("optimizer".into())]),
+            &format!("{m} ({context})"),
+        ));
     }
     if let Err(m) = cfg.schedule.validate() {
         return Err(ls.error_at(
