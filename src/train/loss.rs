@@ -29,10 +29,21 @@ pub fn loss(kind: LossKind, logits: &Tensor, targets: &Tensor) -> Result<Tensor>
         LossKind::BceSoftmax => {
             let p = logp.exp()?;
             let log_p = logp.clamp(-100f32, f32::INFINITY)?;
-            let log_1mp = p.affine(-1.0, 1.0)?.clamp(MIN_PROB as f32, 1f32)?.log()?;
+            let one_minus_p = p.affine(-1.0, 1.0)?;
+            let log_1mp = one_minus_p.clamp(MIN_PROB as f32, 1f32)?.log()?;
             let one_minus_t = targets.affine(-1.0, 1.0)?;
             let ll = ((targets * log_p)? + (one_minus_t * log_1mp)?)?;
-            ll.mean_all()?.neg()
+            let value = ll.mean_all()?.neg()?.detach();
+            // The gradient is PyTorch's `BCELoss` backward, (p − t) / max(p(1 − p), 1e-12) per
+            // element over N·C, not autograd's through the clamps: where p rounds to 1, the
+            // clamped log's backward divides by e^−100 (infinite in f32) and then multiplies
+            // by the clamp's zero mask, which is NaN. s − s.detach() adds exactly 0 to the
+            // value and carries that gradient.
+            let n = p.elem_count() as f64;
+            let denom = (&p * &one_minus_p)?.clamp(1e-12f32, f32::INFINITY)?;
+            let g = ((&p - targets)? / denom)?.affine(1.0 / n, 0.0)?.detach();
+            let s = (g * &p)?.sum_all()?;
+            value + (&s - s.detach())?
         }
     }
 }
@@ -66,6 +77,30 @@ mod tests {
             .unwrap();
         assert!((got_ce as f64 - ce).abs() < 1e-6, "{got_ce} vs {ce}");
         assert!((got_bce as f64 - bce).abs() < 1e-6, "{got_bce} vs {bce}");
+    }
+
+    /// A softmax that rounds to exactly 1 for a wrong class: the value is clamped as PyTorch
+    /// does and the gradient stays finite (autograd through the clamp gave NaN here), equal to
+    /// PyTorch's (p − t) / max(p(1 − p), 1e-12) / (N·C) chained through the softmax.
+    #[test]
+    fn saturated_softmax_has_finite_pytorch_gradient() {
+        let dev = Device::Cpu;
+        let z = candle_core::Var::new(&[[0f32, 120.0]], &dev).unwrap();
+        let t = Tensor::new(&[[1.0f32, 0.0]], &dev).unwrap();
+        let l = loss(LossKind::BceSoftmax, z.as_tensor(), &t).unwrap();
+        assert!((l.to_scalar::<f32>().unwrap() - 100.0).abs() < 0.05);
+        let g: Vec<Vec<f32>> = l
+            .backward()
+            .unwrap()
+            .get(z.as_tensor())
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        assert!(g[0].iter().all(|v| v.is_finite()), "{g:?}");
+        // p = [e^-120, 1] (1 − p rounds to 0): dL/dp = [(p0 − 1)/1e-12, (1 − 0)/1e-12] / 2,
+        // and through the softmax dL/dz1 = p1·(dL/dp1 − Σ p·dL/dp) ≈ 0.5e12 · (1 − 1) + ...
+        // the two terms nearly cancel; what matters is that it is a number, pointing z1 down.
+        assert!(g[0][1] >= 0.0, "{g:?}");
     }
 
     #[test]
