@@ -120,7 +120,7 @@ fn anchor() {
     };
     println!("\nApp. G MLP training step, batch 256, {threads} thread(s), median ms:");
     println!(
-        "{:<12} {:>10} {:>10} {:>14}",
+        "{:<20} {:>10} {:>10} {:>14}",
         "variant", "mixbench", "pytorch", "torch/mixbench"
     );
     for (id, key) in [
@@ -130,7 +130,7 @@ fn anchor() {
         let ours = criterion_median_ms(id);
         let theirs = torch[key].as_f64();
         match (ours, theirs) {
-            (Some(a), Some(b)) => println!("{id:<12} {a:>10.2} {b:>10.2} {:>14.2}", b / a),
+            (Some(a), Some(b)) => println!("{id:<20} {a:>10.2} {b:>10.2} {:>14.2}", b / a),
             _ => println!("{id}: a median is missing (mixbench {ours:?}, pytorch {theirs:?})"),
         }
     }
