@@ -351,3 +351,41 @@ fn a_diverging_row_is_reported_and_the_others_still_run() {
     // The diverged row is never averaged as a number.
     assert!(rec["metrics"].as_object().unwrap().is_empty(), "{rec}");
 }
+
+/// `diff` judges with the profile's tolerances, as `reproduce` does: a change of 5 points is
+/// within the smoke profile's 20 (the suite default is 0.5), one of 25 is a regression.
+#[test]
+fn diff_applies_the_profiles_tolerances() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    let suite = SUITE.replace(
+        r#"smoke: {description: "tiny", seeds: [0]}"#,
+        r#"smoke: {description: "tiny", seeds: [0], tolerances: {clean.test_error: 20.0, clean.test_nll: 5.0}}"#,
+    );
+    std::fs::write(d.path().join("suites/tiny.yaml"), suite).unwrap();
+    let (code, out, err) = mixbench(d.path(), &["reproduce", "tiny"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let a = d.path().join("results/tiny/smoke");
+    let b = d.path().join("b");
+    std::fs::create_dir(&b).unwrap();
+    let shifted = |by: f64| {
+        for e in std::fs::read_dir(&a).unwrap().flatten() {
+            let mut r: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
+            let v = r["metrics"]["clean.test_error"].as_f64().unwrap();
+            r["metrics"]["clean.test_error"] = serde_json::json!(v + by);
+            std::fs::write(b.join(e.file_name()), serde_json::to_vec(&r).unwrap()).unwrap();
+        }
+    };
+    let (sa, sb) = (a.to_str().unwrap(), b.to_str().unwrap());
+    shifted(5.0);
+    let (code, out, err) = mixbench(d.path(), &["diff", sa, sb]);
+    assert_eq!(
+        code, 0,
+        "a 5-point change is within the profile's 20\n{out}\n{err}"
+    );
+    shifted(25.0);
+    let (code, out, _) = mixbench(d.path(), &["diff", sa, sb]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✗"), "{out}");
+}

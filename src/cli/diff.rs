@@ -32,7 +32,8 @@ pub fn run(cli: &Cli, a: &DiffArgs) -> anyhow::Result<i32> {
     };
     let ls = load(&cli.suites_dir, &first.suite)?;
     let keys = crate::results::record::metric_keys(ra.iter().chain(&rb));
-    let metrics = &expand_metrics(&ls.suite.metrics, &keys);
+    // The profile's tolerances, as `reproduce` and `report` apply them.
+    let metrics = &expand_metrics(&ls.suite.metrics_for(&first.profile), &keys);
     let sa = aggregate(&ra, metrics)?;
     let sb = aggregate(&rb, metrics)?;
     let mut regressions = 0;
