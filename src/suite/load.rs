@@ -1,39 +1,13 @@
 //! Reading and validating suite files, with errors that name file, line:column and field.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_json::Value;
-
+use super::loaded::{LoadedSuite, profile_names};
 use super::locate::{Seg, locate, parse_path, render};
 use super::resolve::resolve_experiment;
 use super::schema::{Suite, Which};
 use crate::error::{Error, Result};
-
-/// A parsed suite with its source text (kept to locate errors found later).
-#[derive(Debug, Clone)]
-pub struct LoadedSuite {
-    /// The parsed suite.
-    pub suite: Suite,
-    /// The file it came from.
-    pub path: PathBuf,
-    /// The file's text.
-    pub text: String,
-}
-
-impl LoadedSuite {
-    /// An error at `path` (field path segments) in this suite's file.
-    pub fn error_at(&self, path: &[Seg], msg: &str) -> Error {
-        let loc = locate(&self.text, path)
-            .map(|(l, c)| format!(":{l}:{c}"))
-            .unwrap_or_default();
-        Error::Config(format!(
-            "{}{loc}: {}: {msg}",
-            self.path.display(),
-            render(path)
-        ))
-    }
-}
 
 /// Loads `suites/<id>.yaml` from `dir`, or a suite file given by path.
 pub fn load(dir: &Path, id_or_path: &str) -> Result<LoadedSuite> {
@@ -320,21 +294,4 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Comma-separated profile names.
-pub fn profile_names(s: &Suite) -> String {
-    s.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
-}
-
-/// The value at a path inside a JSON value, if present.
-pub fn get_path<'a>(v: &'a Value, path: &[Seg]) -> Option<&'a Value> {
-    let mut cur = v;
-    for s in path {
-        cur = match s {
-            Seg::Key(k) => cur.get(k)?,
-            Seg::Index(i) => cur.get(*i)?,
-        };
-    }
-    Some(cur)
 }

@@ -1,6 +1,7 @@
 //! Suites: YAML files reproducing one paper table each, resolved into experiment cells.
 
 pub mod load;
+pub mod loaded;
 pub mod locate;
 pub mod merge;
 pub mod paper;
@@ -8,6 +9,7 @@ pub mod resolve;
 pub mod schema;
 pub mod sweep;
 
-pub use load::{LoadedSuite, load};
+pub use load::load;
+pub use loaded::LoadedSuite;
 pub use resolve::{Cell, evaluation_hash, resolve, training_hash};
 pub use schema::Suite;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::load::{LoadedSuite, get_path, profile_names};
+use super::loaded::{LoadedSuite, get_path, profile_names};
 use super::locate::{Seg, parse_path};
 use super::merge::deep_merge;
 use super::schema::ExperimentSpec;
