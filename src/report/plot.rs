@@ -75,16 +75,22 @@ pub fn curve(
     }
     acc.into_iter()
         .map(|(e, v)| {
-            let n = v.len() as f64;
-            let mean = v.iter().sum::<f64>() / n;
-            let std = if v.len() > 1 {
-                (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-            } else {
-                0.0
-            };
+            let (mean, std) = mean_std(&v);
             (e as f64 + 1.0, mean, std)
         })
         .collect()
+}
+
+/// Mean and sample standard deviation (0 for a single value) of a non-empty slice.
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let std = if v.len() > 1 {
+        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+    } else {
+        0.0
+    };
+    (mean, std)
 }
 
 /// Curves of `f` grouped as the table is (group × architecture), at most [`MAX_CURVES`] per
@@ -351,13 +357,7 @@ pub fn spectrum_charts(report: &Report) -> Vec<(String, Vec<Series>)> {
                     .map(|i| {
                         let xs: Vec<f64> =
                             vectors.iter().filter_map(|v| v.get(i).copied()).collect();
-                        let n = xs.len() as f64;
-                        let mean = xs.iter().sum::<f64>() / n;
-                        let sd = if xs.len() > 1 {
-                            (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-                        } else {
-                            0.0
-                        };
+                        let (mean, sd) = mean_std(&xs);
                         (i as f64 + 1.0, mean, sd)
                     })
                     .collect();
