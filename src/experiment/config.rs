@@ -90,6 +90,14 @@ impl ExperimentConfig {
         })
     }
 
+    /// The first per-class subset key the dataset block sets, if any (generated sets with
+    /// latent factors refuse them).
+    pub fn subset_key(&self) -> Option<&'static str> {
+        ["train_per_class", "test_per_class", "validation_per_class"]
+            .into_iter()
+            .find(|k| self.dataset.contains_key(*k))
+    }
+
     /// A block without its naming key and the given generic keys.
     pub fn block_params(block: &Map<String, Value>, drop: &[&str]) -> Map<String, Value> {
         block

@@ -62,9 +62,7 @@ pub fn load_dataset(
         }
     };
     if ds.latent.is_some()
-        && let Some(k) = ["train_per_class", "test_per_class", "validation_per_class"]
-            .into_iter()
-            .find(|k| cfg.dataset.contains_key(*k))
+        && let Some(k) = cfg.subset_key()
     {
         return Err(Error::Config(format!(
             "dataset.{k}: dataset `{name}` generates its images with latent factors for factor mixup; set its sizes with `train_size` and `test_size` instead of subsetting"

@@ -178,11 +178,7 @@ pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -
     let reg_name = cfg.regularizer["name"].as_str().unwrap_or_default();
     let data_name = cfg.dataset["name"].as_str().unwrap_or_default();
     let has_factors = data::registry::get(data_name).is_ok_and(|d| d.has_latent_factors());
-    if has_factors
-        && let Some(k) = ["train_per_class", "test_per_class", "validation_per_class"]
-            .into_iter()
-            .find(|k| cfg.dataset.contains_key(*k))
-    {
+    if has_factors && let Some(k) = cfg.subset_key() {
         return Err(ls.error_at(
             &origin(&[Seg::Key("dataset".into()), Seg::Key(k.into())]),
             &format!(
