@@ -64,7 +64,6 @@ fn bench(c: &mut Criterion) {
         perm: (0..batch as u32).rev().collect(),
         block_gradient: false,
         lambdas: None,
-        factors: false,
     };
     let mut group = c.benchmark_group(GROUP);
     group.sample_size(20);

@@ -77,7 +77,6 @@ fn bench(c: &mut Criterion) {
             perm: (0..batch as u32).rev().collect(),
             block_gradient: false,
             lambdas: None,
-            factors: false,
         };
         group.bench_function(format!("{arch}_w{width}_b{batch}_manifold_k1"), |b| {
             b.iter(|| step(&model, &mut opt, &x, &labels, Some(&plan)))

@@ -5,7 +5,7 @@ use mixbench::data::batch::ImageShape;
 use mixbench::data::synthetic::{SyntheticParams, generate};
 use mixbench::data::{ImageDataset, Preprocessing};
 use mixbench::model::{InputSpec, Model};
-use mixbench::regularizer::{Regularizer, mix_hidden, registry, soft_targets};
+use mixbench::regularizer::{BatchInfo, MixPlan, Regularizer, mix_hidden, registry, soft_targets};
 use mixbench::train::loss::loss;
 use mixbench::train::trainer::CheckpointSpec;
 use mixbench::train::{LossKind, SgdConfig, SilentObserver, StepSchedule, TrainConfig, train};
@@ -39,6 +39,9 @@ fn trainable_parameter_counts_match_reference_models() {
         ("preactresnet18", 100, 11_217_316),
         ("preactresnet34", 10, 21_279_306),
         ("preactresnet34", 100, 21_325_476),
+        // PreActBottleneck [3,4,6,3] (`tools/reference` PyTorch count of `preactresnet50`).
+        ("preactresnet50", 10, 23_509_066),
+        ("preactresnet50", 100, 23_693_476),
         ("wrn28_10", 10, 36_489_290),
         ("wrn28_10", 100, 36_546_980),
     ];
@@ -163,7 +166,6 @@ fn block_gradient_leaves_pre_mix_layers_without_gradient() {
             perm: vec![1, 2, 3, 0],
             block_gradient: block,
             lambdas: None,
-            factors: false,
         };
         let f = |h: &Tensor| mix_hidden(h, &plan);
         let logits = m.forward_with(&x, true, Some((2, &f))).unwrap();
@@ -220,8 +222,8 @@ fn manifold_mixup_at_input_only_equals_input_mixup() {
         let mut ra = mixbench::rng::stream(3, "mix", epoch);
         let mut rb = mixbench::rng::stream(3, "mix", epoch);
         for _ in 0..20 {
-            let pa = a.plan(16, &mut ra).unwrap();
-            let pb = b.plan(16, &mut rb).unwrap();
+            let pa = draw_plan(a.as_ref(), 16, &mut ra).unwrap();
+            let pb = draw_plan(b.as_ref(), 16, &mut rb).unwrap();
             assert_eq!(pa, pb);
             assert_eq!(pa.layer, 0);
         }
@@ -726,4 +728,22 @@ fn glyph_cnn_matches_the_reference_classifier() {
         .unwrap()
         .to_string();
     assert!(e.contains("2-class"), "{e}");
+}
+
+/// The mixing plan `reg` draws for a batch of `batch` 32×32 RGB images of 10 classes.
+fn draw_plan(
+    reg: &dyn Regularizer,
+    batch: usize,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Option<MixPlan> {
+    let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
+    let indices: Vec<usize> = (0..batch).collect();
+    let info = BatchInfo {
+        indices: &indices,
+        labels: &labels,
+        classes: 10,
+        shape: ImageShape { c: 3, h: 32, w: 32 },
+        latent: None,
+    };
+    reg.treat(&info, rng).unwrap().mix
 }

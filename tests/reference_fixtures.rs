@@ -224,7 +224,6 @@ impl Fixture {
             perm: self.perm.clone(),
             block_gradient: false,
             lambdas: None,
-            factors: false,
         }
     }
 

@@ -4,13 +4,28 @@
 //! Goodness-of-fit tests at significance 0.001 on fixed seeds, so each test is deterministic:
 //! with these seeds they pass, and a sampler off by a few percent fails them.
 
+use mixbench::data::batch::ImageShape;
 use mixbench::regularizer::mix::{sample_lambda, sample_plan};
-use mixbench::regularizer::{MixPlan, Regularizer, registry};
+use mixbench::regularizer::{BatchInfo, MixPlan, Regularizer, registry};
 use mixbench::rng::stream;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 use statrs::distribution::{Beta, ChiSquared, ContinuousCDF, Normal};
+
+/// The mixing plan `reg` draws for a batch of `batch` 32×32 RGB images of 10 classes.
+fn draw_plan(reg: &dyn Regularizer, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan> {
+    let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
+    let indices: Vec<usize> = (0..batch).collect();
+    let info = BatchInfo {
+        indices: &indices,
+        labels: &labels,
+        classes: 10,
+        shape: ImageShape { c: 3, h: 32, w: 32 },
+        latent: None,
+    };
+    reg.treat(&info, rng).unwrap().mix
+}
 
 /// Significance level of every test.
 const ALPHA_TEST: f64 = 0.001;
@@ -65,7 +80,7 @@ fn mix_point_is_uniform_over_the_eligible_set() {
         let mut r = rng("layer", i as u64);
         let mut counts = vec![0u64; layers.len()];
         for _ in 0..n {
-            let plan = reg.plan(8, &mut r).expect("manifold_mixup always mixes");
+            let plan = draw_plan(reg.as_ref(), 8, &mut r).expect("manifold_mixup always mixes");
             check_plan(&plan, 8);
             assert!(!plan.block_gradient);
             let pos = layers
@@ -89,7 +104,7 @@ fn single_eligible_layer_is_always_chosen_and_block_gradient_is_passed_on() {
     let reg = manifold_mixup(json!({"alpha": 1.0, "layers": [3], "block_gradient": true}));
     let mut r = rng("single", 0);
     for _ in 0..1000 {
-        let plan = reg.plan(4, &mut r).unwrap();
+        let plan = draw_plan(reg.as_ref(), 4, &mut r).unwrap();
         assert_eq!(plan.layer, 3);
         assert!(plan.block_gradient);
     }
@@ -177,7 +192,7 @@ fn lambda_follows_beta_alpha_alpha() {
         let reg = manifold_mixup(json!({"alpha": alpha, "layers": [0, 1, 2]}));
         let mut r = rng("lambda-plan", i as u64);
         let mut draws: Vec<f32> = (0..n)
-            .map(|_| reg.plan(4, &mut r).unwrap().lambda)
+            .map(|_| draw_plan(reg.as_ref(), 4, &mut r).unwrap().lambda)
             .collect();
         let d = ks_statistic_f32(&mut draws, cdf);
         println!(
@@ -220,7 +235,7 @@ fn alpha_zero_gives_lambda_one() {
     let reg = manifold_mixup(json!({"alpha": 0.0, "layers": [0, 1, 2]}));
     let mut r = rng("alpha0-plan", 0);
     for _ in 0..1000 {
-        let plan = reg.plan(8, &mut r).unwrap();
+        let plan = draw_plan(reg.as_ref(), 8, &mut r).unwrap();
         check_plan(&plan, 8);
         assert_eq!(plan.lambda, 1.0);
     }
@@ -322,7 +337,7 @@ fn permutation_is_uniform() {
     let mut by_perm = vec![0u64; 24];
     let mut by_pos = vec![vec![0u64; batch]; batch];
     for _ in 0..plans {
-        let plan = reg.plan(batch, &mut r).unwrap();
+        let plan = draw_plan(reg.as_ref(), batch, &mut r).unwrap();
         check_plan(&plan, batch);
         by_perm[perm_rank(&plan.perm)] += 1;
         for (i, &j) in plan.perm.iter().enumerate() {

@@ -90,9 +90,9 @@ fn negative_alpha_points_at_the_override() {
 
 #[test]
 fn unknown_regularizer_model_dataset_are_named() {
-    let e = err(&GOOD.replace("name: manifold_mixup", "name: cutmix"));
+    let e = err(&GOOD.replace("name: manifold_mixup", "name: shakedrop"));
     assert!(
-        e.contains("unknown regularizer `cutmix`")
+        e.contains("unknown regularizer `shakedrop`")
             && e.contains("experiments[1].overrides.regularizer.name"),
         "{e}"
     );

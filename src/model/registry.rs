@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 
 use super::glyph_cnn::GlyphCnn;
 use super::mlp::{Mlp, MlpParams};
-use super::preact_resnet::PreActResNet;
+use super::preact_resnet::{PreActBlock, PreActBottleneck, PreActResNet};
+use super::residual::ResidualBlock;
 use super::wide_resnet::WideResNet;
 use super::{InputSpec, Network, ParamBuilder};
 use crate::error::{Error, Result};
@@ -27,13 +28,18 @@ pub struct ModelEntry {
 pub const ENTRIES: &[ModelEntry] = &[
     ModelEntry {
         name: "preactresnet18",
-        description: "PreActResNet18 (blocks [2,2,2,2]); params: width, stem_stride",
-        build: |b, i, p| resnet(b, i, p, [2, 2, 2, 2]),
+        description: "PreActResNet18 (blocks [2,2,2,2]); params: width, stem_stride, dropout (before the linear layer; not in the reference)",
+        build: |b, i, p| resnet::<PreActBlock>(b, i, p, [2, 2, 2, 2]),
     },
     ModelEntry {
         name: "preactresnet34",
-        description: "PreActResNet34 (blocks [3,4,6,3]); params: width, stem_stride",
-        build: |b, i, p| resnet(b, i, p, [3, 4, 6, 3]),
+        description: "PreActResNet34 (blocks [3,4,6,3]); params: width, stem_stride, dropout",
+        build: |b, i, p| resnet::<PreActBlock>(b, i, p, [3, 4, 6, 3]),
+    },
+    ModelEntry {
+        name: "preactresnet50",
+        description: "PreActResNet50 (bottleneck blocks [3,4,6,3], 4× expansion; §5.1's regularizer comparison); params: width, stem_stride, dropout",
+        build: |b, i, p| resnet::<PreActBottleneck>(b, i, p, [3, 4, 6, 3]),
     },
     ModelEntry {
         name: "wrn28_10",
@@ -105,20 +111,34 @@ fn conv_params(arch: &str, input: InputSpec, p: &Map<String, Value>) -> Result<(
     Ok((c.width, stride))
 }
 
-fn resnet(
+fn resnet<B: ResidualBlock + Send + Sync + 'static>(
     b: &ParamBuilder,
     input: InputSpec,
     p: &Map<String, Value>,
     blocks: [usize; 4],
 ) -> Result<Box<dyn Network>> {
-    let (width, stride) = conv_params("preactresnet", input, p)?;
-    Ok(Box::new(PreActResNet::new(
+    // `dropout` is PreActResNet's own; the rest is shared with WideResNet.
+    let mut rest = p.clone();
+    let dropout = match rest.remove("dropout") {
+        None => 0.0,
+        Some(v) => match v.as_f64() {
+            Some(q) if (0.0..1.0).contains(&q) => q,
+            _ => {
+                return Err(Error::Config(format!(
+                    "model `preactresnet`: dropout must be a number in [0, 1), got {v}"
+                )));
+            }
+        },
+    };
+    let (width, stride) = conv_params("preactresnet", input, &rest)?;
+    Ok(Box::new(PreActResNet::<B>::new(
         b,
         blocks,
         input.channels,
         input.classes,
         width,
         stride,
+        dropout,
     )?))
 }
 

@@ -8,6 +8,8 @@ use super::store::ParamBuilder;
 
 /// A residual block a [`ResidualTrunk`] can stack.
 pub trait ResidualBlock: Sized {
+    /// Output channels per `planes` (4 for bottlenecks).
+    const EXPANSION: usize = 1;
     /// Builds the block under `b`, from `cin` to `planes` channels, with `stride`.
     fn build(b: &ParamBuilder, cin: usize, planes: usize, stride: usize) -> Result<Self>;
     /// Applies the block.
@@ -53,7 +55,7 @@ impl<B: ResidualBlock> ResidualTrunk<B> {
             for j in 0..blocks {
                 let stride = if i > 0 && j == 0 { 2 } else { 1 };
                 stage.push(B::build(&lb.pp(j), cin, planes, stride)?);
-                cin = planes;
+                cin = planes * B::EXPANSION;
             }
             built.push(stage);
         }

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::mix::sample_per_example_plan;
-use super::{MixPlan, Regularizer};
+use super::{BatchInfo, MixPlan, Regularizer, Treatment, soft_target_values};
+use crate::data::Split;
+use crate::data::glyphs::{self, Latent};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -35,7 +37,7 @@ pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
 }
 
 impl Regularizer for FactorMixup {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "factor_mixup"
     }
 
@@ -43,11 +45,77 @@ impl Regularizer for FactorMixup {
         Ok(())
     }
 
-    fn plan(&self, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan> {
-        Some(sample_per_example_plan(self.alpha, true, batch, rng))
+    fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
+        let plan = sample_per_example_plan(self.alpha, batch.len(), rng);
+        let latent = batch.latent.ok_or_else(|| {
+            Error::Config("regularizer `factor_mixup` needs a dataset with latent factors".into())
+        })?;
+        Ok(Treatment {
+            raw_images: Some(render_mixed(
+                latent,
+                batch.indices,
+                &plan,
+                batch.shape.len(),
+            )),
+            targets: soft_target_values(batch.labels, batch.classes, Some(&plan)),
+            mix: Some(plan),
+            point: 0,
+            transform: None,
+            loss_term: None,
+        })
     }
 
     fn needs_factors(&self) -> bool {
         true
+    }
+}
+
+/// The batch's images re-rendered from λ_i·f(idx[i]) + (1 − λ_i)·f(idx[perm[i]]).
+pub fn render_mixed(latent: &Latent, idx: &[usize], plan: &MixPlan, image_len: usize) -> Split {
+    let mut images = vec![0u8; idx.len() * image_len];
+    for (i, img) in images.chunks_mut(image_len).enumerate() {
+        let a = &latent.train[idx[i]];
+        let b = &latent.train[idx[plan.perm[i] as usize]];
+        let f = glyphs::mix(a, b, plan.lambda_of(i) as f64);
+        latent.render(&f, img);
+    }
+    Split {
+        images,
+        labels: vec![0; idx.len()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::glyphs::Factors;
+    use std::sync::Arc;
+
+    /// Factor mixup renders the mixed factors: example 0 becomes the truncated midpoint of its
+    /// factors and its partner's, example 1 (λ = 1) renders its own factors.
+    #[test]
+    fn factor_mixup_renders_the_mixed_factors() {
+        let a: Factors = [100.0, 30.0, -10.0, 4.0, 80.0, 200.0, 20.0, 60.0];
+        let b: Factors = [51.0, 21.0, 3.0, -7.0, 5.0, 200.0, 31.0, -65.0];
+        let latent = Latent {
+            train: Arc::new(vec![a, b]),
+            size: 16,
+        };
+        let plan = MixPlan {
+            layer: 0,
+            lambda: f32::NAN,
+            perm: vec![1, 0],
+            block_gradient: false,
+            lambdas: Some(vec![0.5, 1.0]),
+        };
+        let split = render_mixed(&latent, &[0, 1], &plan, 256);
+        let mut want = vec![0u8; 256];
+        glyphs::render(&glyphs::mix(&a, &b, 0.5), 16, &mut want);
+        assert_eq!(&split.images[..256], &want[..]);
+        glyphs::render(&b, 16, &mut want);
+        assert_eq!(&split.images[256..], &want[..]);
+        let mut plain_a = vec![0u8; 256];
+        glyphs::render(&a, 16, &mut plain_a);
+        assert_ne!(&split.images[..256], &plain_a[..]);
     }
 }

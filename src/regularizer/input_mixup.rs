@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::mix::{sample_per_example_plan, sample_plan};
-use super::{MixPlan, Regularizer};
+use super::{BatchInfo, Regularizer, Treatment};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -34,7 +34,7 @@ pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
 }
 
 impl Regularizer for InputMixup {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "input_mixup"
     }
 
@@ -42,11 +42,13 @@ impl Regularizer for InputMixup {
         Ok(())
     }
 
-    fn plan(&self, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan> {
-        if self.per_example {
-            return Some(sample_per_example_plan(self.alpha, false, batch, rng));
-        }
-        // Same draw order as manifold mixup (λ, layer, permutation), so S = {0} agrees exactly.
-        Some(sample_plan(self.alpha, &[0], false, batch, rng))
+    fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
+        let plan = if self.per_example {
+            sample_per_example_plan(self.alpha, batch.len(), rng)
+        } else {
+            // Same draw order as manifold mixup (λ, layer, permutation), so S = {0} agrees exactly.
+            sample_plan(self.alpha, &[0], false, batch.len(), rng)
+        };
+        Ok(Treatment::mixing(batch, plan))
     }
 }

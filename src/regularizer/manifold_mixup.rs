@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::mix::sample_plan;
-use super::{MixPlan, Regularizer};
+use super::{BatchInfo, Regularizer, Treatment};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -59,7 +59,7 @@ pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
 }
 
 impl Regularizer for ManifoldMixup {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "manifold_mixup"
     }
 
@@ -73,13 +73,14 @@ impl Regularizer for ManifoldMixup {
         Ok(())
     }
 
-    fn plan(&self, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan> {
-        Some(sample_plan(
+    fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
+        let plan = sample_plan(
             self.alpha,
             &self.layers,
             self.block_gradient,
-            batch,
+            batch.len(),
             rng,
-        ))
+        );
+        Ok(Treatment::mixing(batch, plan))
     }
 }

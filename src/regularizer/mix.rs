@@ -20,8 +20,6 @@ pub struct MixPlan {
     /// One λ per example, overriding `lambda` (the reference's synthetic task draws λ per
     /// example).
     pub lambdas: Option<Vec<f32>>,
-    /// Mix the examples' latent factors and render them, instead of mixing a representation.
-    pub factors: bool,
 }
 
 impl MixPlan {
@@ -63,17 +61,11 @@ pub fn sample_plan(
         perm,
         block_gradient,
         lambdas: None,
-        factors: false,
     }
 }
 
 /// One λ_i ~ Beta(α, α) per example, then a uniform permutation; mix point 0.
-pub fn sample_per_example_plan(
-    alpha: f64,
-    factors: bool,
-    batch: usize,
-    rng: &mut ChaCha8Rng,
-) -> MixPlan {
+pub fn sample_per_example_plan(alpha: f64, batch: usize, rng: &mut ChaCha8Rng) -> MixPlan {
     let lambdas: Vec<f32> = (0..batch).map(|_| sample_lambda(alpha, rng)).collect();
     let mut perm: Vec<u32> = (0..batch as u32).collect();
     perm.shuffle(rng);
@@ -83,7 +75,6 @@ pub fn sample_per_example_plan(
         perm,
         block_gradient: false,
         lambdas: Some(lambdas),
-        factors,
     }
 }
 
@@ -124,8 +115,13 @@ pub fn soft_targets(
     plan: Option<&MixPlan>,
     device: &Device,
 ) -> Result<Tensor> {
-    let n = labels.len();
-    let mut t = vec![0f32; n * classes];
+    let t = soft_target_values(labels, classes, plan);
+    Tensor::from_vec(t, (labels.len(), classes), device)
+}
+
+/// [`soft_targets`] as a row-major `labels.len() × classes` vector.
+pub fn soft_target_values(labels: &[u32], classes: usize, plan: Option<&MixPlan>) -> Vec<f32> {
+    let mut t = vec![0f32; labels.len() * classes];
     match plan {
         None => {
             for (i, &y) in labels.iter().enumerate() {
@@ -141,7 +137,7 @@ pub fn soft_targets(
             }
         }
     }
-    Tensor::from_vec(t, (n, classes), device)
+    t
 }
 
 #[cfg(test)]
@@ -158,7 +154,6 @@ mod tests {
             perm: vec![2, 0, 3, 1],
             block_gradient: false,
             lambdas: None,
-            factors: false,
         };
         let t = soft_targets(&labels, 3, Some(&plan), &Device::Cpu).unwrap();
         let rows: Vec<f32> = t.sum(1).unwrap().to_vec1().unwrap();
@@ -193,7 +188,6 @@ mod tests {
             perm: vec![1, 0],
             block_gradient: false,
             lambdas: None,
-            factors: false,
         };
         let m: Vec<Vec<f32>> = mix_hidden(&h, &plan).unwrap().to_vec2().unwrap();
         assert_eq!(m, vec![vec![7.75, 15.5], vec![3.25, 6.5]]);

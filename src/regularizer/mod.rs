@@ -1,30 +1,36 @@
-//! Regularizers that mix examples: one trait, one file each, chosen by name in the suite.
+//! Training-time regularizers: one trait, one file each, chosen by name in the suite.
 //!
-//! A regularizer draws one `MixPlan` per minibatch (mix point k, λ, partner permutation); the
-//! trainer applies it to the hidden state at k and to the one-hot targets.
+//! Every minibatch a regularizer draws a [`Treatment`]: raw images that replace the batch before
+//! preprocessing (factor mixup), a transform of the representation at one mix point (mixing,
+//! masks, boxes), the targets that go with it, and an optional extra loss term. The trainer
+//! applies whatever the treatment holds and hard-codes no method.
 
+pub mod cutmix;
+pub mod cutout;
 pub mod factor_mixup;
 pub mod input_mixup;
 pub mod manifold_mixup;
 pub mod mix;
 pub mod none;
 pub mod registry;
+pub mod treatment;
 
 use rand_chacha::ChaCha8Rng;
 
-pub use mix::{MixPlan, mix_hidden, soft_targets};
+pub use mix::{MixPlan, mix_hidden, soft_target_values, soft_targets};
+pub use treatment::{BatchInfo, LossTerm, Transform, Treatment};
 
 use crate::error::Result;
 
-/// A training-time regularizer acting through mixing plans.
+/// A training-time regularizer acting through per-minibatch treatments.
 pub trait Regularizer: Send + Sync {
     /// Registry name.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// Checks the configuration against a model with `num_mix_points` mix points.
     fn validate(&self, num_mix_points: usize) -> Result<()>;
-    /// Draws this minibatch's plan (None = train on the clean batch).
-    fn plan(&self, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan>;
-    /// Whether its plans mix latent factors (the dataset must provide them).
+    /// Draws this minibatch's treatment from `rng` (the epoch's "mix" stream).
+    fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment>;
+    /// Whether its treatments need the dataset's latent factors.
     fn needs_factors(&self) -> bool {
         false
     }

@@ -4,7 +4,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{MixPlan, Regularizer};
+use super::{BatchInfo, Regularizer, Treatment};
 use crate::error::{Error, Result};
 
 #[derive(Deserialize)]
@@ -22,7 +22,7 @@ pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
 }
 
 impl Regularizer for NoMixup {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "none"
     }
 
@@ -30,7 +30,7 @@ impl Regularizer for NoMixup {
         Ok(())
     }
 
-    fn plan(&self, _batch: usize, _rng: &mut ChaCha8Rng) -> Option<MixPlan> {
-        None
+    fn treat(&self, batch: &BatchInfo<'_>, _rng: &mut ChaCha8Rng) -> Result<Treatment> {
+        Ok(Treatment::clean(batch))
     }
 }

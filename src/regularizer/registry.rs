@@ -40,6 +40,16 @@ pub const ENTRIES: &[RegularizerEntry] = &[
         description: "mixup at a layer drawn from `layers`; params: alpha, layers, block_gradient",
         build: super::manifold_mixup::build,
     },
+    RegularizerEntry {
+        name: "cutmix",
+        description: "CutMix (Yun et al., 2019): paste a partner's box, mix labels by its area; params: alpha, prob (chance a minibatch is cut-mixed, default 1)",
+        build: super::cutmix::build,
+    },
+    RegularizerEntry {
+        name: "cutout",
+        description: "Cutout (DeVries & Taylor, 2017) as the reference's: zero a length×length patch; params: length, holes (default 1), per_example (default false: one mask per minibatch, as the reference)",
+        build: super::cutout::build,
+    },
 ];
 
 /// Builds the regularizer named `name`.

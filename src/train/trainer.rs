@@ -15,7 +15,7 @@ use crate::data::{ImageDataset, Preprocessing};
 use crate::error::{Error, Result};
 use crate::eval::{EvalMetrics, evaluate};
 use crate::model::Model;
-use crate::regularizer::{Regularizer, mix_hidden, soft_targets};
+use crate::regularizer::{BatchInfo, Regularizer};
 use crate::rng;
 
 /// Everything about the optimisation that is not the model, data or regularizer.
@@ -205,26 +205,32 @@ pub fn train_with_validation(
             fill_batch(&data.train, shape, idx, pre, Some(&mut aug), out);
             let x = Tensor::from_slice(out, (idx.len(), shape.c, shape.h, shape.w), &dev)?;
             let labels: Vec<u32> = idx.iter().map(|&i| data.train.labels[i]).collect();
-            let plan = reg.plan(idx.len(), &mut mix);
-            let targets = soft_targets(&labels, data.num_classes, plan.as_ref(), &dev)?;
-            let x = match (&plan, &data.latent) {
-                (Some(p), Some(latent)) if p.factors => {
-                    let rendered = render_mixed(latent, idx, p, data.image_len());
+            let info = BatchInfo {
+                indices: idx,
+                labels: &labels,
+                classes: data.num_classes,
+                shape,
+                latent: data.latent.as_ref(),
+            };
+            let t = reg.treat(&info, &mut mix)?;
+            let targets = Tensor::from_slice(&t.targets, (idx.len(), data.num_classes), &dev)?;
+            let x = match &t.raw_images {
+                Some(raw) => {
                     let all: Vec<usize> = (0..idx.len()).collect();
-                    fill_batch(&rendered, shape, &all, pre, Some(&mut aug), out);
+                    fill_batch(raw, shape, &all, pre, Some(&mut aug), out);
                     Tensor::from_slice(out, (idx.len(), shape.c, shape.h, shape.w), &dev)?
                 }
-                _ => x,
+                None => x,
             };
-            let logits = match &plan {
-                Some(p) if p.factors => model.forward(&x, true)?,
-                Some(p) => {
-                    let f = |h: &Tensor| mix_hidden(h, p);
-                    model.forward_with(&x, true, Some((p.layer, &f)))?
-                }
+            let logits = match &t.transform {
+                Some(f) => model.forward_with(&x, true, Some((t.point, f.as_ref())))?,
                 None => model.forward(&x, true)?,
             };
             let l = loss(cfg.loss, &logits, &targets)?;
+            let l = match &t.loss_term {
+                Some(term) => (l + term(&logits, &targets)?)?,
+                None => l,
+            };
             let lv = l.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
             if !lv.is_finite() {
                 // The model is unusable from here on: stop this cell, keep the log.
@@ -315,26 +321,6 @@ pub fn train_with_validation(
     summarise(records, resumed_from, notes)
 }
 
-/// The batch's images re-rendered from λ_i·f(idx[i]) + (1 − λ_i)·f(idx[perm[i]]).
-fn render_mixed(
-    latent: &crate::data::glyphs::Latent,
-    idx: &[usize],
-    plan: &crate::regularizer::MixPlan,
-    image_len: usize,
-) -> crate::data::Split {
-    let mut images = vec![0u8; idx.len() * image_len];
-    for (i, img) in images.chunks_mut(image_len).enumerate() {
-        let a = &latent.train[idx[i]];
-        let b = &latent.train[idx[plan.perm[i] as usize]];
-        let f = crate::data::glyphs::mix(a, b, plan.lambda_of(i) as f64);
-        latent.render(&f, img);
-    }
-    crate::data::Split {
-        images,
-        labels: vec![0; idx.len()],
-    }
-}
-
 fn apply_checkpoint(model: &Model, opt: &mut Optimizer, state: &checkpoint::Loaded) -> Result<()> {
     model.store.load(&state.model)?;
     opt.set_state(&state.optimizer)?;
@@ -394,40 +380,4 @@ fn summarise(
         divergence: None,
         notes,
     })
-}
-
-#[cfg(test)]
-mod factor_tests {
-    use super::*;
-    use crate::data::glyphs::{self, Factors, Latent};
-    use std::sync::Arc;
-
-    /// Factor mixup renders the mixed factors: example 0 becomes the truncated midpoint of its
-    /// factors and its partner's, example 1 (λ = 1) renders its own factors.
-    #[test]
-    fn factor_mixup_renders_the_mixed_factors() {
-        let a: Factors = [100.0, 30.0, -10.0, 4.0, 80.0, 200.0, 20.0, 60.0];
-        let b: Factors = [51.0, 21.0, 3.0, -7.0, 5.0, 200.0, 31.0, -65.0];
-        let latent = Latent {
-            train: Arc::new(vec![a, b]),
-            size: 16,
-        };
-        let plan = crate::regularizer::MixPlan {
-            layer: 0,
-            lambda: f32::NAN,
-            perm: vec![1, 0],
-            block_gradient: false,
-            lambdas: Some(vec![0.5, 1.0]),
-            factors: true,
-        };
-        let split = render_mixed(&latent, &[0, 1], &plan, 256);
-        let mut want = vec![0u8; 256];
-        glyphs::render(&glyphs::mix(&a, &b, 0.5), 16, &mut want);
-        assert_eq!(&split.images[..256], &want[..]);
-        glyphs::render(&b, 16, &mut want);
-        assert_eq!(&split.images[256..], &want[..]);
-        let mut plain_a = vec![0u8; 256];
-        glyphs::render(&a, 16, &mut plain_a);
-        assert_ne!(&split.images[..256], &plain_a[..]);
-    }
 }
