@@ -3,6 +3,7 @@
 //! Data flows one way: suite → experiments → data + model + regularizer → train → eval →
 //! result records → diff → report. See ARCHITECTURE.md.
 
+pub mod app;
 pub mod cli;
 pub mod data;
 pub mod error;
@@ -11,6 +12,8 @@ pub mod experiment;
 pub mod harness;
 pub mod memory;
 pub mod model;
+pub mod ops;
+pub mod registry;
 pub mod regularizer;
 pub mod report;
 pub mod results;
@@ -19,4 +22,5 @@ pub mod suite;
 pub mod threads;
 pub mod train;
 
+pub use app::App;
 pub use error::{Error, Result};

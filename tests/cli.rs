@@ -389,3 +389,73 @@ fn diff_applies_the_profiles_tolerances() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("✗"), "{out}");
 }
+
+/// `compare`: bad input is exit 2 before anything trains; a run puts the new method beside
+/// the blessed baseline with seeds from the profile, and a rerun trains nothing.
+#[test]
+fn compare_trains_each_row_once_and_reports_beside_the_baseline() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    let two_seeds = SUITE.replace("seeds: [0]", "seeds: [0, 1]");
+    std::fs::write(d.path().join("suites/tiny.yaml"), &two_seeds).unwrap();
+    let with = "{name: cutout, length: 4}";
+    let (code, _, err) = mixbench(d.path(), &["compare", "tiny", "--with", with]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no blessed baseline"), "{err}");
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny", "--bless"]);
+    assert_eq!(code, 0, "{err}");
+    for bad in ["{name: shakedrop}", "{name: cutout}", "[1]"] {
+        let (code, _, err) = mixbench(d.path(), &["compare", "tiny", "--with", bad]);
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("--with"), "{err}");
+    }
+    // Only the suite's two rows have models: nothing trained for a bad --with.
+    let models = || d.path().join("results/models").read_dir().unwrap().count();
+    assert_eq!(models(), 2);
+    let (code, out, err) = mixbench(d.path(), &["compare", "tiny", "--with", with]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Both rows differ only in their regularizer: one new row, two seeds.
+    assert!(err.contains("trained 2 model(s) for 1 row(s)"), "{err}");
+    assert_eq!(models(), 3);
+    assert!(
+        out.contains("| | No Mixup |") && out.contains("| | Manifold Mixup |"),
+        "{out}"
+    );
+    assert!(out.contains("**cutout (length = 4)** (new)"), "{out}");
+    let stem = std::fs::read_dir(d.path().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .find(|n| n.starts_with("tiny-with-cutout-") && n.ends_with("-smoke.json"))
+        .expect("comparison json");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("reports").join(&stem)).unwrap(),
+    )
+    .unwrap();
+    let row = &json["rows"][0];
+    assert_eq!(row["new"]["clean.test_error"]["n"], 2);
+    let against = row["against"].as_array().unwrap();
+    assert_eq!(against.len(), 2);
+    for a in against {
+        let m = &a["metrics"][0];
+        let new = row["new"]["clean.test_error"]["mean"].as_f64().unwrap();
+        let base = m["baseline"]["mean"].as_f64().unwrap();
+        assert!((m["delta"].as_f64().unwrap() - (new - base)).abs() < 1e-9);
+        let v = m["verdict"].as_str().unwrap();
+        assert!(
+            ["better", "worse", "no_significant_difference"].contains(&v),
+            "{v}"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(
+            d.path()
+                .join("reports")
+                .join(stem.replace(".json", ".html"))
+        )
+        .unwrap()
+        .contains("<svg")
+    );
+    let (code, _, err) = mixbench(d.path(), &["compare", "tiny", "--with", with]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("trained 0 model(s)"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand. Only this module prints.
 
+pub mod compare;
 pub mod data;
 pub mod diff;
 pub mod evaluate;
@@ -63,6 +64,10 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// Re-render a suite's report from stored results, without training.
     Report(report::ReportArgs),
+    /// Train a new regularizer with each row's architecture, dataset and schedule and compare
+    /// it with the suite's blessed baselines (Δ, Welch p-value, verdict; exit 0 whatever the
+    /// verdict).
+    Compare(compare::CompareArgs),
     /// Compare two results folders (e.g. two commits' `results/table1/smoke`).
     Diff(diff::DiffArgs),
     /// Print the JSON Schema of the suite format (for editor completion and validation).
@@ -80,6 +85,7 @@ pub fn main() -> i32 {
         Command::Reproduce(a) => reproduce::run(&cli, a),
         Command::Evaluate(a) => evaluate::run(&cli, a),
         Command::Report(a) => report::run(&cli, a),
+        Command::Compare(a) => compare::run(&cli, a),
         Command::Diff(a) => diff::run(&cli, a),
         Command::Schema => schema::run(),
         Command::Data(a) => data::run(a),

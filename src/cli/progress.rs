@@ -50,3 +50,32 @@ impl Observer for BarObserver {
         }
     }
 }
+
+/// Progress of an `ops` call on the terminal: a bar per cell, notes on stderr.
+pub struct TerminalProgress;
+
+impl crate::ops::Progress for TerminalProgress {
+    fn cell(
+        &mut self,
+        label: &str,
+        epochs: usize,
+        f: &mut dyn FnMut(&mut dyn Observer) -> crate::Result<crate::harness::CellOutcome>,
+    ) -> crate::Result<crate::harness::CellOutcome> {
+        let mut bar = BarObserver::new(label.to_string(), epochs);
+        let out = f(&mut bar);
+        bar.finish();
+        if let Ok(o) = &out {
+            let how = match &o.training {
+                crate::harness::Training::Trained => "trained".to_string(),
+                crate::harness::Training::Reused => "reused the stored model".to_string(),
+                crate::harness::Training::NotTrained(why) => format!("not trained ({why})"),
+            };
+            eprintln!("{label}: {how}");
+        }
+        out
+    }
+
+    fn note(&mut self, message: &str) {
+        eprintln!("{message}");
+    }
+}

@@ -492,10 +492,6 @@ impl DatasetSource for Cifar10Source {
         "cifar10"
     }
 
-    fn description(&self) -> &'static str {
-        "CIFAR-10 (binary version): 50,000 / 10,000 32x32 colour images, 10 classes"
-    }
-
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {
         let _: Cifar10Params = manifest::parse_params("cifar10", params)?;
         load_cifar(&CIFAR10_SPEC, RecordFormat::CIFAR10, 10, opts, vec![])
@@ -522,10 +518,6 @@ pub struct Cifar100Source;
 impl DatasetSource for Cifar100Source {
     fn name(&self) -> &'static str {
         "cifar100"
-    }
-
-    fn description(&self) -> &'static str {
-        "CIFAR-100 (binary version): 50,000 / 10,000 32x32 colour images, 100 fine or 20 coarse classes"
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {

@@ -215,10 +215,6 @@ impl DatasetSource for DigitsSource {
         "digits"
     }
 
-    fn description(&self) -> &'static str {
-        "UCI/scikit-learn 8x8 handwritten digits, embedded: 1,797 greyscale images, 10 classes"
-    }
-
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {
         let p: DigitsParams = manifest::parse_params("digits", params)?;
         load(&p)

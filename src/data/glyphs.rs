@@ -284,10 +284,6 @@ impl DatasetSource for GlyphSource {
         "glyphs"
     }
 
-    fn description(&self) -> &'static str {
-        "Table 8's synthetic glyphs (\"1\" vs \"7\" by stroke length, rotated; tasks a/b/c), rendered from seeded latent factors"
-    }
-
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {
         let p: GlyphParams = serde_json::from_value(params.clone())
             .map_err(|e| Error::Config(format!("dataset `glyphs`: {e}")))?;

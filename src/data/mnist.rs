@@ -174,10 +174,6 @@ impl DatasetSource for MnistSource {
         "mnist"
     }
 
-    fn description(&self) -> &'static str {
-        "MNIST: 60,000 / 10,000 28x28 greyscale digits, 10 classes"
-    }
-
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {
         let _: MnistParams = manifest::parse_params("mnist", params)?;
         let m = &MNIST_MANIFEST;

@@ -1,34 +1,87 @@
-//! Every dataset by name: adding one is a new file plus one line here.
+//! Every dataset by name: adding one is a new file plus one entry in `BUILTIN` (or, from
+//! another crate, `App::dataset`).
 
 use super::DatasetSource;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::registry::{Entry, Registry};
 
-/// All registered datasets, in the order `mixbench data status` lists them.
+/// Makes the dataset's source (loading is the source's `load`).
+pub type BuildFn = fn() -> Box<dyn DatasetSource>;
+
+/// One registered dataset (`dataset: {name: <name>}` in suites); its source's `name()` is the
+/// entry's name.
+pub type DatasetEntry = Entry<BuildFn>;
+
+/// The built-in datasets, in the order `mixbench data status` lists them.
+pub static BUILTIN: &[DatasetEntry] = &[
+    Entry::new(
+        "synthetic",
+        "generated class templates plus noise (no files; for smoke runs and tests)",
+        || Box::new(super::synthetic::SyntheticSource),
+    ),
+    Entry::new(
+        "digits",
+        "UCI/scikit-learn 8x8 handwritten digits, embedded: 1,797 greyscale images, 10 classes",
+        || Box::new(super::digits::DigitsSource),
+    ),
+    Entry::new(
+        "glyphs",
+        "Table 8's synthetic glyphs (\"1\" vs \"7\" by stroke length, rotated; tasks a/b/c), rendered from seeded latent factors",
+        || Box::new(super::glyphs::GlyphSource),
+    ),
+    Entry::new(
+        "mnist",
+        "MNIST: 60,000 / 10,000 28x28 greyscale digits, 10 classes",
+        || Box::new(super::mnist::MnistSource),
+    ),
+    Entry::new(
+        "cifar10",
+        "CIFAR-10 (binary version): 50,000 / 10,000 32x32 colour images, 10 classes",
+        || Box::new(super::cifar::Cifar10Source),
+    ),
+    Entry::new(
+        "cifar100",
+        "CIFAR-100 (binary version): 50,000 / 10,000 32x32 colour images, 100 fine or 20 coarse classes",
+        || Box::new(super::cifar::Cifar100Source),
+    ),
+    Entry::new(
+        "svhn",
+        "SVHN cropped digits: 73,257 train (+531,131 extra) / 26,032 test 32x32 colour images, 10 classes",
+        || Box::new(super::svhn::SvhnSource),
+    ),
+    Entry::new(
+        "tiny_imagenet",
+        "Tiny-ImageNet-200: 100,000 train / 10,000 val (used as test) 64x64 colour images, 200 classes",
+        || Box::new(super::tiny_imagenet::TinyImagenetSource),
+    ),
+];
+
+/// Every dataset: the built-in ones and those a downstream crate registered.
+pub static REGISTRY: Registry<BuildFn> = Registry::new("dataset", BUILTIN);
+
+/// Every registered dataset's source, in registry order.
 pub fn all() -> Vec<Box<dyn DatasetSource>> {
-    vec![
-        Box::new(super::synthetic::SyntheticSource),
-        Box::new(super::digits::DigitsSource),
-        Box::new(super::glyphs::GlyphSource),
-        Box::new(super::mnist::MnistSource),
-        Box::new(super::cifar::Cifar10Source),
-        Box::new(super::cifar::Cifar100Source),
-        Box::new(super::svhn::SvhnSource),
-        Box::new(super::tiny_imagenet::TinyImagenetSource),
-    ]
+    REGISTRY.entries().iter().map(|e| (e.build)()).collect()
 }
 
 /// Looks a dataset up by its registry name.
 pub fn get(name: &str) -> Result<Box<dyn DatasetSource>> {
-    all().into_iter().find(|d| d.name() == name).ok_or_else(|| {
-        let names: Vec<&str> = all().iter().map(|d| d.name()).collect();
-        Error::Config(format!(
-            "unknown dataset `{name}`; expected one of: {}",
-            names.join(", ")
-        ))
-    })
+    Ok((REGISTRY.get(name)?.build)())
 }
 
 /// Names of all registered datasets.
 pub fn names() -> Vec<&'static str> {
-    all().iter().map(|d| d.name()).collect()
+    REGISTRY.names()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_are_their_sources_names() {
+        for e in REGISTRY.entries() {
+            assert_eq!((e.build)().name(), e.name);
+        }
+    }
 }

@@ -49,8 +49,6 @@ pub struct DatasetStatus {
 pub trait DatasetSource: Send + Sync {
     /// Registry name used in suites (`cifar10`, `svhn`, ...).
     fn name(&self) -> &'static str;
-    /// One-line description for `mixbench data status`.
-    fn description(&self) -> &'static str;
     /// Loads the dataset; `params` are the dataset-specific keys of the suite's `dataset` block.
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset>;
     /// Reports presence; with `verify`, re-hashes every file against the manifest.

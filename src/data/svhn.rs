@@ -361,10 +361,6 @@ impl DatasetSource for SvhnSource {
         "svhn"
     }
 
-    fn description(&self) -> &'static str {
-        "SVHN cropped digits: 73,257 train (+531,131 extra) / 26,032 test 32x32 colour images, 10 classes"
-    }
-
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {
         let p: SvhnParams = manifest::parse_params("svhn", params)?;
         if p.splits.is_empty() {

@@ -175,10 +175,6 @@ impl DatasetSource for SyntheticSource {
         "synthetic"
     }
 
-    fn description(&self) -> &'static str {
-        "generated class templates plus noise (no files; for smoke runs and tests)"
-    }
-
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {
         let p: SyntheticParams = serde_json::from_value(params.clone())
             .map_err(|e| Error::Config(format!("dataset `synthetic`: {e}")))?;

@@ -727,10 +727,6 @@ impl DatasetSource for TinyImagenetSource {
         DS
     }
 
-    fn description(&self) -> &'static str {
-        "Tiny-ImageNet-200: 100,000 train / 10,000 val (used as test) 64x64 colour images, 200 classes"
-    }
-
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {
         let p: TinyImagenetParams = manifest::parse_params(DS, params)?;
         load(&p, opts)

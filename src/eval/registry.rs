@@ -1,28 +1,22 @@
-//! Every evaluator by name: adding one is a new file plus one line in `ENTRIES`.
+//! Every evaluator by name: adding one is a new file plus one entry in `BUILTIN` (or, from
+//! another crate, `App::evaluator`).
 
 use serde_json::{Map, Value};
 
 use super::Evaluator;
 use crate::error::{Error, Result};
+use crate::registry::{Entry, Registry};
 
 /// Builds an evaluator from its parameters (the suite entry without `name` and `id`).
 pub type BuildFn = fn(&Map<String, Value>) -> Result<Box<dyn Evaluator>>;
 
-/// One registered evaluator.
-pub struct EvaluatorEntry {
-    /// Name used in suites (`evaluations: [{name: ...}]`).
-    pub name: &'static str,
-    /// One-line description with its parameters.
-    pub description: &'static str,
-    /// Parameters that may be given as a list: each value becomes its own evaluation (with its
-    /// own id and hash), so adding a value to a suite runs only that value.
-    pub sweep: &'static [&'static str],
-    /// Constructor.
-    pub build: BuildFn,
-}
+/// One registered evaluator (`evaluations: [{name: <name>}]` in suites); `sweep` lists the
+/// parameters that may be given as a list, each value becoming its own evaluation (with its own
+/// id and hash), so adding a value to a suite runs only that value.
+pub type EvaluatorEntry = Entry<BuildFn>;
 
-/// The registry.
-pub const ENTRIES: &[EvaluatorEntry] = &[
+/// The built-in evaluators.
+pub static BUILTIN: &[EvaluatorEntry] = &[
     EvaluatorEntry {
         name: "clean",
         description: "test error, top-1/top-5 accuracy and NLL on the clean test split (always run)",
@@ -61,19 +55,17 @@ pub const ENTRIES: &[EvaluatorEntry] = &[
     },
 ];
 
+/// Every evaluator: the built-in ones and those a downstream crate registered.
+pub static REGISTRY: Registry<BuildFn> = Registry::new("evaluator", BUILTIN);
+
 /// Looks an evaluator up by name.
-pub fn get(name: &str) -> Result<&'static EvaluatorEntry> {
-    ENTRIES.iter().find(|e| e.name == name).ok_or_else(|| {
-        Error::Config(format!(
-            "unknown evaluator `{name}`; expected one of: {}",
-            names().join(", ")
-        ))
-    })
+pub fn get(name: &str) -> Result<EvaluatorEntry> {
+    REGISTRY.get(name)
 }
 
 /// Names of all registered evaluators.
 pub fn names() -> Vec<&'static str> {
-    ENTRIES.iter().map(|e| e.name).collect()
+    REGISTRY.names()
 }
 
 /// Parses an evaluator's parameters with unknown fields rejected.

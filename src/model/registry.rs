@@ -1,4 +1,5 @@
-//! Every architecture by name: adding one is a new file plus one line in `ENTRIES`.
+//! Every architecture by name: adding one is a new file plus one entry in `BUILTIN` (or, from
+//! another crate, `App::model`).
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -10,72 +11,64 @@ use super::residual::ResidualBlock;
 use super::wide_resnet::WideResNet;
 use super::{InputSpec, Network, ParamBuilder};
 use crate::error::{Error, Result};
+use crate::registry::{Entry, Registry};
 
 /// Builds a network from its parameters.
 pub type BuildFn = fn(&ParamBuilder, InputSpec, &Map<String, Value>) -> Result<Box<dyn Network>>;
 
-/// One registered architecture.
-pub struct ModelEntry {
-    /// Name used in suites (`model: {arch: ...}`).
-    pub name: &'static str,
-    /// One-line description.
-    pub description: &'static str,
-    /// Constructor.
-    pub build: BuildFn,
-}
+/// One registered architecture (`model: {arch: <name>}` in suites).
+pub type ModelEntry = Entry<BuildFn>;
 
-/// The registry.
-pub const ENTRIES: &[ModelEntry] = &[
-    ModelEntry {
-        name: "preactresnet18",
-        description: "PreActResNet18 (blocks [2,2,2,2]); params: width, stem_stride, dropout (before the linear layer; not in the reference)",
-        build: |b, i, p| resnet::<PreActBlock>(b, i, p, [2, 2, 2, 2]),
-    },
-    ModelEntry {
-        name: "preactresnet34",
-        description: "PreActResNet34 (blocks [3,4,6,3]); params: width, stem_stride, dropout",
-        build: |b, i, p| resnet::<PreActBlock>(b, i, p, [3, 4, 6, 3]),
-    },
-    ModelEntry {
-        name: "preactresnet50",
-        description: "PreActResNet50 (bottleneck blocks [3,4,6,3], 4× expansion; §5.1's regularizer comparison); params: width, stem_stride, dropout",
-        build: |b, i, p| resnet::<PreActBottleneck>(b, i, p, [3, 4, 6, 3]),
-    },
-    ModelEntry {
-        name: "wrn28_10",
-        description: "WideResNet-28-10; params: width, stem_stride",
-        build: |b, i, p| wrn(b, i, p, Some((28, 10))),
-    },
-    ModelEntry {
-        name: "wide_resnet",
-        description: "WideResNet-depth-widen_factor (depth = 6n + 4, as the reference asserts); params: depth, widen_factor, width, stem_stride",
-        build: |b, i, p| wrn(b, i, p, None),
-    },
-    ModelEntry {
-        name: "glyph_cnn",
-        description: "Table 8's synthetic-task CNN (4 stride-2 5×5 convs 32-64-128-256, BatchNorm, LeakyReLU(0.02), one sigmoid unit as logits [0, z]); params: width",
-        build: glyph_cnn,
-    },
-    ModelEntry {
-        name: "mlp",
-        description: "MLP; params: hidden, activation, bottleneck, dropout, width",
-        build: mlp,
-    },
+/// The built-in architectures.
+pub static BUILTIN: &[ModelEntry] = &[
+    Entry::new(
+        "preactresnet18",
+        "PreActResNet18 (blocks [2,2,2,2]); params: width, stem_stride, dropout (before the linear layer; not in the reference)",
+        |b, i, p| resnet::<PreActBlock>(b, i, p, [2, 2, 2, 2]),
+    ),
+    Entry::new(
+        "preactresnet34",
+        "PreActResNet34 (blocks [3,4,6,3]); params: width, stem_stride, dropout",
+        |b, i, p| resnet::<PreActBlock>(b, i, p, [3, 4, 6, 3]),
+    ),
+    Entry::new(
+        "preactresnet50",
+        "PreActResNet50 (bottleneck blocks [3,4,6,3], 4× expansion; §5.1's regularizer comparison); params: width, stem_stride, dropout",
+        |b, i, p| resnet::<PreActBottleneck>(b, i, p, [3, 4, 6, 3]),
+    ),
+    Entry::new(
+        "wrn28_10",
+        "WideResNet-28-10; params: width, stem_stride",
+        |b, i, p| wrn(b, i, p, Some((28, 10))),
+    ),
+    Entry::new(
+        "wide_resnet",
+        "WideResNet-depth-widen_factor (depth = 6n + 4, as the reference asserts); params: depth, widen_factor, width, stem_stride",
+        |b, i, p| wrn(b, i, p, None),
+    ),
+    Entry::new(
+        "glyph_cnn",
+        "Table 8's synthetic-task CNN (4 stride-2 5×5 convs 32-64-128-256, BatchNorm, LeakyReLU(0.02), one sigmoid unit as logits [0, z]); params: width",
+        glyph_cnn,
+    ),
+    Entry::new(
+        "mlp",
+        "MLP; params: hidden, activation, bottleneck, dropout, width",
+        mlp,
+    ),
 ];
 
+/// Every architecture: the built-in ones and those a downstream crate registered.
+pub static REGISTRY: Registry<BuildFn> = Registry::new("model", BUILTIN);
+
 /// Looks an architecture up by name.
-pub fn get(name: &str) -> Result<&'static ModelEntry> {
-    ENTRIES.iter().find(|e| e.name == name).ok_or_else(|| {
-        Error::Config(format!(
-            "unknown model `{name}`; expected one of: {}",
-            names().join(", ")
-        ))
-    })
+pub fn get(name: &str) -> Result<ModelEntry> {
+    REGISTRY.get(name)
 }
 
 /// Names of all registered architectures.
 pub fn names() -> Vec<&'static str> {
-    ENTRIES.iter().map(|e| e.name).collect()
+    REGISTRY.names()
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(arch: &str, p: &Map<String, Value>) -> Result<T> {

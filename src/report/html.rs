@@ -159,8 +159,12 @@ pub fn markdown_to_html(md: &str) -> String {
             out.push_str("</table>");
             in_table = false;
         }
-        if let Some(h) = t.strip_prefix("## ") {
+        if let Some(h) = t.strip_prefix("# ") {
+            let _ = write!(out, "<h1>{}</h1>", inline(h));
+        } else if let Some(h) = t.strip_prefix("## ") {
             let _ = write!(out, "<h2>{}</h2>", inline(h));
+        } else if let Some(q) = t.strip_prefix("> ") {
+            let _ = write!(out, "<blockquote>{}</blockquote>", inline(q));
         } else if let Some(item) = t.strip_prefix("- ") {
             if !in_list {
                 out.push_str("<ul>");

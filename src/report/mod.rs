@@ -1,6 +1,7 @@
 //! Reports: the paper's table with this run, the baseline and verdicts, as Markdown, HTML
 //! (with SVG learning curves), CSV and Parquet.
 
+pub mod comparison;
 pub mod html;
 pub mod markdown;
 pub mod plot;

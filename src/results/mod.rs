@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod artifact;
 pub mod atomic;
 pub mod baseline;
+pub mod comparison;
 pub mod diff;
 pub mod evaluation;
 pub mod record;

@@ -1,0 +1,133 @@
+//! mixbench as a library with extensions: a crate that depends on mixbench registers its own
+//! regularizers, models, datasets or evaluators, then hands over to mixbench's command line.
+//!
+//! ```no_run
+//! # fn my_build(_: &serde_json::Map<String, serde_json::Value>)
+//! #     -> mixbench::Result<Box<dyn mixbench::regularizer::Regularizer>> { unimplemented!() }
+//! fn main() {
+//!     mixbench::App::new()
+//!         .regularizer("my_reg", "what it does; params: ...", my_build)
+//!         .run()
+//! }
+//! ```
+
+use crate::registry::Entry;
+use crate::{data, eval, model, regularizer};
+
+/// Extensions to register before the command line runs.
+#[derive(Default)]
+pub struct App {
+    regularizers: Vec<Entry<regularizer::registry::BuildFn>>,
+    models: Vec<Entry<model::registry::BuildFn>>,
+    datasets: Vec<Entry<data::registry::BuildFn>>,
+    evaluators: Vec<Entry<eval::registry::BuildFn>>,
+}
+
+impl App {
+    /// mixbench with only its built-in entries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a regularizer usable as `regularizer: {name: <name>, ...}` in suites and in
+    /// `mixbench compare --with`.
+    pub fn regularizer(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        build: regularizer::registry::BuildFn,
+    ) -> Self {
+        self.regularizers.push(Entry::new(name, description, build));
+        self
+    }
+
+    /// Adds an architecture usable as `model: {arch: <name>, ...}`.
+    pub fn model(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        build: model::registry::BuildFn,
+    ) -> Self {
+        self.models.push(Entry::new(name, description, build));
+        self
+    }
+
+    /// Adds a dataset usable as `dataset: {name: <name>, ...}`; its source's `name()` must be
+    /// `name`.
+    pub fn dataset(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        build: data::registry::BuildFn,
+    ) -> Self {
+        self.datasets.push(Entry::new(name, description, build));
+        self
+    }
+
+    /// Adds an evaluator usable in `evaluations: [{name: <name>, ...}]`; `sweep` lists the
+    /// parameters that may be given as lists.
+    pub fn evaluator(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        sweep: &'static [&'static str],
+        build: eval::registry::BuildFn,
+    ) -> Self {
+        self.evaluators.push(Entry {
+            name,
+            description,
+            sweep,
+            build,
+        });
+        self
+    }
+
+    /// Adds every extension to the process-wide registries; a taken or malformed name is an
+    /// error naming it.
+    pub fn register(self) -> crate::Result<()> {
+        for e in self.regularizers {
+            regularizer::registry::REGISTRY.add(e)?;
+        }
+        for e in self.models {
+            model::registry::REGISTRY.add(e)?;
+        }
+        for e in self.datasets {
+            let source = (e.build)();
+            if source.name() != e.name {
+                return Err(crate::Error::Config(format!(
+                    "cannot register dataset `{}`: its source calls itself `{}`",
+                    e.name,
+                    source.name()
+                )));
+            }
+            data::registry::REGISTRY.add(e)?;
+        }
+        for e in self.evaluators {
+            eval::registry::REGISTRY.add(e)?;
+        }
+        Ok(())
+    }
+
+    /// Registers the extensions and runs mixbench's command line on the process arguments,
+    /// then exits with its code (2 when an extension cannot be registered).
+    ///
+    /// Call it first thing in `main`, before any thread is started: like the `mixbench` binary
+    /// it pins candle's thread count, which writes the process environment.
+    pub fn run(self) -> ! {
+        // SAFETY: documented contract above: no other thread exists yet.
+        unsafe { crate::threads::pin_thread_count() };
+        crate::memory::keep_freed_memory();
+        // `mixbench show ... | head` should end quietly when the reader goes away, as other
+        // command-line tools do, instead of panicking on a broken pipe.
+        #[cfg(unix)]
+        // SAFETY: restoring the default action of one signal before any thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+        if let Err(e) = self.register() {
+            eprintln!("error: {e}");
+            std::process::exit(crate::cli::EXIT_ERROR);
+        }
+        std::process::exit(crate::cli::main())
+    }
+}

@@ -1,0 +1,67 @@
+//! `mixbench compare <suite> --with <regularizer> [--profile P] [--seeds ..] [--label ..]`.
+
+use clap::Args;
+
+use super::progress::TerminalProgress;
+use super::reproduce::Selection;
+use super::{Cli, EXIT_OK};
+use crate::data::LoadOptions;
+use crate::experiment::default_device;
+use crate::harness::HarnessOptions;
+use crate::ops::compare::{CompareRequest, compare, parse_with};
+use crate::report::comparison;
+use crate::suite::load;
+
+/// Arguments of `compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Suite, profile, seeds and data.
+    #[command(flatten)]
+    pub selection: Selection,
+    /// The new method: a regularizer block (`'{name: cutmix, alpha: 1.0}'`), a YAML file
+    /// holding one, or a registered regularizer's name.
+    #[arg(long)]
+    pub with: String,
+    /// Name shown for the new method (default: its block, e.g. `cutmix (alpha = 1.0)`).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Never train: use stored models only.
+    #[arg(long)]
+    pub no_train: bool,
+}
+
+/// Trains the new method per row and writes the comparison report; 0 whatever the verdict.
+pub fn run(cli: &Cli, a: &CompareArgs) -> anyhow::Result<i32> {
+    let sel = &a.selection;
+    let ls = load(&cli.suites_dir, &sel.suite)?;
+    let req = CompareRequest {
+        suite: &ls,
+        profile: &sel.profile,
+        seeds: sel.seeds.as_deref(),
+        with: parse_with(&a.with)?,
+        label: a.label.clone(),
+        baselines_dir: &cli.baselines_dir,
+    };
+    let opts = HarnessOptions {
+        results_dir: &cli.results_dir,
+        load: LoadOptions {
+            data_dir: super::data_dir(sel.data_dir.as_ref()),
+            allow_unverified: sel.allow_unverified,
+        },
+        force: false,
+        no_train: a.no_train,
+        device: default_device(),
+    };
+    let c = compare(&req, &opts, &mut TerminalProgress)?;
+    println!("{}", comparison::markdown(&c));
+    for f in comparison::write_all(&c, &cli.reports_dir)? {
+        eprintln!("wrote {}", f.display());
+    }
+    eprintln!(
+        "{}: trained {} model(s) for {} row(s)",
+        c.derived_suite,
+        c.trained,
+        c.rows.len()
+    );
+    Ok(EXIT_OK)
+}

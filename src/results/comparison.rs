@@ -1,0 +1,168 @@
+//! A new method beside a suite's blessed baselines: per row, mean ± std over seeds, Δ against
+//! each baseline method, a Welch test and a verdict (better / worse / no significant difference).
+
+use serde::Serialize;
+
+use super::aggregate::Stat;
+use super::diff::welch_p_worse;
+use crate::suite::schema::{Better, MetricSpec};
+
+/// The verdict of one metric of the new method against one baseline method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Significantly better (one-sided Welch p < significance).
+    Better,
+    /// Significantly worse.
+    Worse,
+    /// Neither one-sided test is significant.
+    NoSignificantDifference,
+    /// Fewer than two seeds on a side: no variance estimate, so no test.
+    NotTested,
+    /// The baseline was blessed for another training config or dataset than the suite has now.
+    StaleBaseline,
+    /// The new method diverged on some seed, or a value is missing.
+    Missing,
+}
+
+impl Verdict {
+    /// Short text for tables.
+    pub fn text(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::NoSignificantDifference => "no significant difference",
+            Verdict::NotTested => "not tested (n < 2)",
+            Verdict::StaleBaseline => "≠ baseline is stale",
+            Verdict::Missing => "–",
+        }
+    }
+}
+
+/// One metric of the new method against one baseline method.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricComparison {
+    /// Metric key.
+    pub metric: String,
+    /// The baseline's statistics.
+    pub baseline: Option<Stat>,
+    /// New mean − baseline mean (negative is better for lower-is-better metrics).
+    pub delta: Option<f64>,
+    /// Two-sided Welch p-value (None when not tested).
+    pub p_value: Option<f64>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Compares `new` with `baseline` on one metric at significance `alpha`.
+pub fn compare_metric(
+    m: &MetricSpec,
+    new: Option<&Stat>,
+    baseline: Option<&Stat>,
+    stale: bool,
+    alpha: f64,
+) -> MetricComparison {
+    let (Some(c), Some(b)) = (new, baseline) else {
+        return MetricComparison {
+            metric: m.name.clone(),
+            baseline: baseline.cloned(),
+            delta: None,
+            p_value: None,
+            verdict: Verdict::Missing,
+        };
+    };
+    let delta = Some(c.mean - b.mean);
+    let (p_value, verdict) = if stale {
+        (None, Verdict::StaleBaseline)
+    } else if c.n < 2 || b.n < 2 {
+        (None, Verdict::NotTested)
+    } else {
+        let worse = welch_p_worse(c, b, m.better);
+        let flipped = match m.better {
+            Better::Lower => Better::Higher,
+            Better::Higher => Better::Lower,
+        };
+        let better = welch_p_worse(c, b, flipped);
+        let p = (2.0 * worse.min(better)).min(1.0);
+        let v = if worse < alpha {
+            Verdict::Worse
+        } else if better < alpha {
+            Verdict::Better
+        } else {
+            Verdict::NoSignificantDifference
+        };
+        (Some(p), v)
+    };
+    MetricComparison {
+        metric: m.name.clone(),
+        baseline: Some(b.clone()),
+        delta,
+        p_value,
+        verdict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(values: &[f64]) -> Stat {
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let std = if n > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Stat {
+            mean,
+            std,
+            n,
+            values: values.to_vec(),
+        }
+    }
+
+    fn error_metric() -> MetricSpec {
+        serde_json::from_value(serde_json::json!(
+            {"name": "clean.test_error", "better": "lower", "tolerance": 0.3}
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn verdicts_follow_the_welch_test_in_both_directions() {
+        let m = error_metric();
+        let low = stat(&[4.8, 4.9, 5.0, 4.7]);
+        let high = stat(&[5.1, 5.3, 5.2, 5.4]);
+        // scipy.stats.ttest_ind(high, low, equal_var=False): t = 4.3818, df = 6, two-sided
+        // p = 0.004658.
+        let c = compare_metric(&m, Some(&low), Some(&high), false, 0.05);
+        assert_eq!(c.verdict, Verdict::Better);
+        assert!((c.p_value.unwrap() - 0.004658).abs() < 1e-4, "{c:?}");
+        assert!((c.delta.unwrap() + 0.4).abs() < 1e-12);
+        let w = compare_metric(&m, Some(&high), Some(&low), false, 0.05);
+        assert_eq!(w.verdict, Verdict::Worse);
+        assert!((w.p_value.unwrap() - 0.004658).abs() < 1e-4);
+        // Overlapping samples: no significant difference.
+        let a = stat(&[4.8, 5.2, 5.0]);
+        let b = stat(&[4.9, 5.1, 5.05]);
+        assert_eq!(
+            compare_metric(&m, Some(&a), Some(&b), false, 0.05).verdict,
+            Verdict::NoSignificantDifference
+        );
+        // One seed: no test, and a stale baseline is never judged.
+        let one = stat(&[4.0]);
+        assert_eq!(
+            compare_metric(&m, Some(&one), Some(&high), false, 0.05).verdict,
+            Verdict::NotTested
+        );
+        assert_eq!(
+            compare_metric(&m, Some(&low), Some(&high), true, 0.05).verdict,
+            Verdict::StaleBaseline
+        );
+        assert_eq!(
+            compare_metric(&m, None, Some(&high), false, 0.05).verdict,
+            Verdict::Missing
+        );
+    }
+}
