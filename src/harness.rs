@@ -7,7 +7,7 @@
 //! join of artifact and evaluations) is written to `<results>/<suite>/<profile>/`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::Device;
@@ -18,6 +18,7 @@ use crate::eval::{EvalContext, clean};
 use crate::experiment::{Prepared, prepare, train_prepared};
 use crate::results::artifact::{self, ArtifactPaths, ArtifactState, TrainedModel};
 use crate::results::evaluation::{self, EVALUATION_VERSION, EvaluationRecord};
+use crate::results::layout::Layout;
 use crate::results::record::{
     self, CellDivergence, CodeVersion, EvaluationRef, RECORD_VERSION, ResultRecord, RunEnvironment,
 };
@@ -54,8 +55,8 @@ pub struct CellOutcome {
 
 /// Options of a suite run.
 pub struct HarnessOptions<'a> {
-    /// Root of the results tree.
-    pub results_dir: &'a Path,
+    /// Where results live.
+    pub layout: &'a Layout,
     /// Data loading options.
     pub load: LoadOptions,
     /// Retrain and re-evaluate even when stored results exist.
@@ -149,7 +150,11 @@ pub fn run_cell(
     opts: &HarnessOptions,
     observer: &mut dyn Observer,
 ) -> Result<CellOutcome> {
-    let paths = ArtifactPaths::new(opts.results_dir, &cell.training_hash, cell.seed);
+    let paths = opts.layout.model(&cell.training_hash, cell.seed)?;
+    // Both paths are made before anything trains, so a bad name fails first.
+    let path = opts
+        .layout
+        .record(&ls.suite.id, profile, &cell.experiment, cell.seed)?;
     let mut notes = Vec::new();
     if opts.force && !opts.no_train && paths.dir.exists() {
         std::fs::remove_dir_all(&paths.dir).map_err(|e| Error::io(&paths.dir, e))?;
@@ -300,13 +305,6 @@ pub fn run_cell(
             }
         }
     }
-    let path = record::record_path(
-        opts.results_dir,
-        &ls.suite.id,
-        profile,
-        &cell.experiment,
-        cell.seed,
-    );
     record::write(&path, &rec)?;
     Ok(CellOutcome {
         training,
@@ -330,14 +328,14 @@ pub fn record_matches(r: &ResultRecord, cell: &Cell) -> bool {
 
 /// Records of the given cells that exist on disk and match them.
 pub fn collect_records(
-    results_dir: &Path,
+    layout: &Layout,
     ls: &LoadedSuite,
     profile: &str,
     cells: &[Cell],
 ) -> Result<Vec<ResultRecord>> {
     let mut out = Vec::new();
     for c in cells {
-        let p = record::record_path(results_dir, &ls.suite.id, profile, &c.experiment, c.seed);
+        let p = layout.record(&ls.suite.id, profile, &c.experiment, c.seed)?;
         if let Ok(r) = record::read(&p)
             && record_matches(&r, c)
         {

@@ -5,7 +5,6 @@ use clap::Args;
 use super::progress::TerminalProgress;
 use super::reproduce::Selection;
 use super::{Cli, EXIT_OK};
-use crate::data::LoadOptions;
 use crate::experiment::default_device;
 use crate::harness::HarnessOptions;
 use crate::ops::compare::{CompareRequest, compare, parse_with};
@@ -40,21 +39,18 @@ pub fn run(cli: &Cli, a: &CompareArgs) -> anyhow::Result<i32> {
         seeds: sel.seeds.as_deref(),
         with: parse_with(&a.with)?,
         label: a.label.clone(),
-        baselines_dir: &cli.baselines_dir,
     };
+    let layout = cli.layout();
     let opts = HarnessOptions {
-        results_dir: &cli.results_dir,
-        load: LoadOptions {
-            data_dir: super::data_dir(sel.data_dir.as_ref()),
-            allow_unverified: sel.allow_unverified,
-        },
+        layout: &layout,
+        load: sel.load_options(),
         force: false,
         no_train: a.no_train,
         device: default_device(),
     };
     let c = compare(&req, &opts, &mut TerminalProgress)?;
     println!("{}", comparison::markdown(&c));
-    for f in comparison::write_all(&c, &cli.reports_dir)? {
+    for f in comparison::write_all(&c, &layout)? {
         eprintln!("wrote {}", f.display());
     }
     eprintln!(

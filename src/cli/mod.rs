@@ -76,6 +76,17 @@ pub enum Command {
     Data(data::DataArgs),
 }
 
+impl Cli {
+    /// Where results, baselines and reports live.
+    pub fn layout(&self) -> crate::results::layout::Layout {
+        crate::results::layout::Layout::new(
+            &self.results_dir,
+            &self.baselines_dir,
+            &self.reports_dir,
+        )
+    }
+}
+
 /// Parses arguments, runs the command and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();

@@ -64,14 +64,6 @@ impl crate::ops::Progress for TerminalProgress {
         let mut bar = BarObserver::new(label.to_string(), epochs);
         let out = f(&mut bar);
         bar.finish();
-        if let Ok(o) = &out {
-            let how = match &o.training {
-                crate::harness::Training::Trained => "trained".to_string(),
-                crate::harness::Training::Reused => "reused the stored model".to_string(),
-                crate::harness::Training::NotTrained(why) => format!("not trained ({why})"),
-            };
-            eprintln!("{label}: {how}");
-        }
         out
     }
 

@@ -2,11 +2,10 @@
 
 use clap::Args;
 
-use super::{Cli, EXIT_DIVERGED, EXIT_NOT_COMPARABLE, EXIT_OK, EXIT_REGRESSION};
-use crate::harness::collect_records;
-use crate::report;
-use crate::results::baseline;
-use crate::suite::{load, resolve};
+use super::Cli;
+use super::reproduce::print_run;
+use crate::ops::reproduce::report_stored;
+use crate::suite::load;
 
 /// Arguments of `report`.
 #[derive(Debug, Args)]
@@ -21,35 +20,6 @@ pub struct ReportArgs {
 /// Rebuilds the report files from the result records on disk.
 pub fn run(cli: &Cli, a: &ReportArgs) -> anyhow::Result<i32> {
     let ls = load(&cli.suites_dir, &a.suite)?;
-    let cells = resolve(&ls, &a.profile, None)?;
-    let records = collect_records(&cli.results_dir, &ls, &a.profile, &cells)?;
-    if records.is_empty() {
-        anyhow::bail!(
-            "no results for suite `{}` profile `{}` in {}; run `mixbench reproduce {} --profile {}` first",
-            ls.suite.id,
-            a.profile,
-            cli.results_dir.display(),
-            ls.suite.id,
-            a.profile
-        );
-    }
-    let base = baseline::read(&baseline::path(
-        &cli.baselines_dir,
-        &ls.suite.id,
-        &a.profile,
-    ))?;
-    let rep = report::build(&ls, &a.profile, &records, base.as_ref())?;
-    for f in report::write_all(&rep, &cli.reports_dir)? {
-        eprintln!("wrote {}", f.display());
-    }
-    println!("{}", report::markdown::render(&rep));
-    Ok(if rep.diverged() > 0 {
-        EXIT_DIVERGED
-    } else if rep.regressions() > 0 {
-        EXIT_REGRESSION
-    } else if !rep.not_comparable().is_empty() {
-        EXIT_NOT_COMPARABLE
-    } else {
-        EXIT_OK
-    })
+    let r = report_stored(&ls, &a.profile, &cli.layout())?;
+    Ok(print_run(&r, &a.profile))
 }

@@ -7,7 +7,6 @@
 //! `<results>/<suite>-with-<label>/<profile>/`, so a rerun trains nothing.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -37,8 +36,6 @@ pub struct CompareRequest<'a> {
     pub with: Value,
     /// Name shown for the new method (default: from the block).
     pub label: Option<String>,
-    /// Folder of blessed baselines.
-    pub baselines_dir: &'a Path,
 }
 
 /// One baseline method of a row.
@@ -221,7 +218,7 @@ pub fn compare(
     let ls = req.suite;
     let s = &ls.suite;
     let base_cells = resolve(ls, req.profile, req.seeds)?;
-    let bpath = baseline::path(req.baselines_dir, &s.id, req.profile);
+    let bpath = opts.layout.baseline(&s.id, req.profile)?;
     let base = baseline::read(&bpath)?.ok_or_else(|| {
         Error::Config(format!(
             "no blessed baseline for {} / {} at {}; bless one first with `mixbench reproduce {} --profile {} --bless`",
@@ -295,9 +292,15 @@ pub fn compare(
             for n in &outcome.notes {
                 progress.note(&format!("{label}: {n}"));
             }
-            if outcome.training == crate::harness::Training::Trained {
-                trained += 1;
-            }
+            let how = match &outcome.training {
+                crate::harness::Training::Trained => {
+                    trained += 1;
+                    "trained".to_string()
+                }
+                crate::harness::Training::Reused => "reused the stored model".to_string(),
+                crate::harness::Training::NotTrained(why) => format!("not trained ({why})"),
+            };
+            progress.note(&format!("{label}: {how}"));
             match outcome.record {
                 Some((_, r)) => records.push(*r),
                 None => {

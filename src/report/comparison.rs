@@ -2,7 +2,7 @@
 //! p-value and a verdict; Markdown, HTML with one chart per metric, and CSV.
 
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use plotters::prelude::*;
 
@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::ops::compare::Comparison;
 use crate::results::aggregate::Stat;
 use crate::results::atomic::write_atomic;
+use crate::results::layout::Layout;
 
 fn fmt_stat(s: Option<&Stat>) -> String {
     match s {
@@ -233,13 +234,13 @@ pub fn csv(c: &Comparison) -> String {
     s
 }
 
-/// Writes `<dir>/<derived suite>-<profile>.{md,html,csv,json}` and returns their paths.
-pub fn write_all(c: &Comparison, dir: &Path) -> Result<Vec<PathBuf>> {
+/// Writes `<reports>/<derived suite>-<profile>.{md,html,csv,json}` and returns their paths.
+pub fn write_all(c: &Comparison, layout: &Layout) -> Result<Vec<PathBuf>> {
     let stem = format!("{}-{}", c.derived_suite, c.profile);
-    let md = dir.join(format!("{stem}.md"));
-    let html_path = dir.join(format!("{stem}.html"));
-    let csv_path = dir.join(format!("{stem}.csv"));
-    let json = dir.join(format!("{stem}.json"));
+    let md = layout.report(&stem, "md")?;
+    let html_path = layout.report(&stem, "html")?;
+    let csv_path = layout.report(&stem, "csv")?;
+    let json = layout.report(&stem, "json")?;
     write_atomic(&md, markdown(c).as_bytes())?;
     write_atomic(&html_path, html(c)?.as_bytes())?;
     write_atomic(&csv_path, csv(c).as_bytes())?;

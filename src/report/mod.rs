@@ -7,19 +7,20 @@ pub mod markdown;
 pub mod plot;
 pub mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use table::{Report, ReportRow, build};
 
 use crate::error::Result;
+use crate::results::layout::Layout;
 
-/// Writes `<dir>/<suite>-<profile>.{md,html,csv,parquet}` and returns their paths.
-pub fn write_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
+/// Writes `<reports>/<suite>-<profile>.{md,html,csv,parquet}` and returns their paths.
+pub fn write_all(report: &Report, layout: &Layout) -> Result<Vec<PathBuf>> {
     let stem = format!("{}-{}", report.suite, report.profile);
-    let md = dir.join(format!("{stem}.md"));
-    let html = dir.join(format!("{stem}.html"));
-    let csv = dir.join(format!("{stem}.csv"));
-    let parquet = dir.join(format!("{stem}.parquet"));
+    let md = layout.report(&stem, "md")?;
+    let html = layout.report(&stem, "html")?;
+    let csv = layout.report(&stem, "csv")?;
+    let parquet = layout.report(&stem, "parquet")?;
     crate::results::atomic::write_atomic(&md, markdown::render(report).as_bytes())?;
     crate::results::atomic::write_atomic(&html, html::render(report)?.as_bytes())?;
     table::write_tables(report, &csv, &parquet)?;

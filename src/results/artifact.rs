@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,7 +22,7 @@ use crate::train::{Divergence, EpochRecord};
 /// Version of the artifact format.
 pub const ARTIFACT_VERSION: u32 = 1;
 
-/// Where one trained model's files live.
+/// Where one trained model's files live (made by `results::layout::Layout::model`).
 #[derive(Debug, Clone)]
 pub struct ArtifactPaths {
     /// `<results>/models/<training_hash>/s<seed>`.
@@ -30,16 +30,6 @@ pub struct ArtifactPaths {
 }
 
 impl ArtifactPaths {
-    /// The artifact folder of (training hash, seed) under `results`.
-    pub fn new(results: &Path, training_hash: &str, seed: u64) -> Self {
-        ArtifactPaths {
-            dir: results
-                .join("models")
-                .join(training_hash)
-                .join(format!("s{seed}")),
-        }
-    }
-
     /// The weights file.
     pub fn weights(&self) -> PathBuf {
         self.dir.join("model.safetensors")

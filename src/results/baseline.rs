@@ -1,7 +1,7 @@
 //! Stored baselines: `baselines/<suite>.<profile>.json`, written only by `reproduce --bless`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,11 +24,6 @@ pub struct Baseline {
     pub device: String,
     /// Per experiment.
     pub experiments: BTreeMap<String, ExperimentSummary>,
-}
-
-/// Path of a suite/profile baseline.
-pub fn path(dir: &Path, suite: &str, profile: &str) -> PathBuf {
-    dir.join(format!("{suite}.{profile}.json"))
 }
 
 /// Reads a baseline if one exists.

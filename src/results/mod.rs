@@ -7,6 +7,7 @@ pub mod baseline;
 pub mod comparison;
 pub mod diff;
 pub mod evaluation;
+pub mod layout;
 pub mod record;
 
 pub use aggregate::{ExperimentSummary, Stat, aggregate};

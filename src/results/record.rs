@@ -1,7 +1,7 @@
 //! One result record per cell (experiment × seed), with everything needed to trust it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -156,20 +156,6 @@ pub fn metric_keys<'a>(records: impl IntoIterator<Item = &'a ResultRecord>) -> V
         }
     }
     keys
-}
-
-/// Path of a cell's record.
-pub fn record_path(
-    results: &Path,
-    suite: &str,
-    profile: &str,
-    experiment: &str,
-    seed: u64,
-) -> PathBuf {
-    results
-        .join(suite)
-        .join(profile)
-        .join(format!("{experiment}-s{seed}.json"))
 }
 
 /// Reads a record.
