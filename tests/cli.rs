@@ -459,3 +459,22 @@ fn compare_trains_each_row_once_and_reports_beside_the_baseline() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("trained 0 model(s)"), "{err}");
 }
+
+/// A suite with an error anywhere trains nothing: the error is exit 2 before the first cell.
+#[test]
+fn a_bad_suite_trains_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    let bad = SUITE.replace(
+        "profiles:",
+        "  - id: late-bad\n    architecture: MLP\n    method: x\n    overrides: {regularizer: {name: manifold_mixup, alpha: 2.0, layers: [5]}}\nprofiles:",
+    );
+    std::fs::write(d.path().join("suites/tiny.yaml"), bad).unwrap();
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("layer 5 is not a mix point") && err.contains("late-bad"),
+        "{err}"
+    );
+    assert!(!d.path().join("results").exists(), "nothing may be written");
+}

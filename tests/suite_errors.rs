@@ -428,3 +428,46 @@ fn optimizer_and_factor_mixup_errors_are_found_at_load() {
         "{e}"
     );
 }
+
+/// Every error of a suite at once, each with file:line and experiment id: one found while
+/// resolving (a negative learning rate) and two found only by building the model (a zero-width
+/// layer, a mix point the model does not have).
+#[test]
+fn every_error_is_reported_at_once_with_its_line_and_experiment() {
+    let text = GOOD.replace(
+        "profiles:",
+        r#"  - id: zero-width
+    architecture: MLP
+    method: No Mixup
+    overrides: {model: {hidden: [0]}}
+  - id: bad-layer
+    architecture: MLP
+    method: Manifold Mixup
+    overrides: {regularizer: {name: manifold_mixup, alpha: 1.0, layers: [0, 7]}}
+  - id: bad-lr
+    architecture: MLP
+    method: No Mixup
+    overrides: {optimizer: {lr: -1}}
+profiles:"#,
+    );
+    let e = err(&text);
+    assert!(e.starts_with("3 errors in suites/t.yaml"), "{e}");
+    for want in [
+        "suites/t.yaml:25:17: experiments[2].overrides.model: model: mlp hidden layer 0 has width 0",
+        "(experiment `zero-width`, profile `smoke`)",
+        "suites/t.yaml:29:17: experiments[3].overrides.regularizer: regularizer `manifold_mixup`: layer 7 is not a mix point",
+        "(experiment `bad-layer`, profile `smoke`)",
+        "suites/t.yaml:33:17: experiments[4].overrides.optimizer: optimizer.lr must be a number >= 0, got -1",
+    ] {
+        assert!(e.contains(want), "missing `{want}` in:\n{e}");
+    }
+    // Without the resolution error, the build errors are still all found (by `resolve`).
+    let text = text.replace("{optimizer: {lr: -1}}", "{optimizer: {lr: 0.5}}");
+    let ls = parse(Path::new("suites/t.yaml"), &text).unwrap();
+    let e = resolve(&ls, "smoke", None).unwrap_err().to_string();
+    assert!(e.starts_with("2 errors in suites/t.yaml"), "{e}");
+    assert!(
+        e.contains("`zero-width`") && e.contains("`bad-layer`"),
+        "{e}"
+    );
+}

@@ -5,10 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Cli, EXIT_OK, EXIT_REGRESSION};
-use crate::results::record::read_dir;
-use crate::results::{Status, aggregate, compare};
-use crate::suite::load;
-use crate::suite::schema::expand_metrics;
+use crate::ops::diff::diff_dirs;
+use crate::results::{Stat, Status};
 
 /// Arguments of `diff`.
 #[derive(Debug, Args)]
@@ -21,54 +19,31 @@ pub struct DiffArgs {
 
 /// Prints one line per experiment and metric; exit 1 if any regressed.
 pub fn run(cli: &Cli, a: &DiffArgs) -> anyhow::Result<i32> {
-    let ra = read_dir(&a.a)?;
-    let rb = read_dir(&a.b)?;
-    let Some(first) = rb.first().or(ra.first()) else {
-        anyhow::bail!(
-            "no result records in {} or {}",
-            a.a.display(),
-            a.b.display()
-        );
-    };
-    let ls = load(&cli.suites_dir, &first.suite)?;
-    let keys = crate::results::record::metric_keys(ra.iter().chain(&rb));
-    // The profile's tolerances, as `reproduce` and `report` apply them.
-    let metrics = &expand_metrics(&ls.suite.metrics_for(&first.profile), &keys);
-    let sa = aggregate(&ra, metrics)?;
-    let sb = aggregate(&rb, metrics)?;
-    let mut regressions = 0;
+    let lines = diff_dirs(&cli.suites_dir, &a.a, &a.b)?;
     println!(
         "{:28} {:24} {:>22} {:>22} {:>9}  status",
         "experiment", "metric", "a", "b", "Δ"
     );
-    for cur in &sb {
-        let base = sa.iter().find(|x| x.experiment == cur.experiment);
-        for d in compare(cur, base, metrics, ls.suite.significance) {
-            let f = |s: &Option<crate::results::Stat>| {
-                s.as_ref()
-                    .map(|s| format!("{:.4} ± {:.4} (n={})", s.mean, s.std, s.n))
-                    .unwrap_or_else(|| "–".into())
-            };
-            println!(
-                "{:28} {:24} {:>22} {:>22} {:>9}  {} {}",
-                cur.experiment,
-                d.metric,
-                f(&d.baseline),
-                f(&d.current),
-                d.delta
-                    .map(|x| format!("{x:+.4}"))
-                    .unwrap_or_else(|| "–".into()),
-                d.status.symbol(),
-                d.reason
-            );
-            if d.status == Status::Regression {
-                regressions += 1;
-            }
-        }
+    let f = |s: &Option<Stat>| {
+        s.as_ref()
+            .map(|s| format!("{:.4} ± {:.4} (n={})", s.mean, s.std, s.n))
+            .unwrap_or_else(|| "–".into())
+    };
+    for l in &lines {
+        let d = &l.diff;
+        println!(
+            "{:28} {:24} {:>22} {:>22} {:>9}  {} {}",
+            l.experiment,
+            d.metric,
+            f(&d.baseline),
+            f(&d.current),
+            d.delta
+                .map(|x| format!("{x:+.4}"))
+                .unwrap_or_else(|| "–".into()),
+            d.status.symbol(),
+            d.reason
+        );
     }
-    Ok(if regressions > 0 {
-        EXIT_REGRESSION
-    } else {
-        EXIT_OK
-    })
+    let regressed = lines.iter().any(|l| l.diff.status == Status::Regression);
+    Ok(if regressed { EXIT_REGRESSION } else { EXIT_OK })
 }

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::manifest::{self, ExpectedFile, KnownHash, Layout, Manifest, check_records, thousands};
 use super::{
-    DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions, Preprocessing,
-    SourceFile, Split,
+    DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
+    Preprocessing, SourceFile, Split,
 };
 use crate::error::{Error, Result};
 
@@ -492,6 +492,11 @@ impl DatasetSource for Cifar10Source {
         "cifar10"
     }
 
+    fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
+        let _: Cifar10Params = manifest::parse_params("cifar10", params)?;
+        Ok(DataShape::new(3, 32, 32, 10, 50_000))
+    }
+
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {
         let _: Cifar10Params = manifest::parse_params("cifar10", params)?;
         load_cifar(&CIFAR10_SPEC, RecordFormat::CIFAR10, 10, opts, vec![])
@@ -518,6 +523,15 @@ pub struct Cifar100Source;
 impl DatasetSource for Cifar100Source {
     fn name(&self) -> &'static str {
         "cifar100"
+    }
+
+    fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
+        let p: Cifar100Params = manifest::parse_params("cifar100", params)?;
+        let classes = match p.label {
+            Cifar100Label::Fine => 100,
+            Cifar100Label::Coarse => 20,
+        };
+        Ok(DataShape::new(3, 32, 32, classes, 50_000))
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {

@@ -21,8 +21,8 @@ use super::hash::{combine, sha256_hex};
 use super::manifest;
 use super::subset::select;
 use super::{
-    DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions, Preprocessing,
-    Presence, SourceFile, Split,
+    DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
+    Preprocessing, Presence, SourceFile, Split,
 };
 use crate::error::{Error, Result};
 
@@ -213,6 +213,17 @@ pub struct DigitsSource;
 impl DatasetSource for DigitsSource {
     fn name(&self) -> &'static str {
         "digits"
+    }
+
+    fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
+        let p: DigitsParams = manifest::parse_params("digits", params)?;
+        Ok(DataShape::new(
+            1,
+            8,
+            8,
+            10,
+            1797usize.saturating_sub(p.test_size),
+        ))
     }
 
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {

@@ -17,8 +17,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions, Preprocessing,
-    Presence, Split,
+    DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
+    Preprocessing, Presence, Split,
 };
 use crate::error::{Error, Result};
 
@@ -282,6 +282,12 @@ pub struct GlyphSource;
 impl DatasetSource for GlyphSource {
     fn name(&self) -> &'static str {
         "glyphs"
+    }
+
+    fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
+        let p: GlyphParams = serde_json::from_value(params.clone())
+            .map_err(|e| Error::Config(format!("dataset `glyphs`: {e}")))?;
+        Ok(DataShape::new(1, p.size, p.size, 2, p.train_size))
     }
 
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::idx;
 use super::manifest::{self, ExpectedFile, GzDownload, KnownHash, Layout, Manifest, check_records};
 use super::{
-    DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions, Preprocessing,
-    Split,
+    DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
+    Preprocessing, Split,
 };
 use crate::error::{Error, Result};
 
@@ -172,6 +172,11 @@ pub fn shipped_dir() -> std::path::PathBuf {
 impl DatasetSource for MnistSource {
     fn name(&self) -> &'static str {
         "mnist"
+    }
+
+    fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
+        let _: MnistParams = manifest::parse_params("mnist", params)?;
+        Ok(DataShape::new(1, 28, 28, 10, 60_000))
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {

@@ -21,4 +21,4 @@ pub mod tiny_imagenet;
 pub use batch::Preprocessing;
 pub use dataset::{DatasetProvenance, ImageDataset, SourceFile, Split};
 pub use location::resolve_data_dir;
-pub use source::{DatasetSource, DatasetStatus, LoadOptions, Presence};
+pub use source::{DataShape, DatasetSource, DatasetStatus, LoadOptions, Presence};

@@ -45,10 +45,47 @@ pub struct DatasetStatus {
     pub notes: Vec<String>,
 }
 
+/// The geometry and size of a dataset as loaded with some parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataShape {
+    /// Channels.
+    pub channels: usize,
+    /// Height.
+    pub height: usize,
+    /// Width.
+    pub width: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Training images (before any per-class cap).
+    pub train_size: usize,
+}
+
+impl DataShape {
+    /// A shape from its five numbers.
+    pub fn new(
+        channels: usize,
+        height: usize,
+        width: usize,
+        classes: usize,
+        train_size: usize,
+    ) -> Self {
+        DataShape {
+            channels,
+            height,
+            width,
+            classes,
+            train_size,
+        }
+    }
+}
+
 /// A dataset that can be loaded by name from a suite.
 pub trait DatasetSource: Send + Sync {
     /// Registry name used in suites (`cifar10`, `svhn`, ...).
     fn name(&self) -> &'static str;
+    /// What a load with `params` gives, without reading or generating anything: image geometry,
+    /// classes and training-set size (checks before training; cost estimates for shards).
+    fn shape(&self, params: &serde_json::Value) -> Result<DataShape>;
     /// Loads the dataset; `params` are the dataset-specific keys of the suite's `dataset` block.
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset>;
     /// Reports presence; with `verify`, re-hashes every file against the manifest.

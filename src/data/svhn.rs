@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::manifest::{self, ExpectedFile, KnownHash, Layout, Manifest, check_records, thousands};
 use super::{
-    DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions, Preprocessing,
-    Split,
+    DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
+    Preprocessing, Split,
 };
 use crate::error::{Error, Result};
 
@@ -359,6 +359,22 @@ fn display(p: &Path) -> String {
 impl DatasetSource for SvhnSource {
     fn name(&self) -> &'static str {
         "svhn"
+    }
+
+    fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
+        let p: SvhnParams = manifest::parse_params("svhn", params)?;
+        let mut n: usize = p
+            .splits
+            .iter()
+            .map(|s| match s {
+                SvhnSplit::Train => 73_257,
+                SvhnSplit::Extra => 531_131,
+            })
+            .sum();
+        if let Some(cap) = p.cap_per_class {
+            n = n.min(cap * 10);
+        }
+        Ok(DataShape::new(3, 32, 32, 10, n))
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {

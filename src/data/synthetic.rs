@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions, Preprocessing,
-    Presence, Split,
+    DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
+    Preprocessing, Presence, Split,
 };
 use crate::error::{Error, Result};
 
@@ -173,6 +173,18 @@ pub struct SyntheticSource;
 impl DatasetSource for SyntheticSource {
     fn name(&self) -> &'static str {
         "synthetic"
+    }
+
+    fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
+        let p: SyntheticParams = serde_json::from_value(params.clone())
+            .map_err(|e| Error::Config(format!("dataset `synthetic`: {e}")))?;
+        Ok(DataShape::new(
+            p.channels,
+            p.size,
+            p.size,
+            p.classes,
+            p.train_size,
+        ))
     }
 
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {

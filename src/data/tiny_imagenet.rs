@@ -22,8 +22,8 @@ use super::manifest::{
     verify,
 };
 use super::{
-    DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions, Preprocessing,
-    Presence, SourceFile, Split,
+    DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
+    Preprocessing, Presence, SourceFile, Split,
 };
 use crate::error::{Error, Result};
 
@@ -725,6 +725,11 @@ pub struct TinyImagenetSource;
 impl DatasetSource for TinyImagenetSource {
     fn name(&self) -> &'static str {
         DS
+    }
+
+    fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
+        let _: TinyImagenetParams = manifest::parse_params(DS, params)?;
+        Ok(DataShape::new(3, 64, 64, 200, 100_000))
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {

@@ -98,6 +98,21 @@ impl ExperimentConfig {
             .find(|k| self.dataset.contains_key(*k))
     }
 
+    /// Keys of the `dataset` block that every dataset understands (name, per-class subsets),
+    /// as opposed to the source's own parameters.
+    pub const DATASET_KEYS: &'static [&'static str] = &[
+        "name",
+        "train_per_class",
+        "test_per_class",
+        "validation_per_class",
+        "subset_seed",
+    ];
+
+    /// The dataset source's own parameters (the `dataset` block without `DATASET_KEYS`).
+    pub fn dataset_source_params(&self) -> Map<String, Value> {
+        Self::block_params(&self.dataset, Self::DATASET_KEYS)
+    }
+
     /// A block without its naming key and the given generic keys.
     pub fn block_params(block: &Map<String, Value>, drop: &[&str]) -> Map<String, Value> {
         block

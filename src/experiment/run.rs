@@ -34,14 +34,6 @@ pub struct RunOutput {
     pub trainable_params: usize,
 }
 
-const DATASET_KEYS: &[&str] = &[
-    "name",
-    "train_per_class",
-    "test_per_class",
-    "validation_per_class",
-    "subset_seed",
-];
-
 /// Loads the dataset block of `cfg`, applying class-balanced subsets.
 pub fn load_dataset(
     cfg: &ExperimentConfig,
@@ -49,7 +41,7 @@ pub fn load_dataset(
 ) -> Result<(ImageDataset, data::Preprocessing)> {
     let name = ExperimentConfig::block_name(&cfg.dataset, "name", "dataset")?;
     let source = data::registry::get(name)?;
-    let params = ExperimentConfig::block_params(&cfg.dataset, DATASET_KEYS);
+    let params = cfg.dataset_source_params();
     let mut ds = source.load(&serde_json::Value::Object(params), opts)?;
     let get = |k: &str| -> Result<Option<u64>> {
         match cfg.dataset.get(k) {

@@ -77,6 +77,9 @@ impl Mlp {
         if p.hidden.is_empty() {
             candle_core::bail!("mlp needs at least one hidden layer");
         }
+        if let Some(i) = p.hidden.iter().position(|&w| w == 0) {
+            candle_core::bail!("mlp hidden layer {i} has width 0; every width must be >= 1");
+        }
         if let Some(i) = p.bottleneck
             && i >= p.hidden.len()
         {

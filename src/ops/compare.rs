@@ -253,6 +253,7 @@ pub fn compare(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let grouped = groups(&base_cells);
+    let mut checker = crate::suite::check::Checker::default();
     let mut plan: Vec<(Vec<&Cell>, Vec<Cell>)> = Vec::new();
     let mut used_ids: Vec<String> = Vec::new();
     for g in grouped {
@@ -264,6 +265,12 @@ pub fn compare(
         used_ids.push(id.clone());
         let mut config = g[0].config.clone();
         config.regularizer = reg_params.clone();
+        if let Err((_, msg)) = checker.check(&config) {
+            return Err(Error::Config(format!(
+                "--with: {msg} (rows {})",
+                ids.join(", ")
+            )));
+        }
         let hash = training_hash(&config);
         let cells = seeds
             .iter()
@@ -273,6 +280,7 @@ pub fn compare(
                 config: config.clone(),
                 training_hash: hash.clone(),
                 evaluations: g[0].evaluations.clone(),
+                cost: g[0].cost,
             })
             .collect();
         plan.push((g, cells));

@@ -2,6 +2,7 @@
 //! call here. Nothing here prints; progress goes through [`Progress`].
 
 pub mod compare;
+pub mod diff;
 pub mod reproduce;
 
 use crate::error::Result;

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use super::check::Block;
 use super::loaded::{LoadedSuite, profile_names};
 use super::locate::{Seg, locate, parse_path, render};
 use super::resolve::resolve_experiment;
@@ -153,49 +154,52 @@ fn non_finite(v: &serde_yaml::Value, path: &mut Vec<Seg>) -> Option<(Vec<Seg>, f
     }
 }
 
+/// Checks everything that needs no model or data; reports every error found, not the first.
 fn validate(ls: &LoadedSuite) -> Result<()> {
     let s = &ls.suite;
+    let mut errs: Vec<crate::error::Error> = Vec::new();
+    let mut resolved = Vec::new();
     if !is_safe_id(&s.id) {
-        return Err(ls.error_at(&[key("id")], &id_error("suite id", &s.id)));
+        errs.push(ls.error_at(&[key("id")], &id_error("suite id", &s.id)));
     }
     for name in s.profiles.keys() {
         if !is_safe_id(name) {
-            return Err(ls.error_at(&[key("profiles"), key(name)], &id_error("profile", name)));
+            errs.push(ls.error_at(&[key("profiles"), key(name)], &id_error("profile", name)));
         }
     }
     if let Some(stem) = ls.path.file_stem().map(|s| s.to_string_lossy().to_string())
         && stem != s.id
     {
-        return Err(ls.error_at(
+        errs.push(ls.error_at(
             &[key("id")],
             &format!("suite id `{}` must match the file name `{stem}`", s.id),
         ));
     }
     for (i, m) in s.metrics.iter().enumerate() {
         if m.name.is_empty() {
-            return Err(ls.error_at(
+            errs.push(ls.error_at(
                 &[key("metrics"), Seg::Index(i), key("name")],
                 "give a metric key such as `clean.test_error`",
             ));
         }
         if m.from == Which::Best && !m.name.starts_with("clean.") {
-            return Err(ls.error_at(
+            errs.push(ls.error_at(
                 &[key("metrics"), Seg::Index(i), key("from")],
                 "`from: best` exists only for the clean test metrics (`clean.*`), which are logged every epoch",
             ));
         }
         if m.tolerance.is_nan() || m.tolerance < 0.0 {
-            return Err(ls.error_at(
+            errs.push(ls.error_at(
                 &[key("metrics"), Seg::Index(i), key("tolerance")],
                 "tolerance must be a number >= 0",
             ));
         }
     }
     if !(s.significance > 0.0 && s.significance < 1.0) {
-        return Err(ls.error_at(&[key("significance")], "significance must be in (0, 1)"));
+        errs.push(ls.error_at(&[key("significance")], "significance must be in (0, 1)"));
     }
     if !s.defaults.is_object() {
-        return Err(ls.error_at(
+        errs.push(ls.error_at(
             &[key("defaults")],
             "expected a mapping of experiment settings",
         ));
@@ -205,14 +209,14 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         let src = e.source.unwrap_or(i);
         let at = |k: &str| vec![key("experiments"), Seg::Index(src), key(k)];
         if !is_safe_id(&e.id) {
-            return Err(ls.error_at(&at("id"), &id_error("experiment id", &e.id)));
+            errs.push(ls.error_at(&at("id"), &id_error("experiment id", &e.id)));
         }
         if !ids.insert(e.id.clone()) {
-            return Err(ls.error_at(&at("id"), &format!("duplicate experiment id `{}`", e.id)));
+            errs.push(ls.error_at(&at("id"), &format!("duplicate experiment id `{}`", e.id)));
         }
         for m in e.paper.keys() {
             if !s.metrics.iter().any(|x| x.matches(m)) {
-                return Err(ls.error_at(
+                errs.push(ls.error_at(
                     &at("paper"),
                     &format!("paper value for `{m}`, which is not one of the suite's metrics"),
                 ));
@@ -220,7 +224,7 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         }
         for p in e.profile_overrides.keys() {
             if !s.profiles.contains_key(p) {
-                return Err(ls.error_at(
+                errs.push(ls.error_at(
                     &at("profile_overrides"),
                     &format!(
                         "unknown profile `{p}`; the suite defines: {}",
@@ -230,11 +234,11 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
             }
         }
         if !(e.overrides.is_object() || e.overrides.is_null()) {
-            return Err(ls.error_at(&at("overrides"), "expected a mapping"));
+            errs.push(ls.error_at(&at("overrides"), "expected a mapping"));
         }
     }
     if s.profiles.is_empty() {
-        return Err(ls.error_at(
+        errs.push(ls.error_at(
             &[key("profiles")],
             "define at least one profile (e.g. `smoke`)",
         ));
@@ -243,7 +247,7 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         for (t, v) in &p.tolerances {
             let at = [key("profiles"), key(name), key("tolerances"), key(t)];
             if !s.metrics.iter().any(|m| &m.name == t) {
-                return Err(ls.error_at(
+                errs.push(ls.error_at(
                     &at,
                     &format!(
                         "tolerance for `{t}`, which is not one of the suite's metrics ({})",
@@ -256,33 +260,43 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
                 ));
             }
             if !(v.is_finite() && *v >= 0.0) {
-                return Err(ls.error_at(&at, "tolerance must be a number >= 0"));
+                errs.push(ls.error_at(&at, "tolerance must be a number >= 0"));
             }
         }
         let mut seen = BTreeSet::new();
         if let Some(dup) = p.seeds.iter().find(|s| !seen.insert(**s)) {
-            return Err(ls.error_at(
+            errs.push(ls.error_at(
                 &[key("profiles"), key(name), key("seeds")],
                 &format!("seed {dup} is listed twice; each seed must count once in the mean, std and Welch test"),
             ));
         }
         if p.seeds.is_empty() {
-            return Err(ls.error_at(
+            errs.push(ls.error_at(
                 &[key("profiles"), key(name), key("seeds")],
                 "give at least one seed",
             ));
         }
         let mut keys = BTreeSet::new();
+        let mut resolved_all = true;
         for e in s.experiments.iter().filter(|e| e.quoted.is_none()) {
-            let r = resolve_experiment(ls, e, name)?;
-            for ev in &r.evaluations {
-                keys.extend(ev.metric_keys()?);
+            match resolve_experiment(ls, e, name) {
+                Ok(r) => {
+                    for ev in &r.evaluations {
+                        keys.extend(ev.metric_keys()?);
+                    }
+                    resolved.push((name.clone(), e.id.clone(), r));
+                }
+                Err(err) => {
+                    resolved_all = false;
+                    errs.push(err);
+                }
             }
         }
-        for (i, m) in s.metrics.iter().enumerate() {
+        // Metric keys are known only when every row resolved.
+        for (i, m) in s.metrics.iter().enumerate().filter(|_| resolved_all) {
             if !keys.iter().any(|k| m.matches(k)) {
                 let known: Vec<&str> = keys.iter().map(String::as_str).collect();
-                return Err(ls.error_at(
+                errs.push(ls.error_at(
                     &[key("metrics"), Seg::Index(i), key("name")],
                     &format!(
                         "no evaluation of profile `{name}` produces `{}`; its metrics are: {}",
@@ -293,5 +307,22 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
             }
         }
     }
-    Ok(())
+    // A suite that already fails is also built, so one run lists every error; a suite that
+    // passes is built per profile by `resolve`, which does not pay for unused profiles.
+    if !errs.is_empty() {
+        let mut checker = super::check::Checker::default();
+        for (profile, id, r) in &resolved {
+            if let Err((block, msg)) = checker.check(&r.config) {
+                let i = [Block::Dataset, Block::Model, Block::Regularizer]
+                    .iter()
+                    .position(|b| *b == block)
+                    .unwrap_or(0);
+                errs.push(ls.error_at(
+                    &r.origins[i],
+                    &format!("{msg} (experiment `{id}`, profile `{profile}`)"),
+                ));
+            }
+        }
+    }
+    super::loaded::join_errors(ls, errs)
 }

@@ -50,3 +50,51 @@ pub fn get_path<'a>(v: &'a Value, path: &[Seg]) -> Option<&'a Value> {
     }
     Some(cur)
 }
+
+/// `Ok` for no errors, else one error listing each, one per line; errors that differ only in
+/// their experiment (a bad value in `defaults`) are listed once with every experiment named.
+pub fn join_errors(ls: &LoadedSuite, errs: Vec<Error>) -> crate::error::Result<()> {
+    // (message without its experiment, experiments, profile suffix)
+    let mut groups: Vec<(String, Vec<String>, String)> = Vec::new();
+    for e in errs {
+        let m = e.to_string();
+        let split = m.rfind(" (experiment `").and_then(|i| {
+            let rest = &m[i + " (experiment `".len()..];
+            let (id, tail) = rest.split_once('`')?;
+            Some((m[..i].to_string(), id.to_string(), tail.to_string()))
+        });
+        let (head, id, tail) = split.unwrap_or((m, String::new(), String::new()));
+        match groups.iter_mut().find(|g| g.0 == head && g.2 == tail) {
+            Some(g) if !id.is_empty() && !g.1.contains(&id) => g.1.push(id),
+            Some(_) => {}
+            None => groups.push((
+                head,
+                vec![id].into_iter().filter(|i| !i.is_empty()).collect(),
+                tail,
+            )),
+        }
+    }
+    let mut msgs: Vec<String> = groups
+        .into_iter()
+        .map(|(head, ids, tail)| match ids.len() {
+            0 => head,
+            1 => format!("{head} (experiment `{}`{tail}", ids[0]),
+            _ => format!(
+                "{head} (experiments {}{tail}",
+                ids.iter()
+                    .map(|i| format!("`{i}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect();
+    match msgs.len() {
+        0 => Ok(()),
+        1 => Err(Error::Config(msgs.remove(0))),
+        n => Err(Error::Config(format!(
+            "{n} errors in {}:\n{}",
+            ls.path.display(),
+            msgs.join("\n")
+        ))),
+    }
+}

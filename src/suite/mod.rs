@@ -1,5 +1,6 @@
 //! Suites: YAML files reproducing one paper table each, resolved into experiment cells.
 
+pub mod check;
 pub mod load;
 pub mod loaded;
 pub mod locate;

@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use super::loaded::{LoadedSuite, get_path, profile_names};
+use super::check::{Block, Checker};
+use super::loaded::{LoadedSuite, get_path, join_errors, profile_names};
 use super::locate::{Seg, parse_path};
 use super::merge::deep_merge;
 use super::schema::ExperimentSpec;
@@ -27,6 +28,8 @@ pub struct Cell {
     pub training_hash: String,
     /// Evaluations of the trained model, the clean one first.
     pub evaluations: Vec<EvaluationSpec>,
+    /// Relative training cost (epochs × training images × parameters), for balancing shards.
+    pub cost: f64,
 }
 
 impl Cell {
@@ -54,6 +57,9 @@ pub struct Resolved {
     pub training_hash: String,
     /// Evaluations, sweeps expanded, clean first.
     pub evaluations: Vec<EvaluationSpec>,
+    /// Where the `dataset`, `model` and `regularizer` blocks got their values (file paths to
+    /// point later errors at).
+    pub origins: [Vec<Seg>; 3],
 }
 
 /// All cells of `profile`, with `seeds` replacing the profile's seeds when given.
@@ -73,8 +79,30 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
         )));
     }
     let mut cells = Vec::new();
+    let mut errs = Vec::new();
+    let mut checker = Checker::default();
     for e in ls.suite.experiments.iter().filter(|e| e.quoted.is_none()) {
-        let r = resolve_experiment(ls, e, profile)?;
+        let r = match resolve_experiment(ls, e, profile) {
+            Ok(r) => r,
+            Err(err) => {
+                errs.push(err);
+                continue;
+            }
+        };
+        let facts = match checker.check(&r.config) {
+            Ok(f) => f,
+            Err((block, msg)) => {
+                let i = [Block::Dataset, Block::Model, Block::Regularizer]
+                    .iter()
+                    .position(|b| *b == block)
+                    .unwrap_or(0);
+                errs.push(ls.error_at(
+                    &r.origins[i],
+                    &format!("{msg} (experiment `{}`, profile `{profile}`)", e.id),
+                ));
+                continue;
+            }
+        };
         for &seed in seeds {
             cells.push(Cell {
                 experiment: e.id.clone(),
@@ -82,9 +110,11 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
                 config: r.config.clone(),
                 training_hash: r.training_hash.clone(),
                 evaluations: r.evaluations.clone(),
+                cost: facts.cost(r.config.epochs),
             });
         }
     }
+    join_errors(ls, errs)?;
     Ok(cells)
 }
 
@@ -255,10 +285,12 @@ pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -
             &format!("must be >= 1 ({context})"),
         ));
     }
+    let origins = ["dataset", "model", "regularizer"].map(|k| origin(&[Seg::Key(k.into())]));
     Ok(Resolved {
         training_hash: training_hash(&cfg),
         config: cfg,
         evaluations,
+        origins,
     })
 }
 

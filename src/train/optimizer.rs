@@ -70,7 +70,7 @@ impl OptimizerConfig {
     /// Checks the values (before anything trains).
     pub fn validate(&self) -> std::result::Result<(), String> {
         match self {
-            Self::Sgd(_) => Ok(()),
+            Self::Sgd(c) => c.validate(),
             Self::Adam(c) => c.validate(),
         }
     }

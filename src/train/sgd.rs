@@ -23,6 +23,26 @@ pub struct SgdConfig {
     pub weight_decay: f64,
 }
 
+impl SgdConfig {
+    /// PyTorch's own checks: lr, momentum and weight decay finite and >= 0; Nesterov needs
+    /// momentum.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (k, v) in [
+            ("lr", self.lr),
+            ("momentum", self.momentum),
+            ("weight_decay", self.weight_decay),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(format!("optimizer.{k} must be a number >= 0, got {v}"));
+            }
+        }
+        if self.nesterov && self.momentum <= 0.0 {
+            return Err("optimizer.nesterov needs momentum > 0 (as torch.optim.SGD)".into());
+        }
+        Ok(())
+    }
+}
+
 /// SGD state: the momentum buffer of each parameter, by name.
 #[derive(Debug, Clone)]
 pub struct Sgd {
