@@ -19,6 +19,7 @@ use crate::experiment::{Prepared, prepare, train_prepared};
 use crate::results::artifact::{self, ArtifactPaths, ArtifactState, TrainedModel};
 use crate::results::evaluation::{self, EVALUATION_VERSION, EvaluationRecord};
 use crate::results::layout::Layout;
+use crate::results::lock::{self, CellLock, Claim};
 use crate::results::record::{
     self, CellDivergence, CodeVersion, EvaluationRef, RECORD_VERSION, ResultRecord, RunEnvironment,
 };
@@ -36,6 +37,26 @@ pub enum Training {
     Reused,
     /// No valid artifact, and training was disabled: the reason.
     NotTrained(String),
+    /// Another process holds the cell's lock (who): skipped.
+    Busy(String),
+}
+
+/// Passes progress on and keeps the cell's lock fresh while training.
+struct Heartbeat<'a> {
+    inner: &'a mut dyn Observer,
+    lock: &'a mut CellLock,
+}
+
+impl Observer for Heartbeat<'_> {
+    fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
+        self.lock.heartbeat();
+        self.inner.on_step(epoch, step, steps, loss);
+    }
+
+    fn on_epoch(&mut self, record: &crate::train::EpochRecord) {
+        self.lock.heartbeat();
+        self.inner.on_epoch(record);
+    }
 }
 
 /// What happened to one cell.
@@ -65,6 +86,8 @@ pub struct HarnessOptions<'a> {
     pub no_train: bool,
     /// Device to train on.
     pub device: Device,
+    /// A cell lock not refreshed for this long is stale and taken over.
+    pub lease: std::time::Duration,
 }
 
 /// Human name of a device with the CPU model (`cpu (AMD EPYC 7B13)`, `cuda:0`): CPU results
@@ -156,6 +179,22 @@ pub fn run_cell(
         .layout
         .record(&ls.suite.id, profile, &cell.experiment, cell.seed)?;
     let mut notes = Vec::new();
+    let lock_path = opts.layout.lock(&cell.training_hash, cell.seed)?;
+    let mut lock = match lock::claim(&lock_path, opts.lease)? {
+        Claim::Held(l, note) => {
+            notes.extend(note);
+            l
+        }
+        Claim::Busy(who) => {
+            return Ok(CellOutcome {
+                training: Training::Busy(who),
+                evaluated: 0,
+                reused_evaluations: 0,
+                notes,
+                record: None,
+            });
+        }
+    };
     if opts.force && !opts.no_train && paths.dir.exists() {
         std::fs::remove_dir_all(&paths.dir).map_err(|e| Error::io(&paths.dir, e))?;
     }
@@ -182,7 +221,11 @@ pub fn run_cell(
                 let _ = std::fs::remove_file(paths.weights());
             }
             let p = prepare(&cell.config, cell.seed, &opts.load, &opts.device)?;
-            let meta = train_artifact(cell, &paths, &p, opts, observer, &mut notes)?;
+            let mut beat = Heartbeat {
+                inner: observer,
+                lock: &mut lock,
+            };
+            let meta = train_artifact(cell, &paths, &p, opts, &mut beat, &mut notes)?;
             prepared = Some(p);
             (meta, Training::Trained)
         }

@@ -47,6 +47,7 @@ pub fn run(cli: &Cli, a: &CompareArgs) -> anyhow::Result<i32> {
         force: false,
         no_train: a.no_train,
         device: default_device(),
+        lease: super::lease(30.0)?,
     };
     let c = compare(&req, &opts, &mut TerminalProgress)?;
     println!("{}", comparison::markdown(&c));

@@ -22,6 +22,7 @@ pub fn run(cli: &Cli, a: &EvaluateArgs) -> anyhow::Result<i32> {
             bless: false,
             force: false,
             no_train: true,
+            lock_lease_minutes: 30.0,
         },
     )
 }

@@ -27,6 +27,18 @@ pub const EXIT_DIVERGED: i32 = 3;
 /// evaluation or data differ), so the run checked less than it claims.
 pub const EXIT_NOT_COMPARABLE: i32 = 4;
 
+/// Exit code: some cells were being worked on by another process (per-cell locks), so the
+/// results are incomplete; rerun or `report` when they finish.
+pub const EXIT_INCOMPLETE: i32 = 5;
+
+/// `--lock-lease-minutes` as a duration (finite, > 0).
+pub fn lease(minutes: f64) -> anyhow::Result<std::time::Duration> {
+    if !(minutes.is_finite() && minutes > 0.0) {
+        anyhow::bail!("--lock-lease-minutes must be a number > 0, got {minutes}");
+    }
+    Ok(std::time::Duration::from_secs_f64(minutes * 60.0))
+}
+
 /// mixbench reruns the tables of "Manifold Mixup" (Verma et al., ICML 2019) from YAML suites,
 /// pins every result (data hashes, seed, config hash, code version, device), compares it with
 /// stored baselines and the paper's printed numbers, and writes reports.

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::progress::TerminalProgress;
-use super::{Cli, EXIT_DIVERGED, EXIT_ERROR, EXIT_NOT_COMPARABLE, EXIT_OK, EXIT_REGRESSION};
+use super::{
+    Cli, EXIT_DIVERGED, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_NOT_COMPARABLE, EXIT_OK, EXIT_REGRESSION,
+};
 use crate::data::LoadOptions;
 use crate::experiment::default_device;
 use crate::harness::HarnessOptions;
@@ -57,6 +59,9 @@ pub struct ReproduceArgs {
     /// Never train: evaluate stored models only (cells without one are reported, exit 2).
     #[arg(long)]
     pub no_train: bool,
+    /// Minutes after which another process's cell lock that was not refreshed is stale.
+    #[arg(long, default_value_t = 30.0)]
+    pub lock_lease_minutes: f64,
 }
 
 /// Runs the suite(s); the exit code is the worst suite's.
@@ -70,6 +75,7 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
         force: a.force,
         no_train: a.no_train,
         device: default_device(),
+        lease: super::lease(a.lock_lease_minutes)?,
     };
     let req = ReproduceRequest {
         profile: &sel.profile,
@@ -101,6 +107,19 @@ pub fn print_run(r: &SuiteRun, profile: &str) -> i32 {
                 cells.len()
             );
             EXIT_ERROR
+        }
+        Ending::Incomplete(busy) => {
+            eprintln!(
+                "{}: results are incomplete: {} cell(s) were being worked on by another process{}; rerun (or `mixbench report`) when they finish",
+                r.suite,
+                busy.len().max(1),
+                if busy.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", busy.join("; "))
+                }
+            );
+            EXIT_INCOMPLETE
         }
         Ending::Diverged(n) => {
             if r.report.regressions() > 0 {

@@ -307,6 +307,7 @@ pub fn compare(
                 }
                 crate::harness::Training::Reused => "reused the stored model".to_string(),
                 crate::harness::Training::NotTrained(why) => format!("not trained ({why})"),
+                crate::harness::Training::Busy(who) => format!("claimed by {who}"),
             };
             progress.note(&format!("{label}: {how}"));
             match outcome.record {

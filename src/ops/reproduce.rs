@@ -29,6 +29,8 @@ pub struct ReproduceRequest<'a> {
 pub enum Ending {
     /// A cell had no trained model and training was disabled.
     Missing(Vec<String>),
+    /// Cells were claimed by other processes and skipped (their results may come later).
+    Incomplete(Vec<String>),
     /// Cells diverged (NaN/Inf); the others ran.
     Diverged(usize),
     /// Metrics regressed against the baseline.
@@ -101,6 +103,7 @@ pub fn reproduce(
     ));
     let mut counts = [0usize; 4];
     let mut missing: Vec<String> = Vec::new();
+    let mut busy: Vec<String> = Vec::new();
     for (i, cell) in cells.iter().enumerate() {
         let label = format!(
             "[{}/{}] {} s{}",
@@ -125,6 +128,11 @@ pub fn reproduce(
             Training::Reused => {
                 counts[1] += 1;
                 "reused the stored model"
+            }
+            Training::Busy(who) => {
+                progress.note(&format!("{label}: claimed by {who}; skipped"));
+                busy.push(format!("{label}: {who}"));
+                continue;
             }
             Training::NotTrained(why) => {
                 missing.push(format!("{label}: {why}"));
@@ -166,11 +174,12 @@ pub fn reproduce(
     let files = report::write_all(&rep, opts.layout)?;
     let mut blessed = false;
     let ending = if req.bless {
-        if !missing.is_empty() || rep.diverged() > 0 {
+        if records.len() < cells.len() || rep.diverged() > 0 {
             return Err(Error::Config(format!(
-                "not blessing {}: {} cell(s) have no trained model and {} experiment(s) diverged",
+                "not blessing {}: {} of {} cell(s) have no result and {} experiment(s) diverged; a baseline must hold every cell",
                 bpath.display(),
-                missing.len(),
+                cells.len() - records.len(),
+                cells.len(),
                 rep.diverged()
             )));
         }
@@ -179,6 +188,8 @@ pub fn reproduce(
         Ending::Ok
     } else if !missing.is_empty() {
         Ending::Missing(missing)
+    } else if records.len() < cells.len() {
+        Ending::Incomplete(busy)
     } else {
         ending_of(&rep)
     };

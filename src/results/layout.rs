@@ -3,6 +3,7 @@
 //! ```text
 //! <results>/models/<training hash>/s<seed>/{model.safetensors, model.json, evals/, checkpoints/}
 //! <results>/<suite>/<profile>/<experiment>-s<seed>.json      (records)
+//! <results>/locks/<training hash>-s<seed>.lock                (a process working on the cell)
 //! <baselines>/<suite>.<profile>.json
 //! <reports>/<stem>.{md,html,csv,parquet,json}
 //! ```
@@ -65,6 +66,15 @@ impl Layout {
                 .join(training_hash)
                 .join(format!("s{seed}")),
         })
+    }
+
+    /// The lock file of the cell training `training_hash` with `seed`.
+    pub fn lock(&self, training_hash: &str, seed: u64) -> Result<PathBuf> {
+        hex("training hash", training_hash)?;
+        Ok(self
+            .results
+            .join("locks")
+            .join(format!("{training_hash}-s{seed}.lock")))
     }
 
     /// The folder of a suite profile's records.

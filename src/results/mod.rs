@@ -8,6 +8,7 @@ pub mod comparison;
 pub mod diff;
 pub mod evaluation;
 pub mod layout;
+pub mod lock;
 pub mod record;
 
 pub use aggregate::{ExperimentSummary, Stat, aggregate};
