@@ -174,3 +174,225 @@ fn a_killed_run_resumes_to_the_same_bits() {
     let rec = |d: &Path| d.join("results/lk/smoke/a-s0.json");
     assert_eq!(outcome(&rec(killed.path())), outcome(&rec(whole.path())));
 }
+
+#[test]
+fn three_shards_merged_equal_one_run_and_conflicts_are_refused() {
+    let d = setup(&suite(3, SIX));
+    let p = d.path();
+    let (code, err) = run(p, &["--results-dir", "one", "reproduce", "lk"]);
+    assert_eq!(code, 0, "{err}");
+    let mut trained_total = 0;
+    for i in 0..3 {
+        let dir = format!("r{i}");
+        let shard = format!("{i}/3");
+        let (code, err) = run(
+            p,
+            &["--results-dir", &dir, "reproduce", "lk", "--shard", &shard],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("shard done"), "{err}");
+        let line = err.lines().find(|l| l.starts_with("lk shard ")).unwrap();
+        trained_total += line
+            .split("trained ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap();
+    }
+    assert_eq!(trained_total, 6, "the shards cover every cell once");
+    // A partial tree cannot be blessed.
+    let (code, err) = run(
+        p,
+        &[
+            "--results-dir",
+            "r0",
+            "reproduce",
+            "lk",
+            "--no-train",
+            "--bless",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a baseline must hold every cell"), "{err}");
+    let (code, err) = run(p, &["merge", "r0", "r1", "r2", "--into", "merged"]);
+    assert_eq!(code, 0, "{err}");
+    for id in ["a", "b", "c", "d", "e", "f"] {
+        let rec = format!("lk/smoke/{id}-s0.json");
+        assert_eq!(
+            outcome(&p.join("merged").join(&rec)),
+            outcome(&p.join("one").join(&rec)),
+            "cell {id}"
+        );
+    }
+    // The merged tree is complete: nothing trains, and it can be blessed.
+    let (code, err) = run(
+        p,
+        &["--results-dir", "merged", "reproduce", "lk", "--bless"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(trained(&err), 0);
+    // Merging the same folders again copies nothing new.
+    let (code, err) = run(p, &["merge", "r0", "r1", "r2", "--into", "merged"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(": 0 file(s) copied"), "{err}");
+
+    // Two different results for one cell: refused, both paths named, nothing copied.
+    let shard_of_a = (0..3)
+        .find(|i| p.join(format!("r{i}/lk/smoke/a-s0.json")).exists())
+        .unwrap();
+    let bad = p.join("bad");
+    std::fs::create_dir_all(bad.join("lk/smoke")).unwrap();
+    let src = p.join(format!("r{shard_of_a}/lk/smoke/a-s0.json"));
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+    v["metrics"]["clean.test_error"] = serde_json::json!(99.0);
+    std::fs::write(bad.join("lk/smoke/a-s0.json"), v.to_string()).unwrap();
+    let (code, err) = run(
+        p,
+        &["merge", &format!("r{shard_of_a}"), "bad", "--into", "fresh"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("a-s0.json") && err.contains("bad/lk/smoke/a-s0.json"),
+        "{err}"
+    );
+    assert!(
+        err.contains("different results for the same cell record"),
+        "{err}"
+    );
+    assert!(!p.join("fresh").exists(), "nothing copied");
+}
+
+#[test]
+fn emitted_slurm_and_kubernetes_files_parse_and_name_every_shard_once() {
+    let d = setup(&suite(3, SIX));
+    let out = |emit: &str| {
+        let o = cmd(
+            d.path(),
+            &[
+                "plan",
+                "lk",
+                "--profile",
+                "smoke",
+                "--shards",
+                "4",
+                "--emit",
+                emit,
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    for (emit, text) in [("slurm", out("slurm")), ("k8s", out("k8s"))] {
+        // Every cell in exactly one shard line, and every shard listed once.
+        let shard_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("# shard ")).collect();
+        assert_eq!(shard_lines.len(), 4, "{emit}:\n{text}");
+        for (i, l) in shard_lines.iter().enumerate() {
+            assert!(l.starts_with(&format!("# shard {i} (")), "{l}");
+        }
+        for id in ["a", "b", "c", "d", "e", "f"] {
+            let n = shard_lines
+                .iter()
+                .filter(|l| {
+                    l.split(": ")
+                        .nth(1)
+                        .unwrap()
+                        .split(", ")
+                        .any(|c| c == format!("{id} s0"))
+                })
+                .count();
+            assert_eq!(n, 1, "{emit}: cell {id}:\n{text}");
+        }
+        if emit == "slurm" {
+            assert!(text.starts_with("#!/bin/bash\n"));
+            assert!(text.contains("#SBATCH --array=0-3\n"), "{text}");
+            assert!(
+                text.contains(
+                    "\nmixbench --results-dir /results reproduce lk --profile smoke --shard auto\n"
+                ),
+                "{text}"
+            );
+        } else {
+            let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            assert_eq!(v["kind"].as_str(), Some("Job"));
+            assert_eq!(v["spec"]["completionMode"].as_str(), Some("Indexed"));
+            assert_eq!(v["spec"]["completions"].as_u64(), Some(4));
+            let c = &v["spec"]["template"]["spec"]["containers"][0];
+            let cmdline: Vec<&str> = c["command"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                cmdline.join(" "),
+                "mixbench --results-dir /results reproduce lk --profile smoke --shard auto"
+            );
+            let env: Vec<(&str, &str)> = c["env"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+                .collect();
+            assert!(env.contains(&("MIXBENCH_SHARD_COUNT", "4")), "{env:?}");
+            assert_eq!(c["resources"]["limits"]["nvidia.com/gpu"].as_u64(), Some(1));
+        }
+    }
+}
+
+/// Hostile ids (traversal, absolute, separators, empty, too long) are refused at load through
+/// the binary, and nothing at all is written, inside or outside the work folder.
+#[test]
+fn hostile_ids_write_nothing_anywhere() {
+    let outer = tempfile::tempdir().unwrap();
+    let work = outer.path().join("work");
+    std::fs::create_dir_all(work.join("suites")).unwrap();
+    let long = "x".repeat(101);
+    let cases: Vec<(String, &str)> = vec![
+        (
+            SIX.replace("{id: a,", "{id: ../../escape,"),
+            "experiment id",
+        ),
+        (SIX.replace("{id: a,", "{id: /tmp/abs,"), "experiment id"),
+        (SIX.replace("{id: a,", "{id: a/b,"), "experiment id"),
+        (SIX.replace("{id: a,", "{id: \"\","), "experiment id"),
+        (
+            SIX.replace("{id: a,", &format!("{{id: {long},")),
+            "experiment id",
+        ),
+    ];
+    for (rows, what) in &cases {
+        std::fs::write(work.join("suites/lk.yaml"), suite(1, rows)).unwrap();
+        for args in [
+            vec!["reproduce", "lk"],
+            vec!["compare", "lk", "--with", "none"],
+            vec!["reproduce", "lk", "--shard", "0/2"],
+        ] {
+            let (code, err) = run(&work, &args);
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert!(
+                err.contains(what) && err.contains("not a safe name"),
+                "{err}"
+            );
+        }
+    }
+    let profile = suite(1, SIX).replace("  smoke: {", "  \"../p\": {");
+    std::fs::write(work.join("suites/lk.yaml"), profile).unwrap();
+    let (code, err) = run(&work, &["reproduce", "lk", "--profile", "../p"]);
+    assert_eq!(code, 2, "{err}");
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(outer.path()), vec!["work"]);
+    assert_eq!(names(&work), vec!["suites"]);
+}

@@ -5,6 +5,8 @@ pub mod data;
 pub mod diff;
 pub mod evaluate;
 pub mod list;
+pub mod merge;
+pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod reproduce;
@@ -80,6 +82,10 @@ pub enum Command {
     /// it with the suite's blessed baselines (Δ, Welch p-value, verdict; exit 0 whatever the
     /// verdict).
     Compare(compare::CompareArgs),
+    /// Write a Slurm array script or a Kubernetes Indexed Job that runs a profile as N shards.
+    Plan(plan::PlanArgs),
+    /// Combine results folders (e.g. one per shard); refuses two different results for one cell.
+    Merge(merge::MergeArgs),
     /// Compare two results folders (e.g. two commits' `results/table1/smoke`).
     Diff(diff::DiffArgs),
     /// Print the JSON Schema of the suite format (for editor completion and validation).
@@ -109,6 +115,8 @@ pub fn main() -> i32 {
         Command::Evaluate(a) => evaluate::run(&cli, a),
         Command::Report(a) => report::run(&cli, a),
         Command::Compare(a) => compare::run(&cli, a),
+        Command::Plan(a) => plan::run(&cli, a),
+        Command::Merge(a) => merge::run(&cli, a),
         Command::Diff(a) => diff::run(&cli, a),
         Command::Schema => schema::run(),
         Command::Data(a) => data::run(a),

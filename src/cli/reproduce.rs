@@ -12,6 +12,7 @@ use crate::data::LoadOptions;
 use crate::experiment::default_device;
 use crate::harness::HarnessOptions;
 use crate::ops::reproduce::{Ending, ReproduceRequest, SuiteRun, reproduce, select_suites};
+use crate::ops::shard::Shard;
 use crate::report;
 
 /// Which cells to run, and with which data: shared by `reproduce`, `evaluate` and `compare`.
@@ -59,6 +60,10 @@ pub struct ReproduceArgs {
     /// Never train: evaluate stored models only (cells without one are reported, exit 2).
     #[arg(long)]
     pub no_train: bool,
+    /// Run one shard of the cells: `I/N` (0-based), or `auto` to read a Slurm array task or a
+    /// Kubernetes Indexed Job from the environment. Writes no report (merge, then `report`).
+    #[arg(long)]
+    pub shard: Option<String>,
     /// Minutes after which another process's cell lock that was not refreshed is stale.
     #[arg(long, default_value_t = 30.0)]
     pub lock_lease_minutes: f64,
@@ -81,6 +86,10 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
         profile: &sel.profile,
         seeds: sel.seeds.as_deref(),
         bless: a.bless,
+        shard: match &a.shard {
+            Some(s) => Some(Shard::parse(s, &|k| std::env::var(k).ok())?),
+            None => None,
+        },
     };
     let mut code = EXIT_OK;
     for ls in &suites {
@@ -92,7 +101,22 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
 
 /// Prints a suite run's report and verdict; returns its exit code.
 pub fn print_run(r: &SuiteRun, profile: &str) -> i32 {
-    println!("{}", report::markdown::render(&r.report));
+    let Some(rep) = &r.report else {
+        return match &r.ending {
+            Ending::Missing(cells) => {
+                eprintln!("{} cell(s) have no trained model (--no-train)", cells.len());
+                EXIT_ERROR
+            }
+            _ => {
+                eprintln!(
+                    "{}: shard done; when every shard has run, `mixbench merge` their results folders and run `mixbench report {} --profile {profile}`",
+                    r.suite, r.suite
+                );
+                EXIT_OK
+            }
+        };
+    };
+    println!("{}", report::markdown::render(rep));
     for f in &r.files {
         eprintln!("wrote {}", f.display());
     }
@@ -100,7 +124,7 @@ pub fn print_run(r: &SuiteRun, profile: &str) -> i32 {
         eprintln!("blessed {} as the baseline", r.baseline.display());
     }
     match &r.ending {
-        Ending::Ok => EXIT_OK,
+        Ending::Ok | Ending::ShardDone => EXIT_OK,
         Ending::Missing(cells) => {
             eprintln!(
                 "{} cell(s) have no trained model (--no-train); nothing was trained",
@@ -122,10 +146,10 @@ pub fn print_run(r: &SuiteRun, profile: &str) -> i32 {
             EXIT_INCOMPLETE
         }
         Ending::Diverged(n) => {
-            if r.report.regressions() > 0 {
+            if rep.regressions() > 0 {
                 eprintln!(
                     "{} metric(s) regressed against {}",
-                    r.report.regressions(),
+                    rep.regressions(),
                     r.baseline.display()
                 );
             }

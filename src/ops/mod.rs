@@ -3,7 +3,10 @@
 
 pub mod compare;
 pub mod diff;
+pub mod merge;
+pub mod plan;
 pub mod reproduce;
+pub mod shard;
 
 use crate::error::Result;
 use crate::harness::CellOutcome;

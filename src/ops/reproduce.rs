@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::Progress;
+use super::shard::{Shard, assign};
 use crate::error::{Error, Result};
 use crate::harness::{HarnessOptions, Training, collect_records, run_cell};
 use crate::report::{self, Report};
@@ -22,6 +23,8 @@ pub struct ReproduceRequest<'a> {
     pub seeds: Option<&'a [u64]>,
     /// Store the aggregated results as the new baseline.
     pub bless: bool,
+    /// Run only this shard's cells (no report: merge the shards' results, then `report`).
+    pub shard: Option<Shard>,
 }
 
 /// How a suite run ended, worst first.
@@ -37,6 +40,8 @@ pub enum Ending {
     Regressed(usize),
     /// Experiments with a baseline could not be compared (≠).
     NotComparable(Vec<String>),
+    /// A shard's cells ran; the report waits for every shard.
+    ShardDone,
     /// Nothing regressed (or the run was blessed).
     Ok,
 }
@@ -45,8 +50,8 @@ pub enum Ending {
 pub struct SuiteRun {
     /// Suite id.
     pub suite: String,
-    /// The report.
-    pub report: Report,
+    /// The report (None for a shard, which sees only part of the cells).
+    pub report: Option<Report>,
     /// Report files written.
     pub files: Vec<PathBuf>,
     /// Models trained, models reused, evaluations run, evaluations reused.
@@ -92,7 +97,24 @@ pub fn reproduce(
     opts: &HarnessOptions,
     progress: &mut dyn Progress,
 ) -> Result<SuiteRun> {
-    let cells = resolve(ls, req.profile, req.seeds)?;
+    let all_cells = resolve(ls, req.profile, req.seeds)?;
+    let cells: Vec<_> = match req.shard {
+        None => all_cells,
+        Some(sh) => {
+            if req.bless {
+                return Err(Error::Config(
+                    "--bless needs every cell: merge the shards' results (`mixbench merge`), then bless with `mixbench reproduce <suite> --no-train --bless`".into(),
+                ));
+            }
+            let which = assign(&all_cells, sh.count);
+            all_cells
+                .into_iter()
+                .zip(which)
+                .filter(|(_, s)| *s == sh.index)
+                .map(|(c, _)| c)
+                .collect()
+        }
+    };
     // Every path is checked before anything trains.
     let bpath = opts.layout.baseline(&ls.suite.id, req.profile)?;
     progress.note(&format!(
@@ -156,8 +178,11 @@ pub fn reproduce(
         }
     }
     progress.note(&format!(
-        "{}: trained {} model(s), reused {}, ran {} evaluation(s), reused {}{}",
+        "{}{}: trained {} model(s), reused {}, ran {} evaluation(s), reused {}{}",
         ls.suite.id,
+        req.shard
+            .map(|s| format!(" shard {}/{}", s.index, s.count))
+            .unwrap_or_default(),
         counts[0],
         counts[1],
         counts[2],
@@ -168,6 +193,21 @@ pub fn reproduce(
             format!(", {} cell(s) without a trained model", missing.len())
         }
     ));
+    if req.shard.is_some() {
+        return Ok(SuiteRun {
+            suite: ls.suite.id.clone(),
+            report: None,
+            files: vec![],
+            counts,
+            baseline: bpath,
+            blessed: false,
+            ending: if missing.is_empty() {
+                Ending::ShardDone
+            } else {
+                Ending::Missing(missing)
+            },
+        });
+    }
     let records = collect_records(opts.layout, ls, req.profile, &cells)?;
     let base = baseline::read(&bpath)?;
     let rep = report::build(ls, req.profile, &records, base.as_ref())?;
@@ -195,7 +235,7 @@ pub fn reproduce(
     };
     Ok(SuiteRun {
         suite: ls.suite.id.clone(),
-        report: rep,
+        report: Some(rep),
         files,
         counts,
         baseline: bpath,
@@ -281,7 +321,7 @@ pub fn report_stored(ls: &LoadedSuite, profile: &str, layout: &Layout) -> Result
     let ending = ending_of(&rep);
     Ok(SuiteRun {
         suite: ls.suite.id.clone(),
-        report: rep,
+        report: Some(rep),
         files,
         counts: [0; 4],
         baseline: bpath,
