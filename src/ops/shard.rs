@@ -101,7 +101,8 @@ mod tests {
             seed,
             config: serde_json::from_value(serde_json::json!({
                 "dataset": {"name": "synthetic"}, "model": {"arch": "mlp"},
-                "regularizer": {"name": "none"}, "optimizer": {"lr": 0.1}
+                "regularizer": {"name": "none"}, "optimizer": {"lr": 0.1},
+                "epochs": 1, "batch_size": 2
             }))
             .unwrap(),
             training_hash: hash.into(),
