@@ -15,7 +15,7 @@ use candle_core::Device;
 use crate::data::LoadOptions;
 use crate::error::{Error, Result};
 use crate::eval::{EvalContext, clean};
-use crate::experiment::{Prepared, prepare, train_prepared};
+use crate::experiment::{Prepared, device_name, prepare, train_prepared};
 use crate::results::artifact::{self, ArtifactPaths, ArtifactState, TrainedModel};
 use crate::results::evaluation::{self, EVALUATION_VERSION, EvaluationRecord};
 use crate::results::layout::Layout;
@@ -88,26 +88,6 @@ pub struct HarnessOptions<'a> {
     pub device: Device,
     /// A cell lock not refreshed for this long is stale and taken over.
     pub lease: std::time::Duration,
-}
-
-/// Human name of a device with the CPU model (`cpu (AMD EPYC 7B13)`, `cuda:0`): CPU results
-/// are bit-identical only on the same CPU type, so the model is part of the provenance.
-pub fn device_name(d: &Device) -> String {
-    match d {
-        Device::Cpu => match cpu_model() {
-            Some(m) => format!("cpu ({m})"),
-            None => "cpu".into(),
-        },
-        other => format!("{:?}", other.location()),
-    }
-}
-
-fn cpu_model() -> Option<String> {
-    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    text.lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, m)| m.trim().to_string())
 }
 
 fn environment(

@@ -478,3 +478,44 @@ fn a_bad_suite_trains_nothing() {
     );
     assert!(!d.path().join("results").exists(), "nothing may be written");
 }
+
+/// `reproduce --history` appends one file per run; `history` lists the runs and the HTML report
+/// charts the trend; a run that cannot be compared with its baseline (≠) exits 4.
+#[test]
+fn history_keeps_every_run_and_the_report_charts_it() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    std::fs::write(d.path().join("suites/tiny.yaml"), SUITE).unwrap();
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny", "--bless"]);
+    assert_eq!(code, 0, "{err}");
+    for seeds in ["0", "1", "2"] {
+        let (code, _, err) = mixbench(
+            d.path(),
+            &["reproduce", "tiny", "--seeds", seeds, "--history", "hist"],
+        );
+        assert!(code == 0 || code == 1, "{err}");
+        assert!(err.contains("to the history"), "{err}");
+    }
+    let files = std::fs::read_dir(d.path().join("hist/tiny/smoke"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 3);
+    let (code, out, err) = mixbench(d.path(), &["history", "tiny", "--history-dir", "hist"]);
+    assert!(code == 0 || code == 1, "{err}");
+    assert!(out.contains("tiny — profile `smoke`: 3 runs"), "{out}");
+    assert!(out.contains("| none | clean.test_error |"), "{out}");
+    let html = std::fs::read_to_string(d.path().join("reports/tiny-smoke.html")).unwrap();
+    assert!(
+        html.contains("<h2>Trends</h2>"),
+        "the last report charts the history"
+    );
+    // Changing the smoke config without re-blessing: nothing can be compared, exit 4.
+    std::fs::write(
+        d.path().join("suites/tiny.yaml"),
+        SUITE.replace("epochs: 2", "epochs: 3"),
+    )
+    .unwrap();
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("re-bless"), "{err}");
+}

@@ -313,7 +313,7 @@ fn emitted_slurm_and_kubernetes_files_parse_and_name_every_shard_once() {
             assert!(text.contains("#SBATCH --array=0-3\n"), "{text}");
             assert!(
                 text.contains(
-                    "\nmixbench --results-dir /results reproduce lk --profile smoke --shard auto\n"
+                    "\nmixbench --results-dir /results reproduce lk --profile smoke --shard auto --device cuda\n"
                 ),
                 "{text}"
             );
@@ -331,7 +331,7 @@ fn emitted_slurm_and_kubernetes_files_parse_and_name_every_shard_once() {
                 .collect();
             assert_eq!(
                 cmdline.join(" "),
-                "mixbench --results-dir /results reproduce lk --profile smoke --shard auto"
+                "mixbench --results-dir /results reproduce lk --profile smoke --shard auto --device cuda"
             );
             let env: Vec<(&str, &str)> = c["env"]
                 .as_sequence()

@@ -5,7 +5,6 @@ use clap::Args;
 use super::progress::TerminalProgress;
 use super::reproduce::Selection;
 use super::{Cli, EXIT_OK};
-use crate::experiment::default_device;
 use crate::harness::HarnessOptions;
 use crate::ops::compare::{CompareRequest, compare, parse_with};
 use crate::report::comparison;
@@ -46,7 +45,7 @@ pub fn run(cli: &Cli, a: &CompareArgs) -> anyhow::Result<i32> {
         load: sel.load_options(),
         force: false,
         no_train: a.no_train,
-        device: default_device(),
+        device: sel.open_device()?,
         lease: super::lease(30.0)?,
     };
     let c = compare(&req, &opts, &mut TerminalProgress)?;

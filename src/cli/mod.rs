@@ -4,6 +4,7 @@ pub mod compare;
 pub mod data;
 pub mod diff;
 pub mod evaluate;
+pub mod history;
 pub mod list;
 pub mod merge;
 pub mod plan;
@@ -86,6 +87,9 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Combine results folders (e.g. one per shard); refuses two different results for one cell.
     Merge(merge::MergeArgs),
+    /// A suite profile's metrics over the runs kept by `reproduce --history`, with the commits
+    /// where a metric moved beyond its tolerance and stayed (exit 1 for a regression).
+    History(history::HistoryArgs),
     /// Compare two results folders (e.g. two commits' `results/table1/smoke`).
     Diff(diff::DiffArgs),
     /// Print the JSON Schema of the suite format (for editor completion and validation).
@@ -117,6 +121,7 @@ pub fn main() -> i32 {
         Command::Compare(a) => compare::run(&cli, a),
         Command::Plan(a) => plan::run(&cli, a),
         Command::Merge(a) => merge::run(&cli, a),
+        Command::History(a) => history::run(&cli, a),
         Command::Diff(a) => diff::run(&cli, a),
         Command::Schema => schema::run(),
         Command::Data(a) => data::run(a),

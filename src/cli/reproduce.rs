@@ -9,7 +9,7 @@ use super::{
     Cli, EXIT_DIVERGED, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_NOT_COMPARABLE, EXIT_OK, EXIT_REGRESSION,
 };
 use crate::data::LoadOptions;
-use crate::experiment::default_device;
+use crate::experiment::DeviceSpec;
 use crate::harness::HarnessOptions;
 use crate::ops::reproduce::{Ending, ReproduceRequest, SuiteRun, reproduce, select_suites};
 use crate::ops::shard::Shard;
@@ -33,9 +33,18 @@ pub struct Selection {
     /// Accept datasets whose checksums do not match (recorded in each result).
     #[arg(long)]
     pub allow_unverified: bool,
+    /// Device that trains and evaluates: `cpu` (bit-exact), `cuda`, `cuda:N`, or `auto` (GPU 0
+    /// when this build has CUDA and one is present).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 impl Selection {
+    /// The device to run on (a CUDA request that cannot be met is an error here, exit 2).
+    pub fn open_device(&self) -> crate::Result<candle_core::Device> {
+        DeviceSpec::parse(&self.device)?.open()
+    }
+
     /// Data loading options.
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
@@ -64,6 +73,10 @@ pub struct ReproduceArgs {
     /// Kubernetes Indexed Job from the environment. Writes no report (merge, then `report`).
     #[arg(long)]
     pub shard: Option<String>,
+    /// Append this run's aggregate to a history folder (one small file per run) and chart the
+    /// trend in the HTML report; read it back with `mixbench history`.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
     /// Minutes after which another process's cell lock that was not refreshed is stale.
     #[arg(long, default_value_t = 30.0)]
     pub lock_lease_minutes: f64,
@@ -79,13 +92,14 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
         load: sel.load_options(),
         force: a.force,
         no_train: a.no_train,
-        device: default_device(),
+        device: sel.open_device()?,
         lease: super::lease(a.lock_lease_minutes)?,
     };
     let req = ReproduceRequest {
         profile: &sel.profile,
         seeds: sel.seeds.as_deref(),
         bless: a.bless,
+        history: a.history.as_deref(),
         shard: match &a.shard {
             Some(s) => Some(Shard::parse(s, &|k| std::env::var(k).ok())?),
             None => None,

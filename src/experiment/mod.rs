@@ -1,7 +1,9 @@
 //! One experiment cell: a fully resolved config, and running it end to end.
 
 pub mod config;
+pub mod device;
 pub mod run;
 
 pub use config::ExperimentConfig;
-pub use run::{Prepared, RunOutput, default_device, prepare, run, train_prepared};
+pub use device::{DeviceSpec, device_name};
+pub use run::{Prepared, RunOutput, prepare, run, train_prepared};

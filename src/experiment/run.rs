@@ -12,17 +12,6 @@ use crate::rng;
 use crate::train::trainer::CheckpointSpec;
 use crate::train::{Observer, TrainOutcome};
 
-/// The CUDA device when built with `--features cuda` and one is present, else the CPU.
-pub fn default_device() -> Device {
-    #[cfg(feature = "cuda")]
-    {
-        if let Ok(d) = Device::cuda_if_available(0) {
-            return d;
-        }
-    }
-    Device::Cpu
-}
-
 /// What a run produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunOutput {

@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod diff;
+pub mod history;
 pub mod merge;
 pub mod plan;
 pub mod reproduce;

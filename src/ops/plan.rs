@@ -95,7 +95,7 @@ pub fn plan(ls: &LoadedSuite, req: &PlanRequest) -> Result<String> {
             }
         })
         .collect::<String>();
-    let command = [
+    let mut command = vec![
         "mixbench",
         "--results-dir",
         req.results_dir,
@@ -106,6 +106,9 @@ pub fn plan(ls: &LoadedSuite, req: &PlanRequest) -> Result<String> {
         "--shard",
         "auto",
     ];
+    if req.gpus > 0 {
+        command.extend(["--device", "cuda"]);
+    }
     match req.emit {
         Emit::Slurm => {
             let mut s = String::from("#!/bin/bash\n");

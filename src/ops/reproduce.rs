@@ -10,6 +10,7 @@ use crate::harness::{HarnessOptions, Training, collect_records, run_cell};
 use crate::report::{self, Report};
 use crate::results::aggregate;
 use crate::results::baseline::{self, Baseline};
+use crate::results::history::{self, HistoryEntry};
 use crate::results::layout::Layout;
 use crate::results::record::{CodeVersion, ResultRecord};
 use crate::suite::load::list_ids;
@@ -25,6 +26,8 @@ pub struct ReproduceRequest<'a> {
     pub bless: bool,
     /// Run only this shard's cells (no report: merge the shards' results, then `report`).
     pub shard: Option<Shard>,
+    /// Append this run's aggregate to the history in this folder (and chart the trend).
+    pub history: Option<&'a std::path::Path>,
 }
 
 /// How a suite run ended, worst first.
@@ -210,7 +213,25 @@ pub fn reproduce(
     }
     let records = collect_records(opts.layout, ls, req.profile, &cells)?;
     let base = baseline::read(&bpath)?;
-    let rep = report::build(ls, req.profile, &records, base.as_ref())?;
+    let mut rep = report::build(ls, req.profile, &records, base.as_ref())?;
+    if let Some(dir) = req.history
+        && records.len() == cells.len()
+    {
+        let summaries = aggregate(&records, &rep.metrics)?;
+        let entry = HistoryEntry::new(
+            &ls.suite.id,
+            req.profile,
+            &CodeVersion::current(),
+            &records
+                .first()
+                .map(|r| r.environment.device.clone())
+                .unwrap_or_default(),
+            &summaries,
+        );
+        let path = history::append(dir, &entry)?;
+        progress.note(&format!("appended {} to the history", path.display()));
+        rep.history = history::read_all(dir, &ls.suite.id, req.profile)?;
+    }
     let files = report::write_all(&rep, opts.layout)?;
     let mut blessed = false;
     let ending = if req.bless {

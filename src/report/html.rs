@@ -101,6 +101,29 @@ pub fn render(r: &Report) -> Result<String> {
             )?);
         }
     }
+    let trends = plot::trend_charts(r);
+    if !trends.is_empty() {
+        let runs: Vec<String> = r
+            .history
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                format!(
+                    "{i}: {} {}",
+                    &h.commit[..h.commit.len().min(10)],
+                    &h.date[..h.date.len().min(16)]
+                )
+            })
+            .collect();
+        let _ = write!(
+            s,
+            "<h2>Trends</h2><p>Each metric over the history's runs (x = run index; {}), with each experiment's baseline mean ± tolerance as a band. A step that stays is reported by <code>mixbench history</code>.</p>",
+            esc(&runs.join("; "))
+        );
+        for (title, series) in trends {
+            s.push_str(&plot::line_chart(&title, "run", "value", &series)?);
+        }
+    }
     let _ = write!(
         s,
         "<h2>Learning curves</h2><p>Mean over seeds, band ±1 std; one chart per table group, at most {} curves each.</p>",

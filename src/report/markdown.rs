@@ -129,6 +129,25 @@ pub fn render(r: &Report) -> String {
         );
     }
     let _ = writeln!(s, "- device: {}", r.devices.join(", "));
+    if r.devices
+        .iter()
+        .any(|d| !crate::experiment::device::is_bit_exact(d))
+    {
+        let _ = writeln!(
+            s,
+            "- ⚠ GPU results: not bit-exact (GPU kernels may sum in another order from run to run); compared within the tolerances"
+        );
+    }
+    if let Some(bd) = &r.baseline_device
+        && !bd.is_empty()
+        && r.devices.iter().any(|d| d != bd)
+    {
+        let _ = writeln!(
+            s,
+            "- ⚠ the baseline was blessed on `{bd}`, this run is on `{}`: compared within the tolerances, not bit for bit",
+            r.devices.join(", ")
+        );
+    }
     let _ = writeln!(s, "- wall time (sum over cells): {:.1} s", r.wall_seconds);
     for (name, fps) in &r.datasets {
         let _ = writeln!(s, "- dataset `{name}`: fingerprint {}", fps.join(", "));

@@ -382,3 +382,61 @@ pub fn spectrum_charts(report: &Report) -> Vec<(String, Vec<Series>)> {
     }
     charts
 }
+
+/// Trend charts from the report's history: one chart per metric (at most three experiments
+/// each), each experiment's value per run as a line and its baseline mean ± tolerance as a band
+/// in the same colour. Returns (chart title, series, x labels = commits).
+pub fn trend_charts(report: &Report) -> Vec<(String, Vec<Series>)> {
+    let mut out = Vec::new();
+    if report.history.len() < 2 {
+        return out;
+    }
+    for m in &report.metrics {
+        let label = m.label.clone().unwrap_or_else(|| m.name.clone());
+        let mut series = Vec::new();
+        for row in &report.rows {
+            let points: Vec<(f64, f64, f64)> = report
+                .history
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| {
+                    let e = h.experiments.get(&row.experiment)?;
+                    e.metrics.get(&m.name).map(|s| (i as f64, s.mean, 0.0))
+                })
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let color = method_color(report, &row.method);
+            let base = row
+                .diffs
+                .iter()
+                .find(|d| d.metric == m.name)
+                .and_then(|d| d.baseline.as_ref());
+            if let Some(b) = base {
+                let x1 = (report.history.len() - 1) as f64;
+                series.push(Series {
+                    name: format!("{} baseline ± tol", row.experiment),
+                    points: vec![(0.0, b.mean, m.tolerance), (x1, b.mean, m.tolerance)],
+                    color: RGBColor(color.0, color.1, color.2),
+                });
+            }
+            series.push(Series {
+                name: row.experiment.clone(),
+                points,
+                color,
+            });
+        }
+        for (k, chunk) in series.chunks(2 * (MAX_CURVES / 2)).enumerate() {
+            out.push((
+                format!(
+                    "{label} over the last {} runs ({})",
+                    report.history.len(),
+                    k + 1
+                ),
+                chunk.to_vec(),
+            ));
+        }
+    }
+    out
+}

@@ -78,6 +78,10 @@ pub struct Report {
     pub datasets: BTreeMap<String, Vec<String>>,
     /// Baseline provenance, if any.
     pub baseline: Option<(String, CodeVersion)>,
+    /// Device the baseline was blessed on.
+    pub baseline_device: Option<String>,
+    /// Earlier runs of this suite profile (oldest first, this run last), when a history is kept.
+    pub history: Vec<crate::results::history::HistoryEntry>,
     /// Learning curves: (experiment, seed, epochs).
     pub curves: Vec<(String, u64, Vec<EpochRecord>)>,
     /// Named arrays of the evaluations (spectra): (experiment, seed, `<eval id>.<name>` → values).
@@ -372,6 +376,8 @@ pub fn build(
         wall_seconds: records.iter().map(|r| r.environment.wall_seconds).sum(),
         datasets,
         baseline: baseline.map(|b| (b.blessed_at.clone(), b.code.clone())),
+        baseline_device: baseline.map(|b| b.device.clone()),
+        history: Vec::new(),
         curves: records
             .iter()
             .map(|r| (r.experiment.clone(), r.seed, r.curves.clone()))

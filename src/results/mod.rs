@@ -7,9 +7,11 @@ pub mod baseline;
 pub mod comparison;
 pub mod diff;
 pub mod evaluation;
+pub mod history;
 pub mod layout;
 pub mod lock;
 pub mod record;
+pub mod trend;
 
 pub use aggregate::{ExperimentSummary, Stat, aggregate};
 pub use diff::{MetricDiff, Status, compare};

@@ -1,0 +1,181 @@
+//! Step detection over a result history, in the spirit of asv's: find the commit where a
+//! metric moved beyond its tolerance *and stayed* (a one-night blip is not a step). A change of
+//! training hash or dataset fingerprint starts a new series; values are never compared across
+//! series.
+
+use serde::Serialize;
+
+use crate::suite::schema::Better;
+
+/// One run's value of one experiment's metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// Commit of the run.
+    pub commit: String,
+    /// Date of the run.
+    pub date: String,
+    /// The value (mean over seeds).
+    pub value: f64,
+    /// Training hash and dataset fingerprint: a new key starts a new series.
+    pub series: String,
+}
+
+/// Which way a step went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Worse by more than the tolerance.
+    Regression,
+    /// Better by more than the tolerance.
+    Improvement,
+}
+
+/// A lasting move of a metric.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Worse or better.
+    pub direction: Direction,
+    /// Index of the first run at the new level.
+    pub index: usize,
+    /// Commit of that run (the first bad one, for a regression).
+    pub first_commit: String,
+    /// Commit of the run before it (the last good one).
+    pub last_commit: String,
+    /// The level before (mean of the accepted runs of the series so far).
+    pub before: f64,
+    /// The first value at the new level.
+    pub after: f64,
+}
+
+/// Steps in `points` (oldest first): a value beyond `tolerance` from the current level that the
+/// next `persist − 1` values confirm (all beyond it on the same side) is a step; a lone value
+/// beyond it is a blip and is ignored. After a step the level restarts at the new values.
+pub fn detect(points: &[Point], tolerance: f64, better: Better, persist: usize) -> Vec<Step> {
+    let persist = persist.max(1);
+    let mut steps = Vec::new();
+    let mut i = 0;
+    while i < points.len() {
+        // One series: the run of points sharing a key.
+        let start = i;
+        while i < points.len() && points[i].series == points[start].series {
+            i += 1;
+        }
+        let series = &points[start..i];
+        let mut level: Vec<f64> = Vec::new();
+        let mut j = 0;
+        while j < series.len() {
+            let v = series[j].value;
+            if level.is_empty() {
+                level.push(v);
+                j += 1;
+                continue;
+            }
+            let mean = level.iter().sum::<f64>() / level.len() as f64;
+            // Positive = worse.
+            let worse = |x: f64| match better {
+                Better::Lower => x - mean,
+                Better::Higher => mean - x,
+            };
+            let d = worse(v);
+            if d.abs() <= tolerance {
+                level.push(v);
+                j += 1;
+                continue;
+            }
+            let confirmed = j + persist <= series.len()
+                && series[j..j + persist].iter().all(|p| {
+                    worse(p.value).abs() > tolerance && worse(p.value).signum() == d.signum()
+                });
+            if confirmed {
+                steps.push(Step {
+                    direction: if d > 0.0 {
+                        Direction::Regression
+                    } else {
+                        Direction::Improvement
+                    },
+                    index: start + j,
+                    first_commit: series[j].commit.clone(),
+                    last_commit: series[j - 1].commit.clone(),
+                    before: mean,
+                    after: v,
+                });
+                level = series[j..j + persist].iter().map(|p| p.value).collect();
+                j += persist;
+            } else {
+                // A blip (or the last run, not yet confirmed): not part of the level.
+                j += 1;
+            }
+        }
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history(values: &[(f64, &str)]) -> Vec<Point> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &(v, s))| Point {
+                commit: format!("c{i}"),
+                date: format!("2026-11-{:02}", i + 1),
+                value: v,
+                series: s.into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_step_no_blip_and_no_comparison_across_a_config_change() {
+        // Test error (lower is better), tolerance 0.3: a blip at c3, a lasting step at c6, then a
+        // config change (new training hash) at c9 whose values are far off but not compared.
+        let h = history(&[
+            (5.0, "a"),
+            (5.1, "a"),
+            (4.9, "a"),
+            (6.5, "a"),
+            (5.0, "a"),
+            (5.0, "a"),
+            (6.0, "a"),
+            (6.1, "a"),
+            (6.0, "a"),
+            (9.0, "b"),
+            (9.1, "b"),
+        ]);
+        let steps = detect(&h, 0.3, Better::Lower, 2);
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        let s = &steps[0];
+        assert_eq!(s.direction, Direction::Regression);
+        assert_eq!(
+            (s.first_commit.as_str(), s.last_commit.as_str()),
+            ("c6", "c5")
+        );
+        assert!((s.before - 5.0).abs() < 1e-12 && s.after == 6.0);
+        // The same numbers as an accuracy (higher is better) are an improvement at c6.
+        let up = detect(&h, 0.3, Better::Higher, 2);
+        assert_eq!(up.len(), 1);
+        assert_eq!(up[0].direction, Direction::Improvement);
+        assert_eq!(up[0].first_commit, "c6");
+        // A last run beyond the tolerance is not yet a step; within tolerance nothing is.
+        assert!(
+            detect(
+                &history(&[(5.0, "a"), (5.0, "a"), (7.0, "a")]),
+                0.3,
+                Better::Lower,
+                2
+            )
+            .is_empty()
+        );
+        assert!(
+            detect(
+                &history(&[(5.0, "a"), (5.2, "a"), (4.8, "a")]),
+                0.3,
+                Better::Lower,
+                2
+            )
+            .is_empty()
+        );
+    }
+}
