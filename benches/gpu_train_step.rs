@@ -1,11 +1,11 @@
 //! Train-step throughput on a CUDA GPU: one SGD step (forward, BCE-on-softmax loss, backward,
 //! update) of PreActResNet18 at width 1 on a batch of 128 32×32 images, no mixing and manifold
 //! mixup at mix point 1. The PyTorch anchor for the same step is
-//! `tools/bench/torch_gpu_step.py`; run both on the same machine:
+//! `tools/perf/torch_gpu_step.py`; run both on the same machine:
 //!
 //! ```sh
 //! cargo bench --features cuda --bench gpu_train_step
-//! python tools/bench/torch_gpu_step.py
+//! python tools/perf/torch_gpu_step.py
 //! ```
 //!
 //! Built only with `--features cuda`; it exits with a message when no GPU is present.

@@ -113,5 +113,34 @@ fn conv(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, conv);
+/// Eval-mode forward (BatchNorm running statistics) of PreActResNet18 on a batch of 100, as
+/// the clean evaluation runs it: widths 0.125 and 1.
+fn eval_forward(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let x = Tensor::randn(0f32, 1.0, (100, 3, 32, 32), &dev).unwrap();
+    let mut group = c.benchmark_group("eval_forward");
+    group.sample_size(10);
+    for width in [0.125, 1.0] {
+        let model = Model::build(
+            "preactresnet18",
+            json!({"width": width}).as_object().unwrap(),
+            InputSpec {
+                channels: 3,
+                height: 32,
+                width: 32,
+                classes: 10,
+            },
+            0,
+            &dev,
+        )
+        .unwrap();
+        group.measurement_time(Duration::from_secs(if width < 1.0 { 5 } else { 20 }));
+        group.bench_function(format!("preactresnet18_w{width}_b100"), |b| {
+            b.iter(|| model.forward(&x, false).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, conv, eval_forward);
 criterion_main!(benches);

@@ -1,5 +1,8 @@
 //! End to end through the binary: reproduce, bless, skip finished cells, detect regressions.
 
+mod common;
+
+use common::outcome::outcome;
 use std::path::Path;
 use std::process::Command;
 
@@ -177,19 +180,6 @@ experiments:
 profiles:
   smoke: {description: "tiny", seeds: [3]}
 "#;
-
-/// Losses and metrics of a record, without the wall-clock fields.
-fn outcome(record: &Path) -> serde_json::Value {
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
-    let curves: Vec<serde_json::Value> = r["curves"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| serde_json::json!([e["train_loss"], e["test"]]))
-        .collect();
-    serde_json::json!({"metrics": r["metrics"], "curves": curves, "threads": r["environment"]["threads"]})
-}
 
 /// The same seed gives bit-identical losses and metrics with 1 and with 2 threads (convolution,
 /// matmul and BatchNorm included).

@@ -1,6 +1,9 @@
 //! Runs that survive: two processes on one results folder train every cell exactly once, and a
 //! run killed with SIGKILL mid-training resumes to the bit-identical result (through the binary).
 
+mod common;
+
+use common::outcome::outcome;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,19 +71,6 @@ fn trained(stderr: &str) -> usize {
         .unwrap()
         .parse()
         .unwrap()
-}
-
-/// Losses and metrics of a record, without the wall-clock fields.
-fn outcome(record: &Path) -> serde_json::Value {
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
-    let curves: Vec<serde_json::Value> = r["curves"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| serde_json::json!([e["train_loss"], e["test"]]))
-        .collect();
-    serde_json::json!({"metrics": r["metrics"], "curves": curves})
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! Engine behaviour: parameter counts, mixing semantics, BatchNorm modes, determinism, resume.
 
+mod common;
+
 use candle_core::{Device, Tensor};
-use mixbench::data::batch::ImageShape;
+use common::plans::draw_plan;
 use mixbench::data::synthetic::{SyntheticParams, generate};
+use mixbench::data::batch::ImageShape;
 use mixbench::data::{ImageDataset, Preprocessing};
 use mixbench::model::{InputSpec, Model};
-use mixbench::regularizer::{BatchInfo, MixPlan, Regularizer, mix_hidden, registry, soft_targets};
+use mixbench::regularizer::{Regularizer, mix_hidden, registry, soft_targets};
 use mixbench::train::loss::loss;
 use mixbench::train::trainer::CheckpointSpec;
 use mixbench::train::{LossKind, SgdConfig, SilentObserver, StepSchedule, TrainConfig, train};
@@ -728,22 +731,4 @@ fn glyph_cnn_matches_the_reference_classifier() {
         .unwrap()
         .to_string();
     assert!(e.contains("2-class"), "{e}");
-}
-
-/// The mixing plan `reg` draws for a batch of `batch` 32×32 RGB images of 10 classes.
-fn draw_plan(
-    reg: &dyn Regularizer,
-    batch: usize,
-    rng: &mut rand_chacha::ChaCha8Rng,
-) -> Option<MixPlan> {
-    let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
-    let indices: Vec<usize> = (0..batch).collect();
-    let info = BatchInfo {
-        indices: &indices,
-        labels: &labels,
-        classes: 10,
-        shape: ImageShape { c: 3, h: 32, w: 32 },
-        latent: None,
-    };
-    reg.treat(&info, rng).unwrap().mix
 }

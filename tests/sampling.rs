@@ -4,28 +4,16 @@
 //! Goodness-of-fit tests at significance 0.001 on fixed seeds, so each test is deterministic:
 //! with these seeds they pass, and a sampler off by a few percent fails them.
 
-use mixbench::data::batch::ImageShape;
+mod common;
+
+use common::plans::draw_plan;
 use mixbench::regularizer::mix::{sample_lambda, sample_plan};
-use mixbench::regularizer::{BatchInfo, MixPlan, Regularizer, registry};
+use mixbench::regularizer::{MixPlan, Regularizer, registry};
 use mixbench::rng::stream;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 use statrs::distribution::{Beta, ChiSquared, ContinuousCDF, Normal};
-
-/// The mixing plan `reg` draws for a batch of `batch` 32×32 RGB images of 10 classes.
-fn draw_plan(reg: &dyn Regularizer, batch: usize, rng: &mut ChaCha8Rng) -> Option<MixPlan> {
-    let labels: Vec<u32> = (0..batch as u32).map(|i| i % 10).collect();
-    let indices: Vec<usize> = (0..batch).collect();
-    let info = BatchInfo {
-        indices: &indices,
-        labels: &labels,
-        classes: 10,
-        shape: ImageShape { c: 3, h: 32, w: 32 },
-        latent: None,
-    };
-    reg.treat(&info, rng).unwrap().mix
-}
 
 /// Significance level of every test.
 const ALPHA_TEST: f64 = 0.001;

@@ -12,6 +12,22 @@ use super::residual::{ResidualBlock, ResidualTrunk, projection_shortcut};
 use super::store::ParamBuilder;
 use super::{Network, scaled};
 
+/// BN-ReLU of the block input, and the shortcut: the projection of that activation when the
+/// block has one (as the reference), else the input itself.
+fn preactivate(
+    bn1: &BatchNorm,
+    shortcut: Option<&Conv2d>,
+    x: &Tensor,
+    train: bool,
+) -> Result<(Tensor, Tensor)> {
+    let out = relu(&bn1.forward(x, train)?)?;
+    let short = match shortcut {
+        Some(s) => s.forward(&out)?,
+        None => x.clone(),
+    };
+    Ok((out, short))
+}
+
 /// One pre-activation basic block.
 #[derive(Debug, Clone)]
 pub struct PreActBlock {
@@ -35,11 +51,7 @@ impl ResidualBlock for PreActBlock {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let out = relu(&self.bn1.forward(x, train)?)?;
-        let short = match &self.shortcut {
-            Some(s) => s.forward(&out)?,
-            None => x.clone(),
-        };
+        let (out, short) = preactivate(&self.bn1, self.shortcut.as_ref(), x, train)?;
         let out = self.conv1.forward(&out)?;
         let out = self
             .conv2
@@ -78,11 +90,7 @@ impl ResidualBlock for PreActBottleneck {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let out = relu(&self.bn1.forward(x, train)?)?;
-        let short = match &self.shortcut {
-            Some(s) => s.forward(&out)?,
-            None => x.clone(),
-        };
+        let (out, short) = preactivate(&self.bn1, self.shortcut.as_ref(), x, train)?;
         let out = self.conv1.forward(&out)?;
         let out = self
             .conv2

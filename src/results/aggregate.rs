@@ -23,6 +23,25 @@ pub struct Stat {
     pub values: Vec<f64>,
 }
 
+impl Stat {
+    /// Mean, sample std (n − 1; 0 for one value) and count of `values`.
+    pub fn from_values(values: &[f64]) -> Stat {
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n.max(1) as f64;
+        let std = if n > 1 {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Stat {
+            mean,
+            std,
+            n,
+            values: values.to_vec(),
+        }
+    }
+}
+
 /// One experiment aggregated over its seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExperimentSummary {

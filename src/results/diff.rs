@@ -215,19 +215,7 @@ mod tests {
     use super::*;
 
     fn stat(values: &[f64]) -> Stat {
-        let n = values.len();
-        let mean = values.iter().sum::<f64>() / n as f64;
-        let std = if n > 1 {
-            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt()
-        } else {
-            0.0
-        };
-        Stat {
-            mean,
-            std,
-            n,
-            values: values.to_vec(),
-        }
+        Stat::from_values(values)
     }
 
     #[test]

@@ -113,3 +113,23 @@ fn check(cfg: &ExperimentConfig) -> std::result::Result<Facts, (Block, String)> 
         trainable_params: model.store.num_trainable(),
     })
 }
+
+/// The error for a failed check of experiment `id` under `profile`, at the file position the
+/// failing block's value came from (`origins` from `Resolved`).
+pub fn located_error(
+    ls: &super::LoadedSuite,
+    origins: &[Vec<super::locate::Seg>; 3],
+    (block, msg): (Block, String),
+    id: &str,
+    profile: &str,
+) -> crate::Error {
+    let i = match block {
+        Block::Dataset => 0,
+        Block::Model => 1,
+        Block::Regularizer => 2,
+    };
+    ls.error_at(
+        &origins[i],
+        &format!("{msg} (experiment `{id}`, profile `{profile}`)"),
+    )
+}

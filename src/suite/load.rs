@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::check::Block;
 use super::loaded::{LoadedSuite, profile_names};
 use super::locate::{Seg, locate, parse_path, render};
 use super::resolve::resolve_experiment;
@@ -312,15 +311,8 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
     if !errs.is_empty() {
         let mut checker = super::check::Checker::default();
         for (profile, id, r) in &resolved {
-            if let Err((block, msg)) = checker.check(&r.config) {
-                let i = [Block::Dataset, Block::Model, Block::Regularizer]
-                    .iter()
-                    .position(|b| *b == block)
-                    .unwrap_or(0);
-                errs.push(ls.error_at(
-                    &r.origins[i],
-                    &format!("{msg} (experiment `{id}`, profile `{profile}`)"),
-                ));
+            if let Err(e) = checker.check(&r.config) {
+                errs.push(super::check::located_error(ls, &r.origins, e, id, profile));
             }
         }
     }

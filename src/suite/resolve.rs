@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::check::{Block, Checker};
+use super::check::{Checker, located_error};
 use super::loaded::{LoadedSuite, get_path, join_errors, profile_names};
 use super::locate::{Seg, parse_path};
 use super::merge::deep_merge;
@@ -91,15 +91,8 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
         };
         let facts = match checker.check(&r.config) {
             Ok(f) => f,
-            Err((block, msg)) => {
-                let i = [Block::Dataset, Block::Model, Block::Regularizer]
-                    .iter()
-                    .position(|b| *b == block)
-                    .unwrap_or(0);
-                errs.push(ls.error_at(
-                    &r.origins[i],
-                    &format!("{msg} (experiment `{}`, profile `{profile}`)", e.id),
-                ));
+            Err(failed) => {
+                errs.push(located_error(ls, &r.origins, failed, &e.id, profile));
                 continue;
             }
         };

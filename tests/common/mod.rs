@@ -1,6 +1,9 @@
 //! Writers for fixture files in each dataset's official format, used by the data tests.
 #![allow(dead_code)]
 
+pub mod outcome;
+pub mod plans;
+
 use std::io::Write;
 use std::path::Path;
 

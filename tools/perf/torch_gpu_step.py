@@ -11,49 +11,14 @@ import json
 import statistics
 import time
 
+import os
+import sys
+
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-class PreActBlock(nn.Module):
-    def __init__(self, cin, planes, stride):
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(cin)
-        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.shortcut = None
-        if stride != 1 or cin != planes:
-            self.shortcut = nn.Conv2d(cin, planes, 1, stride, bias=False)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(x))
-        short = self.shortcut(out) if self.shortcut is not None else x
-        out = self.conv1(out)
-        out = self.conv2(F.relu(self.bn2(out)))
-        return out + short
-
-
-class PreActResNet18(nn.Module):
-    def __init__(self, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        layers, cin = [], 64
-        for planes, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
-            blocks = [PreActBlock(cin, planes, stride), PreActBlock(planes, planes, 1)]
-            cin = planes
-            layers.append(nn.Sequential(*blocks))
-        self.layer1, self.layer2, self.layer3, self.layer4 = layers
-        self.linear = nn.Linear(512, classes)
-
-    def forward(self, x, mix=None):
-        out = self.layer1(self.conv1(x))
-        if mix is not None:
-            lam, perm = mix
-            out = lam * out + (1 - lam) * out[perm]
-        out = self.layer4(self.layer3(self.layer2(out)))
-        return self.linear(F.avg_pool2d(out, 4).flatten(1))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_steps import PreActResNet18  # noqa: E402  (the same network as the CPU anchor)
 
 
 def main():
@@ -63,7 +28,7 @@ def main():
     args = ap.parse_args()
     dev = torch.device("cuda")
     torch.manual_seed(0)
-    net = PreActResNet18().to(dev)
+    net = PreActResNet18(1.0).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
     b = args.batch
     x = torch.randn(b, 3, 32, 32, device=dev)

@@ -1,0 +1,75 @@
+"""One command for the CPU speed table: mixbench's criterion benches and PyTorch's same steps,
+run one after the other on this machine at the same thread count, medians and ratios printed
+as Markdown.
+
+    MIXBENCH_TORCH_PYTHON=/path/to/python-with-torch python3 tools/perf/side_by_side.py [--quick]
+
+Rows: PreActResNet18 train step (batch 64, 32x32, SGD, BCE on softmax; width 0.125 and 1, no
+mixing and manifold mixup at k = 1), eval-mode forward (batch 100), and the App. G MLP Adam step
+(batch 256; `cargo bench --bench mlp_step` runs its own PyTorch anchor). Ratio = PyTorch time /
+mixbench time (1.0 = par, higher is faster than PyTorch). `--quick` skips width 1.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def target_dir():
+    return os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+
+
+def criterion_median_ms(group, bench):
+    path = os.path.join(target_dir(), "criterion", group, bench, "new", "estimates.json")
+    with open(path) as f:
+        return json.load(f)["median"]["point_estimate"] / 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    threads = int(os.environ.get("RAYON_NUM_THREADS", os.cpu_count() or 1))
+    widths = ["0.125"] if args.quick else ["0.125", "1"]
+    filt = "preactresnet18_w(" + "|".join(re.escape(w) for w in widths) + ")_b(64|100)"
+    subprocess.run(
+        ["cargo", "bench", "--bench", "train_step", "--", filt],
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+    )
+    mlp = subprocess.run(
+        ["cargo", "bench", "--bench", "mlp_step"], cwd=ROOT, check=True,
+        capture_output=True, text=True,
+    ).stdout
+    python = os.environ.get("MIXBENCH_TORCH_PYTHON", "python3")
+    torch = json.loads(subprocess.run(
+        [python, os.path.join(ROOT, "tools", "perf", "torch_steps.py"), "--threads", str(threads),
+         "--widths", ",".join(widths)],
+        check=True, capture_output=True, text=True,
+    ).stdout)
+    rows = []
+    for w in widths:
+        wf = str(float(w))
+        for mix, bench in [("none", "none"), ("manifold", "manifold_k1")]:
+            ours = criterion_median_ms("train_step", f"preactresnet18_w{w}_b64_{bench}")
+            rows.append((f"train step, PreActResNet18 width {w}, batch 64, {mix}", ours, torch[f"train_w{wf}_{mix}_ms"]))
+        ours = criterion_median_ms("eval_forward", f"preactresnet18_w{w}_b100")
+        rows.append((f"eval forward, PreActResNet18 width {w}, batch 100", ours, torch[f"eval_w{wf}_b100_ms"]))
+    for line in mlp.splitlines():
+        m = re.match(r"^appg_b256_(none|manifold)\s+([0-9.]+)\s+([0-9.]+)", line)
+        if m:
+            rows.append((f"App. G MLP Adam step, batch 256, {m.group(1)}", float(m.group(2)), float(m.group(3))))
+    print(f"Measured {datetime.date.today()} on {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, {threads} threads, PyTorch {torch['torch']}.\n")
+    print("| step | mixbench (median) | PyTorch (median) | ratio |\n|---|---|---|---|")
+    for name, ours, theirs in rows:
+        print(f"| {name} | {ours:.1f} ms | {theirs:.1f} ms | {theirs / ours:.2f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
