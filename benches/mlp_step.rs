@@ -12,26 +12,15 @@ use std::time::Duration;
 use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mixbench::model::{InputSpec, Model};
-use mixbench::regularizer::{MixPlan, mix_hidden, soft_targets};
-use mixbench::train::loss::loss;
-use mixbench::train::{LossKind, Optimizer, OptimizerConfig};
+use mixbench::regularizer::MixPlan;
+use mixbench::train::{Optimizer, OptimizerConfig};
 use serde_json::json;
 
-const GROUP: &str = "mlp_step";
+mod common;
 
-fn step(model: &Model, opt: &mut Optimizer, x: &Tensor, labels: &[u32], plan: Option<&MixPlan>) {
-    let t = soft_targets(labels, 10, plan, &Device::Cpu).unwrap();
-    let logits = match plan {
-        Some(p) => {
-            let f = |h: &Tensor| mix_hidden(h, p);
-            model.forward_with(x, true, Some((p.layer, &f))).unwrap()
-        }
-        None => model.forward(x, true).unwrap(),
-    };
-    let l = loss(LossKind::BceSoftmax, &logits, &t).unwrap();
-    opt.step(&model.store.params(), &l.backward().unwrap(), 1e-4)
-        .unwrap();
-}
+use common::train_step;
+
+const GROUP: &str = "mlp_step";
 
 fn bench(c: &mut Criterion) {
     // SAFETY: criterion runs the groups on the main thread, before candle starts its pool.
@@ -69,10 +58,10 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(10));
     group.bench_function("appg_b256_none", |b| {
-        b.iter(|| step(&model, &mut opt, &x, &labels, None))
+        b.iter(|| train_step(&model, &mut opt, &x, &labels, None, 1e-4))
     });
     group.bench_function("appg_b256_manifold", |b| {
-        b.iter(|| step(&model, &mut opt, &x, &labels, Some(&plan)))
+        b.iter(|| train_step(&model, &mut opt, &x, &labels, Some(&plan), 1e-4))
     });
     group.finish();
     anchor();

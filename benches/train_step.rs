@@ -12,26 +12,10 @@ use std::time::Duration;
 use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use mixbench::model::layers::im2col::conv2d_im2col;
-use mixbench::model::{InputSpec, Model};
-use mixbench::regularizer::{MixPlan, mix_hidden, soft_targets};
-use mixbench::train::loss::loss;
-use mixbench::train::{LossKind, Sgd, SgdConfig};
-use serde_json::json;
 
-fn step(model: &Model, opt: &mut Sgd, x: &Tensor, labels: &[u32], plan: Option<&MixPlan>) {
-    let dev = Device::Cpu;
-    let t = soft_targets(labels, 10, plan, &dev).unwrap();
-    let logits = match plan {
-        Some(p) => {
-            let f = |h: &Tensor| mix_hidden(h, p);
-            model.forward_with(x, true, Some((p.layer, &f))).unwrap()
-        }
-        None => model.forward(x, true).unwrap(),
-    };
-    let l = loss(LossKind::BceSoftmax, &logits, &t).unwrap();
-    let grads = l.backward().unwrap();
-    opt.step(&model.store.params(), &grads, 0.1).unwrap();
-}
+mod common;
+
+use common::{cifar_model, manifold_plan, reference_sgd, train_step};
 
 fn bench(c: &mut Criterion) {
     // SAFETY: criterion runs the groups on the main thread, before candle starts its pool.
@@ -47,39 +31,16 @@ fn bench(c: &mut Criterion) {
         ("preactresnet34", 0.125, 10),
         ("preactresnet18", 1.0, 10),
     ] {
-        let model = Model::build(
-            arch,
-            json!({"width": width}).as_object().unwrap(),
-            InputSpec {
-                channels: 3,
-                height: 32,
-                width: 32,
-                classes: 10,
-            },
-            0,
-            &dev,
-        )
-        .unwrap();
-        let mut opt = Sgd::new(SgdConfig {
-            lr: 0.1,
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay: 1e-4,
-        });
+        let model = cifar_model(arch, width, &dev);
+        let mut opt = reference_sgd();
         group.sample_size(samples);
         group.measurement_time(Duration::from_secs(if width < 1.0 { 5 } else { 30 }));
         group.bench_function(format!("{arch}_w{width}_b{batch}_none"), |b| {
-            b.iter(|| step(&model, &mut opt, &x, &labels, None))
+            b.iter(|| train_step(&model, &mut opt, &x, &labels, None, 0.1))
         });
-        let plan = MixPlan {
-            layer: 1,
-            lambda: 0.7,
-            perm: (0..batch as u32).rev().collect(),
-            block_gradient: false,
-            lambdas: None,
-        };
+        let plan = manifold_plan(batch, 1);
         group.bench_function(format!("{arch}_w{width}_b{batch}_manifold_k1"), |b| {
-            b.iter(|| step(&model, &mut opt, &x, &labels, Some(&plan)))
+            b.iter(|| train_step(&model, &mut opt, &x, &labels, Some(&plan), 0.1))
         });
     }
     group.finish();
@@ -121,19 +82,7 @@ fn eval_forward(c: &mut Criterion) {
     let mut group = c.benchmark_group("eval_forward");
     group.sample_size(10);
     for width in [0.125, 1.0] {
-        let model = Model::build(
-            "preactresnet18",
-            json!({"width": width}).as_object().unwrap(),
-            InputSpec {
-                channels: 3,
-                height: 32,
-                width: 32,
-                classes: 10,
-            },
-            0,
-            &dev,
-        )
-        .unwrap();
+        let model = cifar_model("preactresnet18", width, &dev);
         group.measurement_time(Duration::from_secs(if width < 1.0 { 5 } else { 20 }));
         group.bench_function(format!("preactresnet18_w{width}_b100"), |b| {
             b.iter(|| model.forward(&x, false).unwrap())
