@@ -42,14 +42,6 @@ impl ConvGeometry {
     pub fn row_len(&self) -> usize {
         self.c * self.k * self.k
     }
-
-    /// Input offset within one image for output (oy, ox) and row entry (c, ky, kx), if inside.
-    #[inline]
-    fn source(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
-        let iy = (oy * self.stride + ky).checked_sub(self.padding)?;
-        let ix = (ox * self.stride + kx).checked_sub(self.padding)?;
-        (iy < self.h && ix < self.w).then_some((iy, ix))
-    }
 }
 
 /// [n, c, h, w] → [n·oh·ow, c·k·k]: row (b, oy, ox) holds the receptive field of that output.
@@ -87,7 +79,7 @@ fn dispatch(
 }
 
 fn im2col<T: WithDType>(g: &ConvGeometry, x: &[T]) -> Vec<T> {
-    let (oh, ow, row) = (g.oh(), g.ow(), g.row_len());
+    let (oh, ow, row, k) = (g.oh(), g.ow(), g.row_len(), g.k);
     let image = g.c * g.h * g.w;
     let mut out = vec![T::zero(); g.n * oh * ow * row];
     out.par_chunks_mut(oh * ow * row)
@@ -97,11 +89,29 @@ fn im2col<T: WithDType>(g: &ConvGeometry, x: &[T]) -> Vec<T> {
             for oy in 0..oh {
                 for ox in 0..ow {
                     let r = &mut dst[(oy * ow + ox) * row..][..row];
+                    // Leftmost input column of the receptive field; a field wholly inside the
+                    // image copies each kernel row as one run.
+                    let ix0 = (ox * g.stride) as isize - g.padding as isize;
+                    let inside = ix0 >= 0 && ix0 as usize + k <= g.w;
                     for c in 0..g.c {
-                        for ky in 0..g.k {
-                            for kx in 0..g.k {
-                                if let Some((iy, ix)) = g.source(oy, ox, ky, kx) {
-                                    r[(c * g.k + ky) * g.k + kx] = xs[(c * g.h + iy) * g.w + ix];
+                        for ky in 0..k {
+                            let Some(iy) = (oy * g.stride + ky).checked_sub(g.padding) else {
+                                continue;
+                            };
+                            if iy >= g.h {
+                                continue;
+                            }
+                            let src = (c * g.h + iy) * g.w;
+                            let d = &mut r[(c * k + ky) * k..][..k];
+                            if inside {
+                                let s0 = src + ix0 as usize;
+                                d.copy_from_slice(&xs[s0..s0 + k]);
+                            } else {
+                                for (kx, v) in d.iter_mut().enumerate() {
+                                    let ix = ix0 + kx as isize;
+                                    if ix >= 0 && (ix as usize) < g.w {
+                                        *v = xs[src + ix as usize];
+                                    }
                                 }
                             }
                         }
@@ -113,19 +123,39 @@ fn im2col<T: WithDType>(g: &ConvGeometry, x: &[T]) -> Vec<T> {
 }
 
 fn col2im<T: WithDType>(g: &ConvGeometry, cols: &[T]) -> Vec<T> {
-    let (oh, ow, row) = (g.oh(), g.ow(), g.row_len());
+    let (oh, ow, row, k) = (g.oh(), g.ow(), g.row_len(), g.k);
     let image = g.c * g.h * g.w;
     let mut out = vec![T::zero(); g.n * image];
+    // Each input pixel receives its contributions in (oy, ox) order, then (c, ky, kx): the
+    // order of the straightforward loop, so sums are bit-identical to it.
     out.par_chunks_mut(image).enumerate().for_each(|(b, dst)| {
         let src = &cols[b * oh * ow * row..(b + 1) * oh * ow * row];
         for oy in 0..oh {
             for ox in 0..ow {
                 let r = &src[(oy * ow + ox) * row..][..row];
+                let ix0 = (ox * g.stride) as isize - g.padding as isize;
+                let inside = ix0 >= 0 && ix0 as usize + k <= g.w;
                 for c in 0..g.c {
-                    for ky in 0..g.k {
-                        for kx in 0..g.k {
-                            if let Some((iy, ix)) = g.source(oy, ox, ky, kx) {
-                                dst[(c * g.h + iy) * g.w + ix] += r[(c * g.k + ky) * g.k + kx];
+                    for ky in 0..k {
+                        let Some(iy) = (oy * g.stride + ky).checked_sub(g.padding) else {
+                            continue;
+                        };
+                        if iy >= g.h {
+                            continue;
+                        }
+                        let base = (c * g.h + iy) * g.w;
+                        let s = &r[(c * k + ky) * k..][..k];
+                        if inside {
+                            let d0 = base + ix0 as usize;
+                            for (d, &v) in dst[d0..d0 + k].iter_mut().zip(s) {
+                                *d += v;
+                            }
+                        } else {
+                            for (kx, &v) in s.iter().enumerate() {
+                                let ix = ix0 + kx as isize;
+                                if ix >= 0 && (ix as usize) < g.w {
+                                    dst[base + ix as usize] += v;
+                                }
                             }
                         }
                     }
@@ -190,6 +220,83 @@ pub fn conv2d_im2col(x: &Tensor, weight: &Tensor, stride: usize, padding: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Input (iy, ix) for output (oy, ox) and kernel entry (ky, kx), if inside the image.
+    fn source(
+        g: &ConvGeometry,
+        oy: usize,
+        ox: usize,
+        ky: usize,
+        kx: usize,
+    ) -> Option<(usize, usize)> {
+        let iy = (oy * g.stride + ky).checked_sub(g.padding)?;
+        let ix = (ox * g.stride + kx).checked_sub(g.padding)?;
+        (iy < g.h && ix < g.w).then_some((iy, ix))
+    }
+
+    /// The straightforward loops: every output, every row entry, in order.
+    fn naive(g: &ConvGeometry, x: &[f32], cols: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let (oh, ow, row) = (g.oh(), g.ow(), g.row_len());
+        let image = g.c * g.h * g.w;
+        let mut out = vec![0f32; g.n * oh * ow * row];
+        let mut back = vec![0f32; g.n * image];
+        for b in 0..g.n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let r = (b * oh * ow + oy * ow + ox) * row;
+                    for c in 0..g.c {
+                        for ky in 0..g.k {
+                            for kx in 0..g.k {
+                                if let Some((iy, ix)) = source(g, oy, ox, ky, kx) {
+                                    let e = r + (c * g.k + ky) * g.k + kx;
+                                    let p = b * image + (c * g.h + iy) * g.w + ix;
+                                    out[e] = x[p];
+                                    back[p] += cols[e];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (out, back)
+    }
+
+    #[test]
+    fn runs_equal_the_straightforward_loops_bit_for_bit() {
+        for (k, stride, padding, h, w) in [
+            (3, 1, 1, 5, 6),
+            (3, 2, 1, 7, 5),
+            (1, 2, 0, 4, 4),
+            (5, 2, 2, 9, 8),
+            (3, 1, 0, 4, 3),
+        ] {
+            let g = ConvGeometry {
+                n: 2,
+                c: 3,
+                h,
+                w,
+                k,
+                stride,
+                padding,
+            };
+            let x: Vec<f32> = (0..g.n * g.c * h * w)
+                .map(|i| ((i as f32) * 0.37).sin())
+                .collect();
+            let cols: Vec<f32> = (0..g.n * g.oh() * g.ow() * g.row_len())
+                .map(|i| ((i as f32) * 0.13).cos() * 1e3f32.powi((i % 3) as i32 - 1))
+                .collect();
+            let (want_cols, want_back) = naive(&g, &x, &cols);
+            assert_eq!(im2col(&g, &x), want_cols, "im2col {g:?}");
+            let got = col2im(&g, &cols);
+            assert!(
+                got.iter()
+                    .zip(&want_back)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "col2im {g:?}"
+            );
+        }
+    }
     use candle_core::{Device, Var};
 
     fn fixed(shape: &[usize], salt: f32) -> Tensor {
