@@ -40,7 +40,7 @@ def main():
     filt = "preactresnet18_w(" + "|".join(re.escape(w) for w in widths) + ")_b(64|100)"
     subprocess.run(
         ["cargo", "bench", "--bench", "train_step", "--", filt],
-        cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+        cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     mlp = subprocess.run(
         ["cargo", "bench", "--bench", "mlp_step"], cwd=ROOT, check=True,
