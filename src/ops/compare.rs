@@ -166,7 +166,8 @@ fn method_text(spec: &Value) -> String {
     }
 }
 
-/// Rows that differ only in their regularizer, in suite order: (first-row index, row ids).
+/// Cells of rows that differ only in their regularizer (and share their evaluations), grouped
+/// in suite order, one cell per row.
 fn groups(cells: &[Cell]) -> Vec<Vec<&Cell>> {
     let mut keys: Vec<String> = Vec::new();
     let mut out: Vec<Vec<&Cell>> = Vec::new();
