@@ -22,10 +22,6 @@ impl Regularizer for ConfidencePenalty {
         "confidence_penalty"
     }
 
-    fn validate(&self, _num_mix_points: usize) -> mixbench::Result<()> {
-        Ok(())
-    }
-
     fn treat(&self, batch: &BatchInfo<'_>, _rng: &mut ChaCha8Rng) -> mixbench::Result<Treatment> {
         let beta = self.beta;
         let mut t = Treatment::clean(batch);

@@ -15,9 +15,6 @@ impl Regularizer for LogitPenalty {
     fn name(&self) -> &str {
         "logit_penalty"
     }
-    fn validate(&self, _: usize) -> mixbench::Result<()> {
-        Ok(())
-    }
     fn treat(&self, b: &BatchInfo<'_>, _: &mut ChaCha8Rng) -> mixbench::Result<Treatment> {
         let beta = self.0;
         let mut t = Treatment::clean(b);

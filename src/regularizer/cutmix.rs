@@ -116,10 +116,6 @@ impl Regularizer for CutMix {
         "cutmix"
     }
 
-    fn validate(&self, _num_mix_points: usize) -> Result<()> {
-        Ok(())
-    }
-
     fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
         // The authors draw r ~ U(0, 1) and cut-mix when r < prob.
         if self.prob < 1.0 && rng.random::<f64>() >= self.prob {

@@ -83,10 +83,6 @@ impl Regularizer for Cutout {
         "cutout"
     }
 
-    fn validate(&self, _num_mix_points: usize) -> Result<()> {
-        Ok(())
-    }
-
     fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
         let (h, w) = (batch.shape.h, batch.shape.w);
         let masks = if self.per_example { batch.len() } else { 1 };

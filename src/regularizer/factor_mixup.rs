@@ -41,10 +41,6 @@ impl Regularizer for FactorMixup {
         "factor_mixup"
     }
 
-    fn validate(&self, _num_mix_points: usize) -> Result<()> {
-        Ok(())
-    }
-
     fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
         let plan = sample_per_example_plan(self.alpha, batch.len(), rng);
         let latent = batch.latent.ok_or_else(|| {

@@ -38,10 +38,6 @@ impl Regularizer for InputMixup {
         "input_mixup"
     }
 
-    fn validate(&self, _num_mix_points: usize) -> Result<()> {
-        Ok(())
-    }
-
     fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
         let plan = if self.per_example {
             sample_per_example_plan(self.alpha, batch.len(), rng)

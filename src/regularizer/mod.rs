@@ -26,8 +26,11 @@ use crate::error::Result;
 pub trait Regularizer: Send + Sync {
     /// Registry name.
     fn name(&self) -> &str;
-    /// Checks the configuration against a model with `num_mix_points` mix points.
-    fn validate(&self, num_mix_points: usize) -> Result<()>;
+    /// Checks the configuration against a model with `num_mix_points` mix points (a
+    /// regularizer that does not pick a mix point has nothing to check).
+    fn validate(&self, _num_mix_points: usize) -> Result<()> {
+        Ok(())
+    }
     /// Draws this minibatch's treatment from `rng` (the epoch's "mix" stream).
     fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment>;
     /// Whether its treatments need the dataset's latent factors.

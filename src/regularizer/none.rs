@@ -26,10 +26,6 @@ impl Regularizer for NoMixup {
         "none"
     }
 
-    fn validate(&self, _num_mix_points: usize) -> Result<()> {
-        Ok(())
-    }
-
     fn treat(&self, batch: &BatchInfo<'_>, _rng: &mut ChaCha8Rng) -> Result<Treatment> {
         Ok(Treatment::clean(batch))
     }

@@ -24,24 +24,11 @@ pub enum Block {
     Regularizer,
 }
 
-impl Block {
-    /// The block's key in a config.
-    pub fn key(self) -> &'static str {
-        match self {
-            Block::Dataset => "dataset",
-            Block::Model => "model",
-            Block::Regularizer => "regularizer",
-        }
-    }
-}
-
 /// What building a config showed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Facts {
     /// The dataset as loaded (training size after a per-class cap).
     pub data: DataShape,
-    /// The model's mix points.
-    pub mix_points: usize,
     /// The model's trainable parameters.
     pub trainable_params: usize,
 }
@@ -109,7 +96,6 @@ fn check(cfg: &ExperimentConfig) -> std::result::Result<Facts, (Block, String)> 
     reg.validate(model.num_mix_points()).map_err(r)?;
     Ok(Facts {
         data: shape,
-        mix_points: model.num_mix_points(),
         trainable_params: model.store.num_trainable(),
     })
 }
