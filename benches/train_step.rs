@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
-use mixbench::model::layers::im2col::conv2d_im2col;
+use mixbench::model::layers::conv_gemm::conv2d_gemm;
 
 mod common;
 
@@ -66,7 +66,7 @@ fn conv(c: &mut Criterion) {
         });
         group.bench_function(format!("im2col_gemm_s{stride}"), |b| {
             b.iter(|| {
-                let y = conv2d_im2col(&x, &w, stride, 1).unwrap();
+                let y = conv2d_gemm(&x, &w, stride, 1).unwrap();
                 y.sqr().unwrap().sum_all().unwrap().backward().unwrap()
             })
         });

@@ -7,7 +7,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::layers::{BatchNorm, Conv2d, Dropout, Linear, relu};
+use super::layers::{BatchNorm, Conv2d, Dropout, Linear};
 use super::residual::{ResidualBlock, ResidualTrunk, projection_shortcut};
 use super::store::ParamBuilder;
 use super::{Network, scaled};
@@ -20,7 +20,7 @@ fn preactivate(
     x: &Tensor,
     train: bool,
 ) -> Result<(Tensor, Tensor)> {
-    let out = relu(&bn1.forward(x, train)?)?;
+    let out = bn1.forward_relu(x, train)?;
     let short = match shortcut {
         Some(s) => s.forward(&out)?,
         None => x.clone(),
@@ -53,9 +53,7 @@ impl ResidualBlock for PreActBlock {
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let (out, short) = preactivate(&self.bn1, self.shortcut.as_ref(), x, train)?;
         let out = self.conv1.forward(&out)?;
-        let out = self
-            .conv2
-            .forward(&relu(&self.bn2.forward(&out, train)?)?)?;
+        let out = self.conv2.forward(&self.bn2.forward_relu(&out, train)?)?;
         out + short
     }
 }
@@ -92,12 +90,8 @@ impl ResidualBlock for PreActBottleneck {
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let (out, short) = preactivate(&self.bn1, self.shortcut.as_ref(), x, train)?;
         let out = self.conv1.forward(&out)?;
-        let out = self
-            .conv2
-            .forward(&relu(&self.bn2.forward(&out, train)?)?)?;
-        let out = self
-            .conv3
-            .forward(&relu(&self.bn3.forward(&out, train)?)?)?;
+        let out = self.conv2.forward(&self.bn2.forward_relu(&out, train)?)?;
+        let out = self.conv3.forward(&self.bn3.forward_relu(&out, train)?)?;
         out + short
     }
 }

@@ -5,7 +5,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::layers::{BatchNorm, Conv2d, Linear, relu};
+use super::layers::{BatchNorm, Conv2d, Linear};
 use super::residual::{ResidualBlock, ResidualTrunk, projection_shortcut};
 use super::store::ParamBuilder;
 use super::{Network, scaled};
@@ -33,10 +33,8 @@ impl ResidualBlock for WideBasic {
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let out = self.conv1.forward(&relu(&self.bn1.forward(x, train)?)?)?;
-        let out = self
-            .conv2
-            .forward(&relu(&self.bn2.forward(&out, train)?)?)?;
+        let out = self.conv1.forward(&self.bn1.forward_relu(x, train)?)?;
+        let out = self.conv2.forward(&self.bn2.forward_relu(&out, train)?)?;
         let short = match &self.shortcut {
             Some(s) => s.forward(x)?,
             None => x.clone(),
@@ -93,7 +91,7 @@ impl Network for WideResNet {
             0..=2 => self.trunk.forward_stage(i, h, train),
             // 8×8 average pooling is the whole final map for 32×32 inputs.
             3 => {
-                let out = relu(&self.bn1.forward(h, train)?)?;
+                let out = self.bn1.forward_relu(h, train)?;
                 self.linear.forward(&out.mean((2, 3))?)
             }
             _ => candle_core::bail!("WideResNet has segments 0..=3, got {i}"),

@@ -8,7 +8,7 @@ use crate::model::store::ParamBuilder;
 /// How a convolution runs on a device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvPath {
-    /// mixbench's im2col + gemm custom op (CPU only: candle's own conv backward is several
+    /// mixbench's im2col + gemm custom ops (CPU only: candle's own conv backward is several
     /// times slower there).
     Im2colGemm,
     /// candle's `conv2d` (CUDA and other devices, where the custom op has no kernel).
@@ -62,7 +62,7 @@ impl Conv2d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match conv_path(x.device().location()) {
             ConvPath::Im2colGemm => {
-                super::im2col::conv2d_im2col(x, &self.weight, self.stride, self.padding)?
+                super::conv_gemm::conv2d_gemm(x, &self.weight, self.stride, self.padding)?
             }
             ConvPath::Candle => x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?,
         };

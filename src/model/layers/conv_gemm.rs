@@ -1,0 +1,532 @@
+//! The CPU convolution: per-slab im2col + one gemm, forward and backward, as candle custom ops.
+//!
+//! candle 0.11's CPU `conv2d` backward is a direct dot-product loop, several times slower than
+//! the gemms it amounts to. Here a slab of `cnt` images becomes one column matrix
+//! [c·k·k, cnt·pixels] (see [`super::im2col`]) and
+//!
+//! * forward:          out  = W · cols           ([o, c·k·k] · [c·k·k, cnt·pixels])
+//! * input gradient:   dcol = Wᵀ · gout,  then col2im
+//! * weight gradient:  dW   = Σ_slabs gout · colsᵀ
+//!
+//! Slabs are processed in parallel, one gemm each on one thread, in scratch buffers that
+//! persist per thread. A slab holds one image on large maps (the gemm then writes the NCHW
+//! output in place) and several on small ones, so every gemm has at least [`MIN_COLUMNS`]
+//! columns. The slab split depends on the shape only, and the weight gradient adds the slabs'
+//! partial products in slab order, so results do not depend on the thread count.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::cpu_float::{CpuFloat, contiguous};
+use super::im2col::{ConvGeometry, col2im_add, im2col_into};
+
+/// Fewest output columns (images × pixels) one gemm gets when the batch allows.
+const MIN_COLUMNS: usize = 256;
+/// Fewest slabs a batch is split into when it has that many images, so two to four threads
+/// all get work.
+const MIN_SLABS: usize = 4;
+
+/// Images per slab for `g`: enough for [`MIN_COLUMNS`], but at least [`MIN_SLABS`] slabs.
+pub fn slab_images(g: &ConvGeometry) -> usize {
+    let want = MIN_COLUMNS.div_ceil(g.pixels().max(1));
+    want.min(g.n / MIN_SLABS).max(1)
+}
+
+/// `dst` (m×n, row-major rows `dst_rs` apart) = `lhs` · `rhs`, or += when `accumulate`; the
+/// operands are given by their row and column strides. One thread.
+///
+/// # Safety
+/// Every strided element of the three matrices must lie inside its allocation, and `dst`
+/// must not overlap the operands.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm<T: CpuFloat>(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut T,
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: (*const T, usize, usize),
+    rhs: (*const T, usize, usize),
+) {
+    // SAFETY: forwarded from the caller; gemm reads only the given strided elements.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.0,
+            lhs.2 as isize,
+            lhs.1 as isize,
+            rhs.0,
+            rhs.2 as isize,
+            rhs.1 as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            Parallelism::None,
+        )
+    }
+}
+
+/// Copies `cnt` images' [rows, pixels] blocks (`src`, image after image) side by side into
+/// `dst` ([rows, cnt·pixels]).
+fn gather<T: Copy>(src: &[T], rows: usize, pixels: usize, cnt: usize, dst: &mut [T]) {
+    for j in 0..cnt {
+        for r in 0..rows {
+            dst[r * cnt * pixels + j * pixels..][..pixels]
+                .copy_from_slice(&src[(j * rows + r) * pixels..][..pixels]);
+        }
+    }
+}
+
+/// The inverse of [`gather`].
+fn scatter<T: Copy>(src: &[T], rows: usize, pixels: usize, cnt: usize, dst: &mut [T]) {
+    for j in 0..cnt {
+        for r in 0..rows {
+            dst[(j * rows + r) * pixels..][..pixels]
+                .copy_from_slice(&src[r * cnt * pixels + j * pixels..][..pixels]);
+        }
+    }
+}
+
+/// Runs `f` on the column matrix of images `x` (`cnt` images): the images themselves for one
+/// pointwise image, else a scratch slab (slot 0) filled by im2col.
+fn with_columns<T: CpuFloat, R>(
+    g: &ConvGeometry,
+    x: &[T],
+    cnt: usize,
+    f: impl FnOnce(&[T]) -> R,
+) -> R {
+    let (p, il) = (g.pixels(), g.image_len());
+    if g.is_pointwise() && cnt == 1 {
+        return f(x);
+    }
+    T::with_scratch(0, g.row_len() * cnt * p, |cols| {
+        for j in 0..cnt {
+            im2col_into(g, &x[j * il..][..il], &mut cols[j * p..], cnt * p);
+        }
+        f(cols)
+    })
+}
+
+fn forward<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], w: &[T]) -> Vec<T> {
+    let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
+    let nb = slab_images(g);
+    let mut out = vec![T::zero(); g.n * o * p];
+    out.par_chunks_mut(nb * o * p)
+        .enumerate()
+        .for_each(|(s, dst)| {
+            let cnt = dst.len() / (o * p);
+            let xs = &x[s * nb * il..][..cnt * il];
+            with_columns(g, xs, cnt, |cols| {
+                let lhs = (w.as_ptr(), rl, 1);
+                let rhs = (cols.as_ptr(), cnt * p, 1);
+                if cnt == 1 {
+                    // SAFETY: w is [o, rl], cols [rl, p], dst [o, p], all contiguous.
+                    unsafe { gemm((o, p, rl), dst.as_mut_ptr(), p, false, lhs, rhs) };
+                } else {
+                    T::with_scratch(1, o * cnt * p, |tmp| {
+                        // SAFETY: w is [o, rl], cols [rl, cnt·p], tmp [o, cnt·p].
+                        unsafe {
+                            gemm((o, cnt * p, rl), tmp.as_mut_ptr(), cnt * p, false, lhs, rhs)
+                        };
+                        scatter(tmp, o, p, cnt, dst);
+                    });
+                }
+            })
+        });
+    out
+}
+
+fn grad_input<T: CpuFloat>(g: &ConvGeometry, o: usize, gout: &[T], w: &[T]) -> Vec<T> {
+    let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
+    let nb = slab_images(g);
+    let mut dx = vec![T::zero(); g.n * il];
+    dx.par_chunks_mut(nb * il).enumerate().for_each(|(s, dst)| {
+        let cnt = dst.len() / il;
+        let go = &gout[s * nb * o * p..][..cnt * o * p];
+        // Wᵀ: [rl, o] read from W's [o, rl] storage.
+        let lhs = (w.as_ptr(), 1, rl);
+        if g.is_pointwise() && cnt == 1 {
+            // SAFETY: Wᵀ [rl, o], go [o, p], dst [rl = c, p] contiguous.
+            unsafe {
+                gemm(
+                    (rl, p, o),
+                    dst.as_mut_ptr(),
+                    p,
+                    false,
+                    lhs,
+                    (go.as_ptr(), p, 1),
+                )
+            };
+            return;
+        }
+        let with_gout = |f: &mut dyn FnMut(&[T])| {
+            if cnt == 1 {
+                f(go)
+            } else {
+                T::with_scratch(1, o * cnt * p, |slab| {
+                    gather(go, o, p, cnt, slab);
+                    f(slab)
+                })
+            }
+        };
+        with_gout(&mut |gs: &[T]| {
+            T::with_scratch(2, rl * cnt * p, |dcol| {
+                // SAFETY: Wᵀ [rl, o], gs [o, cnt·p], dcol [rl, cnt·p].
+                unsafe {
+                    gemm(
+                        (rl, cnt * p, o),
+                        dcol.as_mut_ptr(),
+                        cnt * p,
+                        false,
+                        lhs,
+                        (gs.as_ptr(), cnt * p, 1),
+                    )
+                };
+                for (j, img) in dst.chunks_mut(il).enumerate() {
+                    col2im_add(g, &dcol[j * p..], cnt * p, img);
+                }
+            })
+        });
+    });
+    dx
+}
+
+fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> Vec<T> {
+    let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
+    let nb = slab_images(g);
+    let slabs = g.n.div_ceil(nb);
+    let mut partials = vec![T::zero(); slabs * o * rl];
+    partials
+        .par_chunks_mut(o * rl)
+        .enumerate()
+        .for_each(|(s, dst)| {
+            let cnt = nb.min(g.n - s * nb);
+            let xs = &x[s * nb * il..][..cnt * il];
+            let go = &gout[s * nb * o * p..][..cnt * o * p];
+            with_columns(g, xs, cnt, |cols| {
+                // colsᵀ: [cnt·p, rl] read from the [rl, cnt·p] slab.
+                let rhs = (cols.as_ptr(), 1, cnt * p);
+                if cnt == 1 {
+                    // SAFETY: go [o, p], colsᵀ [p, rl], dst [o, rl].
+                    unsafe {
+                        gemm(
+                            (o, rl, p),
+                            dst.as_mut_ptr(),
+                            rl,
+                            false,
+                            (go.as_ptr(), p, 1),
+                            rhs,
+                        )
+                    };
+                } else {
+                    T::with_scratch(1, o * cnt * p, |slab| {
+                        gather(go, o, p, cnt, slab);
+                        let lhs = (slab.as_ptr(), cnt * p, 1);
+                        // SAFETY: slab [o, cnt·p], colsᵀ [cnt·p, rl], dst [o, rl].
+                        unsafe { gemm((o, rl, cnt * p), dst.as_mut_ptr(), rl, false, lhs, rhs) };
+                    })
+                }
+            })
+        });
+    if slabs == 1 {
+        return partials;
+    }
+    // Each entry sums its slabs in slab order, whichever thread runs it.
+    let mut dw = vec![T::zero(); o * rl];
+    dw.par_chunks_mut(rl).enumerate().for_each(|(r, row)| {
+        for s in 0..slabs {
+            let part = &partials[(s * o + r) * rl..][..rl];
+            for (d, &v) in row.iter_mut().zip(part) {
+                *d += v;
+            }
+        }
+    });
+    dw
+}
+
+/// Forward convolution: `x` [n, c, h, w] with weight [o, c, k, k] → [n, o, oh, ow].
+#[derive(Debug, Clone, Copy)]
+struct ConvForward(ConvGeometry, usize);
+
+/// Input gradient: upstream gradient [n, o, oh, ow] with weight → [n, c, h, w].
+#[derive(Debug, Clone, Copy)]
+struct ConvGradInput(ConvGeometry, usize);
+
+/// Weight gradient: input [n, c, h, w] with upstream gradient → [o, c, k, k].
+#[derive(Debug, Clone, Copy)]
+struct ConvGradWeight(ConvGeometry, usize);
+
+impl ConvForward {
+    fn input_dims(&self) -> [usize; 4] {
+        [self.0.n, self.0.c, self.0.h, self.0.w]
+    }
+    fn weight_dims(&self) -> [usize; 4] {
+        [self.1, self.0.c, self.0.k, self.0.k]
+    }
+    fn output_dims(&self) -> [usize; 4] {
+        [self.0.n, self.1, self.0.oh(), self.0.ow()]
+    }
+}
+
+/// Runs `f32`/`f64` kernel `f` on the two operands after checking their shapes.
+fn run2(
+    op: &'static str,
+    (s1, l1, d1): (&CpuStorage, &Layout, &[usize]),
+    (s2, l2, d2): (&CpuStorage, &Layout, &[usize]),
+    out: [usize; 4],
+    f32: impl Fn(&[f32], &[f32]) -> Vec<f32>,
+    f64: impl Fn(&[f64], &[f64]) -> Vec<f64>,
+) -> Result<(CpuStorage, Shape)> {
+    let v = match s1 {
+        CpuStorage::F32(_) => {
+            let (a, b) = (contiguous(op, s1, l1, d1)?, contiguous(op, s2, l2, d2)?);
+            f32::storage(f32(a, b))
+        }
+        CpuStorage::F64(_) => {
+            let (a, b) = (contiguous(op, s1, l1, d1)?, contiguous(op, s2, l2, d2)?);
+            f64::storage(f64(a, b))
+        }
+        other => return Err(candle_core::Error::UnsupportedDTypeForOp(other.dtype(), op).bt()),
+    };
+    Ok((v, Shape::from(out.to_vec())))
+}
+
+impl CustomOp2 for ConvForward {
+    fn name(&self) -> &'static str {
+        "mixbench-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (g, o) = (&self.0, self.1);
+        run2(
+            self.name(),
+            (s1, l1, &self.input_dims()),
+            (s2, l2, &self.weight_dims()),
+            self.output_dims(),
+            |x, w| forward(g, o, x, w),
+            |x, w| forward(g, o, x, w),
+        )
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        // An untracked operand (the input images, detached weights under FGSM) gets no gradient,
+        // which saves that gemm entirely.
+        let dx = match x.track_op() {
+            true => Some(grad.apply_op2_no_bwd(w, &ConvGradInput(self.0, self.1))?),
+            false => None,
+        };
+        let dw = match w.track_op() {
+            true => Some(x.apply_op2_no_bwd(&grad, &ConvGradWeight(self.0, self.1))?),
+            false => None,
+        };
+        Ok((dx, dw))
+    }
+}
+
+impl CustomOp2 for ConvGradInput {
+    fn name(&self) -> &'static str {
+        "mixbench-conv2d-grad-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let f = ConvForward(self.0, self.1);
+        let (g, o) = (&self.0, self.1);
+        run2(
+            self.name(),
+            (s1, l1, &f.output_dims()),
+            (s2, l2, &f.weight_dims()),
+            f.input_dims(),
+            |go, w| grad_input(g, o, go, w),
+            |go, w| grad_input(g, o, go, w),
+        )
+    }
+}
+
+impl CustomOp2 for ConvGradWeight {
+    fn name(&self) -> &'static str {
+        "mixbench-conv2d-grad-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let f = ConvForward(self.0, self.1);
+        let (g, o) = (&self.0, self.1);
+        run2(
+            self.name(),
+            (s1, l1, &f.input_dims()),
+            (s2, l2, &f.output_dims()),
+            f.weight_dims(),
+            |x, go| grad_weight(g, o, x, go),
+            |x, go| grad_weight(g, o, x, go),
+        )
+    }
+}
+
+/// `x` [n, c, h, w] convolved with `weight` [o, c, k, k] (no bias) on the CPU.
+pub fn conv2d_gemm(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let (o, wc, k, k2) = weight.dims4()?;
+    if wc != c || k != k2 || h + 2 * padding < k || w + 2 * padding < k || stride == 0 {
+        candle_core::bail!(
+            "conv2d: input {:?} does not fit weight {:?} (stride {stride}, padding {padding})",
+            x.dims(),
+            weight.dims()
+        );
+    }
+    if n == 0 || c == 0 || o == 0 {
+        // Nothing to multiply; candle's op handles the empty shapes.
+        return x.conv2d(weight, padding, stride, 1, 1);
+    }
+    let g = ConvGeometry {
+        n,
+        c,
+        h,
+        w,
+        k,
+        stride,
+        padding,
+    };
+    x.contiguous()?
+        .apply_op2(&weight.contiguous()?, ConvForward(g, o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Var};
+
+    fn fixed(shape: &[usize], salt: f64, dtype: DType) -> Tensor {
+        let len: usize = shape.iter().product();
+        let v: Vec<f64> = (0..len)
+            .map(|i| ((i as f64 * 0.7 + salt).sin() * 1.3).round() / 4.0 + (i as f64 * 0.01).cos())
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap()
+    }
+
+    fn max_abs(a: &Tensor) -> f64 {
+        let a = a.abs().unwrap().flatten_all().unwrap();
+        let a = a.to_dtype(DType::F64).unwrap().max(0).unwrap();
+        a.to_scalar::<f64>().unwrap()
+    }
+
+    /// max|a − b| relative to max|b|.
+    fn rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+        max_abs(&(a - b).unwrap()) / max_abs(b).max(1e-30)
+    }
+
+    /// Forward values and both gradients equal candle's own conv2d for 3×3 and 1×1 kernels,
+    /// strides 1 and 2, with and without padding, for batch sizes that give one image per slab,
+    /// several per slab and a short last slab; in f64 to 1e-12 of the largest value, in f32 to 1e-5.
+    #[test]
+    fn matches_candle_conv2d_forward_and_backward() {
+        let mut cases = vec![];
+        for h in 1..=8 {
+            cases.extend([(3, 1, 1, h), (3, 2, 1, h), (1, 2, 0, h), (1, 1, 0, h)]);
+        }
+        cases.extend([(3, 1, 1, 20), (1, 1, 0, 17), (3, 2, 1, 33)]);
+        for dtype in [DType::F64, DType::F32] {
+            let tol = if dtype == DType::F64 { 1e-12 } else { 1e-5 };
+            for (i, &(k, stride, padding, h)) in cases.iter().enumerate() {
+                let n = [1, 2, 5, 9, 18][i % 5];
+                let x = Var::from_tensor(&fixed(&[n, 3, h, h], 0.1, dtype)).unwrap();
+                let wgt = Var::from_tensor(&fixed(&[4, 3, k, k], 0.9, dtype)).unwrap();
+                let ours = conv2d_gemm(&x, &wgt, stride, padding).unwrap();
+                let theirs = x.conv2d(&wgt, padding, stride, 1, 1).unwrap();
+                assert_eq!(ours.dims(), theirs.dims());
+                let what = format!("{dtype:?} n={n} h={h} k={k} s={stride}");
+                assert!(rel_diff(&ours, &theirs) < tol, "forward {what}");
+                // A non-uniform upstream gradient so every position is weighted differently.
+                let up = fixed(theirs.dims(), 2.3, dtype);
+                let go = (&ours * &up)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                let gt = (&theirs * &up)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                for v in [&x, &wgt] {
+                    let (a, b) = (go.get(v).unwrap(), gt.get(v).unwrap());
+                    assert!(rel_diff(a, b) < tol, "grad {what}");
+                    assert!(max_abs(b) > 0.1, "{what}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slabs_widen_on_small_maps_but_keep_four_per_batch() {
+        let g = |n, h| ConvGeometry {
+            n,
+            c: 8,
+            h,
+            w: h,
+            k: 3,
+            stride: 1,
+            padding: 1,
+        };
+        assert_eq!(slab_images(&g(64, 32)), 1);
+        assert_eq!(slab_images(&g(64, 8)), 4);
+        assert_eq!(slab_images(&g(64, 4)), 16);
+        assert_eq!(slab_images(&g(8, 4)), 2);
+        assert_eq!(slab_images(&g(3, 4)), 1);
+    }
+
+    #[test]
+    fn an_untracked_input_gets_no_gradient_and_the_weight_still_does() {
+        let x = fixed(&[2, 3, 5, 5], 0.1, DType::F32);
+        let w = Var::from_tensor(&fixed(&[4, 3, 3, 3], 0.9, DType::F32)).unwrap();
+        let y = conv2d_gemm(&x, &w, 1, 1).unwrap();
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(&x).is_none());
+        assert!(grads.get(&w).is_some());
+    }
+
+    #[test]
+    fn rejects_a_weight_that_does_not_fit() {
+        let x = fixed(&[1, 3, 4, 4], 0.0, DType::F32);
+        let w = fixed(&[2, 2, 3, 3], 0.0, DType::F32);
+        let err = conv2d_gemm(&x, &w, 1, 1).unwrap_err();
+        assert!(err.to_string().contains("does not fit weight"), "{err}");
+    }
+}

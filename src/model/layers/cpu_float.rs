@@ -1,0 +1,96 @@
+//! The element types the CPU kernels run on (f32 for training, f64 for the reference checks),
+//! and per-thread scratch buffers they reuse across calls.
+
+use std::cell::RefCell;
+use std::ops::{Add, AddAssign, Mul, Sub};
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, Result, WithDType};
+
+/// Scratch slots per thread: a kernel may hold this many buffers at once.
+const SLOTS: usize = 3;
+
+thread_local! {
+    static F32: [RefCell<Vec<f32>>; SLOTS] = Default::default();
+    static F64: [RefCell<Vec<f64>>; SLOTS] = Default::default();
+}
+
+/// f32 or f64, with arithmetic in that type and reusable per-thread scratch space.
+pub trait CpuFloat:
+    WithDType
+    + Default
+    + AddAssign
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + PartialOrd
+{
+    /// Runs `f` on this thread's scratch buffer `slot` (0..3), grown to at least `len`.
+    ///
+    /// The buffer keeps whatever the previous user left in it: callers overwrite what they read.
+    /// Reusing it means a step's largest temporaries (convolution column slabs, tens of MB at
+    /// full width) are not faulted in from the kernel again on every call.
+    fn with_scratch<R>(slot: usize, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+
+    /// The slice inside `s` if it holds this type.
+    fn slice(s: &CpuStorage) -> Option<&[Self]>;
+
+    /// Wraps a vector of this type as storage.
+    fn storage(v: Vec<Self>) -> CpuStorage;
+
+    /// `1 / sqrt(self)` rounded in this type at each step, as candle's `sqrt()?.recip()`.
+    fn rsqrt_stepwise(self) -> Self;
+}
+
+macro_rules! cpu_float {
+    ($t:ty, $tls:ident, $variant:ident) => {
+        impl CpuFloat for $t {
+            fn with_scratch<R>(slot: usize, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                $tls.with(|slots| {
+                    let mut buf = slots[slot].borrow_mut();
+                    if buf.len() < len {
+                        buf.resize(len, 0.0);
+                    }
+                    f(&mut buf[..len])
+                })
+            }
+
+            fn slice(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+
+            fn storage(v: Vec<Self>) -> CpuStorage {
+                CpuStorage::$variant(v)
+            }
+
+            fn rsqrt_stepwise(self) -> Self {
+                1.0 / self.sqrt()
+            }
+        }
+    };
+}
+
+cpu_float!(f32, F32, F32);
+cpu_float!(f64, F64, F64);
+
+/// The contiguous data of `s` under layout `l`, checked to have `dims`.
+pub fn contiguous<'a, T: CpuFloat>(
+    op: &'static str,
+    s: &'a CpuStorage,
+    l: &candle_core::Layout,
+    dims: &[usize],
+) -> Result<&'a [T]> {
+    if l.shape().dims() != dims {
+        candle_core::bail!("{op}: got shape {:?}, expected {dims:?}", l.shape());
+    }
+    let Some((a, b)) = l.contiguous_offsets() else {
+        return Err(candle_core::Error::RequiresContiguous { op }.bt());
+    };
+    match T::slice(s) {
+        Some(v) => Ok(&v[a..b]),
+        None => Err(candle_core::Error::UnsupportedDTypeForOp(s.dtype(), op).bt()),
+    }
+}
