@@ -94,3 +94,47 @@ pub fn contiguous<'a, T: CpuFloat>(
         None => Err(candle_core::Error::UnsupportedDTypeForOp(s.dtype(), op).bt()),
     }
 }
+
+/// Defines `fn name<T: CpuFloat>(…) -> R` whose body is compiled three times, for AVX-512,
+/// AVX2 and the baseline, and picks the widest the CPU has at each call; the crate itself stays
+/// built for any x86-64.
+///
+/// Results do not depend on the copy that runs: Rust never fuses a multiply and an add on its
+/// own, and the kernels' sums use explicit lanes, so only the speed changes.
+macro_rules! simd_kernel {
+    (
+        $(#[$meta:meta])*
+        $vis:vis fn $name:ident<T: CpuFloat>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block
+    ) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments, clippy::unused_unit)]
+        $vis fn $name<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments, clippy::unused_unit)]
+            fn body<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2")]
+                #[allow(clippy::too_many_arguments, clippy::unused_unit)]
+                unsafe fn v4<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                #[allow(clippy::too_many_arguments, clippy::unused_unit)]
+                unsafe fn v3<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
+                    body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has the features v4 is compiled for.
+                    return unsafe { v4($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has the features v3 is compiled for.
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_kernel;

@@ -6,6 +6,8 @@
 //! transpose follows the gemm, and several images can sit side by side in one column slab
 //! (`row_stride` > pixels) so the gemm's inner dimension stays wide on small late-stage maps.
 
+use super::cpu_float::simd_kernel;
+
 /// Shape of one convolution: input [n, c, h, w], square kernel `k`, output [oh, ow].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeometry {
@@ -69,9 +71,10 @@ impl ConvGeometry {
     }
 }
 
+simd_kernel! {
 /// Writes image `x` ([c, h, w]) as its column matrix into `dst`: entry (row r, pixel p) at
 /// `dst[r * row_stride + p]`. Every entry in those ranges is written (zeros for padding).
-pub fn im2col_into<T: Copy + Default>(g: &ConvGeometry, x: &[T], dst: &mut [T], row_stride: usize) {
+pub fn im2col_into<T: CpuFloat>(g: &ConvGeometry, x: &[T], dst: &mut [T], row_stride: usize) -> () {
     let (oh, ow, k, s) = (g.oh(), g.ow(), g.k, g.stride);
     for c in 0..g.c {
         for ky in 0..k {
@@ -104,16 +107,18 @@ pub fn im2col_into<T: Copy + Default>(g: &ConvGeometry, x: &[T], dst: &mut [T], 
         }
     }
 }
+}
 
+simd_kernel! {
 /// Adds column matrix `cols` (entry (r, p) at `cols[r * row_stride + p]`) back into image
 /// `dx` ([c, h, w]): the adjoint of [`im2col_into`]. Each pixel receives its terms in
 /// (c, ky, kx, oy, ox) order, so sums do not depend on threads or batch layout.
-pub fn col2im_add<T: Copy + std::ops::AddAssign>(
+pub fn col2im_add<T: CpuFloat>(
     g: &ConvGeometry,
     cols: &[T],
     row_stride: usize,
     dx: &mut [T],
-) {
+) -> () {
     let (oh, ow, k, s) = (g.oh(), g.ow(), g.k, g.stride);
     for c in 0..g.c {
         for ky in 0..k {
@@ -145,6 +150,7 @@ pub fn col2im_add<T: Copy + std::ops::AddAssign>(
             }
         }
     }
+}
 }
 
 #[cfg(test)]
