@@ -153,6 +153,47 @@ pub fn col2im_add<T: CpuFloat>(
 }
 }
 
+simd_kernel! {
+/// Writes image `x` ([c, h, w]) as its transposed column matrix into `dst`: the receptive
+/// field of pixel p (entries in (c, ky, kx) order) at `dst[p * row_len ..][..row_len]`.
+///
+/// The weight gradient multiplies by this layout: the gemm then reads it column by column
+/// without first transposing it into its packing buffer.
+pub fn im2col_t_into<T: CpuFloat>(g: &ConvGeometry, x: &[T], dst: &mut [T]) -> () {
+    let (oh, ow, k, s, rl) = (g.oh(), g.ow(), g.k, g.stride, g.row_len());
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let row = &mut dst[(oy * ow + ox) * rl..][..rl];
+            let ix0 = (ox * s) as isize - g.padding as isize;
+            let inside = ix0 >= 0 && ix0 as usize + k <= g.w;
+            for c in 0..g.c {
+                for ky in 0..k {
+                    let d = &mut row[(c * k + ky) * k..][..k];
+                    let Some(iy) = (oy * s + ky).checked_sub(g.padding).filter(|&iy| iy < g.h)
+                    else {
+                        d.fill(T::zero());
+                        continue;
+                    };
+                    let src = &x[(c * g.h + iy) * g.w..][..g.w];
+                    if inside {
+                        d.copy_from_slice(&src[ix0 as usize..ix0 as usize + k]);
+                    } else {
+                        for (kx, v) in d.iter_mut().enumerate() {
+                            let ix = ix0 + kx as isize;
+                            *v = if ix >= 0 && (ix as usize) < g.w {
+                                src[ix as usize]
+                            } else {
+                                T::zero()
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +278,14 @@ mod tests {
                     a.to_bits() == b.to_bits(),
                     "im2col {g:?} entry {i}: {a} vs {b}"
                 );
+            }
+            let mut t = vec![f32::NAN; g.pixels() * g.row_len()];
+            im2col_t_into(&g, &x, &mut t);
+            for r in 0..g.row_len() {
+                for p in 0..g.pixels() {
+                    let (a, b) = (t[p * g.row_len() + r], want_cols[r * rs + p]);
+                    assert!(a.to_bits() == b.to_bits(), "im2col_t {g:?} ({r}, {p})");
+                }
             }
             let mut back = vec![0f32; g.image_len()];
             col2im_add(&g, &cols, rs, &mut back);
