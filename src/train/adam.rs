@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Result, Tensor, Var, backprop::GradStore};
+
+use super::update_kernels::{self, AdamMoment, AdamStep};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +84,9 @@ struct Moments {
 pub struct Adam {
     cfg: AdamConfig,
     state: BTreeMap<String, Moments>,
+    /// Whether CPU parameters use the in-place kernels (off only to test them against the
+    /// candle ops).
+    in_place: bool,
 }
 
 impl Adam {
@@ -90,7 +95,14 @@ impl Adam {
         Adam {
             cfg,
             state: BTreeMap::new(),
+            in_place: true,
         }
+    }
+
+    /// Steps with candle ops even on the CPU (to test the in-place kernels against them).
+    #[cfg(test)]
+    pub(crate) fn use_candle_ops(&mut self) {
+        self.in_place = false;
     }
 
     /// One step at learning rate `lr`.
@@ -99,7 +111,7 @@ impl Adam {
     /// one, it steps on a zero gradient (the reference zeroes gradients in place, and PyTorch's
     /// Adam then still moves it by its moments and weight decay), as [`super::Sgd`] does.
     pub fn step(&mut self, params: &[(String, Var)], grads: &GradStore, lr: f64) -> Result<()> {
-        let c = &self.cfg;
+        let c = self.cfg.clone();
         let [b1, b2] = c.betas;
         for (name, p) in params {
             let zero;
@@ -111,6 +123,10 @@ impl Adam {
                 }
                 None => continue,
             };
+            if self.in_place && update_kernels::supported(p.as_tensor()) {
+                self.step_in_place(name, p, &g.contiguous()?, lr)?;
+                continue;
+            }
             let g = if c.weight_decay != 0.0 {
                 (g + (p.as_tensor() * c.weight_decay)?)?.detach()
             } else {
@@ -137,6 +153,49 @@ impl Adam {
             p.set(&(p.as_tensor() - update)?.detach())?;
             self.state.insert(name.clone(), m);
         }
+        Ok(())
+    }
+
+    /// [`Adam::step`] for one parameter with the in-place CPU kernels (same arithmetic).
+    fn step_in_place(&mut self, name: &str, p: &Var, g: &Tensor, lr: f64) -> Result<()> {
+        let c = &self.cfg;
+        let [b1, b2] = c.betas;
+        let (m, first) = match self.state.remove(name) {
+            None => {
+                let zeros = || p.as_tensor().zeros_like();
+                let m = Moments {
+                    step: 1,
+                    exp_avg: zeros()?,
+                    exp_avg_sq: zeros()?,
+                };
+                (m, true)
+            }
+            Some(s) => (
+                Moments {
+                    step: s.step + 1,
+                    ..s
+                },
+                false,
+            ),
+        };
+        let pt = p.as_tensor();
+        for (moment, beta, square) in [(&m.exp_avg, b1, false), (&m.exp_avg_sq, b2, true)] {
+            let op = AdamMoment {
+                beta,
+                weight_decay: c.weight_decay,
+                square,
+                first,
+            };
+            moment.inplace_op3(g, pt, &op)?;
+        }
+        let t = m.step as i32;
+        let op = AdamStep {
+            inv_sqrt_bias2: 1.0 / (1.0 - b2.powi(t)).sqrt(),
+            eps: c.eps,
+            step_size: lr / (1.0 - b1.powi(t)),
+        };
+        pt.inplace_op3(&m.exp_avg, &m.exp_avg_sq, &op)?;
+        self.state.insert(name.to_string(), m);
         Ok(())
     }
 
@@ -169,8 +228,9 @@ impl Adam {
                 name.to_string(),
                 Moments {
                     step: step.first().copied().unwrap_or(0.0) as u64,
-                    exp_avg: m.clone(),
-                    exp_avg_sq: get("exp_avg_sq")?.clone(),
+                    // Copies: the CPU step updates the moments in place.
+                    exp_avg: m.copy()?,
+                    exp_avg_sq: get("exp_avg_sq")?.copy()?,
                 },
             );
         }

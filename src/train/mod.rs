@@ -7,6 +7,7 @@ pub mod optimizer;
 pub mod schedule;
 pub mod sgd;
 pub mod trainer;
+pub mod update_kernels;
 
 pub use adam::{Adam, AdamConfig};
 pub use loss::LossKind;

@@ -122,18 +122,15 @@ impl Optimizer {
     /// Restores what [`Optimizer::state`] wrote.
     pub fn set_state(&mut self, state: &BTreeMap<String, Tensor>) -> candle_core::Result<()> {
         match self {
-            Self::Sgd(o) => {
-                o.set_buffers(
-                    state
-                        .iter()
-                        .filter_map(|(k, t)| {
-                            k.strip_prefix("momentum/")
-                                .map(|n| (n.to_string(), t.clone()))
-                        })
-                        .collect(),
-                );
-                Ok(())
-            }
+            Self::Sgd(o) => o.set_buffers(
+                state
+                    .iter()
+                    .filter_map(|(k, t)| {
+                        k.strip_prefix("momentum/")
+                            .map(|n| (n.to_string(), t.clone()))
+                    })
+                    .collect(),
+            ),
             Self::Adam(o) => o.set_state(state),
         }
     }

@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
+
+use super::update_kernels::{self, SgdMomentum, SgdStep};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +52,9 @@ pub struct Sgd {
     buffers: BTreeMap<String, Tensor>,
     /// Parameters that have had a gradient (PyTorch: `p.grad` is no longer None).
     seen: BTreeSet<String>,
+    /// Whether CPU parameters use the in-place kernels (off only to test them against the
+    /// candle ops).
+    in_place: bool,
 }
 
 impl Sgd {
@@ -59,7 +64,14 @@ impl Sgd {
             cfg,
             buffers: BTreeMap::new(),
             seen: BTreeSet::new(),
+            in_place: true,
         }
+    }
+
+    /// Steps with candle ops even on the CPU (to test the in-place kernels against them).
+    #[cfg(test)]
+    pub(crate) fn use_candle_ops(&mut self) {
+        self.in_place = false;
     }
 
     /// One step at learning rate `lr`.
@@ -69,7 +81,7 @@ impl Sgd {
     /// cut off by a gradient block still has a zero gradient and weight decay and momentum
     /// keep moving it.
     pub fn step(&mut self, params: &[(String, Var)], grads: &GradStore, lr: f64) -> Result<()> {
-        let c = &self.cfg;
+        let c = self.cfg.clone();
         for (name, p) in params {
             let zero;
             let g = match grads.get(p.as_tensor()) {
@@ -83,6 +95,10 @@ impl Sgd {
                 }
                 None => continue,
             };
+            if self.in_place && update_kernels::supported(p.as_tensor()) {
+                self.step_in_place(name, p, &g.contiguous()?, lr)?;
+                continue;
+            }
             // Detached: `p` is a Var, so without this every momentum buffer would keep the
             // previous step's graph alive and memory would grow with each step.
             let mut d_p = if c.weight_decay != 0.0 {
@@ -107,15 +123,50 @@ impl Sgd {
         Ok(())
     }
 
+    /// [`Sgd::step`] for one parameter with the in-place CPU kernels (same arithmetic).
+    fn step_in_place(&mut self, name: &str, p: &Var, g: &Tensor, lr: f64) -> Result<()> {
+        let c = &self.cfg;
+        let pt = p.as_tensor();
+        let buf = if c.momentum != 0.0 {
+            let (buf, first) = match self.buffers.get(name) {
+                Some(b) => (b.clone(), false),
+                None => (pt.zeros_like()?, true),
+            };
+            let op = SgdMomentum {
+                momentum: c.momentum,
+                weight_decay: c.weight_decay,
+                first,
+            };
+            buf.inplace_op3(g, pt, &op)?;
+            self.buffers.insert(name.to_string(), buf.clone());
+            buf
+        } else {
+            // No buffer: the kernel ignores this operand.
+            g.clone()
+        };
+        let op = SgdStep {
+            lr,
+            momentum: c.momentum,
+            nesterov: c.nesterov,
+            weight_decay: c.weight_decay,
+        };
+        pt.inplace_op3(g, &buf, &op)
+    }
+
     /// Momentum buffers by parameter name (for checkpoints).
     pub fn buffers(&self) -> &BTreeMap<String, Tensor> {
         &self.buffers
     }
 
     /// Restores momentum buffers from a checkpoint.
-    pub fn set_buffers(&mut self, buffers: BTreeMap<String, Tensor>) {
+    pub fn set_buffers(&mut self, buffers: BTreeMap<String, Tensor>) -> Result<()> {
         self.seen = buffers.keys().cloned().collect();
-        self.buffers = buffers;
+        // Copies: the CPU step updates the buffers in place.
+        self.buffers = buffers
+            .into_iter()
+            .map(|(k, b)| Ok((k, b.copy()?)))
+            .collect::<Result<_>>()?;
+        Ok(())
     }
 }
 

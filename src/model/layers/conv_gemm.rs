@@ -17,10 +17,24 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
-use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::cpu_float::{CpuFloat, contiguous};
+
+/// [`super::cpu_float::gemm`] on this thread only: the slabs already run in parallel.
+///
+/// # Safety
+/// As for [`super::cpu_float::gemm`].
+unsafe fn gemm<T: CpuFloat>(
+    dims: (usize, usize, usize),
+    dst: (*mut T, usize, usize),
+    accumulate: bool,
+    lhs: (*const T, usize, usize),
+    rhs: (*const T, usize, usize),
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe { super::cpu_float::gemm(dims, dst, accumulate, lhs, rhs, false) }
+}
 use super::im2col::{ConvGeometry, col2im_add, im2col_into, im2col_t_into};
 
 /// Fewest output columns (images × pixels) one gemm gets when the batch allows.
@@ -36,46 +50,6 @@ const MIN_SLABS: usize = 4;
 pub fn slab_images(g: &ConvGeometry, min_columns: usize) -> usize {
     let want = min_columns.div_ceil(g.pixels().max(1));
     want.min(g.n / MIN_SLABS).max(1)
-}
-
-/// `dst` (m×n) = `lhs` · `rhs`, or += when `accumulate`; each matrix is given by its pointer
-/// and its row and column strides. One thread.
-///
-/// # Safety
-/// Every strided element of the three matrices must lie inside its allocation, and `dst`
-/// must not overlap the operands.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm<T: CpuFloat>(
-    (m, n, k): (usize, usize, usize),
-    dst: (*mut T, usize, usize),
-    accumulate: bool,
-    lhs: (*const T, usize, usize),
-    rhs: (*const T, usize, usize),
-) {
-    // SAFETY: forwarded from the caller; gemm reads only the given strided elements.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.0,
-            dst.2 as isize,
-            dst.1 as isize,
-            accumulate,
-            lhs.0,
-            lhs.2 as isize,
-            lhs.1 as isize,
-            rhs.0,
-            rhs.2 as isize,
-            rhs.1 as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            Parallelism::None,
-        )
-    }
 }
 
 /// Copies `cnt` images' [rows, pixels] blocks (`src`, image after image) side by side into

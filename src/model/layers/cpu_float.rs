@@ -2,7 +2,7 @@
 //! and per-thread scratch buffers they reuse across calls.
 
 use std::cell::RefCell;
-use std::ops::{Add, AddAssign, Mul, Sub};
+use std::ops::{Add, AddAssign, Div, Mul, Sub, SubAssign};
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Result, WithDType};
@@ -20,9 +20,11 @@ pub trait CpuFloat:
     WithDType
     + Default
     + AddAssign
+    + SubAssign
     + Add<Output = Self>
     + Sub<Output = Self>
     + Mul<Output = Self>
+    + Div<Output = Self>
     + PartialOrd
 {
     /// Runs `f` on this thread's scratch buffer `slot` (0..3), grown to at least `len`.
@@ -40,6 +42,9 @@ pub trait CpuFloat:
 
     /// `1 / sqrt(self)` rounded in this type at each step, as candle's `sqrt()?.recip()`.
     fn rsqrt_stepwise(self) -> Self;
+
+    /// The square root in this type.
+    fn sqrt_t(self) -> Self;
 }
 
 macro_rules! cpu_float {
@@ -68,6 +73,10 @@ macro_rules! cpu_float {
 
             fn rsqrt_stepwise(self) -> Self {
                 1.0 / self.sqrt()
+            }
+
+            fn sqrt_t(self) -> Self {
+                self.sqrt()
             }
         }
     };
@@ -138,3 +147,54 @@ macro_rules! simd_kernel {
     };
 }
 pub(crate) use simd_kernel;
+
+/// `dst` (m×n) = `lhs` · `rhs`, or += when `accumulate`; each matrix is given by its pointer
+/// and its row and column strides; on candle's thread count when `threads`, else on this
+/// thread only.
+///
+/// # Safety
+/// Every strided element of the three matrices must lie inside its allocation, and `dst`
+/// must not overlap the operands.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn gemm<T: CpuFloat>(
+    (m, n, k): (usize, usize, usize),
+    dst: (*mut T, usize, usize),
+    accumulate: bool,
+    lhs: (*const T, usize, usize),
+    rhs: (*const T, usize, usize),
+    threads: bool,
+) {
+    // SAFETY: forwarded from the caller; gemm reads only the given strided elements.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.0,
+            dst.2 as isize,
+            dst.1 as isize,
+            accumulate,
+            lhs.0,
+            lhs.2 as isize,
+            lhs.1 as isize,
+            rhs.0,
+            rhs.2 as isize,
+            rhs.1 as isize,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            parallelism(threads),
+        )
+    }
+}
+
+fn parallelism(threads: bool) -> gemm::Parallelism {
+    let n = candle_core::utils::get_num_threads();
+    if threads && n > 1 {
+        gemm::Parallelism::Rayon(n)
+    } else {
+        gemm::Parallelism::None
+    }
+}

@@ -8,6 +8,7 @@ pub mod cpu_float;
 pub mod dropout;
 pub mod im2col;
 pub mod linear;
+pub mod linear_cpu;
 pub mod relu;
 
 pub use batch_norm::BatchNorm;
