@@ -2,7 +2,7 @@
 //! of 64 CIFAR-sized images: width 1 and 0.125, no mixing vs manifold mixup.
 //!
 //! A second group times one convolution's forward + backward: candle's `conv2d` against the
-//! im2col + gemm op the models use on CPU.
+//! per-slab im2col + gemm kernel the models use on CPU.
 //!
 //! Run: `cargo bench --bench train_step`. Width 1 is slow on CPU (seconds per step), so its
 //! sample count is the minimum criterion allows.
@@ -47,7 +47,7 @@ fn bench(c: &mut Criterion) {
 }
 
 /// Forward + backward of one 3×3 convolution (batch 64, 16 channels, 32×32 → 32 channels,
-/// stride 1 and 2): candle's own `conv2d` against mixbench's im2col + gemm op.
+/// stride 1 and 2): candle's own `conv2d` against mixbench's per-slab im2col + gemm kernel.
 fn conv(c: &mut Criterion) {
     let dev = Device::Cpu;
     let x =

@@ -46,7 +46,7 @@ pub fn lease(minutes: f64) -> anyhow::Result<std::time::Duration> {
 /// pins every result (data hashes, seed, config hash, code version, device), compares it with
 /// stored baselines and the paper's printed numbers, and writes reports.
 #[derive(Debug, Parser)]
-#[command(name = "mixbench", version, about, long_about = None, after_help = "Start with: mixbench reproduce table1 --profile smoke   (runs on built-in synthetic data, about a minute on 2 cores)")]
+#[command(name = "mixbench", version, about, long_about = None, after_help = "Start with: mixbench reproduce table1 --profile smoke   (runs on built-in synthetic data, about half a minute on 2 cores)")]
 pub struct Cli {
     /// Folder holding the suite files (`<id>.yaml`).
     #[arg(long, global = true, default_value = "suites")]
