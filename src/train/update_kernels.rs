@@ -15,6 +15,36 @@ use crate::model::layers::cpu_float::{CpuFloat, simd_kernel};
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;
 
+/// `InplaceOp3` for `$ty`, running `$kernel(op, dst, src1, src2)` over parallel chunks.
+macro_rules! inplace_op3 {
+    ($ty:ty, $name:literal, $kernel:ident) => {
+        impl InplaceOp3 for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                dst: &mut CpuStorage,
+                dst_l: &Layout,
+                s2: &CpuStorage,
+                l2: &Layout,
+                s3: &CpuStorage,
+                l3: &Layout,
+            ) -> Result<()> {
+                run(
+                    $name,
+                    dst,
+                    dst_l,
+                    [(s2, l2), (s3, l3)],
+                    |d, [a, b]| par3(d, a, b, |d, a, b| $kernel(self, d, a, b)),
+                    |d, [a, b]| par3(d, a, b, |d, a, b| $kernel(self, d, a, b)),
+                )
+            }
+        }
+    };
+}
+
 /// The slice of a contiguous tensor, typed.
 fn data<'a, T: CpuFloat>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
     crate::model::layers::cpu_float::contiguous(op, s, l, l.shape().dims())
@@ -103,30 +133,7 @@ simd_kernel! {
     }
 }
 
-impl InplaceOp3 for AdamMoment {
-    fn name(&self) -> &'static str {
-        "mixbench-adam-moment"
-    }
-
-    fn cpu_fwd(
-        &self,
-        dst: &mut CpuStorage,
-        dst_l: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        run(
-            self.name(),
-            dst,
-            dst_l,
-            [(s2, l2), (s3, l3)],
-            |m, [g, p]| par3(m, g, p, |m, g, p| adam_moment(self, m, g, p)),
-            |m, [g, p]| par3(m, g, p, |m, g, p| adam_moment(self, m, g, p)),
-        )
-    }
-}
+inplace_op3!(AdamMoment, "mixbench-adam-moment", adam_moment);
 
 /// Adam's parameter update in place (srcs: first moment, second moment):
 /// `p − (m / ((sqrt(v)·c₂ + 0)·1 + eps))·step + 0`, c₂ = 1/sqrt(1 − β₂ᵗ), step = lr/(1 − β₁ᵗ).
@@ -154,30 +161,7 @@ simd_kernel! {
     }
 }
 
-impl InplaceOp3 for AdamStep {
-    fn name(&self) -> &'static str {
-        "mixbench-adam-step"
-    }
-
-    fn cpu_fwd(
-        &self,
-        dst: &mut CpuStorage,
-        dst_l: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        run(
-            self.name(),
-            dst,
-            dst_l,
-            [(s2, l2), (s3, l3)],
-            |p, [m, v]| par3(p, m, v, |p, m, v| adam_step(self, p, m, v)),
-            |p, [m, v]| par3(p, m, v, |p, m, v| adam_step(self, p, m, v)),
-        )
-    }
-}
+inplace_op3!(AdamStep, "mixbench-adam-step", adam_step);
 
 /// SGD's momentum buffer in place (srcs: grad, param): `(b·μ + 0) + d`, d the decayed
 /// gradient; on the first step (`first`) just `d`.
@@ -202,30 +186,7 @@ simd_kernel! {
     }
 }
 
-impl InplaceOp3 for SgdMomentum {
-    fn name(&self) -> &'static str {
-        "mixbench-sgd-momentum"
-    }
-
-    fn cpu_fwd(
-        &self,
-        dst: &mut CpuStorage,
-        dst_l: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        run(
-            self.name(),
-            dst,
-            dst_l,
-            [(s2, l2), (s3, l3)],
-            |b, [g, p]| par3(b, g, p, |b, g, p| sgd_momentum(self, b, g, p)),
-            |b, [g, p]| par3(b, g, p, |b, g, p| sgd_momentum(self, b, g, p)),
-        )
-    }
-}
+inplace_op3!(SgdMomentum, "mixbench-sgd-momentum", sgd_momentum);
 
 /// SGD's parameter update in place (srcs: grad, momentum buffer): `p − (s·lr + 0)` where s is
 /// the decayed gradient `d`, the buffer `b` (plain momentum), `d + (b·μ + 0)` (Nesterov), or
@@ -258,30 +219,7 @@ simd_kernel! {
     }
 }
 
-impl InplaceOp3 for SgdStep {
-    fn name(&self) -> &'static str {
-        "mixbench-sgd-step"
-    }
-
-    fn cpu_fwd(
-        &self,
-        dst: &mut CpuStorage,
-        dst_l: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<()> {
-        run(
-            self.name(),
-            dst,
-            dst_l,
-            [(s2, l2), (s3, l3)],
-            |p, [g, b]| par3(p, g, b, |p, g, b| sgd_step(self, p, g, b)),
-            |p, [g, b]| par3(p, g, b, |p, g, b| sgd_step(self, p, g, b)),
-        )
-    }
-}
+inplace_op3!(SgdStep, "mixbench-sgd-step", sgd_step);
 
 /// Runs `f` over matching chunks of `dst`, `a` and `b` in parallel.
 fn par3<T: CpuFloat>(dst: &mut [T], a: &[T], b: &[T], f: impl Fn(&mut [T], &[T], &[T]) + Sync) {

@@ -15,11 +15,10 @@
 //! columns. The slab split depends on the shape only, and the weight gradient adds the slabs'
 //! partial products in slab order, so results do not depend on the thread count.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu_float::{CpuFloat, contiguous};
+use super::cpu_float::{CpuFloat, dispatch2};
 
 /// [`super::cpu_float::gemm`] on this thread only: the slabs already run in parallel.
 ///
@@ -277,29 +276,6 @@ impl ConvForward {
     }
 }
 
-/// Runs `f32`/`f64` kernel `f` on the two operands after checking their shapes.
-fn run2(
-    op: &'static str,
-    (s1, l1, d1): (&CpuStorage, &Layout, &[usize]),
-    (s2, l2, d2): (&CpuStorage, &Layout, &[usize]),
-    out: [usize; 4],
-    f32: impl Fn(&[f32], &[f32]) -> Vec<f32>,
-    f64: impl Fn(&[f64], &[f64]) -> Vec<f64>,
-) -> Result<(CpuStorage, Shape)> {
-    let v = match s1 {
-        CpuStorage::F32(_) => {
-            let (a, b) = (contiguous(op, s1, l1, d1)?, contiguous(op, s2, l2, d2)?);
-            f32::storage(f32(a, b))
-        }
-        CpuStorage::F64(_) => {
-            let (a, b) = (contiguous(op, s1, l1, d1)?, contiguous(op, s2, l2, d2)?);
-            f64::storage(f64(a, b))
-        }
-        other => return Err(candle_core::Error::UnsupportedDTypeForOp(other.dtype(), op).bt()),
-    };
-    Ok((v, Shape::from(out.to_vec())))
-}
-
 impl CustomOp2 for ConvForward {
     fn name(&self) -> &'static str {
         "mixbench-conv2d"
@@ -313,11 +289,11 @@ impl CustomOp2 for ConvForward {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (g, o) = (&self.0, self.1);
-        run2(
+        dispatch2(
             self.name(),
             (s1, l1, &self.input_dims()),
             (s2, l2, &self.weight_dims()),
-            self.output_dims(),
+            Shape::from(self.output_dims().to_vec()),
             |x, w| forward(g, o, x, w),
             |x, w| forward(g, o, x, w),
         )
@@ -359,11 +335,11 @@ impl CustomOp2 for ConvGradInput {
     ) -> Result<(CpuStorage, Shape)> {
         let f = ConvForward(self.0, self.1);
         let (g, o) = (&self.0, self.1);
-        run2(
+        dispatch2(
             self.name(),
             (s1, l1, &f.output_dims()),
             (s2, l2, &f.weight_dims()),
-            f.input_dims(),
+            Shape::from(f.input_dims().to_vec()),
             |go, w| grad_input(g, o, go, w),
             |go, w| grad_input(g, o, go, w),
         )
@@ -384,11 +360,11 @@ impl CustomOp2 for ConvGradWeight {
     ) -> Result<(CpuStorage, Shape)> {
         let f = ConvForward(self.0, self.1);
         let (g, o) = (&self.0, self.1);
-        run2(
+        dispatch2(
             self.name(),
             (s1, l1, &f.input_dims()),
             (s2, l2, &f.output_dims()),
-            f.weight_dims(),
+            Shape::from(f.weight_dims().to_vec()),
             |x, go| grad_weight(g, o, x, go),
             |x, go| grad_weight(g, o, x, go),
         )

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::ops::{Add, AddAssign, Div, Mul, Sub, SubAssign};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, Result, WithDType};
+use candle_core::{CpuStorage, Layout, Result, Shape, WithDType};
 
 /// Scratch slots per thread: a kernel may hold this many buffers at once.
 const SLOTS: usize = 3;
@@ -89,7 +89,7 @@ cpu_float!(f64, F64, F64);
 pub fn contiguous<'a, T: CpuFloat>(
     op: &'static str,
     s: &'a CpuStorage,
-    l: &candle_core::Layout,
+    l: &Layout,
     dims: &[usize],
 ) -> Result<&'a [T]> {
     if l.shape().dims() != dims {
@@ -102,6 +102,30 @@ pub fn contiguous<'a, T: CpuFloat>(
         Some(v) => Ok(&v[a..b]),
         None => Err(candle_core::Error::UnsupportedDTypeForOp(s.dtype(), op).bt()),
     }
+}
+
+/// Runs kernel `f32` or `f64` (by the first operand's type) on two contiguous operands checked
+/// against their expected dims; the result has shape `out`.
+pub fn dispatch2(
+    op: &'static str,
+    (s1, l1, d1): (&CpuStorage, &Layout, &[usize]),
+    (s2, l2, d2): (&CpuStorage, &Layout, &[usize]),
+    out: Shape,
+    f32: impl Fn(&[f32], &[f32]) -> Vec<f32>,
+    f64: impl Fn(&[f64], &[f64]) -> Vec<f64>,
+) -> Result<(CpuStorage, Shape)> {
+    let v = match s1 {
+        CpuStorage::F32(_) => {
+            let (a, b) = (contiguous(op, s1, l1, d1)?, contiguous(op, s2, l2, d2)?);
+            f32::storage(f32(a, b))
+        }
+        CpuStorage::F64(_) => {
+            let (a, b) = (contiguous(op, s1, l1, d1)?, contiguous(op, s2, l2, d2)?);
+            f64::storage(f64(a, b))
+        }
+        other => return Err(candle_core::Error::UnsupportedDTypeForOp(other.dtype(), op).bt()),
+    };
+    Ok((v, out))
 }
 
 /// Defines `fn name<T: CpuFloat>(…) -> R` whose body is compiled three times, for AVX-512,

@@ -8,7 +8,7 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::cpu_float::{CpuFloat, contiguous, gemm};
+use super::cpu_float::{CpuFloat, contiguous, dispatch2, gemm};
 
 /// `x [n, in] · wᵀ + b`: args x, weight [out, in], bias [out].
 #[derive(Debug, Clone, Copy)]
@@ -96,29 +96,6 @@ fn grad_bias<T: CpuFloat>(op: &LinearOp, g: &[T]) -> Vec<T> {
     db
 }
 
-/// Typed dispatch for two contiguous operands.
-fn run2(
-    name: &'static str,
-    (s1, l1, d1): (&CpuStorage, &Layout, [usize; 2]),
-    (s2, l2, d2): (&CpuStorage, &Layout, [usize; 2]),
-    out: Shape,
-    f32: impl Fn(&[f32], &[f32]) -> Vec<f32>,
-    f64: impl Fn(&[f64], &[f64]) -> Vec<f64>,
-) -> Result<(CpuStorage, Shape)> {
-    let v = match s1 {
-        CpuStorage::F32(_) => f32::storage(f32(
-            contiguous(name, s1, l1, &d1)?,
-            contiguous(name, s2, l2, &d2)?,
-        )),
-        CpuStorage::F64(_) => f64::storage(f64(
-            contiguous(name, s1, l1, &d1)?,
-            contiguous(name, s2, l2, &d2)?,
-        )),
-        _ => candle_core::bail!("{name}: f32 or f64 only"),
-    };
-    Ok((v, out))
-}
-
 impl CustomOp3 for LinearOp {
     fn name(&self) -> &'static str {
         "mixbench-linear"
@@ -190,10 +167,10 @@ impl CustomOp2 for GradInput {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let o = &self.0;
-        run2(
+        dispatch2(
             self.name(),
-            (s1, l1, [o.n, o.cout]),
-            (s2, l2, [o.cout, o.cin]),
+            (s1, l1, &[o.n, o.cout]),
+            (s2, l2, &[o.cout, o.cin]),
             Shape::from((o.n, o.cin)),
             |g, w| grad_input(o, g, w),
             |g, w| grad_input(o, g, w),
@@ -214,10 +191,10 @@ impl CustomOp2 for GradWeight {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let o = &self.0;
-        run2(
+        dispatch2(
             self.name(),
-            (s1, l1, [o.n, o.cout]),
-            (s2, l2, [o.n, o.cin]),
+            (s1, l1, &[o.n, o.cout]),
+            (s2, l2, &[o.n, o.cin]),
             Shape::from((o.cout, o.cin)),
             |g, x| grad_weight(o, g, x),
             |g, x| grad_weight(o, g, x),
