@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Result, Tensor, Var, backprop::GradStore};
-
-use super::update_kernels::{self, AdamMoment, AdamStep};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use super::update_kernels::{self, AdamMoment, AdamStep};
 
 /// The only value of `optimizer.name` that selects Adam.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -203,8 +203,9 @@ impl Adam {
     pub fn state(&self) -> Result<BTreeMap<String, Tensor>> {
         let mut out = BTreeMap::new();
         for (name, m) in &self.state {
-            out.insert(format!("adam/exp_avg/{name}"), m.exp_avg.clone());
-            out.insert(format!("adam/exp_avg_sq/{name}"), m.exp_avg_sq.clone());
+            // Copies: the CPU step updates the moments in place, and a snapshot must not move.
+            out.insert(format!("adam/exp_avg/{name}"), m.exp_avg.copy()?);
+            out.insert(format!("adam/exp_avg_sq/{name}"), m.exp_avg_sq.copy()?);
             let step = Tensor::new(&[m.step as f64], m.exp_avg.device())?.to_dtype(DType::F64)?;
             out.insert(format!("adam/step/{name}"), step);
         }

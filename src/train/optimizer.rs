@@ -110,11 +110,12 @@ impl Optimizer {
     /// The state as named tensors, keys distinct from `param/` and `buffer/` (checkpoints).
     pub fn state(&self) -> candle_core::Result<BTreeMap<String, Tensor>> {
         match self {
-            Self::Sgd(o) => Ok(o
+            // Copies: the CPU step updates the buffers in place, and a snapshot must not move.
+            Self::Sgd(o) => o
                 .buffers()
                 .iter()
-                .map(|(n, t)| (format!("momentum/{n}"), t.clone()))
-                .collect()),
+                .map(|(n, t)| Ok((format!("momentum/{n}"), t.copy()?)))
+                .collect(),
             Self::Adam(o) => o.state(),
         }
     }
@@ -139,6 +140,64 @@ impl Optimizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state snapshot keeps its values when the optimizer steps again (the CPU step updates
+    /// its own moments and buffers in place).
+    #[test]
+    fn a_state_snapshot_does_not_move_with_later_steps() {
+        use candle_core::{Device, Var};
+        for cfg in [
+            r#"{"lr": 0.1, "momentum": 0.9}"#,
+            r#"{"name": "adam", "lr": 0.1}"#,
+        ] {
+            let mut opt = Optimizer::new(&serde_json::from_str(cfg).unwrap());
+            let p = Var::new(&[1.0f32, -2.0, 0.5], &Device::Cpu).unwrap();
+            let params = vec![("w".to_string(), p.clone())];
+            let step = |opt: &mut Optimizer| {
+                let g = p
+                    .as_tensor()
+                    .sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                opt.step(&params, &g, 0.1).unwrap();
+            };
+            step(&mut opt);
+            let snap = opt.state().unwrap();
+            let before: Vec<Vec<f32>> = snap
+                .values()
+                .map(|t| {
+                    t.flatten_all()
+                        .unwrap()
+                        .to_dtype(candle_core::DType::F32)
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap()
+                })
+                .collect();
+            step(&mut opt);
+            let after: Vec<Vec<f32>> = snap
+                .values()
+                .map(|t| {
+                    t.flatten_all()
+                        .unwrap()
+                        .to_dtype(candle_core::DType::F32)
+                        .unwrap()
+                        .to_vec1()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(before, after, "{cfg}");
+            let live = opt.state().unwrap();
+            assert_ne!(
+                snap.values().next().unwrap().to_vec1::<f32>().unwrap(),
+                live.values().next().unwrap().to_vec1::<f32>().unwrap(),
+                "{cfg}"
+            );
+        }
+    }
 
     #[test]
     fn sgd_is_the_default_and_serialises_as_before() {

@@ -62,7 +62,7 @@ fn run<const N: usize>(
     let Some((a, b)) = dst_l.contiguous_offsets() else {
         return Err(candle_core::Error::RequiresContiguous { op }.bt());
     };
-    for (s, l) in &srcs {
+    for (_, l) in &srcs {
         if l.shape() != dst_l.shape() {
             candle_core::bail!(
                 "{op}: shapes {:?} and {:?} differ",
@@ -70,7 +70,6 @@ fn run<const N: usize>(
                 dst_l.shape()
             );
         }
-        let _ = s;
     }
     match dst {
         CpuStorage::F32(d) => {
