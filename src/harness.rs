@@ -338,6 +338,20 @@ pub fn run_cell(
     })
 }
 
+/// Stored models of `cell` that an older numerics version made, with that version: each older
+/// version's training hash names another folder, so they are never reused, only reported.
+pub fn stale_models(layout: &Layout, cell: &Cell) -> Result<Vec<(u32, PathBuf)>> {
+    let mut out = Vec::new();
+    for v in 0..crate::numerics::NUMERICS_VERSION {
+        let h = crate::suite::resolve::training_hash_under(&cell.config, v);
+        let p = layout.model(&h, cell.seed)?;
+        if p.meta().exists() || p.weights().exists() {
+            out.push((v, p.dir));
+        }
+    }
+    Ok(out)
+}
+
 /// Whether a stored record is the current one for `cell` (same model, same evaluations).
 pub fn record_matches(r: &ResultRecord, cell: &Cell) -> bool {
     r.training_hash == cell.training_hash

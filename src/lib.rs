@@ -12,6 +12,7 @@ pub mod experiment;
 pub mod harness;
 pub mod memory;
 pub mod model;
+pub mod numerics;
 pub mod ops;
 pub mod registry;
 pub mod regularizer;

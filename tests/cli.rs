@@ -70,6 +70,12 @@ fn reproduce_bless_skip_and_regression_exit_codes() {
         out.contains("These numbers are not a reproduction of the paper's"),
         "{out}"
     );
+    // Before the bless there was no baseline: the verdict says nothing was compared.
+    assert!(
+        out.contains("Nothing was compared: no value of this run has a baseline"),
+        "{out}"
+    );
+    assert!(!out.contains("No regression"), "{out}");
     let rec_path = d.path().join("results/tiny/smoke/none-s0.json");
     let first = std::fs::read_to_string(&rec_path).unwrap();
 
@@ -81,7 +87,13 @@ fn reproduce_bless_skip_and_regression_exit_codes() {
         err.contains("trained 0 model(s), reused 2, ran 0 evaluation(s), reused 2"),
         "{err}"
     );
-    assert!(out.contains("✓"), "{out}");
+    // On CPU against a CPU baseline every value is bit-identical.
+    assert!(out.contains("| = |"), "{out}");
+    assert!(!out.contains("| ✓ |"), "{out}");
+    assert!(
+        out.contains("No regression and nothing incomparable: 8 value(s) compared with the baseline, 8 of them bit-identical"),
+        "{out}"
+    );
 
     // A model whose artifact is gone is trained again; the other is reused.
     let mm: serde_json::Value = serde_json::from_str(
@@ -284,7 +296,8 @@ fn adding_an_epsilon_evaluates_without_training() {
     assert!(out.contains("| Δ paper |"), "{out}");
     // The new column has no baseline yet: "–", not "≠" (exit 0 above).
     assert!(
-        out.contains("No regression and nothing incomparable."),
+        out.contains("No regression and nothing incomparable:")
+            && out.contains("without a baseline."),
         "{out}"
     );
     let after = rec("none");
@@ -508,4 +521,75 @@ fn history_keeps_every_run_and_the_report_charts_it() {
     let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny"]);
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("re-bless"), "{err}");
+}
+
+/// A model stored by code of an older numerics version is never reused: `reproduce` names it as
+/// stale and retrains, `gc` lists it and `gc --remove` deletes it.
+#[test]
+fn stale_models_are_reported_retrained_and_collected() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    std::fs::write(d.path().join("suites/tiny.yaml"), SUITE).unwrap();
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = mixbench(d.path(), &["gc"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("0 model(s) and 0 record(s)"), "{err}");
+
+    // Make `none` look as if version-0 code had trained it: its folder under the version-0
+    // hash, its provenance saying version 0.
+    let ls = mixbench::suite::load(&d.path().join("suites"), "tiny").unwrap();
+    let cells = mixbench::suite::resolve(&ls, "smoke", None).unwrap();
+    let cell = cells.iter().find(|c| c.experiment == "none").unwrap();
+    let old_hash = mixbench::suite::resolve::training_hash_under(&cell.config, 0);
+    assert_ne!(old_hash, cell.training_hash);
+    let models = d.path().join("results/models");
+    std::fs::create_dir_all(models.join(&old_hash)).unwrap();
+    let old_dir = models.join(&old_hash).join("s0");
+    std::fs::rename(models.join(&cell.training_hash).join("s0"), &old_dir).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(old_dir.join("model.json")).unwrap())
+            .unwrap();
+    meta["training_hash"] = serde_json::json!(old_hash);
+    meta["code"]
+        .as_object_mut()
+        .unwrap()
+        .remove("numerics_version");
+    std::fs::write(
+        old_dir.join("model.json"),
+        serde_json::to_vec(&meta).unwrap(),
+    )
+    .unwrap();
+
+    let (code, out, err) = mixbench(d.path(), &["gc"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.contains(&old_hash) && out.contains("(numerics version 0)"),
+        "{out}"
+    );
+    assert!(err.contains("1 model(s) and 0 record(s)"), "{err}");
+
+    let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("1 stored model(s) of this profile were made under an older numerics version"),
+        "{err}"
+    );
+    assert!(err.contains("none s0 (numerics version 0"), "{err}");
+    assert!(err.contains("trained 1 model(s), reused 1"), "{err}");
+
+    let (code, _, err) = mixbench(d.path(), &["gc", "--remove"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("removed 1 model(s)"), "{err}");
+    assert!(!models.join(&old_hash).exists());
+    assert!(
+        models
+            .join(&cell.training_hash)
+            .join("s0/model.json")
+            .exists()
+    );
+    let (_, out, _) = mixbench(d.path(), &["gc"]);
+    assert!(out.is_empty(), "{out}");
 }

@@ -4,6 +4,7 @@ pub mod compare;
 pub mod data;
 pub mod diff;
 pub mod evaluate;
+pub mod gc;
 pub mod history;
 pub mod list;
 pub mod merge;
@@ -85,6 +86,8 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Write a Slurm array script or a Kubernetes Indexed Job that runs a profile as N shards.
     Plan(plan::PlanArgs),
+    /// List (or `--remove`) stored models and records made under another numerics version.
+    Gc(gc::GcArgs),
     /// Combine results folders (e.g. one per shard); refuses two different results for one cell.
     Merge(merge::MergeArgs),
     /// A suite profile's metrics over the runs kept by `reproduce --history`, with the commits
@@ -121,6 +124,7 @@ pub fn main() -> i32 {
         Command::Compare(a) => compare::run(&cli, a),
         Command::Plan(a) => plan::run(&cli, a),
         Command::Merge(a) => merge::run(&cli, a),
+        Command::Gc(a) => gc::run(&cli, a),
         Command::History(a) => history::run(&cli, a),
         Command::Diff(a) => diff::run(&cli, a),
         Command::Schema => schema::run(),

@@ -62,16 +62,103 @@ pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
     }))
 }
 
-/// Singular values of a row-major `rows × cols` matrix, largest first (faer, sequential so
-/// the result does not depend on the thread count).
+/// Singular values of a row-major `rows × cols` matrix, largest first (`min(rows, cols)` of them).
+///
+/// Plain f64 loops in a fixed order (Householder QR of the tall orientation, then one-sided
+/// Jacobi on R), so the bits are the same on every CPU and thread count; a SIMD library picks
+/// its lane width at run time, which would make them depend on the machine.
 pub fn singular_values(rows: usize, cols: usize, data: &[f64]) -> Result<Vec<f64>> {
     if rows == 0 || cols == 0 {
         return Ok(vec![]);
     }
-    faer::set_global_parallelism(faer::Par::Seq);
-    let m = faer::Mat::<f64>::from_fn(rows, cols, |i, j| data[i * cols + j]);
-    m.singular_values()
-        .map_err(|e| Error::Other(format!("singular value decomposition failed: {e:?}")))
+    // Column-major copy of the tall orientation: column j is a[j*m..(j+1)*m].
+    let (m, n) = (rows.max(cols), rows.min(cols));
+    let mut a = vec![0.0f64; m * n];
+    for i in 0..rows {
+        for j in 0..cols {
+            let (r, c) = if rows >= cols { (i, j) } else { (j, i) };
+            a[c * m + r] = data[i * cols + j];
+        }
+    }
+    householder_r(m, n, &mut a);
+    let mut r: Vec<Vec<f64>> = (0..n).map(|j| a[j * m..j * m + n].to_vec()).collect();
+    jacobi_orthogonalize(&mut r)?;
+    let mut s: Vec<f64> = r.iter().map(|c| dot(c, c).sqrt()).collect();
+    s.sort_by(|x, y| y.total_cmp(x));
+    Ok(s)
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).fold(0.0, |acc, (x, y)| acc + x * y)
+}
+
+/// Reduces the column-major m×n (m ≥ n) matrix `a` in place so that its top n×n block is the R
+/// of a QR decomposition (same singular values); rows below are left as scratch.
+fn householder_r(m: usize, n: usize, a: &mut [f64]) {
+    let mut v = vec![0.0f64; m];
+    for j in 0..n {
+        let col = &a[j * m + j..(j + 1) * m];
+        let norm = dot(col, col).sqrt();
+        if norm == 0.0 {
+            continue;
+        }
+        let alpha = if col[0] > 0.0 { -norm } else { norm };
+        let len = m - j;
+        v[..len].copy_from_slice(col);
+        v[0] -= alpha;
+        let vv = dot(&v[..len], &v[..len]);
+        if vv == 0.0 {
+            continue;
+        }
+        for c in j + 1..n {
+            let x = &mut a[c * m + j..(c + 1) * m];
+            let f = 2.0 * dot(&v[..len], x) / vv;
+            for (xi, vi) in x.iter_mut().zip(&v[..len]) {
+                *xi -= f * vi;
+            }
+        }
+        a[j * m + j] = alpha;
+        for x in &mut a[j * m + j + 1..(j + 1) * m] {
+            *x = 0.0;
+        }
+    }
+}
+
+/// Rotates pairs of columns (Hestenes' one-sided Jacobi) until all are orthogonal; their norms
+/// are then the singular values.
+fn jacobi_orthogonalize(cols: &mut [Vec<f64>]) -> Result<()> {
+    let n = cols.len();
+    for _sweep in 0..100 {
+        let mut rotated = false;
+        for p in 0..n {
+            for q in p + 1..n {
+                let (left, right) = cols.split_at_mut(q);
+                let (cp, cq) = (&mut left[p], &mut right[0]);
+                let alpha = dot(cp, cp);
+                let beta = dot(cq, cq);
+                let gamma = dot(cp, cq);
+                if gamma == 0.0 || gamma.abs() <= 1e-15 * (alpha * beta).sqrt() {
+                    continue;
+                }
+                rotated = true;
+                let zeta = (beta - alpha) / (2.0 * gamma);
+                let t = zeta.signum() / (zeta.abs() + (1.0 + zeta * zeta).sqrt());
+                let c = 1.0 / (1.0 + t * t).sqrt();
+                let s = c * t;
+                for (x, y) in cp.iter_mut().zip(cq.iter_mut()) {
+                    let (xp, yq) = (*x, *y);
+                    *x = c * xp - s * yq;
+                    *y = s * xp + c * yq;
+                }
+            }
+        }
+        if !rotated {
+            return Ok(());
+        }
+    }
+    Err(Error::Other(
+        "singular values: Jacobi rotations did not converge in 100 sweeps (NaN or Inf in the representations?)".into(),
+    ))
 }
 
 /// The largest singular value and the sum of all the others.
@@ -234,4 +321,34 @@ mod tests {
     }
 
     const NUMPY: [f64; 2] = [9.852920234522092, 0.41226551170948406];
+
+    /// A wide matrix and its transpose: `numpy.linalg.svd(a, compute_uv=False)` for
+    /// `a[i][j] = ((7i + 3j) mod 11) − 5 + i/4`, 5 × 8 (numpy 2.x).
+    #[test]
+    fn wide_and_tall_orientations_match_numpy() {
+        let want = [
+            13.10160328701491,
+            11.21727542956639,
+            7.631770577702796,
+            6.978429077412583,
+            5.619459823484696,
+        ];
+        let a: Vec<f64> = (0..5)
+            .flat_map(|i| {
+                (0..8).map(move |j| ((i * 7 + j * 3) % 11) as f64 - 5.0 + 0.25 * i as f64)
+            })
+            .collect();
+        let at: Vec<f64> = (0..8)
+            .flat_map(|j| (0..5).map(|i| a[i * 8 + j]).collect::<Vec<_>>())
+            .collect();
+        for got in [
+            singular_values(5, 8, &a).unwrap(),
+            singular_values(8, 5, &at).unwrap(),
+        ] {
+            assert_eq!(got.len(), 5);
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
+            }
+        }
+    }
 }

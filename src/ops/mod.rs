@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod diff;
+pub mod gc;
 pub mod history;
 pub mod merge;
 pub mod plan;

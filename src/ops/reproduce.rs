@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::Progress;
 use super::shard::{Shard, assign};
 use crate::error::{Error, Result};
-use crate::harness::{HarnessOptions, Training, collect_records, run_cell};
+use crate::harness::{HarnessOptions, Training, collect_records, run_cell, stale_models};
 use crate::report::{self, Report};
 use crate::results::aggregate;
 use crate::results::baseline::{self, Baseline};
@@ -126,6 +126,33 @@ pub fn reproduce(
         req.profile,
         cells.len()
     ));
+    let mut stale = Vec::new();
+    for cell in &cells {
+        if opts
+            .layout
+            .model(&cell.training_hash, cell.seed)?
+            .meta()
+            .exists()
+        {
+            continue;
+        }
+        for (v, dir) in stale_models(opts.layout, cell)? {
+            stale.push(format!(
+                "{} s{} (numerics version {v}: {})",
+                cell.experiment,
+                cell.seed,
+                dir.display()
+            ));
+        }
+    }
+    if !stale.is_empty() {
+        progress.note(&format!(
+            "{} stored model(s) of this profile were made under an older numerics version than {}: stale, so they are retrained, never reused (`mixbench gc --remove` deletes them):\n  {}",
+            stale.len(),
+            crate::numerics::NUMERICS_VERSION,
+            stale.join("\n  ")
+        ));
+    }
     let mut counts = [0usize; 4];
     let mut missing: Vec<String> = Vec::new();
     let mut busy: Vec<String> = Vec::new();

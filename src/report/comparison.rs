@@ -42,7 +42,7 @@ pub fn markdown(c: &Comparison) -> String {
     let _ = writeln!(s, "> Profile `{}`: {}\n", c.profile, c.profile_description);
     let _ = writeln!(
         s,
-        "New method: `{}`. Baseline: `{}` (blessed {}). Verdicts: two-sided Welch test at significance {} (a one-sided test per direction decides better or worse); with one seed on a side there is no variance estimate, so no verdict. New results: `<results>/{}/{}/`.\n",
+        "New method: `{}`. Baseline: `{}` (blessed {}). Verdicts: two-sided Welch test at significance {}: better or worse when p < significance, by the side the mean moved; with one seed on a side there is no variance estimate, so no verdict. New results: `<results>/{}/{}/`.\n",
         crate::suite::resolve::canonical_json(&c.spec),
         c.baseline,
         c.baseline_blessed_at,

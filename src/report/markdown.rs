@@ -64,7 +64,7 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "Legend: ✓ within tolerance of the baseline · ✗ regression · ▲ better than the baseline · ≠ not comparable (training config, evaluation or data differ) · ⚠ a seed diverged (NaN/Inf; never averaged) · – no baseline / not run.\n"
+        "Legend: = bit-identical to the baseline · ✓ within tolerance of the baseline · ✗ regression · ▲ better than the baseline · ≠ not comparable (training config, evaluation or data differ) · ⚠ a seed diverged (NaN/Inf; never averaged) · – no baseline / not run.\n"
     );
     for sec in r.grid() {
         if let Some(g) = &sec.title {
@@ -108,8 +108,27 @@ pub fn render(r: &Report) -> String {
         })
         .collect();
     let _ = writeln!(s, "## Verdict\n");
-    if regressions.is_empty() {
-        let _ = writeln!(s, "No regression and nothing incomparable.\n");
+    let diffs = r.rows.iter().flat_map(|row| row.diffs.iter());
+    let compared = diffs
+        .clone()
+        .filter(|d| !matches!(d.status, Status::NoBaseline))
+        .count();
+    let identical = diffs
+        .clone()
+        .filter(|d| d.status == Status::Identical)
+        .count();
+    let unbased = diffs.filter(|d| d.status == Status::NoBaseline).count();
+    if regressions.is_empty() && compared == 0 {
+        let _ = writeln!(
+            s,
+            "Nothing was compared: no value of this run has a baseline ({unbased} without one). Bless one with `mixbench reproduce {} --profile {} --bless`.\n",
+            r.suite, r.profile
+        );
+    } else if regressions.is_empty() {
+        let _ = writeln!(
+            s,
+            "No regression and nothing incomparable: {compared} value(s) compared with the baseline, {identical} of them bit-identical; {unbased} without a baseline.\n"
+        );
     } else {
         let _ = writeln!(s, "{}\n", regressions.join("\n"));
     }
@@ -124,8 +143,8 @@ pub fn render(r: &Report) -> String {
     for c in &r.code {
         let _ = writeln!(
             s,
-            "- code: mixbench {} at git {} (dirty: {}), candle {}",
-            c.crate_version, c.git_commit, c.git_dirty, c.candle_version
+            "- code: mixbench {} at git {} (dirty: {}), candle {}, numerics version {}",
+            c.crate_version, c.git_commit, c.git_dirty, c.candle_version, c.numerics_version
         );
     }
     let _ = writeln!(s, "- device: {}", r.devices.join(", "));
@@ -155,8 +174,8 @@ pub fn render(r: &Report) -> String {
     if let Some((at, code)) = &r.baseline {
         let _ = writeln!(
             s,
-            "- baseline: blessed {at} at git {} (candle {})",
-            code.git_commit, code.candle_version
+            "- baseline: blessed {at} at git {} (candle {}, numerics version {})",
+            code.git_commit, code.candle_version, code.numerics_version
         );
     } else {
         let _ = writeln!(

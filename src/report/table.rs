@@ -7,7 +7,9 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::experiment::device::is_bit_exact;
 use crate::results::baseline::Baseline;
+use crate::results::diff::require_identical;
 use crate::results::record::BEST_SUFFIX;
 use crate::results::record::{CodeVersion, ResultRecord};
 use crate::results::{MetricDiff, Status, aggregate, compare};
@@ -313,11 +315,13 @@ pub fn build(
     }
     metrics = with_best;
     let summaries = aggregate(records, &metrics)?;
+    let exact = baseline.is_some_and(|b| is_bit_exact(&b.device))
+        && records.iter().all(|r| is_bit_exact(&r.environment.device));
     let mut rows = Vec::new();
     for e in &s.experiments {
         let paper = e.paper.iter().map(|(k, v)| (k.clone(), parse(v))).collect();
         let summary = summaries.iter().find(|x| x.experiment == e.id);
-        let diffs = match summary {
+        let mut diffs = match summary {
             Some(cur) => compare(
                 cur,
                 baseline.and_then(|b| b.experiments.get(&e.id)),
@@ -326,6 +330,9 @@ pub fn build(
             ),
             None => vec![],
         };
+        if exact {
+            diffs.iter_mut().for_each(require_identical);
+        }
         rows.push(ReportRow {
             experiment: e.id.clone(),
             group: e.group.clone(),

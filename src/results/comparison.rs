@@ -11,11 +11,11 @@ use crate::suite::schema::{Better, MetricSpec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// Significantly better (one-sided Welch p < significance).
+    /// Significantly better (two-sided Welch p < significance, mean on the better side).
     Better,
-    /// Significantly worse.
+    /// Significantly worse (two-sided Welch p < significance, mean on the worse side).
     Worse,
-    /// Neither one-sided test is significant.
+    /// The two-sided Welch p is not below the significance.
     NoSignificantDifference,
     /// Fewer than two seeds on a side: no variance estimate, so no test.
     NotTested,
@@ -83,13 +83,15 @@ pub fn compare_metric(
             Better::Higher => Better::Lower,
         };
         let better = welch_p_worse(c, b, flipped);
+        // The printed p is two-sided, so the decision is too: a one-sided p below α would be
+        // a test at level 2α.
         let p = (2.0 * worse.min(better)).min(1.0);
-        let v = if worse < alpha {
-            Verdict::Worse
-        } else if better < alpha {
-            Verdict::Better
-        } else {
+        let v = if p >= alpha {
             Verdict::NoSignificantDifference
+        } else if worse < better {
+            Verdict::Worse
+        } else {
+            Verdict::Better
         };
         (Some(p), v)
     };
@@ -138,6 +140,43 @@ mod tests {
             compare_metric(&m, Some(&a), Some(&b), false, 0.05).verdict,
             Verdict::NoSignificantDifference
         );
+        // Both boundaries of the two-sided test at α = 0.05, against scipy 1.16
+        // `ttest_ind(a, [4.9, 5.0, 5.1], equal_var=False)`.
+        let base = stat(&[4.9, 5.0, 5.1]);
+        // two-sided p = 0.0911 (one-sided 0.0455 < α): not significant.
+        let c = compare_metric(
+            &m,
+            Some(&stat(&[5.12, 5.32, 5.52])),
+            Some(&base),
+            false,
+            0.05,
+        );
+        assert!(
+            (c.p_value.unwrap() - 0.09106689587214482).abs() < 1e-6,
+            "{c:?}"
+        );
+        assert_eq!(c.verdict, Verdict::NoSignificantDifference);
+        // two-sided p = 0.0411 < α: worse (error is higher), and better in the mirror.
+        let c = compare_metric(
+            &m,
+            Some(&stat(&[5.25, 5.45, 5.65])),
+            Some(&base),
+            false,
+            0.05,
+        );
+        assert!(
+            (c.p_value.unwrap() - 0.04114375452016359).abs() < 1e-6,
+            "{c:?}"
+        );
+        assert_eq!(c.verdict, Verdict::Worse);
+        let c = compare_metric(
+            &m,
+            Some(&base),
+            Some(&stat(&[5.25, 5.45, 5.65])),
+            false,
+            0.05,
+        );
+        assert_eq!(c.verdict, Verdict::Better);
         // One seed: no test, and a stale baseline is never judged.
         let one = stat(&[4.0]);
         assert_eq!(

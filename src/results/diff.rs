@@ -10,6 +10,8 @@ use crate::suite::schema::{Better, MetricSpec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Bit-identical to the baseline: every seed's value has the same bits (=).
+    Identical,
     /// Within tolerance (✓).
     Ok,
     /// Worse than the baseline beyond tolerance, and significant when testable (✗).
@@ -28,6 +30,7 @@ impl Status {
     /// The symbol used in reports.
     pub fn symbol(self) -> &'static str {
         match self {
+            Status::Identical => "=",
             Status::Ok => "✓",
             Status::Regression => "✗",
             Status::Better => "▲",
@@ -149,6 +152,18 @@ pub fn compare(
             };
             let delta = c.mean - b.mean;
             d.delta = Some(delta);
+            if c.mean.to_bits() == b.mean.to_bits()
+                && c.std.to_bits() == b.std.to_bits()
+                && c.values.len() == b.values.len()
+                && c.values
+                    .iter()
+                    .zip(&b.values)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            {
+                d.status = Status::Identical;
+                d.reason = format!("identical bits ({} seed(s))", c.values.len());
+                return d;
+            }
             let worse = match m.better {
                 Better::Lower => delta,
                 Better::Higher => -delta,
@@ -190,6 +205,20 @@ fn short(h: &str) -> &str {
     &h[..h.len().min(12)]
 }
 
+/// Holds a CPU run to its CPU baseline exactly: both bit-exact and under one training hash (so
+/// one numerics version), any compared value that is not bit-identical is a regression, however
+/// small, since only a code change can move it. Tolerances stay for GPU runs.
+pub fn require_identical(d: &mut MetricDiff) {
+    if matches!(d.status, Status::Ok | Status::Better | Status::Regression) {
+        d.reason = format!(
+            "bits differ from a CPU baseline of the same numerics version (Δ = {:+e}; {}): a CPU run reproduces its CPU baseline exactly on any x86-64 machine, so the code changed the numbers; if that is intended, bump the numerics version (src/numerics.rs) and re-bless",
+            d.delta.unwrap_or(f64::NAN),
+            d.reason
+        );
+        d.status = Status::Regression;
+    }
+}
+
 /// One-sided Welch t-test p-value for "current is worse than baseline".
 pub fn welch_p_worse(c: &Stat, b: &Stat, better: Better) -> f64 {
     let (n1, n2) = (c.n as f64, b.n as f64);
@@ -216,6 +245,44 @@ mod tests {
 
     fn stat(values: &[f64]) -> Stat {
         Stat::from_values(values)
+    }
+
+    #[test]
+    fn cpu_runs_must_match_a_cpu_baseline_bit_for_bit() {
+        let spec = vec![MetricSpec {
+            name: "clean.test_error".into(),
+            label: None,
+            unit: String::new(),
+            better: Better::Lower,
+            tolerance: 0.5,
+            from: Default::default(),
+        }];
+        let summary = |v: f64| ExperimentSummary {
+            experiment: "e".into(),
+            training_hash: "h".into(),
+            dataset_fingerprint: "f".into(),
+            seeds: vec![0],
+            metrics: [("clean.test_error".to_string(), stat(&[v]))].into(),
+            metric_sources: Default::default(),
+            diverged: vec![],
+        };
+        // Within tolerance, but one ulp away: a regression on CPU.
+        let near = 5.0f64;
+        let next = f64::from_bits(near.to_bits() + 1);
+        let mut d = compare(&summary(next), Some(&summary(near)), &spec, 0.05).remove(0);
+        assert_eq!(d.status, Status::Ok);
+        require_identical(&mut d);
+        assert_eq!(d.status, Status::Regression);
+        assert!(
+            d.reason.contains("bump the numerics version"),
+            "{}",
+            d.reason
+        );
+        // Identical bits stay identical.
+        let mut d = compare(&summary(near), Some(&summary(near)), &spec, 0.05).remove(0);
+        assert_eq!(d.status, Status::Identical);
+        require_identical(&mut d);
+        assert_eq!(d.status, Status::Identical);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct CodeVersion {
     pub git_dirty: String,
     /// candle-core version.
     pub candle_version: String,
+    /// [`crate::numerics::NUMERICS_VERSION`] of the code (0: written before versioning).
+    #[serde(default)]
+    pub numerics_version: u32,
 }
 
 impl CodeVersion {
@@ -38,6 +41,7 @@ impl CodeVersion {
             git_commit: env!("MIXBENCH_GIT_COMMIT").into(),
             git_dirty: env!("MIXBENCH_GIT_DIRTY").into(),
             candle_version: env!("MIXBENCH_CANDLE_VERSION").into(),
+            numerics_version: crate::numerics::NUMERICS_VERSION,
         }
     }
 }

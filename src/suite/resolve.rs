@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::eval::{EvaluationSpec, spec};
 use crate::experiment::ExperimentConfig;
 use crate::model;
+use crate::numerics::NUMERICS_VERSION;
 use crate::regularizer;
 
 /// One experiment run with one seed.
@@ -287,10 +288,12 @@ pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -
     })
 }
 
-/// Settings that change what is logged or evaluated, never the trained weights.
+/// Settings that change neither the trained weights nor what is stored with them.
+///
+/// `eval_every` is not among them: the learning curves and best-epoch metrics stored with a
+/// model follow its schedule, so a model trained with another one must not be reused.
 pub const NOT_IN_TRAINING_HASH: &[&str] = &[
     "evaluations",
-    "eval_every",
     "eval_batch_size",
     "checkpoint_every",
     "checkpoint_minutes",
@@ -307,10 +310,24 @@ pub fn training_config(cfg: &ExperimentConfig) -> Value {
     v
 }
 
-/// sha256 of the canonical JSON of [`training_config`]: sorted keys, integral floats written
-/// as integers.
+/// sha256 of the canonical JSON of [`training_config`] plus the numerics version: sorted keys,
+/// integral floats written as integers.
 pub fn training_hash(cfg: &ExperimentConfig) -> String {
-    crate::data::hash::sha256_hex(canonical_json(&training_config(cfg)).as_bytes())
+    training_hash_under(cfg, NUMERICS_VERSION)
+}
+
+/// The training hash `cfg` had under numerics version `version`, to find stored models that
+/// older code made (version 0 hashed neither the version nor `eval_every`).
+pub fn training_hash_under(cfg: &ExperimentConfig, version: u32) -> String {
+    let mut v = training_config(cfg);
+    if let Value::Object(m) = &mut v {
+        if version == 0 {
+            m.remove("eval_every");
+        } else {
+            m.insert("numerics_version".into(), Value::from(version));
+        }
+    }
+    crate::data::hash::sha256_hex(canonical_json(&v).as_bytes())
 }
 
 /// sha256 identifying one evaluation of the models of a training config: the training hash,
@@ -318,6 +335,7 @@ pub fn training_hash(cfg: &ExperimentConfig) -> String {
 /// result). It is the same for every seed, so seeds aggregate and compare under one hash.
 pub fn evaluation_hash(training_hash: &str, e: &EvaluationSpec, eval_batch_size: usize) -> String {
     let v = serde_json::json!({
+        "numerics_version": NUMERICS_VERSION,
         "training_hash": training_hash,
         "evaluation": e.hashed_value(),
         "eval_batch_size": eval_batch_size,

@@ -45,6 +45,9 @@ pub trait CpuFloat:
 
     /// The square root in this type.
     fn sqrt_t(self) -> Self;
+
+    /// `self * b + c` with one rounding (IEEE fused multiply-add, exact on every CPU).
+    fn fma(self, b: Self, c: Self) -> Self;
 }
 
 macro_rules! cpu_float {
@@ -77,6 +80,10 @@ macro_rules! cpu_float {
 
             fn sqrt_t(self) -> Self {
                 self.sqrt()
+            }
+
+            fn fma(self, b: Self, c: Self) -> Self {
+                self.mul_add(b, c)
             }
         }
     };
@@ -128,12 +135,91 @@ pub fn dispatch2(
     Ok((v, out))
 }
 
+/// The instruction sets the CPU kernels are compiled for, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KernelLevel {
+    /// Baseline x86-64 (SSE2).
+    Baseline,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512F (with AVX2 and FMA).
+    Avx512,
+}
+
+impl KernelLevel {
+    /// The level's name as `MIXBENCH_CPU_KERNELS` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelLevel::Baseline => "baseline",
+            KernelLevel::Avx2 => "avx2",
+            KernelLevel::Avx512 => "avx512",
+        }
+    }
+}
+
+/// The widest level this CPU has.
+pub fn detected_kernel_level() -> KernelLevel {
+    static DETECTED: std::sync::OnceLock<KernelLevel> = std::sync::OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let v3 = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma");
+            if v3 && std::arch::is_x86_feature_detected!("avx512f") {
+                return KernelLevel::Avx512;
+            }
+            if v3 {
+                return KernelLevel::Avx2;
+            }
+        }
+        KernelLevel::Baseline
+    })
+}
+
+/// 0: no cap; else 1 + the capping level's index.
+static FORCED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Caps the kernels' level (None: the CPU's widest), so tests can run every copy a CPU can.
+/// Results must not change: that is what the canary test checks with it.
+pub fn force_kernel_level(level: Option<KernelLevel>) {
+    FORCED.store(
+        level.map_or(0, |l| l as u8 + 1),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// The level the kernels run at: the CPU's widest, capped by [`force_kernel_level`] or by
+/// `MIXBENCH_CPU_KERNELS=baseline|avx2|avx512` (read once).
+pub fn kernel_level() -> KernelLevel {
+    static ENV_CAP: std::sync::OnceLock<Option<KernelLevel>> = std::sync::OnceLock::new();
+    let env =
+        *ENV_CAP.get_or_init(
+            || match std::env::var("MIXBENCH_CPU_KERNELS").ok().as_deref() {
+                Some("baseline") => Some(KernelLevel::Baseline),
+                Some("avx2") => Some(KernelLevel::Avx2),
+                _ => None,
+            },
+        );
+    let forced = match FORCED.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => Some(KernelLevel::Baseline),
+        2 => Some(KernelLevel::Avx2),
+        3 => Some(KernelLevel::Avx512),
+        _ => None,
+    };
+    let mut l = detected_kernel_level();
+    for cap in [env, forced].into_iter().flatten() {
+        l = l.min(cap);
+    }
+    l
+}
+
 /// Defines `fn name<T: CpuFloat>(…) -> R` whose body is compiled three times, for AVX-512,
-/// AVX2 and the baseline, and picks the widest the CPU has at each call; the crate itself stays
-/// built for any x86-64.
+/// AVX2 + FMA and the baseline, and picks [`kernel_level`]'s copy at each call; the crate
+/// itself stays built for any x86-64.
 ///
 /// Results do not depend on the copy that runs: Rust never fuses a multiply and an add on its
-/// own, and the kernels' sums use explicit lanes, so only the speed changes.
+/// own (only an explicit `mul_add` does, which is exact IEEE fma on every copy) and the
+/// kernels' sums use explicit lanes, so only the speed changes.
 macro_rules! simd_kernel {
     (
         $(#[$meta:meta])*
@@ -147,22 +233,24 @@ macro_rules! simd_kernel {
             fn body<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f,avx2")]
+                use $crate::model::layers::cpu_float::{KernelLevel, kernel_level};
+                #[target_feature(enable = "avx512f,avx2,fma")]
                 #[allow(clippy::too_many_arguments, clippy::unused_unit)]
                 unsafe fn v4<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
                     body($($arg),*)
                 }
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments, clippy::unused_unit)]
                 unsafe fn v3<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
                     body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has the features v4 is compiled for.
+                let level = kernel_level();
+                if level == KernelLevel::Avx512 {
+                    // SAFETY: kernel_level never exceeds what the CPU has.
                     return unsafe { v4($($arg),*) };
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has the features v3 is compiled for.
+                if level == KernelLevel::Avx2 {
+                    // SAFETY: kernel_level never exceeds what the CPU has.
                     return unsafe { v3($($arg),*) };
                 }
             }
@@ -172,9 +260,36 @@ macro_rules! simd_kernel {
 }
 pub(crate) use simd_kernel;
 
+/// The longest reduction one gemm call sums: longer ones are split into near-equal chunks of at
+/// most this many terms, in order, each added to the output.
+///
+/// The `gemm` crate picks its k-block from the L1 size and the microkernel's tile shape (512 on
+/// 32 KiB L1s, 1024 for AVX2 on 48 KiB ones), and it never makes one smaller than
+/// `min(k, 512)`; so a call with k ≤ 512 is one block on every CPU, and within a block every
+/// output element is one FMA chain from zero in k order, whatever the SIMD width or thread count.
+pub const K_BLOCK: usize = 512;
+
+/// Products with at most this many outputs (or one row or column, or k ≤ 2) never reach the
+/// `gemm` crate: its paths for them sum in SIMD-width lanes (or without FMA), so they would
+/// differ between AVX2 and AVX-512 machines.
+pub const SMALL_OUTPUTS: usize = 256;
+
+/// The chunks `[start, end)` that a reduction of length `k` is summed in: `ceil(k / K_BLOCK)`
+/// near-equal chunks, the longer ones first (the `gemm` crate's own evening of k-blocks).
+pub fn k_chunks(k: usize) -> impl Iterator<Item = (usize, usize)> {
+    let count = k.div_ceil(K_BLOCK).max(1);
+    let len = k.div_ceil(count);
+    (0..count).map(move |c| (c * len, ((c + 1) * len).min(k)))
+}
+
 /// `dst` (m×n) = `lhs` · `rhs`, or += when `accumulate`; each matrix is given by its pointer
 /// and its row and column strides; on candle's thread count when `threads`, else on this
 /// thread only.
+///
+/// The result is bit-identical on every x86-64 CPU with FMA: for each output element and each
+/// chunk of [`k_chunks`], `acc` is an FMA chain from zero over the chunk's terms in order, and the
+/// chunk is added to the output with one rounding (`out = acc` for the first chunk when not
+/// accumulating). `tests::gemm_matches_its_scalar_specification` checks exactly that.
 ///
 /// # Safety
 /// Every strided element of the three matrices must lie inside its allocation, and `dst`
@@ -188,30 +303,112 @@ pub unsafe fn gemm<T: CpuFloat>(
     rhs: (*const T, usize, usize),
     threads: bool,
 ) {
-    // SAFETY: forwarded from the caller; gemm reads only the given strided elements.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.0,
-            dst.2 as isize,
-            dst.1 as isize,
-            accumulate,
-            lhs.0,
-            lhs.2 as isize,
-            lhs.1 as isize,
-            rhs.0,
-            rhs.2 as isize,
-            rhs.1 as isize,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            parallelism(threads),
-        )
+    if m == 0 || n == 0 {
+        return;
     }
+    if m * n <= SMALL_OUTPUTS || m == 1 || n == 1 || k <= 2 {
+        // SAFETY: forwarded from the caller.
+        unsafe { small_gemm((m, n, k), dst, accumulate, lhs, rhs) };
+        return;
+    }
+    for (i, (k0, k1)) in k_chunks(k).enumerate() {
+        // SAFETY: forwarded from the caller; the chunk's operands are sub-matrices of the
+        // given ones (columns k0..k1 of lhs, rows k0..k1 of rhs), and gemm reads only the
+        // given strided elements.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k1 - k0,
+                dst.0,
+                dst.2 as isize,
+                dst.1 as isize,
+                accumulate || i > 0,
+                lhs.0.add(k0 * lhs.2),
+                lhs.2 as isize,
+                lhs.1 as isize,
+                rhs.0.add(k0 * rhs.1),
+                rhs.2 as isize,
+                rhs.1 as isize,
+                T::one(),
+                T::one(),
+                false,
+                false,
+                false,
+                parallelism(threads),
+            )
+        }
+    }
+}
+
+simd_kernel! {
+    /// The specification of [`gemm`] as plain loops (its small shapes), on slices whose
+    /// element (r, c) is at `r * rs + c * cs` for the strides in `strides` (dst, lhs, rhs).
+    fn small_gemm_body<T: CpuFloat>(
+        dims: (usize, usize, usize),
+        dst: &mut [T],
+        accumulate: bool,
+        lhs: &[T],
+        rhs: &[T],
+        strides: [(usize, usize); 3],
+    ) -> () {
+        let (m, n, k) = dims;
+        let [(drs, dcs), (lrs, lcs), (rrs, rcs)] = strides;
+        for i in 0..m {
+            for j in 0..n {
+                let out = &mut dst[i * drs + j * dcs];
+                if k == 0 && !accumulate {
+                    *out = T::zero();
+                }
+                for (c, (k0, k1)) in k_chunks(k).enumerate() {
+                    let mut acc = T::zero();
+                    for kk in k0..k1 {
+                        acc = lhs[i * lrs + kk * lcs].fma(rhs[kk * rrs + j * rcs], acc);
+                    }
+                    *out = if c == 0 && !accumulate { acc } else { *out + acc };
+                }
+            }
+        }
+    }
+}
+
+/// The number of elements from the first to the last of an r×c strided matrix.
+fn extent(r: usize, c: usize, rs: usize, cs: usize) -> usize {
+    if r == 0 || c == 0 {
+        0
+    } else {
+        (r - 1) * rs + (c - 1) * cs + 1
+    }
+}
+
+/// [`small_gemm_body`] on the raw matrices.
+///
+/// # Safety
+/// As [`gemm`].
+unsafe fn small_gemm<T: CpuFloat>(
+    (m, n, k): (usize, usize, usize),
+    dst: (*mut T, usize, usize),
+    accumulate: bool,
+    lhs: (*const T, usize, usize),
+    rhs: (*const T, usize, usize),
+) {
+    // SAFETY: by the caller's contract every strided element lies in its allocation, so the
+    // spans from the first to the last element do too; dst overlaps neither operand.
+    let (d, l, r) = unsafe {
+        (
+            std::slice::from_raw_parts_mut(dst.0, extent(m, n, dst.1, dst.2)),
+            std::slice::from_raw_parts(lhs.0, extent(m, k, lhs.1, lhs.2)),
+            std::slice::from_raw_parts(rhs.0, extent(k, n, rhs.1, rhs.2)),
+        )
+    };
+    small_gemm_body(
+        (m, n, k),
+        d,
+        accumulate,
+        l,
+        r,
+        [(dst.1, dst.2), (lhs.1, lhs.2), (rhs.1, rhs.2)],
+    );
 }
 
 fn parallelism(threads: bool) -> gemm::Parallelism {
@@ -220,5 +417,147 @@ fn parallelism(threads: bool) -> gemm::Parallelism {
         gemm::Parallelism::Rayon(n)
     } else {
         gemm::Parallelism::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values with mixed signs and magnitudes (so rounding order matters).
+    fn values<T: CpuFloat>(len: usize, seed: u64) -> Vec<T> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+                T::from_f64((u - 0.5) * 2f64.powi((x % 7) as i32 - 3))
+            })
+            .collect()
+    }
+
+    /// The specification, written independently of the kernel: per output and per chunk of
+    /// `k_chunks`, an FMA chain from zero, added to the output with one rounding.
+    #[allow(clippy::too_many_arguments)]
+    fn spec<T: CpuFloat>(
+        (m, n, k): (usize, usize, usize),
+        dst: &mut [T],
+        d: (usize, usize),
+        accumulate: bool,
+        lhs: &[T],
+        l: (usize, usize),
+        rhs: &[T],
+        r: (usize, usize),
+    ) {
+        let count = k.div_ceil(K_BLOCK).max(1);
+        let len = k.div_ceil(count).max(1);
+        for i in 0..m {
+            for j in 0..n {
+                let mut out = if accumulate {
+                    dst[i * d.0 + j * d.1]
+                } else {
+                    T::zero()
+                };
+                let mut k0 = 0;
+                while k0 < k {
+                    let k1 = (k0 + len).min(k);
+                    let mut acc = T::zero();
+                    for kk in k0..k1 {
+                        acc = lhs[i * l.0 + kk * l.1].fma(rhs[kk * r.0 + j * r.1], acc);
+                    }
+                    out = if k0 == 0 && !accumulate {
+                        acc
+                    } else {
+                        out + acc
+                    };
+                    k0 = k1;
+                }
+                dst[i * d.0 + j * d.1] = out;
+            }
+        }
+    }
+
+    fn check<T: CpuFloat + std::fmt::Debug>(m: usize, n: usize, k: usize) {
+        // Row-major and transposed layouts of each operand and of the output.
+        for (lt, rt, dt) in [
+            (false, false, false),
+            (true, false, true),
+            (false, true, false),
+            (true, true, true),
+        ] {
+            for accumulate in [false, true] {
+                for threads in [false, true] {
+                    let l = if lt { (1, m) } else { (k, 1) };
+                    let r = if rt { (1, k) } else { (n, 1) };
+                    let d = if dt { (1, m) } else { (n, 1) };
+                    let lhs = values::<T>(m * k, (m * 31 + k) as u64);
+                    let rhs = values::<T>(k * n, (n * 17 + k) as u64);
+                    let init = values::<T>(m * n, 99);
+                    let mut want = init.clone();
+                    spec((m, n, k), &mut want, d, accumulate, &lhs, l, &rhs, r);
+                    let mut got = init.clone();
+                    // SAFETY: every strided index is < len of its vector by construction.
+                    unsafe {
+                        gemm(
+                            (m, n, k),
+                            (got.as_mut_ptr(), d.0, d.1),
+                            accumulate,
+                            (lhs.as_ptr(), l.0, l.1),
+                            (rhs.as_ptr(), r.0, r.1),
+                            threads,
+                        )
+                    };
+                    let differ = got
+                        .iter()
+                        .zip(&want)
+                        .filter(|(a, b)| a.to_f64().to_bits() != b.to_f64().to_bits())
+                        .count();
+                    assert_eq!(
+                        differ, 0,
+                        "{m}×{n}×{k} lt={lt} rt={rt} dt={dt} acc={accumulate} threads={threads}: {differ} outputs differ from the specification"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The wrapper's result is the scalar specification bit for bit, on the `gemm` crate's
+    /// blocked path (k split into chunks) and on the shapes it would sum in SIMD lanes: so it
+    /// cannot depend on the CPU's SIMD width, cache sizes or thread count.
+    #[test]
+    fn gemm_matches_its_scalar_specification() {
+        for (m, n, k) in [
+            (33, 40, 300),
+            (70, 90, 513),
+            (64, 64, 1025),
+            (17, 300, 1500),
+            (96, 20, 2048),
+            (5, 7, 100),
+            (16, 16, 700),
+            (1, 300, 700),
+            (300, 1, 700),
+            (20, 20, 2),
+            (40, 30, 1),
+        ] {
+            check::<f32>(m, n, k);
+            check::<f64>(m, n, k);
+        }
+    }
+
+    #[test]
+    fn k_chunks_cover_k_in_order_with_at_most_k_block_terms() {
+        for k in [0, 1, 511, 512, 513, 1024, 1025, 5000] {
+            let c: Vec<_> = k_chunks(k).collect();
+            assert_eq!(c.first().map(|x| x.0), Some(0));
+            assert_eq!(c.last().map(|x| x.1), Some(k));
+            assert!(c.windows(2).all(|w| w[0].1 == w[1].0));
+            assert!(c.iter().all(|(a, b)| b - a <= K_BLOCK));
+        }
+        assert_eq!(
+            k_chunks(1025).collect::<Vec<_>>(),
+            vec![(0, 342), (342, 684), (684, 1025)]
+        );
     }
 }
