@@ -33,10 +33,60 @@ fn bits(v: &Value) -> Value {
     }
 }
 
+/// A `/sys/devices/system/cpu` with one CPU whose caches are `l1` KiB `ways`-way (data),
+/// 2 MiB L2 and 32 MiB L3: what the `gemm` crate reads to choose its blocking.
+fn fake_sysfs_cpu(dir: &Path, l1: usize, ways: usize) {
+    for (i, level, size, w) in [
+        (0, 1, format!("{l1}K"), ways),
+        (2, 2, "2048K".to_string(), 16),
+        (3, 3, "32768K".to_string(), 16),
+    ] {
+        let d = dir.join(format!("cpu0/cache/index{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let kind = if level == 1 { "Data" } else { "Unified" };
+        for (f, v) in [
+            ("type", kind.to_string()),
+            ("level", level.to_string()),
+            ("size", size.clone()),
+            ("ways_of_associativity", w.to_string()),
+            ("coherency_line_size", "64".to_string()),
+            ("shared_cpu_list", "0".to_string()),
+        ] {
+            std::fs::write(d.join(f), format!("{v}\n")).unwrap();
+        }
+    }
+}
+
+/// Whether this process may bind-mount over sysfs in a private mount namespace.
+fn can_fake_sysfs() -> bool {
+    Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Runs the canary suite in a fresh results folder under `env`, returning its fingerprint.
+/// With `caches`, the binary runs in a mount namespace whose `/sys/devices/system/cpu` reports
+/// those L1 data cache (KiB, ways).
 fn run(env: &[(&str, &str)]) -> Fingerprint {
+    run_on(env, None)
+}
+
+fn run_on(env: &[(&str, &str)], caches: Option<(usize, usize)>) -> Fingerprint {
     let d = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mixbench"));
+    let mut cmd = match caches {
+        None => Command::new(env!("CARGO_BIN_EXE_mixbench")),
+        Some((l1, ways)) => {
+            let fake = d.path().join("sysfs-cpu");
+            fake_sysfs_cpu(&fake, l1, ways);
+            let mut c = Command::new("unshare");
+            c.args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg(r#"mount --bind "$0" /sys/devices/system/cpu && exec "$@""#)
+                .arg(&fake)
+                .arg(env!("CARGO_BIN_EXE_mixbench"));
+            c
+        }
+    };
     cmd.current_dir(root())
         .args(["--suites-dir", "tests/fixtures/canary"])
         .arg("--results-dir")
@@ -122,6 +172,26 @@ fn cpu_bits_are_the_same_everywhere_and_pinned_by_the_numerics_version() {
             "CPU results depend on the machine: with {env:?} (CPU kernels at {}) these cells' bits differ from the default run: {diff:?}",
             detected.name()
         );
+    }
+    // Other cache sizes, as the `gemm` crate sees them: a 48 KiB 12-way L1 (where it blocks k
+    // by 1024 for AVX2 instead of 512) and a 32 KiB 8-way one.
+    if can_fake_sysfs() {
+        for caches in [(48, 12), (32, 8)] {
+            let diff = differing(&reference, &run_on(&[], Some(caches)));
+            assert!(
+                diff.is_empty(),
+                "CPU results depend on the cache sizes: with an L1 of {} KiB {}-way these cells' bits differ from the default run: {diff:?}",
+                caches.0,
+                caches.1
+            );
+        }
+    } else {
+        // CI runs as root and must check this; elsewhere say what was not checked.
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must simulate cache sizes, but `unshare -m` is not permitted here"
+        );
+        eprintln!("note: cache sizes not simulated (`unshare -m` is not permitted for this user)");
     }
 
     let path = root().join(EXPECTED);

@@ -224,3 +224,14 @@ fn generated_reports_are_ignored_and_curated_ones_are_not() {
     }
     assert!(!ignored("docs/reports/table8-cpu.md"));
 }
+
+/// Where `paper-prerefactor` departs from its script, its description says so (the script
+/// scored validation images with the training transforms and drew the 45k/5k split per run).
+#[test]
+fn prerefactor_profile_states_where_it_departs_from_the_script() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ls = mixbench::suite::load(&root.join("suites"), "table1").unwrap();
+    let d = &ls.suite.profiles["paper-prerefactor"].description;
+    assert!(d.contains("validation images are scored without augmentation"), "{d}");
+    assert!(d.contains("drawn once from a fixed seed"), "{d}");
+}

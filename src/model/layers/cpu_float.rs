@@ -269,9 +269,10 @@ pub(crate) use simd_kernel;
 /// output element is one FMA chain from zero in k order, whatever the SIMD width or thread count.
 pub const K_BLOCK: usize = 512;
 
-/// Products with at most this many outputs (or one row or column, or k ≤ 2) never reach the
-/// `gemm` crate: its paths for them sum in SIMD-width lanes (or without FMA), so they would
-/// differ between AVX2 and AVX-512 machines.
+/// The `gemm` crate sums products with at most this many outputs in SIMD-width lanes when k is
+/// contiguous in both operands (and those with one row or column, or k ≤ 2, in lanes or
+/// without FMA), so they would differ between AVX2 and AVX-512 machines: [`gemm`] keeps them
+/// off those paths.
 pub const SMALL_OUTPUTS: usize = 256;
 
 /// The chunks `[start, end)` that a reduction of length `k` is summed in: `ceil(k / K_BLOCK)`
@@ -306,7 +307,7 @@ pub unsafe fn gemm<T: CpuFloat>(
     if m == 0 || n == 0 {
         return;
     }
-    if m * n <= SMALL_OUTPUTS || m == 1 || n == 1 || k <= 2 {
+    if m == 1 || n == 1 || k <= 2 || (m * n <= SMALL_OUTPUTS && lhs.2 == 1 && rhs.1 == 1) {
         // SAFETY: forwarded from the caller.
         unsafe { small_gemm((m, n, k), dst, accumulate, lhs, rhs) };
         return;
@@ -341,31 +342,59 @@ pub unsafe fn gemm<T: CpuFloat>(
     }
 }
 
+/// Output columns and rows one pass of the small kernel keeps in registers (independent FMA
+/// chains side by side, so their latency overlaps).
+const LANES: usize = 16;
+const ROWS: usize = 4;
+
 simd_kernel! {
-    /// The specification of [`gemm`] as plain loops (its small shapes), on slices whose
-    /// element (r, c) is at `r * rs + c * cs` for the strides in `strides` (dst, lhs, rhs).
+    /// [`gemm`]'s specification as plain loops, for the shapes kept off the `gemm` crate:
+    /// `rhs_t` is rhs copied k×n with n contiguous, so up to [`LANES`] outputs of a row run
+    /// their FMA chains side by side (each still one chain over k in order).
     fn small_gemm_body<T: CpuFloat>(
         dims: (usize, usize, usize),
         dst: &mut [T],
+        dst_strides: (usize, usize),
         accumulate: bool,
         lhs: &[T],
-        rhs: &[T],
-        strides: [(usize, usize); 3],
+        lhs_strides: (usize, usize),
+        rhs_t: &[T],
     ) -> () {
         let (m, n, k) = dims;
-        let [(drs, dcs), (lrs, lcs), (rrs, rcs)] = strides;
-        for i in 0..m {
-            for j in 0..n {
-                let out = &mut dst[i * drs + j * dcs];
-                if k == 0 && !accumulate {
-                    *out = T::zero();
+        let ((drs, dcs), (lrs, lcs)) = (dst_strides, lhs_strides);
+        for j0 in (0..n).step_by(LANES) {
+            let w = (n - j0).min(LANES);
+            for i0 in (0..m).step_by(ROWS) {
+                let h = (m - i0).min(ROWS);
+                let mut out = [[T::zero(); LANES]; ROWS];
+                if accumulate {
+                    for (r, o) in out[..h].iter_mut().enumerate() {
+                        for (jj, x) in o[..w].iter_mut().enumerate() {
+                            *x = dst[(i0 + r) * drs + (j0 + jj) * dcs];
+                        }
+                    }
                 }
                 for (c, (k0, k1)) in k_chunks(k).enumerate() {
-                    let mut acc = T::zero();
+                    let mut acc = [[T::zero(); LANES]; ROWS];
                     for kk in k0..k1 {
-                        acc = lhs[i * lrs + kk * lcs].fma(rhs[kk * rrs + j * rcs], acc);
+                        let row = &rhs_t[kk * n + j0..kk * n + j0 + w];
+                        for (r, ar) in acc[..h].iter_mut().enumerate() {
+                            let a = lhs[(i0 + r) * lrs + kk * lcs];
+                            for (x, b) in ar[..w].iter_mut().zip(row) {
+                                *x = a.fma(*b, *x);
+                            }
+                        }
                     }
-                    *out = if c == 0 && !accumulate { acc } else { *out + acc };
+                    for (o, ar) in out[..h].iter_mut().zip(&acc[..h]) {
+                        for (x, y) in o[..w].iter_mut().zip(&ar[..w]) {
+                            *x = if c == 0 && !accumulate { *y } else { *x + *y };
+                        }
+                    }
+                }
+                for (r, o) in out[..h].iter().enumerate() {
+                    for (jj, x) in o[..w].iter().enumerate() {
+                        dst[(i0 + r) * drs + (j0 + jj) * dcs] = *x;
+                    }
                 }
             }
         }
@@ -392,22 +421,29 @@ unsafe fn small_gemm<T: CpuFloat>(
     lhs: (*const T, usize, usize),
     rhs: (*const T, usize, usize),
 ) {
+    let mut rhs_t = vec![T::zero(); k * n];
+    for kk in 0..k {
+        for j in 0..n {
+            // SAFETY: (kk, j) is inside rhs by the caller's contract.
+            rhs_t[kk * n + j] = unsafe { *rhs.0.add(kk * rhs.1 + j * rhs.2) };
+        }
+    }
     // SAFETY: by the caller's contract every strided element lies in its allocation, so the
     // spans from the first to the last element do too; dst overlaps neither operand.
-    let (d, l, r) = unsafe {
+    let (d, l) = unsafe {
         (
             std::slice::from_raw_parts_mut(dst.0, extent(m, n, dst.1, dst.2)),
             std::slice::from_raw_parts(lhs.0, extent(m, k, lhs.1, lhs.2)),
-            std::slice::from_raw_parts(rhs.0, extent(k, n, rhs.1, rhs.2)),
         )
     };
     small_gemm_body(
         (m, n, k),
         d,
+        (dst.1, dst.2),
         accumulate,
         l,
-        r,
-        [(dst.1, dst.2), (lhs.1, lhs.2), (rhs.1, rhs.2)],
+        (lhs.1, lhs.2),
+        &rhs_t,
     );
 }
 
