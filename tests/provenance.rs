@@ -232,6 +232,9 @@ fn prerefactor_profile_states_where_it_departs_from_the_script() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let ls = mixbench::suite::load(&root.join("suites"), "table1").unwrap();
     let d = &ls.suite.profiles["paper-prerefactor"].description;
-    assert!(d.contains("validation images are scored without augmentation"), "{d}");
+    assert!(
+        d.contains("validation images are scored without augmentation"),
+        "{d}"
+    );
     assert!(d.contains("drawn once from a fixed seed"), "{d}");
 }
