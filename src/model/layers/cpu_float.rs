@@ -176,41 +176,18 @@ pub fn detected_kernel_level() -> KernelLevel {
     })
 }
 
-/// 0: no cap; else 1 + the capping level's index.
-static FORCED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-
-/// Caps the kernels' level (None: the CPU's widest), so tests can run every copy a CPU can.
-/// Results must not change: that is what the canary test checks with it.
-pub fn force_kernel_level(level: Option<KernelLevel>) {
-    FORCED.store(
-        level.map_or(0, |l| l as u8 + 1),
-        std::sync::atomic::Ordering::Relaxed,
-    );
-}
-
-/// The level the kernels run at: the CPU's widest, capped by [`force_kernel_level`] or by
-/// `MIXBENCH_CPU_KERNELS=baseline|avx2|avx512` (read once).
+/// The level the kernels run at: the CPU's widest, capped by `MIXBENCH_CPU_KERNELS=baseline|avx2`
+/// (read once), so tests can run every copy a CPU has; results must not change with it.
 pub fn kernel_level() -> KernelLevel {
-    static ENV_CAP: std::sync::OnceLock<Option<KernelLevel>> = std::sync::OnceLock::new();
-    let env =
-        *ENV_CAP.get_or_init(
-            || match std::env::var("MIXBENCH_CPU_KERNELS").ok().as_deref() {
-                Some("baseline") => Some(KernelLevel::Baseline),
-                Some("avx2") => Some(KernelLevel::Avx2),
-                _ => None,
-            },
-        );
-    let forced = match FORCED.load(std::sync::atomic::Ordering::Relaxed) {
-        1 => Some(KernelLevel::Baseline),
-        2 => Some(KernelLevel::Avx2),
-        3 => Some(KernelLevel::Avx512),
-        _ => None,
-    };
-    let mut l = detected_kernel_level();
-    for cap in [env, forced].into_iter().flatten() {
-        l = l.min(cap);
-    }
-    l
+    static LEVEL: std::sync::OnceLock<KernelLevel> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let cap = match std::env::var("MIXBENCH_CPU_KERNELS").ok().as_deref() {
+            Some("baseline") => KernelLevel::Baseline,
+            Some("avx2") => KernelLevel::Avx2,
+            _ => KernelLevel::Avx512,
+        };
+        detected_kernel_level().min(cap)
+    })
 }
 
 /// Defines `fn name<T: CpuFloat>(…) -> R` whose body is compiled three times, for AVX-512,
