@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use candle_core::{DType, Device, Tensor};
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::soft_targets;
-use mixbench::train::loss::loss;
-use mixbench::train::{Adam, AdamConfig, LossKind, adam::AdamName};
+use mixbench::scoring::LossKind;
+use mixbench::scoring::loss;
+use mixbench::train::{Adam, AdamConfig, adam::AdamName};
 use serde_json::json;
 
 const FIXTURE: &str = "tests/fixtures/reference/adam_mlp.safetensors";

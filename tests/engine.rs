@@ -9,9 +9,10 @@ use mixbench::data::synthetic::{SyntheticParams, generate};
 use mixbench::data::{ImageDataset, Preprocessing};
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::{Regularizer, mix_hidden, registry, soft_targets};
-use mixbench::train::loss::loss;
+use mixbench::scoring::LossKind;
+use mixbench::scoring::loss;
 use mixbench::train::trainer::CheckpointSpec;
-use mixbench::train::{LossKind, SgdConfig, SilentObserver, StepSchedule, TrainConfig, train};
+use mixbench::train::{SgdConfig, SilentObserver, StepSchedule, TrainConfig, train};
 use serde_json::{Map, Value, json};
 
 fn obj(v: Value) -> Map<String, Value> {
@@ -459,7 +460,7 @@ fn eval_metrics_are_consistent() {
     let ds = tiny_data();
     let m = model("mlp", json!({"hidden": [16]}), 4, 8, 0);
     let shape = ImageShape { c: 3, h: 8, w: 8 };
-    let e = mixbench::eval::evaluate(&m, &ds.test, shape, &pre(), 7).unwrap();
+    let e = mixbench::scoring::evaluate(&m, &ds.test, shape, &pre(), 7).unwrap();
     assert_eq!(e.n, 32);
     // 4 classes: top-5 always contains the label; an untrained net is near chance (NLL ≈ ln 4).
     assert_eq!(e.top5_pct, 100.0);

@@ -181,7 +181,7 @@ fn fgsm_gradient_sign_matches_central_differences() {
         let logits = model.forward(&t, false).unwrap();
         let onehot =
             Tensor::from_vec(vec![0f64, 1., 0., 0., 0., 0., 0., 1.], (2, 4), &Device::Cpu).unwrap();
-        mixbench::train::loss::loss(mixbench::train::LossKind::BceSoftmax, &logits, &onehot)
+        mixbench::scoring::loss(mixbench::scoring::LossKind::BceSoftmax, &logits, &onehot)
             .unwrap()
             .to_scalar::<f64>()
             .unwrap()
@@ -407,7 +407,7 @@ fn identity_evaluations_reproduce_clean_accuracy_exactly() {
     let cfg = mixbench::train::TrainConfig {
         epochs: 3,
         batch_size: 16,
-        loss: mixbench::train::LossKind::BceSoftmax,
+        loss: mixbench::scoring::LossKind::BceSoftmax,
         optimizer: mixbench::train::SgdConfig {
             lr: 0.1,
             momentum: 0.9,

@@ -5,7 +5,8 @@ use mixbench::data::Preprocessing;
 use mixbench::data::synthetic::{SyntheticParams, generate};
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::registry;
-use mixbench::train::{LossKind, SgdConfig, SilentObserver, StepSchedule, TrainConfig, train};
+use mixbench::scoring::LossKind;
+use mixbench::train::{SgdConfig, SilentObserver, StepSchedule, TrainConfig, train};
 use serde_json::json;
 
 fn cfg(epochs: usize, batch: usize, lr: f64) -> TrainConfig {

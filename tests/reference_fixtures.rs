@@ -54,8 +54,9 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use candle_core::{DType, Device, Tensor, Var};
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::{MixPlan, mix_hidden, soft_targets};
-use mixbench::train::loss::loss;
-use mixbench::train::{LossKind, Sgd, SgdConfig};
+use mixbench::scoring::LossKind;
+use mixbench::scoring::loss;
+use mixbench::train::{Sgd, SgdConfig};
 use serde_json::{Map, Value, json};
 
 /// Maximum relative error accepted for every quantity.

@@ -4,8 +4,9 @@
 use candle_core::{Device, Tensor};
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::{MixPlan, mix_hidden, soft_targets};
-use mixbench::train::loss::loss;
-use mixbench::train::{LossKind, Optimizer, OptimizerConfig, SgdConfig};
+use mixbench::scoring::LossKind;
+use mixbench::scoring::loss;
+use mixbench::train::{Optimizer, OptimizerConfig, SgdConfig};
 use serde_json::json;
 
 /// One training step: targets (mixed by `plan`), forward (mixing at its point), BCE on

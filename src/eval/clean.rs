@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::metrics::{EvalMetrics, evaluate};
 use super::{EvalContext, EvalOutput, Evaluator, registry};
 use crate::error::Result;
+use crate::scoring::metrics::{EvalMetrics, evaluate};
 
 /// Clean test-split evaluation (no parameters).
 pub struct Clean;

@@ -8,12 +8,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::affine::{Affine, warp_nearest};
-use super::metrics::evaluate;
 use super::{EvalContext, EvalOutput, Evaluator, id_number, registry};
 use crate::data::Split;
 use crate::data::batch::ImageShape;
 use crate::error::{Error, Result};
 use crate::rng;
+use crate::scoring::evaluate;
 
 /// Which deformation, with its range or factor.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,12 +6,12 @@ use candle_core::{DType, Tensor, Var};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::metrics::{Scorer, for_each_batch};
 use super::{EvalContext, EvalOutput, Evaluator, id_number, registry};
 use crate::data::Preprocessing;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::train::{LossKind, loss::loss};
+use crate::scoring::metrics::{Scorer, for_each_batch};
+use crate::scoring::{LossKind, loss};
 
 /// The loss whose input gradient the attack follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -6,7 +6,6 @@ pub mod affine;
 pub mod clean;
 pub mod deformation;
 pub mod fgsm;
-pub mod metrics;
 pub mod registry;
 pub mod singular_values;
 pub mod spec;
@@ -15,12 +14,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use metrics::{EvalMetrics, Scorer, evaluate};
 pub use spec::EvaluationSpec;
 
 use crate::data::{ImageDataset, Preprocessing};
 use crate::error::Result;
 use crate::model::Model;
+use crate::scoring::EvalMetrics;
 
 /// What an evaluator sees: a trained model in eval mode and the data it was trained for.
 pub struct EvalContext<'a> {

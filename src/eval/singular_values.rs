@@ -5,10 +5,10 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::metrics::for_each_batch;
 use super::{EvalContext, EvalOutput, Evaluator, registry};
 use crate::data::Split;
 use crate::error::{Error, Result};
+use crate::scoring::metrics::for_each_batch;
 
 /// Which split the representations come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::data::Preprocessing;
-use crate::train::{LossKind, OptimizerConfig, StepSchedule, TrainConfig};
+use crate::scoring::LossKind;
+use crate::train::{OptimizerConfig, StepSchedule, TrainConfig};
 
 /// Everything that determines an experiment's numbers, except the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::results::atomic::write_atomic;
+use crate::files::write_atomic;
 
 /// What a merge did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::ops::compare::Comparison;
 use crate::results::aggregate::Stat;
-use crate::results::atomic::write_atomic;
 use crate::results::layout::Layout;
 
 fn fmt_stat(s: Option<&Stat>) -> String {

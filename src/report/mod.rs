@@ -21,8 +21,8 @@ pub fn write_all(report: &Report, layout: &Layout) -> Result<Vec<PathBuf>> {
     let html = layout.report(&stem, "html")?;
     let csv = layout.report(&stem, "csv")?;
     let parquet = layout.report(&stem, "parquet")?;
-    crate::results::atomic::write_atomic(&md, markdown::render(report).as_bytes())?;
-    crate::results::atomic::write_atomic(&html, html::render(report)?.as_bytes())?;
+    crate::files::write_atomic(&md, markdown::render(report).as_bytes())?;
+    crate::files::write_atomic(&html, html::render(report)?.as_bytes())?;
     table::write_tables(report, &csv, &parquet)?;
     Ok(vec![md, html, csv, parquet])
 }

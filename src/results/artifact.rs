@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::atomic::write_atomic;
 use super::record::{CodeVersion, RunEnvironment};
 use crate::data::DatasetProvenance;
 use crate::data::hash::sha256_hex;
 use crate::error::{Error, Result};
-use crate::eval::EvalMetrics;
+use crate::files::write_atomic;
 use crate::model::Model;
+use crate::scoring::EvalMetrics;
 use crate::train::{Divergence, EpochRecord};
 
 /// Version of the artifact format.

@@ -43,5 +43,5 @@ pub fn read(p: &Path) -> Result<Option<Baseline>> {
 /// Writes a baseline atomically.
 pub fn write(p: &Path, b: &Baseline) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(b).map_err(|e| Error::Other(e.to_string()))?;
-    super::atomic::write_atomic(p, &bytes)
+    crate::files::write_atomic(p, &bytes)
 }

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::atomic::write_atomic;
 use super::record::CodeVersion;
 use crate::error::{Error, Result};
 use crate::eval::{EvalOutput, EvaluationSpec};
+use crate::files::write_atomic;
 
 /// Version of the evaluation record format.
 pub const EVALUATION_VERSION: u32 = 1;

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::aggregate::ExperimentSummary;
-use super::atomic::write_atomic;
 use super::record::CodeVersion;
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::suite::load::is_safe_id;
 
 /// Version of the history entry format.

@@ -1,8 +1,7 @@
-//! Result records with provenance, atomic writes, aggregation, baselines and diffs.
+//! Result records with provenance, aggregation, baselines and diffs.
 
 pub mod aggregate;
 pub mod artifact;
-pub mod atomic;
 pub mod baseline;
 pub mod comparison;
 pub mod diff;

@@ -176,7 +176,7 @@ pub fn read(path: &Path) -> Result<ResultRecord> {
 /// Writes a record atomically.
 pub fn write(path: &Path, rec: &ResultRecord) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(rec).map_err(|e| Error::Other(e.to_string()))?;
-    super::atomic::write_atomic(path, &bytes)
+    crate::files::write_atomic(path, &bytes)
 }
 
 /// All records in a directory (non-recursive), sorted by experiment then seed.

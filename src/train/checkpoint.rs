@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{EpochRecord, Optimizer};
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::model::Model;
-use crate::results::atomic::write_atomic;
 
 /// The JSON half of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]

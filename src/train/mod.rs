@@ -2,7 +2,6 @@
 
 pub mod adam;
 pub mod checkpoint;
-pub mod loss;
 pub mod optimizer;
 pub mod schedule;
 pub mod sgd;
@@ -10,7 +9,6 @@ pub mod trainer;
 pub mod update_kernels;
 
 pub use adam::{Adam, AdamConfig};
-pub use loss::LossKind;
 pub use optimizer::{Optimizer, OptimizerConfig};
 pub use schedule::StepSchedule;
 pub use sgd::{Sgd, SgdConfig};

@@ -9,14 +9,15 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, Checkpoint};
-use super::{LossKind, Optimizer, OptimizerConfig, StepSchedule, loss::loss};
+use super::{Optimizer, OptimizerConfig, StepSchedule};
 use crate::data::batch::{ImageShape, fill_batch};
 use crate::data::{ImageDataset, Preprocessing};
 use crate::error::{Error, Result};
-use crate::eval::{EvalMetrics, evaluate};
 use crate::model::Model;
 use crate::regularizer::{BatchInfo, Regularizer};
 use crate::rng;
+use crate::scoring::{EvalMetrics, evaluate};
+use crate::scoring::{LossKind, loss};
 
 /// Everything about the optimisation that is not the model, data or regularizer.
 ///
