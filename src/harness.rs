@@ -14,7 +14,7 @@ use candle_core::Device;
 
 use crate::data::LoadOptions;
 use crate::error::{Error, Result};
-use crate::eval::{EvalContext, clean};
+use crate::eval::{EvalContext, EvaluationSpec};
 use crate::experiment::{Prepared, device_name, prepare, train_prepared};
 use crate::results::artifact::{self, ArtifactPaths, ArtifactState, TrainedModel};
 use crate::results::evaluation::{self, EVALUATION_VERSION, EvaluationRecord};
@@ -131,8 +131,8 @@ fn train_artifact(
         environment: environment(&opts.device, started, t0),
         trainable_params: prepared.model.store.num_trainable(),
         curves: out.epochs,
-        final_clean: out.final_metrics,
-        best_clean: out.best_metrics,
+        final_test: out.final_metrics,
+        best_test: out.best_metrics,
         best_epoch: out.best_epoch,
         resumed_from: out.resumed_from,
         divergence: out.divergence.clone(),
@@ -165,51 +165,166 @@ pub fn run_cell(
             notes.extend(note);
             l
         }
-        Claim::Busy(who) => {
-            return Ok(CellOutcome {
-                training: Training::Busy(who),
-                evaluated: 0,
-                reused_evaluations: 0,
-                notes,
-                record: None,
-            });
-        }
+        Claim::Busy(who) => return Ok(CellOutcome::without_record(Training::Busy(who), notes)),
     };
     if opts.force && !opts.no_train && paths.dir.exists() {
         std::fs::remove_dir_all(&paths.dir).map_err(|e| Error::io(&paths.dir, e))?;
     }
-    let mut prepared: Option<Prepared> = None;
-    let (meta, training) = match artifact::inspect(&paths, &cell.training_hash, cell.seed) {
-        ArtifactState::Valid(m) => (*m, Training::Reused),
-        state => {
-            let why = match state {
-                ArtifactState::Corrupt(why) => why,
-                _ => "no trained model".to_string(),
-            };
-            if opts.no_train {
-                return Ok(CellOutcome {
-                    training: Training::NotTrained(why),
-                    evaluated: 0,
-                    reused_evaluations: 0,
-                    notes,
-                    record: None,
-                });
-            }
-            if paths.meta().exists() || paths.weights().exists() {
-                notes.push(format!("{why}; retraining"));
-                let _ = std::fs::remove_file(paths.meta());
-                let _ = std::fs::remove_file(paths.weights());
-            }
-            let p = prepare(&cell.config, cell.seed, &opts.load, &opts.device)?;
-            let mut beat = Heartbeat {
-                inner: observer,
-                lock: &mut lock,
-            };
-            let meta = train_artifact(cell, &paths, &p, opts, &mut beat, &mut notes)?;
-            prepared = Some(p);
-            (meta, Training::Trained)
-        }
+    let mut beat = Heartbeat {
+        inner: observer,
+        lock: &mut lock,
     };
+    let (meta, training, mut prepared) =
+        match obtain_model(cell, &paths, opts, &mut beat, &mut notes)? {
+            Obtained::Model(meta, training, prepared) => (meta, training, prepared),
+            Obtained::NotTrained(why) => {
+                return Ok(CellOutcome::without_record(
+                    Training::NotTrained(why),
+                    notes,
+                ));
+            }
+        };
+    let mut rec = record_of(ls, profile, cell, &meta);
+    let (mut evaluated, mut reused) = (0, 0);
+    if rec.diverged.is_none() {
+        for spec in &cell.evaluations {
+            let hash = cell.evaluation_hash(spec);
+            let stored = if opts.force && !opts.no_train {
+                None
+            } else {
+                evaluation::read(&paths.evaluation(&hash), &hash)
+            };
+            let er = match stored {
+                Some(r) => {
+                    reused += 1;
+                    r
+                }
+                None => {
+                    evaluated += 1;
+                    let p = match prepared.take() {
+                        Some(p) => p,
+                        None => prepare_trained(cell, &paths, &meta, opts)?,
+                    };
+                    let r = run_evaluation(cell, spec, &hash, &p, opts)?;
+                    evaluation::write(&paths.evaluation(&hash), &r)?;
+                    prepared = Some(p);
+                    r
+                }
+            };
+            join_evaluation(&mut rec, spec, &hash, &er);
+        }
+    }
+    record::write(&path, &rec)?;
+    Ok(CellOutcome {
+        training,
+        evaluated,
+        reused_evaluations: reused,
+        notes,
+        record: Some((path, Box::new(rec))),
+    })
+}
+
+impl CellOutcome {
+    fn without_record(training: Training, notes: Vec<String>) -> Self {
+        CellOutcome {
+            training,
+            evaluated: 0,
+            reused_evaluations: 0,
+            notes,
+            record: None,
+        }
+    }
+}
+
+/// A cell's trained model: its stored metadata, how it was obtained and, when trained now, the
+/// prepared data and model still in memory.
+enum Obtained {
+    Model(TrainedModel, Training, Option<Prepared>),
+    NotTrained(String),
+}
+
+/// Reuses the cell's valid artifact, or trains one (unless training is disabled).
+fn obtain_model(
+    cell: &Cell,
+    paths: &ArtifactPaths,
+    opts: &HarnessOptions,
+    observer: &mut dyn Observer,
+    notes: &mut Vec<String>,
+) -> Result<Obtained> {
+    let why = match artifact::inspect(paths, &cell.training_hash, cell.seed) {
+        ArtifactState::Valid(m) => return Ok(Obtained::Model(*m, Training::Reused, None)),
+        ArtifactState::Corrupt(why) => why,
+        _ => "no trained model".to_string(),
+    };
+    if opts.no_train {
+        return Ok(Obtained::NotTrained(why));
+    }
+    if paths.meta().exists() || paths.weights().exists() {
+        notes.push(format!("{why}; retraining"));
+        let _ = std::fs::remove_file(paths.meta());
+        let _ = std::fs::remove_file(paths.weights());
+    }
+    let p = prepare(&cell.config, cell.seed, &opts.load, &opts.device)?;
+    let meta = train_artifact(cell, paths, &p, opts, observer, notes)?;
+    Ok(Obtained::Model(meta, Training::Trained, Some(p)))
+}
+
+/// The data and the stored weights of a model trained earlier, refusing data that differs
+/// from what it was trained on.
+fn prepare_trained(
+    cell: &Cell,
+    paths: &ArtifactPaths,
+    meta: &TrainedModel,
+    opts: &HarnessOptions,
+) -> Result<Prepared> {
+    let p = prepare(&cell.config, cell.seed, &opts.load, &opts.device)?;
+    if p.data.provenance.fingerprint != meta.dataset.fingerprint {
+        return Err(Error::Data(format!(
+            "the data found now (fingerprint {}) is not the data {} was trained on ({}); restore that data or retrain with --force",
+            p.data.provenance.fingerprint,
+            paths.dir.display(),
+            meta.dataset.fingerprint
+        )));
+    }
+    artifact::load_weights(paths, &p.model)?;
+    Ok(p)
+}
+
+/// Runs one evaluation of the prepared model.
+fn run_evaluation(
+    cell: &Cell,
+    spec: &EvaluationSpec,
+    hash: &str,
+    p: &Prepared,
+    opts: &HarnessOptions,
+) -> Result<EvaluationRecord> {
+    let t0 = Instant::now();
+    let ctx = EvalContext {
+        model: &p.model,
+        data: &p.data,
+        preprocessing: &p.preprocessing,
+        seed: cell.seed,
+        batch_size: cell.config.eval_batch_size,
+    };
+    let output = spec.build()?.evaluate(&ctx)?;
+    Ok(EvaluationRecord {
+        evaluation_version: EVALUATION_VERSION,
+        evaluation_hash: hash.to_string(),
+        training_hash: cell.training_hash.clone(),
+        seed: cell.seed,
+        spec: spec.clone(),
+        eval_batch_size: cell.config.eval_batch_size,
+        output,
+        code: CodeVersion::current(),
+        device: device_name(&opts.device),
+        wall_seconds: t0.elapsed().as_secs_f64(),
+        finished_at: chrono::Utc::now().to_rfc3339(),
+    })
+}
+
+/// The cell's record before any evaluation joins it: provenance, curves, best-epoch metrics
+/// and a training divergence from the artifact.
+fn record_of(ls: &LoadedSuite, profile: &str, cell: &Cell, meta: &TrainedModel) -> ResultRecord {
     let mut rec = ResultRecord {
         record_version: RECORD_VERSION,
         suite: ls.suite.id.clone(),
@@ -237,105 +352,45 @@ pub fn run_cell(
         curves: meta.curves.clone(),
         resumed_from: meta.resumed_from,
     };
-    if let Some(best) = &meta.best_clean {
-        for (k, v) in clean::named(best) {
-            rec.best_metrics.insert(format!("clean.{k}"), v);
-        }
+    if let Some(best) = &meta.best_test {
+        rec.best_metrics
+            .extend(crate::eval::registry::epoch_logged_metrics(best));
     }
-    let (mut evaluated, mut reused) = (0, 0);
-    if rec.diverged.is_none() {
-        for spec in &cell.evaluations {
-            let hash = cell.evaluation_hash(spec);
-            let path = paths.evaluation(&hash);
-            let stored = if opts.force && !opts.no_train {
-                None
-            } else {
-                evaluation::read(&path, &hash)
-            };
-            let er = match stored {
-                Some(r) => {
-                    reused += 1;
-                    r
-                }
-                None => {
-                    let p = match prepared.take() {
-                        Some(p) => p,
-                        None => {
-                            let p = prepare(&cell.config, cell.seed, &opts.load, &opts.device)?;
-                            if p.data.provenance.fingerprint != meta.dataset.fingerprint {
-                                return Err(Error::Data(format!(
-                                    "the data found now (fingerprint {}) is not the data {} was trained on ({}); restore that data or retrain with --force",
-                                    p.data.provenance.fingerprint,
-                                    paths.dir.display(),
-                                    meta.dataset.fingerprint
-                                )));
-                            }
-                            artifact::load_weights(&paths, &p.model)?;
-                            p
-                        }
-                    };
-                    let t0 = Instant::now();
-                    let ctx = EvalContext {
-                        model: &p.model,
-                        data: &p.data,
-                        preprocessing: &p.preprocessing,
-                        seed: cell.seed,
-                        batch_size: cell.config.eval_batch_size,
-                    };
-                    let output = spec.build()?.evaluate(&ctx)?;
-                    let r = EvaluationRecord {
-                        evaluation_version: EVALUATION_VERSION,
-                        evaluation_hash: hash.clone(),
-                        training_hash: cell.training_hash.clone(),
-                        seed: cell.seed,
-                        spec: spec.clone(),
-                        eval_batch_size: cell.config.eval_batch_size,
-                        output,
-                        code: CodeVersion::current(),
-                        device: device_name(&opts.device),
-                        wall_seconds: t0.elapsed().as_secs_f64(),
-                        finished_at: chrono::Utc::now().to_rfc3339(),
-                    };
-                    evaluation::write(&path, &r)?;
-                    prepared = Some(p);
-                    evaluated += 1;
-                    r
-                }
-            };
-            for (k, v) in &er.output.metrics {
-                let key = format!("{}.{k}", spec.id);
-                rec.metrics.insert(key.clone(), *v);
-                rec.metric_sources.insert(key, hash.clone());
-            }
-            for (k, v) in &er.output.arrays {
-                rec.arrays.insert(format!("{}.{k}", spec.id), v.clone());
-            }
-            rec.evaluations.push(EvaluationRef {
-                id: spec.id.clone(),
-                hash: hash.clone(),
-                wall_seconds: er.wall_seconds,
-            });
-            if er.output.non_finite > 0 && rec.diverged.is_none() {
-                rec.diverged = Some(CellDivergence {
-                    stage: spec.id.clone(),
-                    epoch: None,
-                    step: None,
-                    reason: format!(
-                        "{} of {} outputs are NaN or infinite",
-                        er.output.non_finite, er.output.n
-                    ),
-                });
-            }
-        }
+    rec
+}
+
+/// Adds an evaluation's metrics and arrays (keyed `<id>.<name>`) to the record; non-finite
+/// outputs mark the cell diverged at that evaluation.
+fn join_evaluation(
+    rec: &mut ResultRecord,
+    spec: &EvaluationSpec,
+    hash: &str,
+    er: &EvaluationRecord,
+) {
+    for (k, v) in &er.output.metrics {
+        let key = format!("{}.{k}", spec.id);
+        rec.metrics.insert(key.clone(), *v);
+        rec.metric_sources.insert(key, hash.to_string());
     }
-    record::write(&path, &rec)?;
-    Ok(CellOutcome {
-        training,
-        evaluated,
-        reused_evaluations: reused,
-        notes,
-        record: Some((path, Box::new(rec))),
-    })
+    for (k, v) in &er.output.arrays {
+        rec.arrays.insert(format!("{}.{k}", spec.id), v.clone());
+    }
+    rec.evaluations.push(EvaluationRef {
+        id: spec.id.clone(),
+        hash: hash.to_string(),
+        wall_seconds: er.wall_seconds,
+    });
+    if er.output.non_finite > 0 && rec.diverged.is_none() {
+        rec.diverged = Some(CellDivergence {
+            stage: spec.id.clone(),
+            epoch: None,
+            step: None,
+            reason: format!(
+                "{} of {} outputs are NaN or infinite",
+                er.output.non_finite, er.output.n
+            ),
+        });
+    }
 }
 
 /// Stored models of `cell` that an older numerics version made, with that version: each older

@@ -73,3 +73,22 @@ pub fn parse<T: for<'de> serde::Deserialize<'de>>(name: &str, p: &Map<String, Va
     serde_json::from_value(Value::Object(p.clone()))
         .map_err(|e| Error::Config(format!("evaluator `{name}`: {e}")))
 }
+
+/// The evaluator every cell runs first. Its metrics are the scores the trainer logs each epoch
+/// (`train::epoch_evaluation`), so they alone also exist at the best epoch (`from: best`).
+pub const EPOCH_LOGGED: &str = "clean";
+
+/// The metric keys and values of per-epoch scores, as [`EPOCH_LOGGED`]'s evaluation names them
+/// (`clean.test_error`, …): how a training log's best epoch joins a record.
+pub fn epoch_logged_metrics(m: &crate::scoring::EvalMetrics) -> Vec<(String, f64)> {
+    super::clean::named(m)
+        .into_iter()
+        .map(|(k, v)| (format!("{EPOCH_LOGGED}.{k}"), v))
+        .collect()
+}
+
+/// Whether the metric key `key` (`<evaluation id>.<metric>`) is logged every epoch.
+pub fn is_epoch_logged(key: &str) -> bool {
+    key.strip_prefix(EPOCH_LOGGED)
+        .is_some_and(|rest| rest.starts_with('.'))
+}

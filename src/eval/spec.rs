@@ -63,18 +63,20 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// Expands `entries` (each `{name, id?, ...params}`); `clean` is prepended when not listed.
+/// Expands `entries` (each `{name, id?, ...params}`); the always-run evaluator
+/// ([`super::registry::EPOCH_LOGGED`]) is prepended when not listed.
 pub fn expand(
     entries: &[Map<String, Value>],
 ) -> std::result::Result<Vec<EvaluationSpec>, SpecError> {
     let mut out = Vec::new();
-    let has_clean = entries
+    let first = super::registry::EPOCH_LOGGED;
+    let listed = entries
         .iter()
-        .any(|e| e.get("name").and_then(Value::as_str) == Some("clean"));
-    if !has_clean {
+        .any(|e| e.get("name").and_then(Value::as_str) == Some(first));
+    if !listed {
         out.push(EvaluationSpec {
-            id: "clean".into(),
-            name: "clean".into(),
+            id: first.into(),
+            name: first.into(),
             params: Map::new(),
         });
     }

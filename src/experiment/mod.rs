@@ -6,4 +6,4 @@ pub mod run;
 
 pub use config::ExperimentConfig;
 pub use device::{DeviceSpec, device_name};
-pub use run::{Prepared, RunOutput, prepare, run, train_prepared};
+pub use run::{Prepared, prepare, train_prepared};

@@ -1,27 +1,18 @@
-//! Runs one experiment cell: load data, build model and regularizer, train, evaluate.
+//! One experiment cell's ingredients: load its data, build its model and regularizer, and train
+//! it with the trainer's seams filled from the config.
 
 use candle_core::Device;
-use serde::{Deserialize, Serialize};
 
 use super::ExperimentConfig;
-use crate::data::{self, DatasetProvenance, ImageDataset, LoadOptions};
+use crate::data::{self, ImageDataset, LoadOptions};
 use crate::error::{Error, Result};
 use crate::model::{InputSpec, Model};
 use crate::regularizer;
 use crate::rng;
+use crate::train::checkpoint_policy::EveryEpochsOrMinutes;
+use crate::train::epoch_evaluation::TestSplitEvaluation;
 use crate::train::trainer::CheckpointSpec;
-use crate::train::{Observer, TrainOutcome};
-
-/// What a run produced.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunOutput {
-    /// Training and evaluation results.
-    pub outcome: TrainOutcome,
-    /// Where the data came from.
-    pub dataset: DatasetProvenance,
-    /// Trainable parameter count of the model.
-    pub trainable_params: usize,
-}
+use crate::train::{Checkpointing, Observer, TrainOutcome, Trainer};
 
 /// Loads the dataset block of `cfg`, applying class-balanced subsets.
 pub fn load_dataset(
@@ -157,7 +148,8 @@ pub fn prepare(
     })
 }
 
-/// Trains a prepared cell.
+/// Trains a prepared cell: the test split (and the validation split, when held out) scored as
+/// `eval_every` says, checkpoints as `checkpoint_every` / `checkpoint_minutes` say.
 pub fn train_prepared(
     p: &Prepared,
     cfg: &ExperimentConfig,
@@ -170,33 +162,27 @@ pub fn train_prepared(
         reg_name,
         &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
     )?;
-    crate::train::trainer::train_with_validation(
-        &p.model,
-        &p.data,
+    let tc = cfg.train_config();
+    let mut evaluation = TestSplitEvaluation::new(
+        &p.data.test,
         p.validation.as_ref(),
+        p.data.shape(),
         &p.preprocessing,
-        reg.as_ref(),
-        &cfg.train_config(),
+        tc.eval_every,
+        tc.eval_batch_size,
+    );
+    let mut policy = EveryEpochsOrMinutes::new(tc.checkpoint_every, tc.checkpoint_minutes);
+    let trainer = Trainer {
+        model: &p.model,
+        data: &p.data,
+        preprocessing: &p.preprocessing,
+        regularizer: reg.as_ref(),
+        config: &tc,
         seed,
-        checkpoint,
-        observer,
-    )
-}
-
-/// Runs `cfg` with `seed` end to end.
-pub fn run(
-    cfg: &ExperimentConfig,
-    seed: u64,
-    opts: &LoadOptions,
-    checkpoint: Option<&CheckpointSpec>,
-    device: &Device,
-    observer: &mut dyn Observer,
-) -> Result<RunOutput> {
-    let p = prepare(cfg, seed, opts, device)?;
-    let outcome = train_prepared(&p, cfg, seed, checkpoint, observer)?;
-    Ok(RunOutput {
-        outcome,
-        dataset: p.data.provenance.clone(),
-        trainable_params: p.model.store.num_trainable(),
-    })
+    };
+    let checkpoints = checkpoint.map(|spec| Checkpointing {
+        spec,
+        policy: &mut policy,
+    });
+    trainer.run(&mut evaluation, checkpoints, observer)
 }

@@ -83,10 +83,13 @@ pub struct TrainedModel {
     pub trainable_params: usize,
     /// Per-epoch log (its test metrics follow the `eval_every` of the run that trained it).
     pub curves: Vec<EpochRecord>,
-    /// Clean test metrics after the last epoch, from the log.
-    pub final_clean: Option<EvalMetrics>,
-    /// Clean test metrics at the best logged epoch.
-    pub best_clean: Option<EvalMetrics>,
+    /// Test metrics of the last scored epoch, from the log (the name older artifacts used is
+    /// still read).
+    #[serde(alias = "final_clean")]
+    pub final_test: Option<EvalMetrics>,
+    /// Test metrics at the best scored epoch.
+    #[serde(alias = "best_clean")]
+    pub best_test: Option<EvalMetrics>,
     /// The best logged epoch.
     pub best_epoch: Option<usize>,
     /// Epoch a checkpoint resumed from.

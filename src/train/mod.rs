@@ -1,7 +1,10 @@
 //! Training: losses, SGD, the LR schedule, checkpoints and the deterministic epoch loop.
 
 pub mod adam;
+pub mod best_epoch;
 pub mod checkpoint;
+pub mod checkpoint_policy;
+pub mod epoch_evaluation;
 pub mod optimizer;
 pub mod schedule;
 pub mod sgd;
@@ -13,5 +16,6 @@ pub use optimizer::{Optimizer, OptimizerConfig};
 pub use schedule::StepSchedule;
 pub use sgd::{Sgd, SgdConfig};
 pub use trainer::{
-    Divergence, EpochRecord, Observer, SilentObserver, TrainConfig, TrainOutcome, train,
+    Checkpointing, Divergence, EpochRecord, Observer, SilentObserver, TrainConfig, TrainOutcome,
+    Trainer, train,
 };

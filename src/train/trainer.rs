@@ -1,5 +1,7 @@
-//! The epoch loop: seeded shuffles, augmentation and mixing plans, SGD steps, per-epoch
-//! evaluation, periodic checkpoints and exact resume.
+//! The epoch loop: seeded shuffles, augmentation and mixing plans, optimisation steps and exact
+//! resume. What is scored after an epoch ([`EpochEvaluation`]) and when a checkpoint is written
+//! ([`CheckpointPolicy`]) are seams the caller fills; the best epoch is chosen by
+//! [`super::best_epoch`].
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -8,15 +10,18 @@ use candle_core::Tensor;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::best_epoch::last_and_best;
 use super::checkpoint::{self, Checkpoint};
+use super::checkpoint_policy::{CheckpointPolicy, EveryEpochsOrMinutes};
+use super::epoch_evaluation::{EpochEvaluation, EpochScores, TestSplitEvaluation};
 use super::{Optimizer, OptimizerConfig, StepSchedule};
-use crate::data::batch::{ImageShape, fill_batch};
+use crate::data::batch::fill_batch;
 use crate::data::{ImageDataset, Preprocessing};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::regularizer::{BatchInfo, Regularizer};
 use crate::rng;
-use crate::scoring::{EvalMetrics, evaluate};
+use crate::scoring::EvalMetrics;
 use crate::scoring::{LossKind, loss};
 
 /// Everything about the optimisation that is not the model, data or regularizer.
@@ -114,7 +119,8 @@ pub struct CheckpointSpec {
     pub training_hash: String,
 }
 
-/// Trains `model` on `data` and evaluates it; see the module docs for determinism.
+/// Trains `model` on `data`, scoring the test split as `cfg.eval_every` says and checkpointing
+/// as `cfg.checkpoint_every`/`checkpoint_minutes` say; see the module docs for determinism.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     model: &Model,
@@ -144,55 +150,193 @@ pub fn train_with_validation(
     ckpt: Option<&CheckpointSpec>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
-    if cfg.epochs == 0 || cfg.batch_size < 2 {
-        return Err(Error::Config(format!(
-            "epochs must be >= 1 and batch_size >= 2 (BatchNorm needs 2 examples), got epochs={} batch_size={}",
-            cfg.epochs, cfg.batch_size
-        )));
-    }
-    reg.validate(model.num_mix_points())?;
-    if reg.needs_factors() && data.latent.is_none() {
-        return Err(Error::Config(format!(
-            "regularizer `{}` mixes latent factors, but dataset `{}` has none (use a generated set such as `glyphs`)",
-            reg.name(),
-            data.provenance.name
-        )));
-    }
-    cfg.schedule.validate().map_err(Error::Config)?;
-    cfg.optimizer.validate().map_err(Error::Config)?;
-    let shape = ImageShape {
-        c: data.channels,
-        h: data.height,
-        w: data.width,
+    let mut evaluation = TestSplitEvaluation::new(
+        &data.test,
+        validation,
+        data.shape(),
+        pre,
+        cfg.eval_every,
+        cfg.eval_batch_size,
+    );
+    let mut policy = EveryEpochsOrMinutes::new(cfg.checkpoint_every, cfg.checkpoint_minutes);
+    let trainer = Trainer {
+        model,
+        data,
+        preprocessing: pre,
+        regularizer: reg,
+        config: cfg,
+        seed,
     };
-    let dev = model.store.device().clone();
-    let params = model.store.params();
-    let mut opt = Optimizer::new(&cfg.optimizer);
-    let mut records: Vec<EpochRecord> = Vec::new();
-    let mut start = 0;
-    let mut resumed_from = None;
-    let mut notes = Vec::new();
-    if let Some(spec) = ckpt {
-        let r = checkpoint::resume(&spec.dir, &spec.training_hash, seed, &dev);
-        notes = r.notes;
-        if let Some(state) = r.state {
-            apply_checkpoint(model, &mut opt, &state)?;
-            start = state.epoch + 1;
-            records = state.records.clone();
-            resumed_from = Some(state.epoch);
+    let checkpoints = ckpt.map(|spec| Checkpointing {
+        spec,
+        policy: &mut policy,
+    });
+    trainer.run(&mut evaluation, checkpoints, observer)
+}
+
+/// Where checkpoints go and when they are written.
+pub struct Checkpointing<'a> {
+    /// Directory and training identity.
+    pub spec: &'a CheckpointSpec,
+    /// When to write one.
+    pub policy: &'a mut dyn CheckpointPolicy,
+}
+
+/// One training run: the model, its data and regularizer, and the optimisation settings.
+pub struct Trainer<'a> {
+    /// The model to train (its parameters were drawn from `seed`).
+    pub model: &'a Model,
+    /// Training data (the trainer reads only the training split).
+    pub data: &'a ImageDataset,
+    /// Normalisation and augmentation of training batches.
+    pub preprocessing: &'a Preprocessing,
+    /// What each minibatch's treatment is.
+    pub regularizer: &'a dyn Regularizer,
+    /// Epochs, batch size, loss, optimizer and schedule.
+    pub config: &'a TrainConfig,
+    /// Seed of every stream the run draws from.
+    pub seed: u64,
+}
+
+/// The run's state between epochs: what a checkpoint restores.
+struct Progress {
+    opt: Optimizer,
+    records: Vec<EpochRecord>,
+    start: usize,
+    resumed_from: Option<usize>,
+    notes: Vec<String>,
+}
+
+/// How an epoch's optimisation ended.
+enum EpochEnd {
+    /// Mean training loss over the epoch's examples.
+    Loss(f64),
+    /// A non-finite loss at this step.
+    Diverged(usize, f64),
+}
+
+impl Trainer<'_> {
+    /// Trains every remaining epoch, scoring with `evaluation` and checkpointing as
+    /// `checkpoints` says (resuming from the newest valid checkpoint there).
+    pub fn run(
+        &self,
+        evaluation: &mut dyn EpochEvaluation,
+        mut checkpoints: Option<Checkpointing<'_>>,
+        observer: &mut dyn Observer,
+    ) -> Result<TrainOutcome> {
+        self.validate()?;
+        let cfg = self.config;
+        let mut p = self.resume(checkpoints.as_ref().map(|c| c.spec))?;
+        let mut buf = vec![0f32; cfg.batch_size * self.data.shape().len()];
+        for epoch in p.start..cfg.epochs {
+            let t0 = Instant::now();
+            let lr = cfg.schedule.lr(cfg.optimizer.lr(), epoch);
+            let train_loss = match self.train_epoch(epoch, lr, &mut p.opt, &mut buf, observer)? {
+                EpochEnd::Loss(l) => l,
+                EpochEnd::Diverged(step, lv) => {
+                    // The model is unusable from here on: stop this cell, keep the log.
+                    let d = Divergence {
+                        epoch,
+                        step: Some(step),
+                        reason: format!("training loss is {lv}"),
+                    };
+                    return Ok(diverged(p, d));
+                }
+            };
+            let scores = evaluation.evaluate(self.model, epoch, cfg.epochs)?;
+            let rec = EpochRecord {
+                epoch,
+                lr,
+                train_loss,
+                test: scores.map(|s: EpochScores| s.test),
+                validation: scores.and_then(|s| s.validation),
+                seconds: t0.elapsed().as_secs_f64(),
+            };
+            observer.on_epoch(&rec);
+            p.records.push(rec);
+            if let Some(s) = scores
+                && !s.test.is_finite()
+            {
+                let reason = format!(
+                    "{} of {} test outputs are NaN or infinite",
+                    s.test.non_finite, s.test.n
+                );
+                let d = Divergence {
+                    epoch,
+                    step: None,
+                    reason,
+                };
+                return Ok(diverged(p, d));
+            }
+            if let Some(c) = checkpoints.as_mut()
+                && c.policy.due(epoch, epoch + 1 == cfg.epochs)
+            {
+                self.save_checkpoint(c.spec, epoch, &p)?;
+            }
         }
+        summarise(p)
     }
-    let n = data.train.len();
-    let mut last_checkpoint = Instant::now();
-    let mut buf = vec![0f32; cfg.batch_size * shape.len()];
-    for epoch in start..cfg.epochs {
-        let t0 = Instant::now();
-        let lr = cfg.schedule.lr(cfg.optimizer.lr(), epoch);
-        let mut order: Vec<usize> = (0..n).collect();
+
+    /// Refuses settings no epoch could run with, before anything trains.
+    fn validate(&self) -> Result<()> {
+        let (cfg, data, reg) = (self.config, self.data, self.regularizer);
+        if cfg.epochs == 0 || cfg.batch_size < 2 {
+            return Err(Error::Config(format!(
+                "epochs must be >= 1 and batch_size >= 2 (BatchNorm needs 2 examples), got epochs={} batch_size={}",
+                cfg.epochs, cfg.batch_size
+            )));
+        }
+        reg.validate(self.model.num_mix_points())?;
+        if reg.needs_factors() && data.latent.is_none() {
+            return Err(Error::Config(format!(
+                "regularizer `{}` mixes latent factors, but dataset `{}` has none (use a generated set such as `glyphs`)",
+                reg.name(),
+                data.provenance.name
+            )));
+        }
+        cfg.schedule.validate().map_err(Error::Config)?;
+        cfg.optimizer.validate().map_err(Error::Config)?;
+        Ok(())
+    }
+
+    /// A fresh start, or the state of the newest valid checkpoint under `spec`.
+    fn resume(&self, spec: Option<&CheckpointSpec>) -> Result<Progress> {
+        let mut p = Progress {
+            opt: Optimizer::new(&self.config.optimizer),
+            records: Vec::new(),
+            start: 0,
+            resumed_from: None,
+            notes: Vec::new(),
+        };
+        let Some(spec) = spec else { return Ok(p) };
+        let dev = self.model.store.device();
+        let r = checkpoint::resume(&spec.dir, &spec.training_hash, self.seed, dev);
+        p.notes = r.notes;
+        if let Some(state) = r.state {
+            self.model.store.load(&state.model)?;
+            p.opt.set_state(&state.optimizer)?;
+            p.start = state.epoch + 1;
+            p.records = state.records;
+            p.resumed_from = Some(state.epoch);
+        }
+        Ok(p)
+    }
+
+    /// One epoch of optimisation steps over a seeded shuffle of the training split.
+    fn train_epoch(
+        &self,
+        epoch: usize,
+        lr: f64,
+        opt: &mut Optimizer,
+        buf: &mut [f32],
+        observer: &mut dyn Observer,
+    ) -> Result<EpochEnd> {
+        let (cfg, data, seed) = (self.config, self.data, self.seed);
+        let mut order: Vec<usize> = (0..data.train.len()).collect();
         order.shuffle(&mut rng::stream(seed, "shuffle", epoch as u64));
         let mut aug = rng::stream(seed, "augment", epoch as u64);
         let mut mix = rng::stream(seed, "mix", epoch as u64);
-        model
+        self.model
             .store
             .set_noise(Some(rng::stream(seed, "dropout", epoch as u64)));
         // A final batch of one cannot be batch-normalised (PyTorch raises); it is dropped.
@@ -200,51 +344,13 @@ pub fn train_with_validation(
             .chunks(cfg.batch_size)
             .filter(|b| b.len() >= 2)
             .collect();
+        let params = self.model.store.params();
         let (mut loss_sum, mut seen) = (0f64, 0usize);
         for (step, idx) in batches.iter().enumerate() {
-            let out = &mut buf[..idx.len() * shape.len()];
-            fill_batch(&data.train, shape, idx, pre, Some(&mut aug), out);
-            let x = Tensor::from_slice(out, (idx.len(), shape.c, shape.h, shape.w), &dev)?;
-            let labels: Vec<u32> = idx.iter().map(|&i| data.train.labels[i]).collect();
-            let info = BatchInfo {
-                indices: idx,
-                labels: &labels,
-                classes: data.num_classes,
-                shape,
-                latent: data.latent.as_ref(),
-            };
-            let t = reg.treat(&info, &mut mix)?;
-            let targets = Tensor::from_slice(&t.targets, (idx.len(), data.num_classes), &dev)?;
-            let x = match &t.raw_images {
-                Some(raw) => {
-                    let all: Vec<usize> = (0..idx.len()).collect();
-                    fill_batch(raw, shape, &all, pre, Some(&mut aug), out);
-                    Tensor::from_slice(out, (idx.len(), shape.c, shape.h, shape.w), &dev)?
-                }
-                None => x,
-            };
-            let logits = match &t.transform {
-                Some(f) => model.forward_with(&x, true, Some((t.point, f.as_ref())))?,
-                None => model.forward(&x, true)?,
-            };
-            let l = loss(cfg.loss, &logits, &targets)?;
-            let l = match &t.loss_term {
-                Some(term) => (l + term(&logits, &targets)?)?,
-                None => l,
-            };
+            let l = self.batch_loss(idx, buf, &mut aug, &mut mix)?;
             let lv = l.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
             if !lv.is_finite() {
-                // The model is unusable from here on: stop this cell, keep the log.
-                return Ok(diverged(
-                    records,
-                    resumed_from,
-                    notes,
-                    Divergence {
-                        epoch,
-                        step: Some(step),
-                        reason: format!("training loss is {lv}"),
-                    },
-                ));
+                return Ok(EpochEnd::Diverged(step, lv));
             }
             let grads = l.backward()?;
             opt.step(&params, &grads, lr)?;
@@ -252,133 +358,88 @@ pub fn train_with_validation(
             seen += idx.len();
             observer.on_step(epoch, step, batches.len(), lv);
         }
-        let last = epoch + 1 == cfg.epochs;
-        let test = if last || (epoch + 1) % cfg.eval_every.max(1) == 0 {
-            Some(evaluate(
-                model,
-                &data.test,
-                shape,
-                pre,
-                cfg.eval_batch_size.max(1),
-            )?)
-        } else {
-            None
-        };
-        let val = match (validation, test.is_some()) {
-            (Some(v), true) => Some(evaluate(model, v, shape, pre, cfg.eval_batch_size.max(1))?),
-            _ => None,
-        };
-        let rec = EpochRecord {
-            epoch,
-            lr,
-            train_loss: loss_sum / seen.max(1) as f64,
-            test,
-            validation: val,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        observer.on_epoch(&rec);
-        records.push(rec);
-        if let Some(m) = test
-            && !m.is_finite()
-        {
-            return Ok(diverged(
-                records,
-                resumed_from,
-                notes,
-                Divergence {
-                    epoch,
-                    step: None,
-                    reason: format!(
-                        "{} of {} test outputs are NaN or infinite",
-                        m.non_finite, m.n
-                    ),
-                },
-            ));
-        }
-        let by_epoch =
-            cfg.checkpoint_every > 0 && ((epoch + 1) % cfg.checkpoint_every == 0 || last);
-        // Wall time decides only *whether* an epoch-end checkpoint is written, never what is
-        // computed, so results stay bit-identical.
-        let by_time = cfg.checkpoint_minutes > 0.0
-            && !last
-            && last_checkpoint.elapsed().as_secs_f64() >= cfg.checkpoint_minutes * 60.0;
-        if let Some(spec) = ckpt
-            && (by_epoch || by_time)
-        {
-            last_checkpoint = Instant::now();
-            checkpoint::save(
-                &spec.dir,
-                &Checkpoint {
-                    epoch,
-                    seed,
-                    training_hash: spec.training_hash.clone(),
-                    records: records.clone(),
-                },
-                model,
-                &opt,
-            )?;
-        }
+        Ok(EpochEnd::Loss(loss_sum / seen.max(1) as f64))
     }
-    summarise(records, resumed_from, notes)
+
+    /// The loss of one minibatch under the regularizer's treatment (forward pass only).
+    fn batch_loss(
+        &self,
+        idx: &[usize],
+        buf: &mut [f32],
+        aug: &mut rand_chacha::ChaCha8Rng,
+        mix: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<Tensor> {
+        let (data, pre) = (self.data, self.preprocessing);
+        let shape = data.shape();
+        let dev = self.model.store.device();
+        let dims = (idx.len(), shape.c, shape.h, shape.w);
+        let out = &mut buf[..idx.len() * shape.len()];
+        fill_batch(&data.train, shape, idx, pre, Some(&mut *aug), out);
+        let x = Tensor::from_slice(out, dims, dev)?;
+        let labels: Vec<u32> = idx.iter().map(|&i| data.train.labels[i]).collect();
+        let info = BatchInfo {
+            indices: idx,
+            labels: &labels,
+            classes: data.num_classes,
+            shape,
+            latent: data.latent.as_ref(),
+        };
+        let t = self.regularizer.treat(&info, mix)?;
+        let targets = Tensor::from_slice(&t.targets, (idx.len(), data.num_classes), dev)?;
+        let x = match &t.raw_images {
+            Some(raw) => {
+                let all: Vec<usize> = (0..idx.len()).collect();
+                fill_batch(raw, shape, &all, pre, Some(aug), out);
+                Tensor::from_slice(out, dims, dev)?
+            }
+            None => x,
+        };
+        let logits = match &t.transform {
+            Some(f) => self
+                .model
+                .forward_with(&x, true, Some((t.point, f.as_ref())))?,
+            None => self.model.forward(&x, true)?,
+        };
+        let l = loss(self.config.loss, &logits, &targets)?;
+        Ok(match &t.loss_term {
+            Some(term) => (l + term(&logits, &targets)?)?,
+            None => l,
+        })
+    }
+
+    fn save_checkpoint(&self, spec: &CheckpointSpec, epoch: usize, p: &Progress) -> Result<()> {
+        let meta = Checkpoint {
+            epoch,
+            seed: self.seed,
+            training_hash: spec.training_hash.clone(),
+            records: p.records.clone(),
+        };
+        checkpoint::save(&spec.dir, &meta, self.model, &p.opt)
+    }
 }
 
-fn apply_checkpoint(model: &Model, opt: &mut Optimizer, state: &checkpoint::Loaded) -> Result<()> {
-    model.store.load(&state.model)?;
-    opt.set_state(&state.optimizer)?;
-    Ok(())
-}
-
-fn diverged(
-    records: Vec<EpochRecord>,
-    resumed_from: Option<usize>,
-    notes: Vec<String>,
-    d: Divergence,
-) -> TrainOutcome {
+fn diverged(p: Progress, d: Divergence) -> TrainOutcome {
     TrainOutcome {
-        epochs: records,
+        epochs: p.records,
         final_metrics: None,
         best_metrics: None,
         best_epoch: None,
-        resumed_from,
+        resumed_from: p.resumed_from,
         divergence: Some(d),
-        notes,
+        notes: p.notes,
     }
 }
 
-fn summarise(
-    records: Vec<EpochRecord>,
-    resumed_from: Option<usize>,
-    notes: Vec<String>,
-) -> Result<TrainOutcome> {
-    // (epoch, test metrics, the error that ranks epochs: validation's when held out).
-    let evaluated: Vec<(usize, EvalMetrics, f64)> = records
-        .iter()
-        .filter_map(|r| {
-            r.test.map(|m| {
-                let rank = r.validation.map_or(m.error_pct, |v| v.error_pct);
-                (r.epoch, m, rank)
-            })
-        })
-        .collect();
-    let (_, final_metrics, _) = *evaluated
-        .last()
-        .ok_or_else(|| Error::Other("no epoch was evaluated".into()))?;
-    // The first epoch with the lowest ranking error.
-    let (best_epoch, best_metrics, _) = evaluated
-        .iter()
-        .copied()
-        .fold(None::<(usize, EvalMetrics, f64)>, |acc, x| match acc {
-            Some(b) if b.2 <= x.2 => acc,
-            _ => Some(x),
-        })
-        .expect("non-empty");
+fn summarise(p: Progress) -> Result<TrainOutcome> {
+    let (last, best) =
+        last_and_best(&p.records).ok_or_else(|| Error::Other("no epoch was evaluated".into()))?;
     Ok(TrainOutcome {
-        epochs: records,
-        final_metrics: Some(final_metrics),
-        best_metrics: Some(best_metrics),
-        best_epoch: Some(best_epoch),
-        resumed_from,
+        epochs: p.records,
+        final_metrics: Some(last.test),
+        best_metrics: Some(best.test),
+        best_epoch: Some(best.epoch),
+        resumed_from: p.resumed_from,
         divergence: None,
-        notes,
+        notes: p.notes,
     })
 }
