@@ -238,6 +238,8 @@ impl CellOutcome {
 
 /// A cell's trained model: its stored metadata, how it was obtained and, when trained now, the
 /// prepared data and model still in memory.
+// One value per cell, moved once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Obtained {
     Model(TrainedModel, Training, Option<Prepared>),
     NotTrained(String),

@@ -32,7 +32,7 @@ impl EveryEpochsOrMinutes {
 
 impl CheckpointPolicy for EveryEpochsOrMinutes {
     fn due(&mut self, epoch: usize, last: bool) -> bool {
-        let by_epoch = self.every > 0 && ((epoch + 1) % self.every == 0 || last);
+        let by_epoch = self.every > 0 && ((epoch + 1).is_multiple_of(self.every) || last);
         // The final epoch's model is saved as the artifact, so time never forces a checkpoint there.
         let by_time = self.minutes > 0.0
             && !last

@@ -68,7 +68,7 @@ impl EpochEvaluation for TestSplitEvaluation<'_> {
         epochs: usize,
     ) -> Result<Option<EpochScores>> {
         let last = epoch + 1 == epochs;
-        if !last && (epoch + 1) % self.every != 0 {
+        if !last && !(epoch + 1).is_multiple_of(self.every) {
             return Ok(None);
         }
         let score = |s: &Split| evaluate(model, s, self.shape, self.preprocessing, self.batch_size);
