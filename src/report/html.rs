@@ -3,8 +3,9 @@
 use std::fmt::Write;
 
 use super::markdown::{cell_texts, disclaimer};
-use super::{Report, plot};
+use super::plot;
 use crate::error::Result;
+use crate::results::outcome::SuiteOutcome;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -14,7 +15,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Renders the report as a standalone HTML page.
-pub fn render(r: &Report) -> Result<String> {
+pub fn render(r: &SuiteOutcome) -> Result<String> {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -37,7 +38,7 @@ pub fn render(r: &Report) -> Result<String> {
         esc(&r.table),
         esc(&r.caption)
     );
-    for sec in r.grid() {
+    for sec in super::table::grid(r) {
         if let Some(g) = &sec.title {
             let _ = write!(s, "<h2>{}</h2>", esc(g));
         }

@@ -2,11 +2,11 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use crate::results::outcome::SuiteOutcome;
 use crate::results::{MetricDiff, Stat, Status};
 
 /// The sentence that keeps cheap profiles from being mistaken for the paper's numbers.
-pub fn disclaimer(r: &Report) -> Option<String> {
+pub fn disclaimer(r: &SuiteOutcome) -> Option<String> {
     match r.profile.as_str() {
         "paper" => None,
         "paper-code" => Some(format!(
@@ -51,7 +51,7 @@ pub fn cell_texts(c: &super::table::GridCell) -> [String; 5] {
 }
 
 /// Renders the report.
-pub fn render(r: &Report) -> String {
+pub fn render(r: &SuiteOutcome) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# {} — profile `{}`\n", r.title, r.profile);
     if let Some(d) = disclaimer(r) {
@@ -66,7 +66,7 @@ pub fn render(r: &Report) -> String {
         s,
         "Legend: = bit-identical to the baseline · ✓ within tolerance of the baseline · ✗ regression · ▲ better than the baseline · ≠ not comparable (training config, evaluation or data differ) · ⚠ a seed diverged (NaN/Inf; never averaged) · – no baseline / not run.\n"
     );
-    for sec in r.grid() {
+    for sec in super::table::grid(r) {
         if let Some(g) = &sec.title {
             let _ = writeln!(s, "## {g}\n");
         }
