@@ -38,6 +38,17 @@ pub fn render(r: &SuiteOutcome) -> Result<String> {
         esc(&r.table),
         esc(&r.caption)
     );
+    tables(&mut s, r);
+    charts(&mut s, r)?;
+    let md = super::markdown::render(r);
+    let tail = md.find("## Verdict").map(|i| &md[i..]).unwrap_or_default();
+    s.push_str(&markdown_to_html(tail));
+    s.push_str("</body></html>");
+    Ok(s)
+}
+
+/// The table's sections, each cell's status coloured with its reason as a tooltip.
+fn tables(s: &mut String, r: &SuiteOutcome) {
     for sec in super::table::grid(r) {
         if let Some(g) = &sec.title {
             let _ = write!(s, "<h2>{}</h2>", esc(g));
@@ -78,6 +89,10 @@ pub fn render(r: &SuiteOutcome) -> Result<String> {
         }
         s.push_str("</table>");
     }
+}
+
+/// Paper-vs-run dots, spectra, trends and learning curves as inline SVG.
+fn charts(s: &mut String, r: &SuiteOutcome) -> Result<()> {
     let _ = write!(
         s,
         "<h2>Paper vs this run</h2><p>One dot per row (colour: No Mixup grey, Input Mixup blue, Manifold Mixup red); on the diagonal this run equals the printed number.</p>"
@@ -146,11 +161,7 @@ pub fn render(r: &SuiteOutcome) -> Result<String> {
             &series,
         )?);
     }
-    let md = super::markdown::render(r);
-    let tail = md.find("## Verdict").map(|i| &md[i..]).unwrap_or_default();
-    s.push_str(&markdown_to_html(tail));
-    s.push_str("</body></html>");
-    Ok(s)
+    Ok(())
 }
 
 /// `code` spans of a Markdown line, escaped.

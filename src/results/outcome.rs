@@ -320,3 +320,97 @@ fn provenance(records: &[ResultRecord]) -> Provenance {
     }
     (code, devices, datasets)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diff(status: Status) -> MetricDiff {
+        MetricDiff {
+            metric: "clean.test_error".into(),
+            current: None,
+            baseline: None,
+            delta: None,
+            p_value: None,
+            status,
+            reason: String::new(),
+        }
+    }
+
+    fn row(experiment: &str, statuses: &[Status]) -> OutcomeRow {
+        OutcomeRow {
+            experiment: experiment.into(),
+            group: None,
+            architecture: "PreActResNet18".into(),
+            method: "No Mixup".into(),
+            quoted: None,
+            row: None,
+            column: None,
+            paper: BTreeMap::new(),
+            diffs: statuses.iter().copied().map(diff).collect(),
+            training_hash: None,
+        }
+    }
+
+    fn outcome(rows: Vec<OutcomeRow>) -> SuiteOutcome {
+        SuiteOutcome {
+            suite: "table1".into(),
+            title: String::new(),
+            arxiv: String::new(),
+            table: String::new(),
+            caption: String::new(),
+            profile: "smoke".into(),
+            profile_description: String::new(),
+            metrics: vec![],
+            layout: Layout::ExperimentsAsRows,
+            grid_rows: None,
+            summaries: vec![],
+            rows,
+            notes: vec![],
+            code: vec![],
+            devices: vec![],
+            wall_seconds: 0.0,
+            datasets: BTreeMap::new(),
+            baseline: None,
+            baseline_device: None,
+            history: vec![],
+            curves: vec![],
+            arrays: vec![],
+        }
+    }
+
+    #[test]
+    fn the_worst_status_decides_the_verdict_and_its_exit_code() {
+        use Status::*;
+        let fine = outcome(vec![row("a", &[Identical, Ok, Better, NoBaseline])]);
+        assert_eq!(fine.verdict(), Ending::Ok);
+        assert_eq!(fine.verdict().exit_code(), EXIT_OK);
+
+        let not_comparable = outcome(vec![row("a", &[Ok]), row("b", &[NotComparable, Ok])]);
+        assert_eq!(
+            not_comparable.verdict(),
+            Ending::NotComparable(vec!["b".into()])
+        );
+        assert_eq!(not_comparable.verdict().exit_code(), EXIT_NOT_COMPARABLE);
+
+        // A regression outranks ≠, and each regressed metric counts.
+        let regressed = outcome(vec![
+            row("a", &[Regression, Regression]),
+            row("b", &[NotComparable]),
+        ]);
+        assert_eq!(regressed.verdict(), Ending::Regressed(2));
+        assert_eq!(regressed.verdict().exit_code(), EXIT_REGRESSION);
+
+        // Divergence outranks everything and counts experiments, not metrics.
+        let diverged = outcome(vec![
+            row("a", &[Diverged, Diverged]),
+            row("b", &[Regression]),
+        ]);
+        assert_eq!(diverged.verdict(), Ending::Diverged(1));
+        assert_eq!(diverged.verdict().exit_code(), EXIT_DIVERGED);
+
+        assert_eq!(Ending::Missing(vec![]).exit_code(), EXIT_ERROR);
+        assert_eq!(Ending::Incomplete(vec![]).exit_code(), EXIT_INCOMPLETE);
+        assert_eq!(Ending::ShardDone.exit_code(), EXIT_OK);
+    }
+}
