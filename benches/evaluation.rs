@@ -15,8 +15,8 @@ use mixbench::model::{InputSpec, Model};
 use serde_json::json;
 
 fn bench(c: &mut Criterion) {
-    // SAFETY: criterion runs the groups on the main thread, before candle starts its pool.
-    unsafe { mixbench::threads::pin_thread_count() };
+    // The pinned thread settings live in the environment: start again with them, as `mixbench` does.
+    mixbench::threads::restart_with_pinned_threads();
     mixbench::memory::keep_freed_memory();
     let dev = Device::Cpu;
     let src = SyntheticSource;

@@ -111,16 +111,19 @@ impl App {
     /// Registers the extensions and runs mixbench's command line on the process arguments,
     /// then exits with its code (2 when an extension cannot be registered).
     ///
-    /// Call it first thing in `main`, before any thread is started: like the `mixbench` binary
-    /// it pins candle's thread count, which writes the process environment.
+    /// When candle's thread settings are missing from the environment, the program first
+    /// replaces itself with a copy that has them (same arguments, same process id), because
+    /// setting them in a running process is unsound once any thread exists; if that fails it
+    /// runs unpinned, slower with the same results.
     pub fn run(self) -> ! {
-        // SAFETY: documented contract above: no other thread exists yet.
-        unsafe { crate::threads::pin_thread_count() };
+        #[cfg(unix)]
+        crate::threads::restart_with_pinned_threads();
         crate::memory::keep_freed_memory();
         // `mixbench show ... | head` should end quietly when the reader goes away, as other
         // command-line tools do, instead of panicking on a broken pipe.
         #[cfg(unix)]
-        // SAFETY: restoring the default action of one signal before any thread exists.
+        // SAFETY: `signal` with SIG_DFL installs no handler code; it only restores the default
+        // action of one signal for the whole process.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }

@@ -10,22 +10,46 @@
 /// 60–62 ms at 5,000, 66–80 ms at 0–2,000; width 1 unchanged. Results do not depend on it.
 const BARRIER_SPIN_LIMIT: &str = "5000";
 
-/// Sets `RAYON_NUM_THREADS` to candle's own default thread count and candle's barrier-pool spin
-/// limit to [`BARRIER_SPIN_LIMIT`], each only when unset.
+/// The settings missing from the environment: `RAYON_NUM_THREADS` at candle's own default
+/// thread count and candle's barrier-pool spin limit at [`BARRIER_SPIN_LIMIT`], each only when
+/// unset.
 ///
 /// candle 0.11 re-reads /proc/cpuinfo on every matmul unless `RAYON_NUM_THREADS` is set (about a
-/// third of a small model's step); pinning its default changes nothing else.
-///
-/// # Safety
-/// Must be called before any other thread exists (it writes the process environment).
-pub unsafe fn pin_thread_count() {
+/// third of a small model's step); pinning its default changes nothing else. Writing them into
+/// a running process is unsound once any thread exists, so [`crate::app::App::run`] starts the
+/// program again with them instead.
+pub fn missing_settings() -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = candle_core::utils::get_num_threads();
-        // SAFETY: the caller guarantees that no other thread is running.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+        out.push(("RAYON_NUM_THREADS", n.to_string()));
     }
     if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
-        // SAFETY: as above.
-        unsafe { std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", BARRIER_SPIN_LIMIT) };
+        out.push((
+            "CANDLE_BARRIER_POOL_SPIN_LIMIT",
+            BARRIER_SPIN_LIMIT.to_string(),
+        ));
     }
+    out
+}
+
+/// Replaces the process with itself plus the settings [`missing_settings`] names, when
+/// any is missing; returns only when nothing was missing or the exec failed.
+#[cfg(unix)]
+pub fn restart_with_pinned_threads() {
+    use std::os::unix::process::CommandExt;
+    let missing = missing_settings();
+    if missing.is_empty() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    // `exec` returns only on failure; the settings then stay unset.
+    let _ = cmd.args(args).envs(missing).exec();
 }

@@ -48,9 +48,10 @@ pub fn run(cli: &Cli, a: &CompareArgs) -> anyhow::Result<i32> {
         device: sel.open_device()?,
         lease: super::lease(30.0)?,
     };
-    let c = compare(&req, &opts, &mut TerminalProgress)?;
-    println!("{}", comparison::markdown(&c));
-    for f in comparison::write_all(&c, &layout)? {
+    let run = compare(&req, &opts, &mut TerminalProgress)?;
+    let c = &run.comparison;
+    println!("{}", comparison::markdown(c));
+    for f in &run.files {
         eprintln!("wrote {}", f.display());
     }
     eprintln!(

@@ -19,21 +19,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code: nothing regressed.
-pub const EXIT_OK: i32 = 0;
-/// Exit code: a metric regressed against the baseline.
-pub const EXIT_REGRESSION: i32 = 1;
-/// Exit code: usage, configuration or data error (or `--no-train` cells without a model).
-pub const EXIT_ERROR: i32 = 2;
-/// Exit code: a cell diverged (NaN/Inf loss or outputs); the other cells still ran.
-pub const EXIT_DIVERGED: i32 = 3;
-/// Exit code: a cell that has a baseline could not be compared with it (≠: training config,
-/// evaluation or data differ), so the run checked less than it claims.
-pub const EXIT_NOT_COMPARABLE: i32 = 4;
-
-/// Exit code: some cells were being worked on by another process (per-cell locks), so the
-/// results are incomplete; rerun or `report` when they finish.
-pub const EXIT_INCOMPLETE: i32 = 5;
+// The exit codes are decided with the verdict, in `results::outcome`.
+pub use crate::results::outcome::{
+    EXIT_DIVERGED, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_NOT_COMPARABLE, EXIT_OK, EXIT_REGRESSION,
+};
 
 /// `--lock-lease-minutes` as a duration (finite, > 0).
 pub fn lease(minutes: f64) -> anyhow::Result<std::time::Duration> {

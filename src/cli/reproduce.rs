@@ -5,15 +5,14 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::progress::TerminalProgress;
-use super::{
-    Cli, EXIT_DIVERGED, EXIT_ERROR, EXIT_INCOMPLETE, EXIT_NOT_COMPARABLE, EXIT_OK, EXIT_REGRESSION,
-};
+use super::{Cli, EXIT_OK};
 use crate::data::LoadOptions;
 use crate::experiment::DeviceSpec;
 use crate::harness::HarnessOptions;
-use crate::ops::reproduce::{Ending, ReproduceRequest, SuiteRun, reproduce, select_suites};
+use crate::ops::reproduce::{ReproduceRequest, SuiteRun, reproduce, select_suites};
 use crate::ops::shard::Shard;
 use crate::report;
+use crate::results::outcome::Ending;
 
 /// Which cells to run, and with which data: shared by `reproduce`, `evaluate` and `compare`.
 #[derive(Debug, Clone, Args)]
@@ -113,24 +112,21 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-/// Prints a suite run's report and verdict; returns its exit code.
+/// Prints a suite run's report and verdict; returns its exit code (decided with the verdict).
 pub fn print_run(r: &SuiteRun, profile: &str) -> i32 {
-    let Some(rep) = &r.report else {
-        return match &r.ending {
+    let Some(outcome) = &r.outcome else {
+        match &r.ending {
             Ending::Missing(cells) => {
-                eprintln!("{} cell(s) have no trained model (--no-train)", cells.len());
-                EXIT_ERROR
+                eprintln!("{} cell(s) have no trained model (--no-train)", cells.len())
             }
-            _ => {
-                eprintln!(
-                    "{}: shard done; when every shard has run, `mixbench merge` their results folders and run `mixbench report {} --profile {profile}`",
-                    r.suite, r.suite
-                );
-                EXIT_OK
-            }
-        };
+            _ => eprintln!(
+                "{}: shard done; when every shard has run, `mixbench merge` their results folders and run `mixbench report {} --profile {profile}`",
+                r.suite, r.suite
+            ),
+        }
+        return r.ending.exit_code();
     };
-    println!("{}", report::markdown::render(rep));
+    println!("{}", report::markdown::render(outcome));
     for f in &r.files {
         eprintln!("wrote {}", f.display());
     }
@@ -138,51 +134,41 @@ pub fn print_run(r: &SuiteRun, profile: &str) -> i32 {
         eprintln!("blessed {} as the baseline", r.baseline.display());
     }
     match &r.ending {
-        Ending::Ok | Ending::ShardDone => EXIT_OK,
-        Ending::Missing(cells) => {
-            eprintln!(
-                "{} cell(s) have no trained model (--no-train); nothing was trained",
-                cells.len()
-            );
-            EXIT_ERROR
-        }
-        Ending::Incomplete(busy) => {
-            eprintln!(
-                "{}: results are incomplete: {} cell(s) were being worked on by another process{}; rerun (or `mixbench report`) when they finish",
-                r.suite,
-                busy.len().max(1),
-                if busy.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", busy.join("; "))
-                }
-            );
-            EXIT_INCOMPLETE
-        }
+        Ending::Ok | Ending::ShardDone => {}
+        Ending::Missing(cells) => eprintln!(
+            "{} cell(s) have no trained model (--no-train); nothing was trained",
+            cells.len()
+        ),
+        Ending::Incomplete(busy) => eprintln!(
+            "{}: results are incomplete: {} cell(s) were being worked on by another process{}; rerun (or `mixbench report`) when they finish",
+            r.suite,
+            busy.len().max(1),
+            if busy.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", busy.join("; "))
+            }
+        ),
         Ending::Diverged(n) => {
-            if rep.regressions() > 0 {
+            if outcome.regressions() > 0 {
                 eprintln!(
                     "{} metric(s) regressed against {}",
-                    rep.regressions(),
+                    outcome.regressions(),
                     r.baseline.display()
                 );
             }
             eprintln!("{n} experiment(s) diverged (NaN/Inf): see the report");
-            EXIT_DIVERGED
         }
         Ending::Regressed(n) => {
-            eprintln!("{n} metric(s) regressed against {}", r.baseline.display());
-            EXIT_REGRESSION
+            eprintln!("{n} metric(s) regressed against {}", r.baseline.display())
         }
-        Ending::NotComparable(ids) => {
-            eprintln!(
-                "{} experiment(s) could not be compared with {} (≠: {}); if the change is intended, re-bless with `mixbench reproduce {} --profile {profile} --bless`",
-                ids.len(),
-                r.baseline.display(),
-                ids.join(", "),
-                r.suite,
-            );
-            EXIT_NOT_COMPARABLE
-        }
+        Ending::NotComparable(ids) => eprintln!(
+            "{} experiment(s) could not be compared with {} (≠: {}); if the change is intended, re-bless with `mixbench reproduce {} --profile {profile} --bless`",
+            ids.len(),
+            r.baseline.display(),
+            ids.join(", "),
+            r.suite,
+        ),
     }
+    r.ending.exit_code()
 }

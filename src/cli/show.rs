@@ -3,8 +3,7 @@
 use clap::Args;
 
 use super::{Cli, EXIT_OK};
-use crate::experiment::ExperimentConfig;
-use crate::suite::{load, resolve};
+use crate::ops::show::show;
 
 /// Arguments of `show`.
 #[derive(Debug, Args)]
@@ -21,33 +20,15 @@ pub struct ShowArgs {
 
 /// Prints the resolved cells.
 pub fn run(cli: &Cli, a: &ShowArgs) -> anyhow::Result<i32> {
-    let ls = load(&cli.suites_dir, &a.suite)?;
-    let cells = resolve(&ls, &a.profile, None)?;
+    let shown = show(&cli.suites_dir, &a.suite, &a.profile)?;
     println!(
         "{} — profile `{}`: {} cells",
-        ls.suite.title,
+        shown.title,
         a.profile,
-        cells.len()
+        shown.cells.len()
     );
-    for c in &cells {
-        let name = |b: &serde_json::Map<String, serde_json::Value>, k: &str| {
-            ExperimentConfig::block_name(b, k, k)
-                .unwrap_or("?")
-                .to_string()
-        };
-        // A block with its parameters: `preactresnet18 {width: 0.125, bn_init: torch1.0}`.
-        let block = |b: &serde_json::Map<String, serde_json::Value>, k: &str| {
-            let params: Vec<String> = b
-                .iter()
-                .filter(|(key, _)| key.as_str() != k)
-                .map(|(key, v)| format!("{key}: {v}"))
-                .collect();
-            if params.is_empty() {
-                name(b, k)
-            } else {
-                format!("{} {{{}}}", name(b, k), params.join(", "))
-            }
-        };
+    for s in &shown.cells {
+        let c = &s.cell;
         println!(
             "{:28} seed {:<3} training {}  epochs {} batch {} loss {:?} lr {} milestones {:?}",
             c.experiment,
@@ -61,17 +42,9 @@ pub fn run(cli: &Cli, a: &ShowArgs) -> anyhow::Result<i32> {
         );
         println!(
             "{:28} data {} / model {} / regularizer {}",
-            "",
-            block(&c.config.dataset, "name"),
-            block(&c.config.model, "arch"),
-            block(&c.config.regularizer, "name"),
+            "", s.dataset, s.model, s.regularizer,
         );
-        let evals: Vec<String> = c
-            .evaluations
-            .iter()
-            .map(|e| format!("{} [{}]", e.id, &c.evaluation_hash(e)[..8]))
-            .collect();
-        println!("{:28} evaluations: {}", "", evals.join(", "));
+        println!("{:28} evaluations: {}", "", s.evaluations.join(", "));
         if a.full {
             println!("{}", serde_json::to_string_pretty(&c.config)?);
         }

@@ -6,22 +6,20 @@
 //! their models live in the shared `<results>/models/` and their records under
 //! `<results>/<suite>-with-<label>/<profile>/`, so a rerun trains nothing.
 
-use std::collections::BTreeMap;
+use std::path::PathBuf;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Progress;
 use crate::error::{Error, Result};
-use crate::harness::{HarnessOptions, run_cell};
+use crate::harness::{HarnessOptions, Training, run_cell};
 use crate::regularizer;
-use crate::results::aggregate::{Stat, aggregate};
-use crate::results::baseline;
-use crate::results::comparison::{MetricComparison, compare_metric};
-use crate::results::record::{ResultRecord, metric_keys};
+use crate::report::{self, Subject};
+use crate::results::baseline::{self, Baseline};
+use crate::results::comparison::{Comparison, compare_groups};
+use crate::results::record::ResultRecord;
 use crate::suite::load::is_safe_id;
 use crate::suite::resolve::{canonical_json, training_config, training_hash};
-use crate::suite::schema::{MetricSpec, expand_metrics};
 use crate::suite::{Cell, LoadedSuite, resolve};
 
 /// What to compare.
@@ -36,65 +34,6 @@ pub struct CompareRequest<'a> {
     pub with: Value,
     /// Name shown for the new method (default: from the block).
     pub label: Option<String>,
-}
-
-/// One baseline method of a row.
-#[derive(Debug, Clone, Serialize)]
-pub struct AgainstMethod {
-    /// Its experiment id in the suite.
-    pub experiment: String,
-    /// Its method as printed.
-    pub method: String,
-    /// Per metric.
-    pub metrics: Vec<MetricComparison>,
-}
-
-/// The new method on one group of rows.
-#[derive(Debug, Clone, Serialize)]
-pub struct ComparedRow {
-    /// Experiment id of the new row (in the derived suite).
-    pub experiment: String,
-    /// The rows' group label (`(a) CIFAR-10`).
-    pub group: Option<String>,
-    /// The rows' architecture as printed.
-    pub architecture: String,
-    /// The new method's statistics per metric (seeds that diverged excluded).
-    pub new: BTreeMap<String, Stat>,
-    /// Seeds of the new method that diverged.
-    pub diverged: Vec<u64>,
-    /// The suite's methods of this group.
-    pub against: Vec<AgainstMethod>,
-}
-
-/// The finished comparison.
-#[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    /// Suite id.
-    pub suite: String,
-    /// Suite title.
-    pub title: String,
-    /// Profile.
-    pub profile: String,
-    /// What the profile is for.
-    pub profile_description: String,
-    /// Id of the derived suite holding the new records (`<suite>-with-<label>`).
-    pub derived_suite: String,
-    /// Name shown for the new method.
-    pub method: String,
-    /// Its regularizer block.
-    pub spec: Value,
-    /// Significance level of the Welch tests.
-    pub significance: f64,
-    /// Compared metrics.
-    pub metrics: Vec<MetricSpec>,
-    /// The baseline file.
-    pub baseline: String,
-    /// When it was blessed.
-    pub baseline_blessed_at: String,
-    /// One per group of rows.
-    pub rows: Vec<ComparedRow>,
-    /// Models trained now (0 on a rerun).
-    pub trained: usize,
 }
 
 /// Reads `--with`: a YAML/JSON file holding a regularizer block, an inline block
@@ -210,26 +149,26 @@ fn group_id(ids: &[&str]) -> String {
     }
 }
 
-/// Runs the comparison; `opts` says where results live and whether training is allowed.
+/// A finished `compare`: what it found and the report files written.
+pub struct CompareRun {
+    /// The comparison.
+    pub comparison: Comparison,
+    /// Report files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs the comparison and writes its report; `opts` says where results live and whether
+/// training is allowed.
 pub fn compare(
     req: &CompareRequest,
     opts: &HarnessOptions,
     progress: &mut dyn Progress,
-) -> Result<Comparison> {
+) -> Result<CompareRun> {
     let ls = req.suite;
     let s = &ls.suite;
     let base_cells = resolve(ls, req.profile, req.seeds)?;
     let bpath = opts.layout.baseline(&s.id, req.profile)?;
-    let base = baseline::read(&bpath)?.ok_or_else(|| {
-        Error::Config(format!(
-            "no blessed baseline for {} / {} at {}; bless one first with `mixbench reproduce {} --profile {} --bless`",
-            s.id,
-            req.profile,
-            bpath.display(),
-            s.id,
-            req.profile
-        ))
-    })?;
+    let base = blessed_baseline(&bpath, &s.id, req.profile)?;
     let label = spec_label(&req.with);
     let derived_id = format!("{}-with-{label}", s.id);
     if !is_safe_id(&derived_id) {
@@ -239,25 +178,59 @@ pub fn compare(
     }
     let mut derived = ls.clone();
     derived.suite.id = derived_id.clone();
-    let method = req.label.clone().unwrap_or_else(|| method_text(&req.with));
     let seeds: Vec<u64> = match req.seeds {
         Some(s) => s.to_vec(),
         None => s.profiles[req.profile].seeds.clone(),
     };
+    let plan = new_cells(&base_cells, &req.with, &seeds)?;
+    let (records, trained) = run_new_cells(&derived, req.profile, &plan, opts, progress)?;
+    let (metrics, rows) = compare_groups(ls, req.profile, &plan, &records, &base)?;
+    let comparison = Comparison {
+        suite: s.id.clone(),
+        title: s.title.clone(),
+        profile: req.profile.to_string(),
+        profile_description: s.profiles[req.profile].description.clone(),
+        derived_suite: derived_id,
+        method: req.label.clone().unwrap_or_else(|| method_text(&req.with)),
+        spec: req.with.clone(),
+        significance: s.significance,
+        metrics,
+        baseline: bpath.display().to_string(),
+        baseline_blessed_at: base.blessed_at.clone(),
+        rows,
+        trained,
+    };
+    let files = report::write_all(Subject::Comparison(&comparison), opts.layout)?;
+    Ok(CompareRun { comparison, files })
+}
 
-    // Every new cell is built (and its regularizer checked) before anything trains.
-    let reg_params: Map<String, Value> = req
-        .with
+/// The suite profile's blessed baseline; without one there is nothing to compare with.
+fn blessed_baseline(path: &std::path::Path, suite: &str, profile: &str) -> Result<Baseline> {
+    baseline::read(path)?.ok_or_else(|| {
+        Error::Config(format!(
+            "no blessed baseline for {suite} / {profile} at {}; bless one first with `mixbench reproduce {suite} --profile {profile} --bless`",
+            path.display(),
+        ))
+    })
+}
+
+/// One new cell per group of rows and seed, with `with` as its regularizer; every one is built
+/// (and its regularizer checked) before anything trains.
+fn new_cells<'a>(
+    base_cells: &'a [Cell],
+    with: &Value,
+    seeds: &[u64],
+) -> Result<Vec<(Vec<&'a Cell>, Vec<Cell>)>> {
+    let reg_params: Map<String, Value> = with
         .as_object()
         .into_iter()
         .flatten()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let grouped = groups(&base_cells);
     let mut checker = crate::suite::check::Checker::default();
     let mut plan: Vec<(Vec<&Cell>, Vec<Cell>)> = Vec::new();
     let mut used_ids: Vec<String> = Vec::new();
-    for g in grouped {
+    for g in groups(base_cells) {
         let ids: Vec<&str> = g.iter().map(|c| c.experiment.as_str()).collect();
         let mut id = group_id(&ids);
         if used_ids.contains(&id) {
@@ -286,105 +259,50 @@ pub fn compare(
             .collect();
         plan.push((g, cells));
     }
+    Ok(plan)
+}
 
+/// Runs the new cells as cells of the derived suite; returns their records and how many
+/// models were trained now. A cell left without a model (`--no-train`) is an error.
+fn run_new_cells(
+    derived: &LoadedSuite,
+    profile: &str,
+    plan: &[(Vec<&Cell>, Vec<Cell>)],
+    opts: &HarnessOptions,
+    progress: &mut dyn Progress,
+) -> Result<(Vec<ResultRecord>, usize)> {
     let total: usize = plan.iter().map(|(_, c)| c.len()).sum();
     let mut records: Vec<ResultRecord> = Vec::new();
     let mut trained = 0;
-    let mut k = 0;
-    for (_, cells) in &plan {
-        for cell in cells {
-            k += 1;
-            let label = format!("[{k}/{total}] {} s{}", cell.experiment, cell.seed);
-            let outcome = progress.cell(&label, cell.config.epochs, &mut |obs| {
-                run_cell(&derived, req.profile, cell, opts, obs)
-            })?;
-            for n in &outcome.notes {
-                progress.note(&format!("{label}: {n}"));
+    for (k, cell) in plan.iter().flat_map(|(_, c)| c).enumerate() {
+        let label = format!("[{}/{total}] {} s{}", k + 1, cell.experiment, cell.seed);
+        let outcome = progress.cell(&label, cell.config.epochs, &mut |obs| {
+            run_cell(derived, profile, cell, opts, obs)
+        })?;
+        for n in &outcome.notes {
+            progress.note(&format!("{label}: {n}"));
+        }
+        let how = match &outcome.training {
+            Training::Trained => {
+                trained += 1;
+                "trained".to_string()
             }
-            let how = match &outcome.training {
-                crate::harness::Training::Trained => {
-                    trained += 1;
-                    "trained".to_string()
-                }
-                crate::harness::Training::Reused => "reused the stored model".to_string(),
-                crate::harness::Training::NotTrained(why) => format!("not trained ({why})"),
-                crate::harness::Training::Busy(who) => format!("claimed by {who}"),
-            };
-            progress.note(&format!("{label}: {how}"));
-            match outcome.record {
-                Some((_, r)) => records.push(*r),
-                None => {
-                    return Err(Error::Config(format!(
-                        "{label}: no trained model ({:?}); run without --no-train",
-                        outcome.training
-                    )));
-                }
+            Training::Reused => "reused the stored model".to_string(),
+            Training::NotTrained(why) => format!("not trained ({why})"),
+            Training::Busy(who) => format!("claimed by {who}"),
+        };
+        progress.note(&format!("{label}: {how}"));
+        match outcome.record {
+            Some((_, r)) => records.push(*r),
+            None => {
+                return Err(Error::Config(format!(
+                    "{label}: no trained model ({:?}); run without --no-train",
+                    outcome.training
+                )));
             }
         }
     }
-
-    let metrics = expand_metrics(&s.metrics_for(req.profile), &metric_keys(&records));
-    let summaries = aggregate(&records, &metrics)?;
-    let mut rows = Vec::new();
-    for ((group, cells), summary) in plan.iter().zip(
-        plan.iter()
-            .map(|(_, c)| summaries.iter().find(|x| x.experiment == c[0].experiment)),
-    ) {
-        let Some(summary) = summary else { continue };
-        let spec_of = |id: &str| s.experiments.iter().find(|e| e.id == id);
-        let first = spec_of(&group[0].experiment);
-        let against = group
-            .iter()
-            .map(|c| {
-                let b = base.experiments.get(&c.experiment);
-                let stale = b.is_some_and(|b| {
-                    b.training_hash != c.training_hash
-                        || b.dataset_fingerprint != summary.dataset_fingerprint
-                });
-                AgainstMethod {
-                    experiment: c.experiment.clone(),
-                    method: spec_of(&c.experiment)
-                        .map(|e| e.method.clone())
-                        .unwrap_or_default(),
-                    metrics: metrics
-                        .iter()
-                        .map(|m| {
-                            compare_metric(
-                                m,
-                                summary.metrics.get(&m.name),
-                                b.and_then(|b| b.metrics.get(&m.name)),
-                                stale,
-                                s.significance,
-                            )
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
-        rows.push(ComparedRow {
-            experiment: cells[0].experiment.clone(),
-            group: first.and_then(|e| e.group.clone()),
-            architecture: first.map(|e| e.architecture.clone()).unwrap_or_default(),
-            new: summary.metrics.clone(),
-            diverged: summary.diverged.iter().map(|(s, _)| *s).collect(),
-            against,
-        });
-    }
-    Ok(Comparison {
-        suite: s.id.clone(),
-        title: s.title.clone(),
-        profile: req.profile.to_string(),
-        profile_description: s.profiles[req.profile].description.clone(),
-        derived_suite: derived_id,
-        method,
-        spec: req.with.clone(),
-        significance: s.significance,
-        metrics,
-        baseline: bpath.display().to_string(),
-        baseline_blessed_at: base.blessed_at.clone(),
-        rows,
-        trained,
-    })
+    Ok((records, trained))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod merge;
 pub mod plan;
 pub mod reproduce;
 pub mod shard;
+pub mod show;
 
 use crate::error::Result;
 use crate::harness::CellOutcome;

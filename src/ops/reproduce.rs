@@ -6,15 +6,18 @@ use std::path::PathBuf;
 use super::Progress;
 use super::shard::{Shard, assign};
 use crate::error::{Error, Result};
-use crate::harness::{HarnessOptions, Training, collect_records, run_cell, stale_models};
-use crate::report::{self, Report};
-use crate::results::aggregate;
+use crate::eval::registry::EPOCH_LOGGED;
+use crate::harness::{
+    CellOutcome, HarnessOptions, Training, collect_records, run_cell, stale_models,
+};
+use crate::report::{self, Subject};
 use crate::results::baseline::{self, Baseline};
 use crate::results::history::{self, HistoryEntry};
 use crate::results::layout::Layout;
+use crate::results::outcome::{Ending, SuiteOutcome};
 use crate::results::record::{CodeVersion, ResultRecord};
 use crate::suite::load::list_ids;
-use crate::suite::{LoadedSuite, load, resolve};
+use crate::suite::{Cell, LoadedSuite, load, resolve};
 
 /// What to run.
 pub struct ReproduceRequest<'a> {
@@ -30,31 +33,12 @@ pub struct ReproduceRequest<'a> {
     pub history: Option<&'a std::path::Path>,
 }
 
-/// How a suite run ended, worst first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
-    /// A cell had no trained model and training was disabled.
-    Missing(Vec<String>),
-    /// Cells were claimed by other processes and skipped (their results may come later).
-    Incomplete(Vec<String>),
-    /// Cells diverged (NaN/Inf); the others ran.
-    Diverged(usize),
-    /// Metrics regressed against the baseline.
-    Regressed(usize),
-    /// Experiments with a baseline could not be compared (≠).
-    NotComparable(Vec<String>),
-    /// A shard's cells ran; the report waits for every shard.
-    ShardDone,
-    /// Nothing regressed (or the run was blessed).
-    Ok,
-}
-
 /// The result of one suite run.
 pub struct SuiteRun {
     /// Suite id.
     pub suite: String,
-    /// The report (None for a shard, which sees only part of the cells).
-    pub report: Option<Report>,
+    /// What happened (None for a shard, which sees only part of the cells).
+    pub outcome: Option<SuiteOutcome>,
     /// Report files written.
     pub files: Vec<PathBuf>,
     /// Models trained, models reused, evaluations run, evaluations reused.
@@ -100,24 +84,7 @@ pub fn reproduce(
     opts: &HarnessOptions,
     progress: &mut dyn Progress,
 ) -> Result<SuiteRun> {
-    let all_cells = resolve(ls, req.profile, req.seeds)?;
-    let cells: Vec<_> = match req.shard {
-        None => all_cells,
-        Some(sh) => {
-            if req.bless {
-                return Err(Error::Config(
-                    "--bless needs every cell: merge the shards' results (`mixbench merge`), then bless with `mixbench reproduce <suite> --no-train --bless`".into(),
-                ));
-            }
-            let which = assign(&all_cells, sh.count);
-            all_cells
-                .into_iter()
-                .zip(which)
-                .filter(|(_, s)| *s == sh.index)
-                .map(|(c, _)| c)
-                .collect()
-        }
-    };
+    let cells = select_cells(ls, req)?;
     // Every path is checked before anything trains.
     let bpath = opts.layout.baseline(&ls.suite.id, req.profile)?;
     progress.note(&format!(
@@ -126,17 +93,103 @@ pub fn reproduce(
         req.profile,
         cells.len()
     ));
+    note_stale_models(&cells, opts.layout, progress)?;
+    let tally = run_cells(ls, req.profile, &cells, opts, progress)?;
+    progress.note(&tally.summary(&ls.suite.id, req.shard));
+    let Tally {
+        counts,
+        missing,
+        busy,
+    } = tally;
+    if req.shard.is_some() {
+        return Ok(SuiteRun {
+            suite: ls.suite.id.clone(),
+            outcome: None,
+            files: vec![],
+            counts,
+            baseline: bpath,
+            blessed: false,
+            ending: if missing.is_empty() {
+                Ending::ShardDone
+            } else {
+                Ending::Missing(missing)
+            },
+        });
+    }
+    let records = collect_records(opts.layout, ls, req.profile, &cells)?;
+    let base = baseline::read(&bpath)?;
+    let mut outcome = SuiteOutcome::build(ls, req.profile, &records, base.as_ref())?;
+    if let Some(dir) = req.history
+        && records.len() == cells.len()
+    {
+        let path = append_history(dir, &outcome, &records)?;
+        progress.note(&format!("appended {} to the history", path.display()));
+        outcome.history = history::read_all(dir, &ls.suite.id, req.profile)?;
+    }
+    let files = report::write_all(Subject::Suite(&outcome), opts.layout)?;
+    let complete = records.len() == cells.len();
+    let ending = if req.bless {
+        if !complete || outcome.diverged() > 0 {
+            return Err(Error::Config(format!(
+                "not blessing {}: {} of {} cell(s) have no result and {} experiment(s) diverged; a baseline must hold every cell",
+                bpath.display(),
+                cells.len() - records.len(),
+                cells.len(),
+                outcome.diverged()
+            )));
+        }
+        bless(opts.layout, ls, req.profile, &records, &outcome)?;
+        Ending::Ok
+    } else if !missing.is_empty() {
+        Ending::Missing(missing)
+    } else if !complete {
+        Ending::Incomplete(busy)
+    } else {
+        outcome.verdict()
+    };
+    Ok(SuiteRun {
+        suite: ls.suite.id.clone(),
+        outcome: Some(outcome),
+        files,
+        counts,
+        baseline: bpath,
+        blessed: req.bless,
+        ending,
+    })
+}
+
+/// The cells this run covers: all of the profile's, or one shard's (which cannot bless).
+fn select_cells(ls: &LoadedSuite, req: &ReproduceRequest) -> Result<Vec<Cell>> {
+    let all_cells = resolve(ls, req.profile, req.seeds)?;
+    let Some(sh) = req.shard else {
+        return Ok(all_cells);
+    };
+    if req.bless {
+        return Err(Error::Config(
+            "--bless needs every cell: merge the shards' results (`mixbench merge`), then bless with `mixbench reproduce <suite> --no-train --bless`".into(),
+        ));
+    }
+    let which = assign(&all_cells, sh.count);
+    Ok(all_cells
+        .into_iter()
+        .zip(which)
+        .filter(|(_, s)| *s == sh.index)
+        .map(|(c, _)| c)
+        .collect())
+}
+
+/// Names the stored models of cells without a current one that an older numerics version made.
+fn note_stale_models(cells: &[Cell], layout: &Layout, progress: &mut dyn Progress) -> Result<()> {
     let mut stale = Vec::new();
-    for cell in &cells {
-        if opts
-            .layout
+    for cell in cells {
+        if layout
             .model(&cell.training_hash, cell.seed)?
             .meta()
             .exists()
         {
             continue;
         }
-        for (v, dir) in stale_models(opts.layout, cell)? {
+        for (v, dir) in stale_models(layout, cell)? {
             stale.push(format!(
                 "{} s{} (numerics version {v}: {})",
                 cell.experiment,
@@ -153,9 +206,54 @@ pub fn reproduce(
             stale.join("\n  ")
         ));
     }
-    let mut counts = [0usize; 4];
-    let mut missing: Vec<String> = Vec::new();
-    let mut busy: Vec<String> = Vec::new();
+    Ok(())
+}
+
+/// What running the cells did.
+struct Tally {
+    /// Models trained, models reused, evaluations run, evaluations reused.
+    counts: [usize; 4],
+    /// Cells without a trained model (training disabled), as `label: why`.
+    missing: Vec<String>,
+    /// Cells claimed by another process, as `label: who`.
+    busy: Vec<String>,
+}
+
+impl Tally {
+    /// The closing line: what was trained, reused and run.
+    fn summary(&self, suite: &str, shard: Option<Shard>) -> String {
+        let c = self.counts;
+        format!(
+            "{suite}{}: trained {} model(s), reused {}, ran {} evaluation(s), reused {}{}",
+            shard
+                .map(|s| format!(" shard {}/{}", s.index, s.count))
+                .unwrap_or_default(),
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            if self.missing.is_empty() {
+                String::new()
+            } else {
+                format!(", {} cell(s) without a trained model", self.missing.len())
+            }
+        )
+    }
+}
+
+/// Runs each cell in order, noting what happened to it.
+fn run_cells(
+    ls: &LoadedSuite,
+    profile: &str,
+    cells: &[Cell],
+    opts: &HarnessOptions,
+    progress: &mut dyn Progress,
+) -> Result<Tally> {
+    let mut tally = Tally {
+        counts: [0; 4],
+        missing: Vec::new(),
+        busy: Vec::new(),
+    };
     for (i, cell) in cells.iter().enumerate() {
         let label = format!(
             "[{}/{}] {} s{}",
@@ -165,144 +263,73 @@ pub fn reproduce(
             cell.seed
         );
         let o = progress.cell(&label, cell.config.epochs, &mut |obs| {
-            run_cell(ls, req.profile, cell, opts, obs)
+            run_cell(ls, profile, cell, opts, obs)
         })?;
-        for n in &o.notes {
-            progress.note(&format!("{label}: {n}"));
-        }
-        counts[2] += o.evaluated;
-        counts[3] += o.reused_evaluations;
-        let how = match &o.training {
-            Training::Trained => {
-                counts[0] += 1;
-                "trained"
-            }
-            Training::Reused => {
-                counts[1] += 1;
-                "reused the stored model"
-            }
-            Training::Busy(who) => {
-                progress.note(&format!("{label}: claimed by {who}; skipped"));
-                busy.push(format!("{label}: {who}"));
-                continue;
-            }
-            Training::NotTrained(why) => {
-                missing.push(format!("{label}: {why}"));
-                progress.note(&format!(
-                    "{label}: not trained ({why}); run `mixbench reproduce` to train it"
-                ));
-                continue;
-            }
-        };
-        if let Some((_, rec)) = &o.record {
-            progress.note(&format!(
-                "{label}: {how}, {} evaluation(s) run, {} stored; {}{}",
-                o.evaluated,
-                o.reused_evaluations,
-                cell_result(rec),
-                rec.resumed_from
-                    .filter(|_| o.training == Training::Trained)
-                    .map(|e| format!(" (resumed after epoch {e})"))
-                    .unwrap_or_default()
-            ));
-        }
+        note_cell(&label, &o, &mut tally, progress);
     }
-    progress.note(&format!(
-        "{}{}: trained {} model(s), reused {}, ran {} evaluation(s), reused {}{}",
-        ls.suite.id,
-        req.shard
-            .map(|s| format!(" shard {}/{}", s.index, s.count))
-            .unwrap_or_default(),
-        counts[0],
-        counts[1],
-        counts[2],
-        counts[3],
-        if missing.is_empty() {
-            String::new()
-        } else {
-            format!(", {} cell(s) without a trained model", missing.len())
-        }
-    ));
-    if req.shard.is_some() {
-        return Ok(SuiteRun {
-            suite: ls.suite.id.clone(),
-            report: None,
-            files: vec![],
-            counts,
-            baseline: bpath,
-            blessed: false,
-            ending: if missing.is_empty() {
-                Ending::ShardDone
-            } else {
-                Ending::Missing(missing)
-            },
-        });
-    }
-    let records = collect_records(opts.layout, ls, req.profile, &cells)?;
-    let base = baseline::read(&bpath)?;
-    let mut rep = report::build(ls, req.profile, &records, base.as_ref())?;
-    if let Some(dir) = req.history
-        && records.len() == cells.len()
-    {
-        let summaries = aggregate(&records, &rep.metrics)?;
-        let entry = HistoryEntry::new(
-            &ls.suite.id,
-            req.profile,
-            &CodeVersion::current(),
-            &records
-                .first()
-                .map(|r| r.environment.device.clone())
-                .unwrap_or_default(),
-            &summaries,
-        );
-        let path = history::append(dir, &entry)?;
-        progress.note(&format!("appended {} to the history", path.display()));
-        rep.history = history::read_all(dir, &ls.suite.id, req.profile)?;
-    }
-    let files = report::write_all(&rep, opts.layout)?;
-    let mut blessed = false;
-    let ending = if req.bless {
-        if records.len() < cells.len() || rep.diverged() > 0 {
-            return Err(Error::Config(format!(
-                "not blessing {}: {} of {} cell(s) have no result and {} experiment(s) diverged; a baseline must hold every cell",
-                bpath.display(),
-                cells.len() - records.len(),
-                cells.len(),
-                rep.diverged()
-            )));
-        }
-        bless(opts.layout, ls, req.profile, &records, &rep)?;
-        blessed = true;
-        Ending::Ok
-    } else if !missing.is_empty() {
-        Ending::Missing(missing)
-    } else if records.len() < cells.len() {
-        Ending::Incomplete(busy)
-    } else {
-        ending_of(&rep)
-    };
-    Ok(SuiteRun {
-        suite: ls.suite.id.clone(),
-        report: Some(rep),
-        files,
-        counts,
-        baseline: bpath,
-        blessed,
-        ending,
-    })
+    Ok(tally)
 }
 
-/// How a report ends: diverged, regressed, not comparable, or fine.
-pub fn ending_of(rep: &Report) -> Ending {
-    if rep.diverged() > 0 {
-        Ending::Diverged(rep.diverged())
-    } else if rep.regressions() > 0 {
-        Ending::Regressed(rep.regressions())
-    } else if !rep.not_comparable().is_empty() {
-        Ending::NotComparable(rep.not_comparable())
-    } else {
-        Ending::Ok
+/// Counts one cell's outcome into `tally` and tells the user about it.
+fn note_cell(label: &str, o: &CellOutcome, tally: &mut Tally, progress: &mut dyn Progress) {
+    for n in &o.notes {
+        progress.note(&format!("{label}: {n}"));
     }
+    tally.counts[2] += o.evaluated;
+    tally.counts[3] += o.reused_evaluations;
+    let how = match &o.training {
+        Training::Trained => {
+            tally.counts[0] += 1;
+            "trained"
+        }
+        Training::Reused => {
+            tally.counts[1] += 1;
+            "reused the stored model"
+        }
+        Training::Busy(who) => {
+            progress.note(&format!("{label}: claimed by {who}; skipped"));
+            tally.busy.push(format!("{label}: {who}"));
+            return;
+        }
+        Training::NotTrained(why) => {
+            tally.missing.push(format!("{label}: {why}"));
+            progress.note(&format!(
+                "{label}: not trained ({why}); run `mixbench reproduce` to train it"
+            ));
+            return;
+        }
+    };
+    if let Some((_, rec)) = &o.record {
+        progress.note(&format!(
+            "{label}: {how}, {} evaluation(s) run, {} stored; {}{}",
+            o.evaluated,
+            o.reused_evaluations,
+            cell_result(rec),
+            rec.resumed_from
+                .filter(|_| o.training == Training::Trained)
+                .map(|e| format!(" (resumed after epoch {e})"))
+                .unwrap_or_default()
+        ));
+    }
+}
+
+/// Appends this run's aggregate to the history in `dir`; returns the file written.
+fn append_history(
+    dir: &std::path::Path,
+    outcome: &SuiteOutcome,
+    records: &[ResultRecord],
+) -> Result<PathBuf> {
+    let entry = HistoryEntry::new(
+        &outcome.suite,
+        &outcome.profile,
+        &CodeVersion::current(),
+        &records
+            .first()
+            .map(|r| r.environment.device.clone())
+            .unwrap_or_default(),
+        &outcome.summaries,
+    );
+    history::append(dir, &entry)
 }
 
 fn cell_result(rec: &ResultRecord) -> String {
@@ -311,27 +338,26 @@ fn cell_result(rec: &ResultRecord) -> String {
         None => format!(
             "test error {:.2}% nll {:.4}",
             rec.metrics
-                .get("clean.test_error")
+                .get(&format!("{EPOCH_LOGGED}.test_error"))
                 .copied()
                 .unwrap_or(f64::NAN),
             rec.metrics
-                .get("clean.test_nll")
+                .get(&format!("{EPOCH_LOGGED}.test_nll"))
                 .copied()
                 .unwrap_or(f64::NAN)
         ),
     }
 }
 
-/// Stores `records`' aggregate as the suite profile's baseline; returns its path.
+/// Stores the outcome's aggregate (of `records`) as the suite profile's baseline; returns its path.
 pub fn bless(
     layout: &Layout,
     ls: &LoadedSuite,
     profile: &str,
     records: &[ResultRecord],
-    rep: &Report,
+    outcome: &SuiteOutcome,
 ) -> Result<PathBuf> {
     let path = layout.baseline(&ls.suite.id, profile)?;
-    let summaries = aggregate(records, &rep.metrics)?;
     let b = Baseline {
         suite: ls.suite.id.clone(),
         profile: profile.to_string(),
@@ -341,8 +367,10 @@ pub fn bless(
             .first()
             .map(|r| r.environment.device.clone())
             .unwrap_or_default(),
-        experiments: summaries
-            .into_iter()
+        experiments: outcome
+            .summaries
+            .iter()
+            .cloned()
             .map(|s| (s.experiment.clone(), s))
             .collect(),
     };
@@ -364,12 +392,12 @@ pub fn report_stored(ls: &LoadedSuite, profile: &str, layout: &Layout) -> Result
     }
     let bpath = layout.baseline(&ls.suite.id, profile)?;
     let base = baseline::read(&bpath)?;
-    let rep = report::build(ls, profile, &records, base.as_ref())?;
-    let files = report::write_all(&rep, layout)?;
-    let ending = ending_of(&rep);
+    let outcome = SuiteOutcome::build(ls, profile, &records, base.as_ref())?;
+    let files = report::write_all(Subject::Suite(&outcome), layout)?;
+    let ending = outcome.verdict();
     Ok(SuiteRun {
         suite: ls.suite.id.clone(),
-        report: Some(rep),
+        outcome: Some(outcome),
         files,
         counts: [0; 4],
         baseline: bpath,

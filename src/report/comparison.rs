@@ -2,15 +2,12 @@
 //! p-value and a verdict; Markdown, HTML with one chart per metric, and CSV.
 
 use std::fmt::Write;
-use std::path::PathBuf;
 
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::files::write_atomic;
-use crate::ops::compare::Comparison;
 use crate::results::aggregate::Stat;
-use crate::results::layout::Layout;
+use crate::results::comparison::{ComparedRow, Comparison};
 
 fn fmt_stat(s: Option<&Stat>) -> String {
     match s {
@@ -24,7 +21,7 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("–".into(), |v| format!("{v:+.digits$}"))
 }
 
-fn row_title(r: &crate::ops::compare::ComparedRow) -> String {
+fn row_title(r: &ComparedRow) -> String {
     match &r.group {
         Some(g) => format!("{g} — {}", r.architecture),
         None => r.architecture.clone(),
@@ -234,17 +231,7 @@ pub fn csv(c: &Comparison) -> String {
     s
 }
 
-/// Writes `<reports>/<derived suite>-<profile>.{md,html,csv,json}` and returns their paths.
-pub fn write_all(c: &Comparison, layout: &Layout) -> Result<Vec<PathBuf>> {
-    let stem = format!("{}-{}", c.derived_suite, c.profile);
-    let md = layout.report(&stem, "md")?;
-    let html_path = layout.report(&stem, "html")?;
-    let csv_path = layout.report(&stem, "csv")?;
-    let json = layout.report(&stem, "json")?;
-    write_atomic(&md, markdown(c).as_bytes())?;
-    write_atomic(&html_path, html(c)?.as_bytes())?;
-    write_atomic(&csv_path, csv(c).as_bytes())?;
-    let bytes = serde_json::to_vec_pretty(c).map_err(|e| Error::Other(e.to_string()))?;
-    write_atomic(&json, &bytes)?;
-    Ok(vec![md, html_path, csv_path, json])
+/// The comparison as pretty JSON (for scripts).
+pub fn json(c: &Comparison) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(c).map_err(|e| Error::Other(e.to_string()))
 }

@@ -3,8 +3,9 @@
 use std::fmt::Write;
 
 use super::markdown::{cell_texts, disclaimer};
-use super::{Report, plot};
+use super::plot;
 use crate::error::Result;
+use crate::results::outcome::SuiteOutcome;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -14,7 +15,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Renders the report as a standalone HTML page.
-pub fn render(r: &Report) -> Result<String> {
+pub fn render(r: &SuiteOutcome) -> Result<String> {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -37,7 +38,18 @@ pub fn render(r: &Report) -> Result<String> {
         esc(&r.table),
         esc(&r.caption)
     );
-    for sec in r.grid() {
+    tables(&mut s, r);
+    charts(&mut s, r)?;
+    let md = super::markdown::render(r);
+    let tail = md.find("## Verdict").map(|i| &md[i..]).unwrap_or_default();
+    s.push_str(&markdown_to_html(tail));
+    s.push_str("</body></html>");
+    Ok(s)
+}
+
+/// The table's sections, each cell's status coloured with its reason as a tooltip.
+fn tables(s: &mut String, r: &SuiteOutcome) {
+    for sec in super::table::grid(r) {
         if let Some(g) = &sec.title {
             let _ = write!(s, "<h2>{}</h2>", esc(g));
         }
@@ -77,6 +89,10 @@ pub fn render(r: &Report) -> Result<String> {
         }
         s.push_str("</table>");
     }
+}
+
+/// Paper-vs-run dots, spectra, trends and learning curves as inline SVG.
+fn charts(s: &mut String, r: &SuiteOutcome) -> Result<()> {
     let _ = write!(
         s,
         "<h2>Paper vs this run</h2><p>One dot per row (colour: No Mixup grey, Input Mixup blue, Manifold Mixup red); on the diagonal this run equals the printed number.</p>"
@@ -145,11 +161,7 @@ pub fn render(r: &Report) -> Result<String> {
             &series,
         )?);
     }
-    let md = super::markdown::render(r);
-    let tail = md.find("## Verdict").map(|i| &md[i..]).unwrap_or_default();
-    s.push_str(&markdown_to_html(tail));
-    s.push_str("</body></html>");
-    Ok(s)
+    Ok(())
 }
 
 /// `code` spans of a Markdown line, escaped.

@@ -2,11 +2,11 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use crate::results::outcome::SuiteOutcome;
 use crate::results::{MetricDiff, Stat, Status};
 
 /// The sentence that keeps cheap profiles from being mistaken for the paper's numbers.
-pub fn disclaimer(r: &Report) -> Option<String> {
+pub fn disclaimer(r: &SuiteOutcome) -> Option<String> {
     match r.profile.as_str() {
         "paper" => None,
         "paper-code" => Some(format!(
@@ -51,7 +51,7 @@ pub fn cell_texts(c: &super::table::GridCell) -> [String; 5] {
 }
 
 /// Renders the report.
-pub fn render(r: &Report) -> String {
+pub fn render(r: &SuiteOutcome) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# {} — profile `{}`\n", r.title, r.profile);
     if let Some(d) = disclaimer(r) {
@@ -66,7 +66,22 @@ pub fn render(r: &Report) -> String {
         s,
         "Legend: = bit-identical to the baseline · ✓ within tolerance of the baseline · ✗ regression · ▲ better than the baseline · ≠ not comparable (training config, evaluation or data differ) · ⚠ a seed diverged (NaN/Inf; never averaged) · – no baseline / not run.\n"
     );
-    for sec in r.grid() {
+    tables(&mut s, r);
+    verdict(&mut s, r);
+    if !r.notes.is_empty() {
+        let _ = writeln!(s, "## Notes\n");
+        for n in &r.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        s.push('\n');
+    }
+    provenance(&mut s, r);
+    s
+}
+
+/// The table's sections: paper, this run, Δ paper, baseline, Δ and status per column.
+fn tables(s: &mut String, r: &SuiteOutcome) {
+    for sec in super::table::grid(r) {
         if let Some(g) = &sec.title {
             let _ = writeln!(s, "## {g}\n");
         }
@@ -87,6 +102,10 @@ pub fn render(r: &Report) -> String {
         }
         s.push('\n');
     }
+}
+
+/// The values that failed (regressed, ≠, diverged), or what was compared when none did.
+fn verdict(s: &mut String, r: &SuiteOutcome) {
     let regressions: Vec<String> = r
         .rows
         .iter()
@@ -132,13 +151,10 @@ pub fn render(r: &Report) -> String {
     } else {
         let _ = writeln!(s, "{}\n", regressions.join("\n"));
     }
-    if !r.notes.is_empty() {
-        let _ = writeln!(s, "## Notes\n");
-        for n in &r.notes {
-            let _ = writeln!(s, "- {n}");
-        }
-        s.push('\n');
-    }
+}
+
+/// Code, devices, datasets, baseline and each experiment's training hash.
+fn provenance(s: &mut String, r: &SuiteOutcome) {
     let _ = writeln!(s, "## Provenance\n");
     for c in &r.code {
         let _ = writeln!(
@@ -193,5 +209,4 @@ pub fn render(r: &Report) -> String {
             row.training_hash.as_deref().unwrap_or("")
         );
     }
-    s
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use plotters::prelude::*;
 
-use super::Report;
 use crate::error::{Error, Result};
+use crate::results::outcome::SuiteOutcome;
 
 /// One named curve: (x, mean over seeds, std over seeds) points, and its colour.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ pub fn family_color(method: &str) -> Option<RGBColor> {
 
 /// Colour of a row's method in `report`: its family's, else a palette colour by the order in
 /// which other methods first appear in the table, so a method looks the same on every chart.
-pub fn method_color(report: &Report, method: &str) -> RGBColor {
+pub fn method_color(report: &SuiteOutcome, method: &str) -> RGBColor {
     family_color(method).unwrap_or_else(|| {
         let mut others: Vec<&str> = Vec::new();
         for r in &report.rows {
@@ -58,7 +58,7 @@ pub fn method_color(report: &Report, method: &str) -> RGBColor {
 
 /// Mean and sample std over seeds of `f(epoch record)` for one experiment.
 pub fn curve(
-    report: &Report,
+    report: &SuiteOutcome,
     experiment: &str,
     f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>,
 ) -> Vec<(f64, f64, f64)> {
@@ -96,7 +96,7 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 /// Curves of `f` grouped as the table is (group × architecture), at most [`MAX_CURVES`] per
 /// chart: (chart title, series).
 pub fn grouped_curves(
-    report: &Report,
+    report: &SuiteOutcome,
     f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>,
 ) -> Vec<(String, Vec<Series>)> {
     let mut groups: Vec<(String, String, Vec<Series>)> = Vec::new();
@@ -248,7 +248,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
 
 /// The paper's printed value against this run's mean, one dot per row, with the diagonal;
 /// None when no row has both.
-pub fn paper_dot_plot(report: &Report, metric: &str, label: &str) -> Result<Option<String>> {
+pub fn paper_dot_plot(report: &SuiteOutcome, metric: &str, label: &str) -> Result<Option<String>> {
     let mut dots: Vec<(f64, f64, RGBColor)> = Vec::new();
     for row in &report.rows {
         let base = metric
@@ -314,7 +314,7 @@ pub fn paper_dot_plot(report: &Report, metric: &str, label: &str) -> Result<Opti
 /// spectra (`<id>.class<c>`) and each table group, one chart of the per-class spectra and one of
 /// the all-classes spectrum (`<id>.all`); one line per row, the mean over classes and seeds at
 /// each index with a ±1 std band. Returns (chart title, series).
-pub fn spectrum_charts(report: &Report) -> Vec<(String, Vec<Series>)> {
+pub fn spectrum_charts(report: &SuiteOutcome) -> Vec<(String, Vec<Series>)> {
     let mut ids: Vec<String> = Vec::new();
     for (_, _, arrays) in &report.arrays {
         for k in arrays.keys() {
@@ -386,7 +386,7 @@ pub fn spectrum_charts(report: &Report) -> Vec<(String, Vec<Series>)> {
 /// Trend charts from the report's history: one chart per metric (at most three experiments
 /// each), each experiment's value per run as a line and its baseline mean ± tolerance as a band
 /// in the same colour. Returns (chart title, series, x labels = commits).
-pub fn trend_charts(report: &Report) -> Vec<(String, Vec<Series>)> {
+pub fn trend_charts(report: &SuiteOutcome) -> Vec<(String, Vec<Series>)> {
     let mut out = Vec::new();
     if report.history.len() < 2 {
         return out;

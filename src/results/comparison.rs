@@ -1,11 +1,143 @@
-//! A new method beside a suite's blessed baselines: per row, mean ± std over seeds, Δ against
-//! each baseline method, a Welch test and a verdict (better / worse / no significant difference).
+//! A new method beside a suite's blessed baselines (what `compare` found): per row, mean ± std
+//! over seeds, Δ against each baseline method, a Welch test and a verdict (better / worse / no
+//! significant difference).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::Value;
 
-use super::aggregate::Stat;
+use super::aggregate::{Stat, aggregate};
+use super::baseline::Baseline;
 use super::diff::welch_p_worse;
-use crate::suite::schema::{Better, MetricSpec};
+use super::record::{ResultRecord, metric_keys};
+use crate::error::Result;
+use crate::suite::schema::{Better, MetricSpec, expand_metrics};
+use crate::suite::{Cell, LoadedSuite};
+
+/// One baseline method of a row.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgainstMethod {
+    /// Its experiment id in the suite.
+    pub experiment: String,
+    /// Its method as printed.
+    pub method: String,
+    /// Per metric.
+    pub metrics: Vec<MetricComparison>,
+}
+
+/// The new method on one group of rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComparedRow {
+    /// Experiment id of the new row (in the derived suite).
+    pub experiment: String,
+    /// The rows' group label (`(a) CIFAR-10`).
+    pub group: Option<String>,
+    /// The rows' architecture as printed.
+    pub architecture: String,
+    /// The new method's statistics per metric (seeds that diverged excluded).
+    pub new: BTreeMap<String, Stat>,
+    /// Seeds of the new method that diverged.
+    pub diverged: Vec<u64>,
+    /// The suite's methods of this group.
+    pub against: Vec<AgainstMethod>,
+}
+
+/// The finished comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Suite id.
+    pub suite: String,
+    /// Suite title.
+    pub title: String,
+    /// Profile.
+    pub profile: String,
+    /// What the profile is for.
+    pub profile_description: String,
+    /// Id of the derived suite holding the new records (`<suite>-with-<label>`).
+    pub derived_suite: String,
+    /// Name shown for the new method.
+    pub method: String,
+    /// Its regularizer block.
+    pub spec: Value,
+    /// Significance level of the Welch tests.
+    pub significance: f64,
+    /// Compared metrics.
+    pub metrics: Vec<MetricSpec>,
+    /// The baseline file.
+    pub baseline: String,
+    /// When it was blessed.
+    pub baseline_blessed_at: String,
+    /// One per group of rows.
+    pub rows: Vec<ComparedRow>,
+    /// Models trained now (0 on a rerun).
+    pub trained: usize,
+}
+
+/// Aggregates the new method's `records` once and sets each group beside its baseline rows.
+///
+/// `groups` pairs the suite's cells of a group (one per row) with the new method's cells for
+/// it; a group without records gets no row. Returns the compared metrics and the rows.
+pub fn compare_groups(
+    ls: &LoadedSuite,
+    profile: &str,
+    groups: &[(Vec<&Cell>, Vec<Cell>)],
+    records: &[ResultRecord],
+    base: &Baseline,
+) -> Result<(Vec<MetricSpec>, Vec<ComparedRow>)> {
+    let s = &ls.suite;
+    let metrics = expand_metrics(&s.metrics_for(profile), &metric_keys(records));
+    let summaries = aggregate(records, &metrics)?;
+    let spec_of = |id: &str| s.experiments.iter().find(|e| e.id == id);
+    let mut rows = Vec::new();
+    for (group, cells) in groups {
+        let Some(summary) = summaries
+            .iter()
+            .find(|x| x.experiment == cells[0].experiment)
+        else {
+            continue;
+        };
+        let against = group
+            .iter()
+            .map(|c| {
+                let b = base.experiments.get(&c.experiment);
+                // A baseline blessed for another config or dataset is shown, never judged.
+                let stale = b.is_some_and(|b| {
+                    b.training_hash != c.training_hash
+                        || b.dataset_fingerprint != summary.dataset_fingerprint
+                });
+                AgainstMethod {
+                    experiment: c.experiment.clone(),
+                    method: spec_of(&c.experiment)
+                        .map(|e| e.method.clone())
+                        .unwrap_or_default(),
+                    metrics: metrics
+                        .iter()
+                        .map(|m| {
+                            compare_metric(
+                                m,
+                                summary.metrics.get(&m.name),
+                                b.and_then(|b| b.metrics.get(&m.name)),
+                                stale,
+                                s.significance,
+                            )
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let first = spec_of(&group[0].experiment);
+        rows.push(ComparedRow {
+            experiment: cells[0].experiment.clone(),
+            group: first.and_then(|e| e.group.clone()),
+            architecture: first.map(|e| e.architecture.clone()).unwrap_or_default(),
+            new: summary.metrics.clone(),
+            diverged: summary.diverged.iter().map(|(s, _)| *s).collect(),
+            against,
+        });
+    }
+    Ok((metrics, rows))
+}
 
 /// The verdict of one metric of the new method against one baseline method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,6 +9,7 @@ pub mod evaluation;
 pub mod history;
 pub mod layout;
 pub mod lock;
+pub mod outcome;
 pub mod record;
 pub mod trend;
 

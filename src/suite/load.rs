@@ -181,10 +181,13 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
                 "give a metric key such as `clean.test_error`",
             ));
         }
-        if m.from == Which::Best && !m.name.starts_with("clean.") {
+        if m.from == Which::Best && !crate::eval::registry::is_epoch_logged(&m.name) {
             errs.push(ls.error_at(
                 &[key("metrics"), Seg::Index(i), key("from")],
-                "`from: best` exists only for the clean test metrics (`clean.*`), which are logged every epoch",
+                &format!(
+                    "`from: best` exists only for the metrics logged every epoch (`{}.*`)",
+                    crate::eval::registry::EPOCH_LOGGED
+                ),
             ));
         }
         if m.tolerance.is_nan() || m.tolerance < 0.0 {
