@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
-use mixbench::model::layers::conv_gemm::conv2d_gemm;
+use mixbench::kernels::conv_gemm::conv2d_gemm;
 
 mod common;
 

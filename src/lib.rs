@@ -11,6 +11,7 @@ pub mod eval;
 pub mod experiment;
 pub mod files;
 pub mod harness;
+pub mod kernels;
 pub mod memory;
 pub mod model;
 pub mod numerics;

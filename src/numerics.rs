@@ -17,7 +17,7 @@
 //! History:
 //! - 0: results written before versioning (their `model.json` has no `numerics_version`).
 //! - 1: the CPU kernels of #15; matmul/convolution reductions blocked in fixed k-chunks of
-//!   [`crate::model::layers::cpu_float::K_BLOCK`] on every CPU; `eval_every` in the training hash.
+//!   [`crate::kernels::cpu_float::K_BLOCK`] on every CPU; `eval_every` in the training hash.
 
 /// The current numerics version.
 pub const NUMERICS_VERSION: u32 = 1;

@@ -155,13 +155,13 @@ fn differing(a: &Fingerprint, b: &Fingerprint) -> Vec<String> {
 #[test]
 fn cpu_bits_are_the_same_everywhere_and_pinned_by_the_numerics_version() {
     let reference = run(&[]);
-    let detected = mixbench::model::layers::cpu_float::detected_kernel_level();
+    let detected = mixbench::kernels::cpu_float::detected_kernel_level();
     let mut variants: Vec<Vec<(&str, &str)>> = vec![
         vec![("RAYON_NUM_THREADS", "1")],
         vec![("RAYON_NUM_THREADS", "3")],
         vec![("MIXBENCH_CPU_KERNELS", "baseline")],
     ];
-    if detected == mixbench::model::layers::cpu_float::KernelLevel::Avx512 {
+    if detected == mixbench::kernels::cpu_float::KernelLevel::Avx512 {
         variants.push(vec![("MIXBENCH_CPU_KERNELS", "avx2")]);
     }
     for env in &variants {

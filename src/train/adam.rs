@@ -6,7 +6,7 @@ use candle_core::{DType, Result, Tensor, Var, backprop::GradStore};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::update_kernels::{self, AdamMoment, AdamStep};
+use crate::kernels::optimizer_update::{self, AdamMoment, AdamStep};
 
 /// The only value of `optimizer.name` that selects Adam.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -123,7 +123,7 @@ impl Adam {
                 }
                 None => continue,
             };
-            if self.in_place && update_kernels::supported(p.as_tensor()) {
+            if self.in_place && optimizer_update::supported(p.as_tensor()) {
                 self.step_in_place(name, p, &g.contiguous()?, lr)?;
                 continue;
             }

@@ -9,7 +9,6 @@ pub mod optimizer;
 pub mod schedule;
 pub mod sgd;
 pub mod trainer;
-pub mod update_kernels;
 
 pub use adam::{Adam, AdamConfig};
 pub use optimizer::{Optimizer, OptimizerConfig};

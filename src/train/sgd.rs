@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use candle_core::{Result, Tensor, Var, backprop::GradStore};
 
-use super::update_kernels::{self, SgdMomentum, SgdStep};
+use crate::kernels::optimizer_update::{self, SgdMomentum, SgdStep};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -95,7 +95,7 @@ impl Sgd {
                 }
                 None => continue,
             };
-            if self.in_place && update_kernels::supported(p.as_tensor()) {
+            if self.in_place && optimizer_update::supported(p.as_tensor()) {
                 self.step_in_place(name, p, &g.contiguous()?, lr)?;
                 continue;
             }

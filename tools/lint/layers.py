@@ -20,6 +20,7 @@ LAYERS = [
     ["regularizer"],
     ["model"],
     ["data"],
+    ["kernels"],
     ["registry", "numerics", "threads", "memory", "rng", "files", "error"],
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}

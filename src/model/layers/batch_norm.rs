@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, DeviceLocation, Result, Tensor, Var};
 
-use super::batch_norm_cpu::{NormApply, batch_mean_var, eval_norm_params, train_norm_params};
+use crate::kernels::batch_norm::{NormApply, batch_mean_var, eval_norm_params, train_norm_params};
 use crate::model::store::ParamBuilder;
 
 /// BatchNorm over the channel axis (dim 1) of [N, C] or [N, C, H, W] inputs.

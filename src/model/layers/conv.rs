@@ -62,7 +62,7 @@ impl Conv2d {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match conv_path(x.device().location()) {
             ConvPath::Im2colGemm => {
-                super::conv_gemm::conv2d_gemm(x, &self.weight, self.stride, self.padding)?
+                crate::kernels::conv_gemm::conv2d_gemm(x, &self.weight, self.stride, self.padding)?
             }
             ConvPath::Candle => x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?,
         };

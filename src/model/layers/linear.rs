@@ -26,7 +26,7 @@ impl Linear {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let cpu = x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64);
         if cpu && x.rank() == 2 {
-            return super::linear_cpu::linear_cpu(x, &self.weight, &self.bias);
+            return crate::kernels::linear::linear_cpu(x, &self.weight, &self.bias);
         }
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)
     }

@@ -1,14 +1,9 @@
 //! Layers with PyTorch's default initialisation and names; one file per layer.
 
 pub mod batch_norm;
-pub mod batch_norm_cpu;
 pub mod conv;
-pub mod conv_gemm;
-pub mod cpu_float;
 pub mod dropout;
-pub mod im2col;
 pub mod linear;
-pub mod linear_cpu;
 pub mod relu;
 
 pub use batch_norm::BatchNorm;

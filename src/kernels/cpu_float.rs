@@ -204,21 +204,21 @@ macro_rules! simd_kernel {
     ) => {
         $(#[$meta])*
         #[allow(clippy::too_many_arguments, clippy::unused_unit)]
-        $vis fn $name<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
+        $vis fn $name<T: $crate::kernels::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
             #[inline(always)]
             #[allow(clippy::too_many_arguments, clippy::unused_unit)]
-            fn body<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret $body
+            fn body<T: $crate::kernels::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret $body
             #[cfg(target_arch = "x86_64")]
             {
-                use $crate::model::layers::cpu_float::{KernelLevel, kernel_level};
+                use $crate::kernels::cpu_float::{KernelLevel, kernel_level};
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 #[allow(clippy::too_many_arguments, clippy::unused_unit)]
-                unsafe fn v4<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
+                unsafe fn v4<T: $crate::kernels::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
                     body($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments, clippy::unused_unit)]
-                unsafe fn v3<T: $crate::model::layers::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
+                unsafe fn v3<T: $crate::kernels::cpu_float::CpuFloat>($($arg: $ty),*) -> $ret {
                     body($($arg),*)
                 }
                 let level = kernel_level();

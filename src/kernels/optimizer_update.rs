@@ -10,7 +10,7 @@
 use candle_core::{CpuStorage, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
 
-use crate::model::layers::cpu_float::{CpuFloat, simd_kernel};
+use crate::kernels::cpu_float::{CpuFloat, simd_kernel};
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;
@@ -47,7 +47,7 @@ macro_rules! inplace_op3 {
 
 /// The slice of a contiguous tensor, typed.
 fn data<'a, T: CpuFloat>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    crate::model::layers::cpu_float::contiguous(op, s, l, l.shape().dims())
+    crate::kernels::cpu_float::contiguous(op, s, l, l.shape().dims())
 }
 
 /// Runs `f` on the typed mutable data of `dst` and the typed data of `srcs`.
@@ -234,8 +234,8 @@ pub fn supported(t: &Tensor) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Adam, AdamConfig, Sgd, SgdConfig};
     use super::*;
+    use crate::train::{Adam, AdamConfig, Sgd, SgdConfig};
     use candle_core::{DType, Device, Var};
 
     /// Parameters with zeros, negatives and a wide range of magnitudes.
@@ -295,7 +295,7 @@ mod tests {
         for dtype in [DType::F32, DType::F64] {
             for wd in [0.0, 1e-2] {
                 let cfg = AdamConfig {
-                    name: super::super::adam::AdamName::Adam,
+                    name: crate::train::adam::AdamName::Adam,
                     lr: 0.1,
                     betas: [0.9, 0.999],
                     eps: 1e-8,
