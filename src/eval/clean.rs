@@ -1,5 +1,6 @@
 //! The clean test metrics of a trained model: what Tables 1–3 print.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -10,9 +11,10 @@ use crate::error::Result;
 /// Clean test-split evaluation (no parameters).
 pub struct Clean;
 
-#[derive(Deserialize)]
+/// `clean` takes no parameters.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {}
+pub struct Params {}
 
 /// Registry constructor.
 pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {

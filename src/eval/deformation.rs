@@ -4,6 +4,7 @@
 //! black"). Draws come from a stream keyed by (seed, image index).
 
 use rand::Rng;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -39,28 +40,35 @@ fn finite_nonneg(name: &str, field: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
-        Err(Error::Config(format!(
-            "evaluator `{name}`: `{field}` must be a finite number >= 0, got {v}"
-        )))
+        Err(Error::param(
+            field,
+            format!("evaluator `{name}`: `{field}` must be a finite number >= 0, got {v}"),
+        ))
     }
 }
 
-#[derive(Deserialize)]
+/// Parameters of `rotation`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RotationParams {
-    degrees: f64,
+pub struct RotationParams {
+    /// Half-width of the angle range, degrees (>= 0; sweepable).
+    pub degrees: f64,
 }
 
-#[derive(Deserialize)]
+/// Parameters of `shear`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ShearParams {
-    radians: f64,
+pub struct ShearParams {
+    /// Half-width of the shear-angle range, radians (>= 0; sweepable).
+    pub radians: f64,
 }
 
-#[derive(Deserialize)]
+/// Parameters of `zoom`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ZoomParams {
-    factor: f64,
+pub struct ZoomParams {
+    /// Zoom factor > 0 (< 1 zooms in, > 1 out; sweepable).
+    pub factor: f64,
 }
 
 /// Registry constructor for `rotation`.
@@ -83,10 +91,13 @@ pub fn build_shear(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
 pub fn build_zoom(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
     let q: ZoomParams = registry::parse("zoom", p)?;
     if !(q.factor.is_finite() && q.factor > 0.0) {
-        return Err(Error::Config(format!(
-            "evaluator `zoom`: `factor` must be a finite number > 0, got {}",
-            q.factor
-        )));
+        return Err(Error::param(
+            "factor",
+            format!(
+                "evaluator `zoom`: `factor` must be a finite number > 0, got {}",
+                q.factor
+            ),
+        ));
     }
     Ok(Box::new(Deformation::Zoom { factor: q.factor }))
 }

@@ -7,8 +7,8 @@ use super::ExperimentConfig;
 use crate::data::{self, DatasetProvenance, ImageDataset, LoadOptions};
 use crate::error::{Error, Result};
 use crate::model::{InputSpec, Model};
-use crate::regularizer;
 use crate::rng;
+use crate::suite::resolve::Plan;
 use crate::train::trainer::CheckpointSpec;
 use crate::train::{Observer, TrainOutcome};
 
@@ -157,25 +157,21 @@ pub fn prepare(
     })
 }
 
-/// Trains a prepared cell.
+/// Trains a prepared cell with the regularizer its plan built at resolution.
 pub fn train_prepared(
     p: &Prepared,
     cfg: &ExperimentConfig,
+    plan: &Plan,
     seed: u64,
     checkpoint: Option<&CheckpointSpec>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
-    let reg_name = ExperimentConfig::block_name(&cfg.regularizer, "name", "regularizer")?;
-    let reg = regularizer::registry::build(
-        reg_name,
-        &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
-    )?;
     crate::train::trainer::train_with_validation(
         &p.model,
         &p.data,
         p.validation.as_ref(),
         &p.preprocessing,
-        reg.as_ref(),
+        plan.regularizer.as_ref(),
         &cfg.train_config(),
         seed,
         checkpoint,
@@ -193,7 +189,8 @@ pub fn run(
     observer: &mut dyn Observer,
 ) -> Result<RunOutput> {
     let p = prepare(cfg, seed, opts, device)?;
-    let outcome = train_prepared(&p, cfg, seed, checkpoint, observer)?;
+    let plan = Plan::of(cfg)?;
+    let outcome = train_prepared(&p, cfg, &plan, seed, checkpoint, observer)?;
     Ok(RunOutput {
         outcome,
         dataset: p.data.provenance.clone(),

@@ -266,7 +266,8 @@ pub fn compare(
         used_ids.push(id.clone());
         let mut config = g[0].config.clone();
         config.regularizer = reg_params.clone();
-        if let Err((_, msg)) = checker.check(&config) {
+        let built = crate::suite::resolve::Plan::of(&config)?;
+        if let Err((_, _, msg)) = checker.check(&config, &built) {
             return Err(Error::Config(format!(
                 "--with: {msg} (rows {})",
                 ids.join(", ")
@@ -282,6 +283,7 @@ pub fn compare(
                 training_hash: hash.clone(),
                 evaluations: g[0].evaluations.clone(),
                 cost: g[0].cost,
+                plan: built.clone(),
             })
             .collect();
         plan.push((g, cells));

@@ -311,7 +311,7 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
     if !errs.is_empty() {
         let mut checker = super::check::Checker::default();
         for (profile, id, r) in &resolved {
-            if let Err(e) = checker.check(&r.config) {
+            if let Err(e) = checker.check(&r.config, &r.plan) {
                 errs.push(super::check::located_error(ls, &r.origins, e, id, profile));
             }
         }
