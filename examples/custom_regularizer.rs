@@ -8,6 +8,7 @@
 //! batch and the targets stay as they are.
 
 use candle_core::Tensor;
+use mixbench::registry::Entry;
 use mixbench::regularizer::{BatchInfo, Regularizer, Treatment};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value};
@@ -34,26 +35,36 @@ impl Regularizer for ConfidencePenalty {
     }
 }
 
-/// `confidence_penalty {beta}`: β ≥ 0 (0 trains exactly as `none`).
+/// Parameters of `confidence_penalty`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Weight β >= 0 of the penalty (0 trains exactly as `none`).
+    beta: f64,
+}
+
+/// `confidence_penalty {beta}`: parsed with `mixbench::params::parse`, so a suite's bad value
+/// is reported at its line and column.
 fn build(p: &Map<String, Value>) -> mixbench::Result<Box<dyn Regularizer>> {
-    let beta = match (p.get("beta").and_then(Value::as_f64), p.len()) {
-        (Some(b), 1) if b.is_finite() && b >= 0.0 => b,
-        _ => {
-            return Err(mixbench::Error::Config(format!(
-                "regularizer `confidence_penalty` takes one parameter, beta (a number >= 0); got {}",
-                Value::Object(p.clone())
-            )));
-        }
-    };
-    Ok(Box::new(ConfidencePenalty { beta }))
+    let p: Params = mixbench::params::parse("regularizer `confidence_penalty`", p)?;
+    if !(p.beta.is_finite() && p.beta >= 0.0) {
+        return Err(mixbench::Error::param(
+            "beta",
+            format!(
+                "regularizer `confidence_penalty`: beta must be a number >= 0, got {}",
+                p.beta
+            ),
+        ));
+    }
+    Ok(Box::new(ConfidencePenalty { beta: p.beta }))
 }
 
 fn main() {
     mixbench::App::new()
-        .regularizer(
+        .regularizer(Entry::typed::<Params>(
             "confidence_penalty",
             "confidence penalty (Pereyra et al., 2017): loss + β·Σ p log p; params: beta",
             build,
-        )
+        ))
         .run()
 }

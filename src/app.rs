@@ -1,12 +1,17 @@
 //! mixbench as a library with extensions: a crate that depends on mixbench registers its own
 //! regularizers, models, datasets or evaluators, then hands over to mixbench's command line.
+//! Each is a [`crate::registry::Entry`], usually [`Entry::typed`] over its `Params` type, so a
+//! bad parameter in a suite points at its line and column and `mixbench schema` describes it.
 //!
 //! ```no_run
+//! # #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! # struct Params { beta: f64 }
 //! # fn my_build(_: &serde_json::Map<String, serde_json::Value>)
 //! #     -> mixbench::Result<Box<dyn mixbench::regularizer::Regularizer>> { unimplemented!() }
+//! use mixbench::registry::Entry;
 //! fn main() {
 //!     mixbench::App::new()
-//!         .regularizer("my_reg", "what it does; params: ...", my_build)
+//!         .regularizer(Entry::typed::<Params>("my_reg", "what it does; params: beta", my_build))
 //!         .run()
 //! }
 //! ```
@@ -31,54 +36,28 @@ impl App {
 
     /// Adds a regularizer usable as `regularizer: {name: <name>, ...}` in suites and in
     /// `mixbench compare --with`.
-    pub fn regularizer(
-        mut self,
-        name: &'static str,
-        description: &'static str,
-        build: regularizer::registry::BuildFn,
-    ) -> Self {
-        self.regularizers.push(Entry::new(name, description, build));
+    pub fn regularizer(mut self, entry: regularizer::registry::RegularizerEntry) -> Self {
+        self.regularizers.push(entry);
         self
     }
 
     /// Adds an architecture usable as `model: {arch: <name>, ...}`.
-    pub fn model(
-        mut self,
-        name: &'static str,
-        description: &'static str,
-        build: model::registry::BuildFn,
-    ) -> Self {
-        self.models.push(Entry::new(name, description, build));
+    pub fn model(mut self, entry: model::registry::ModelEntry) -> Self {
+        self.models.push(entry);
         self
     }
 
     /// Adds a dataset usable as `dataset: {name: <name>, ...}`; its source's `name()` must be
-    /// `name`.
-    pub fn dataset(
-        mut self,
-        name: &'static str,
-        description: &'static str,
-        build: data::registry::BuildFn,
-    ) -> Self {
-        self.datasets.push(Entry::new(name, description, build));
+    /// the entry's name.
+    pub fn dataset(mut self, entry: data::registry::DatasetEntry) -> Self {
+        self.datasets.push(entry);
         self
     }
 
-    /// Adds an evaluator usable in `evaluations: [{name: <name>, ...}]`; `sweep` lists the
-    /// parameters that may be given as lists.
-    pub fn evaluator(
-        mut self,
-        name: &'static str,
-        description: &'static str,
-        sweep: &'static [&'static str],
-        build: eval::registry::BuildFn,
-    ) -> Self {
-        self.evaluators.push(Entry {
-            name,
-            description,
-            sweep,
-            build,
-        });
+    /// Adds an evaluator usable in `evaluations: [{name: <name>, ...}]`; the entry's `sweep`
+    /// ([`Entry::with_sweep`]) lists the parameters that may be given as lists.
+    pub fn evaluator(mut self, entry: eval::registry::EvaluatorEntry) -> Self {
+        self.evaluators.push(entry);
         self
     }
 

@@ -19,6 +19,15 @@ pub enum Error {
     /// A suite or experiment configuration is invalid (message names file, line and field).
     #[error("{0}")]
     Config(String),
+    /// A component parameter is invalid: `path` is the field inside the component's block
+    /// (`alpha`, `hidden[0]`), so a suite error can point at the value's line and column.
+    #[error("{message}")]
+    Param {
+        /// Field path inside the block, rendered `a.b[2]` (empty: the block as a whole).
+        path: String,
+        /// What is wrong and what is expected (names the component and the field).
+        message: String,
+    },
     /// A dataset is missing, corrupt or malformed (message names the file and what is expected).
     #[error("{0}")]
     Data(String),
@@ -31,6 +40,14 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// A parameter error at `path` inside a component's block.
+    pub fn param(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Param {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

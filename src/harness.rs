@@ -119,7 +119,14 @@ fn train_artifact(
     };
     let started = chrono::Utc::now();
     let t0 = Instant::now();
-    let out = train_prepared(prepared, &cell.config, cell.seed, Some(&spec), observer)?;
+    let out = train_prepared(
+        prepared,
+        &cell.config,
+        &cell.plan,
+        cell.seed,
+        Some(&spec),
+        observer,
+    )?;
     notes.extend(out.notes.iter().cloned());
     let meta = TrainedModel {
         artifact_version: artifact::ARTIFACT_VERSION,

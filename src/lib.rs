@@ -16,6 +16,7 @@ pub mod memory;
 pub mod model;
 pub mod numerics;
 pub mod ops;
+pub mod params;
 pub mod registry;
 pub mod regularizer;
 pub mod report;

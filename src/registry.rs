@@ -16,19 +16,45 @@ pub struct Entry<F> {
     /// Parameters that may be given as a list, each value becoming its own run with its own
     /// id and hash (evaluators use it; empty elsewhere).
     pub sweep: &'static [&'static str],
-    /// Constructor.
+    /// Constructor: parses the block's parameters (with [`crate::params::parse`], so errors
+    /// carry their field path), validates them and builds the component.
     pub build: F,
+    /// JSON Schema of the parameters (`mixbench schema`).
+    pub schema: fn() -> serde_json::Value,
 }
 
 impl<F> Entry<F> {
-    /// An entry with no sweepable parameters.
+    /// An entry whose parameters have no declared type (the schema allows any mapping).
     pub const fn new(name: &'static str, description: &'static str, build: F) -> Self {
         Entry {
             name,
             description,
             sweep: &[],
             build,
+            schema: crate::params::any_params,
         }
+    }
+
+    /// An entry whose parameters are `P`: `build` parses them into `P`, and `P`'s schema
+    /// describes the block in `mixbench schema`.
+    pub const fn typed<P: schemars::JsonSchema>(
+        name: &'static str,
+        description: &'static str,
+        build: F,
+    ) -> Self {
+        Entry {
+            name,
+            description,
+            sweep: &[],
+            build,
+            schema: crate::params::schema::<P>,
+        }
+    }
+
+    /// The same entry with `sweep` as its sweepable parameters.
+    pub const fn with_sweep(mut self, sweep: &'static [&'static str]) -> Self {
+        self.sweep = sweep;
+        self
     }
 }
 

@@ -4,6 +4,7 @@
 use candle_core::{Device, Tensor};
 use mixbench::data::registry as datasets;
 use mixbench::experiment::ExperimentConfig;
+use mixbench::registry::Entry;
 use mixbench::regularizer::{BatchInfo, Regularizer, Treatment, registry};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
@@ -82,11 +83,11 @@ fn train(reg: &dyn Regularizer) -> Vec<f64> {
 #[test]
 fn a_regularizer_registered_through_app_trains_through_its_loss_term() {
     mixbench::App::new()
-        .regularizer(
+        .regularizer(Entry::new(
             "logit_penalty",
             "test: β·mean Σ logits²; params: beta",
             build,
-        )
+        ))
         .register()
         .unwrap();
     assert!(registry::names().contains(&"logit_penalty"));
@@ -101,13 +102,13 @@ fn a_regularizer_registered_through_app_trains_through_its_loss_term() {
         "the term is added to the loss: {penalised:?} vs {base:?}"
     );
     let again = mixbench::App::new()
-        .regularizer("logit_penalty", "again", build)
+        .regularizer(Entry::new("logit_penalty", "again", build))
         .register()
         .unwrap_err()
         .to_string();
     assert!(again.contains("the name is taken"), "{again}");
     let builtin = mixbench::App::new()
-        .regularizer("cutmix", "shadowing a built-in", build)
+        .regularizer(Entry::new("cutmix", "shadowing a built-in", build))
         .register()
         .unwrap_err()
         .to_string();

@@ -453,9 +453,9 @@ profiles:"#,
     let e = err(&text);
     assert!(e.starts_with("3 errors in suites/t.yaml"), "{e}");
     for want in [
-        "suites/t.yaml:25:17: experiments[2].overrides.model: model: mlp hidden layer 0 has width 0",
+        "suites/t.yaml:25:34: experiments[2].overrides.model.hidden[0]: model: mlp hidden layer 0 has width 0",
         "(experiment `zero-width`, profile `smoke`)",
-        "suites/t.yaml:29:17: experiments[3].overrides.regularizer: regularizer `manifold_mixup`: layer 7 is not a mix point",
+        "suites/t.yaml:29:77: experiments[3].overrides.regularizer.layers[1]: regularizer `manifold_mixup`: layer 7 is not a mix point",
         "(experiment `bad-layer`, profile `smoke`)",
         "suites/t.yaml:33:17: experiments[4].overrides.optimizer: optimizer.lr must be a number >= 0, got -1",
     ] {
@@ -470,4 +470,155 @@ profiles:"#,
         e.contains("`zero-width`") && e.contains("`bad-layer`"),
         "{e}"
     );
+}
+
+/// `file:line:col: path` of the first line of an error.
+fn head(e: &str) -> String {
+    let parts: Vec<&str> = e.splitn(3, ": ").collect();
+    format!("{}: {}", parts[0], parts.get(1).unwrap_or(&""))
+}
+
+/// The error of a suite that loads but whose profile does not build (errors found by building
+/// the model or the dataset's shape come from `resolve` when the file is otherwise valid).
+fn build_err(text: &str) -> String {
+    let ls = parse(Path::new("suites/t.yaml"), text).unwrap();
+    match resolve(&ls, "smoke", None) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Adds an experiment `x` with `overrides` (YAML, indented under `overrides:`) to GOOD.
+fn with_row(overrides: &str) -> String {
+    GOOD.replace(
+        "profiles:",
+        &format!(
+            "  - id: x\n    architecture: MLP\n    method: X\n    overrides:\n{overrides}profiles:"
+        ),
+    )
+}
+
+/// Line (1-based) and column (1-based) of the first `needle` in `text` after `after`.
+fn pos(text: &str, after: &str, needle: &str) -> (usize, usize) {
+    let start = text.find(after).unwrap();
+    let at = start + text[start..].find(needle).unwrap();
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+#[test]
+fn a_regularizer_parameter_error_points_at_its_value() {
+    let text = with_row("      regularizer: {name: cutmix, alpha: 1.0, prob: 2}\n");
+    let (l, c) = pos(&text, "name: cutmix", "prob:");
+    let e = err(&text);
+    assert_eq!(
+        head(&e),
+        format!("suites/t.yaml:{l}:{c}: experiments[2].overrides.regularizer.prob"),
+        "{e}"
+    );
+    assert!(e.contains("prob must be in [0, 1]"), "{e}");
+    // A type error inside the block is placed the same way.
+    let text = with_row("      regularizer:\n        name: cutmix\n        alpha: big\n");
+    let (l, c) = pos(&text, "name: cutmix", "alpha:");
+    let e = err(&text);
+    assert_eq!(
+        head(&e),
+        format!("suites/t.yaml:{l}:{c}: experiments[2].overrides.regularizer.alpha"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_evaluator_parameter_error_points_at_its_value_in_the_list() {
+    let text = GOOD.replace(
+        "  batch_size: 8",
+        "  batch_size: 8\n  evaluations:\n    - {name: zoom, factor: 1.2}\n    - name: fgsm\n      epsilon: 0.1\n      loss: hinge",
+    );
+    let (l, c) = pos(&text, "name: fgsm", "loss:");
+    let e = err(&text);
+    assert_eq!(
+        head(&e),
+        format!("suites/t.yaml:{l}:{c}: defaults.evaluations[1].loss"),
+        "{e}"
+    );
+    assert!(e.contains("unknown variant `hinge`"), "{e}");
+}
+
+#[test]
+fn a_model_parameter_error_points_at_its_value() {
+    let text = with_row("      model:\n        arch: mlp\n        hidden: [16, 0]\n");
+    let (l, c) = pos(&text, "hidden: [16, 0]", "0]");
+    let e = build_err(&text);
+    assert_eq!(
+        head(&e),
+        format!("suites/t.yaml:{l}:{c}: experiments[2].overrides.model.hidden[1]"),
+        "{e}"
+    );
+    assert!(e.contains("hidden layer 1 has width 0"), "{e}");
+}
+
+#[test]
+fn a_dataset_parameter_error_points_at_its_value() {
+    let text = with_row("      dataset:\n        name: synthetic\n        classes: 1\n");
+    let (l, c) = pos(&text, "name: synthetic\n        classes", "classes:");
+    let e = build_err(&text);
+    assert_eq!(
+        head(&e),
+        format!("suites/t.yaml:{l}:{c}: experiments[2].overrides.dataset.classes"),
+        "{e}"
+    );
+    let text = with_row("      dataset: {name: synthetic, size: eight}\n");
+    let (l, c) = pos(&text, "name: synthetic, size", "size:");
+    let e = build_err(&text);
+    assert_eq!(
+        head(&e),
+        format!("suites/t.yaml:{l}:{c}: experiments[2].overrides.dataset.size"),
+        "{e}"
+    );
+}
+
+/// A downstream regularizer with a typed `Params`, registered through `App`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct PenaltyParams {
+    beta: f64,
+}
+
+fn penalty(
+    p: &serde_json::Map<String, serde_json::Value>,
+) -> mixbench::Result<Box<dyn mixbench::regularizer::Regularizer>> {
+    let q: PenaltyParams = mixbench::params::parse("regularizer `suite_test_penalty`", p)?;
+    if q.beta < 0.0 {
+        return Err(mixbench::Error::param("beta", "beta must be >= 0"));
+    }
+    mixbench::regularizer::registry::build("none", &Default::default())
+}
+
+#[test]
+fn a_downstream_parameter_error_points_at_its_value() {
+    mixbench::App::new()
+        .regularizer(mixbench::registry::Entry::typed::<PenaltyParams>(
+            "suite_test_penalty",
+            "test; params: beta",
+            penalty,
+        ))
+        .register()
+        .unwrap();
+    let text = with_row("      regularizer: {name: suite_test_penalty, beta: -1}\n");
+    let (l, c) = pos(&text, "name: suite_test_penalty", "beta:");
+    let e = err(&text);
+    assert_eq!(
+        head(&e),
+        format!("suites/t.yaml:{l}:{c}: experiments[2].overrides.regularizer.beta"),
+        "{e}"
+    );
+    let e = err(&text.replace("beta: -1", "beta: 1, gamma: 2"));
+    assert!(
+        e.contains("experiments[2].overrides.regularizer.gamma") && e.contains("unknown field"),
+        "{e}"
+    );
+    // Its parameters are described by `mixbench schema`.
+    let s = mixbench::cli::schema::component("regularizer", "suite_test_penalty").unwrap();
+    assert_eq!(s["properties"]["beta"]["type"], "number", "{s}");
 }

@@ -84,8 +84,9 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Compare two results folders (e.g. two commits' `results/table1/smoke`).
     Diff(diff::DiffArgs),
-    /// Print the JSON Schema of the suite format (for editor completion and validation).
-    Schema,
+    /// Print the JSON Schema of the suite format (for editor completion and validation), or
+    /// with `<kind> <name>` the parameters of one component (`schema regularizer cutmix`).
+    Schema(schema::SchemaArgs),
     /// Dataset status (present / missing / corrupt) and verification against published hashes.
     Data(data::DataArgs),
 }
@@ -116,7 +117,7 @@ pub fn main() -> i32 {
         Command::Gc(a) => gc::run(&cli, a),
         Command::History(a) => history::run(&cli, a),
         Command::Diff(a) => diff::run(&cli, a),
-        Command::Schema => schema::run(),
+        Command::Schema(a) => schema::run(a),
         Command::Data(a) => data::run(a),
     };
     match result {

@@ -153,11 +153,14 @@ pub fn stratified_test_indices(labels: &[u32], test_size: usize, seed: u64) -> V
 /// Builds the digits dataset with the given split.
 pub fn load(p: &DigitsParams) -> Result<ImageDataset> {
     if p.test_size < 10 || p.test_size > DIGITS_COUNT - 10 {
-        return Err(Error::Config(format!(
-            "dataset `digits` params: test_size {} must be between 10 and {}",
-            p.test_size,
-            DIGITS_COUNT - 10
-        )));
+        return Err(Error::param(
+            "test_size",
+            format!(
+                "dataset `digits` params: test_size {} must be between 10 and {}",
+                p.test_size,
+                DIGITS_COUNT - 10
+            ),
+        ));
     }
     let all = parse_all()?;
     let test_idx = stratified_test_indices(&all.labels, p.test_size, p.split_seed);

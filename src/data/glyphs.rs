@@ -224,20 +224,39 @@ fn split(
     )
 }
 
+impl GlyphParams {
+    /// Checks size and counts, naming the field at fault.
+    pub fn validate(&self) -> Result<()> {
+        let p = self;
+        if !(8..=256).contains(&p.size) || 256 % p.size != 0 {
+            return Err(Error::param(
+                "size",
+                format!(
+                    "dataset `glyphs`: `size` must divide the 256-pixel canvas and be >= 8 (8, 16, 32, 64, 128, 256), got {}",
+                    p.size
+                ),
+            ));
+        }
+        if p.train_size < 2 || p.test_size < 1 {
+            return Err(Error::param(
+                if p.train_size < 2 {
+                    "train_size"
+                } else {
+                    "test_size"
+                },
+                format!(
+                    "dataset `glyphs`: need train_size >= 2 and test_size >= 1, got {} and {}",
+                    p.train_size, p.test_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Generates the train and test splits of `p`.
 pub fn generate(p: &GlyphParams) -> Result<ImageDataset> {
-    if !(8..=256).contains(&p.size) || 256 % p.size != 0 {
-        return Err(Error::Config(format!(
-            "dataset `glyphs`: `size` must divide the 256-pixel canvas and be >= 8 (8, 16, 32, 64, 128, 256), got {}",
-            p.size
-        )));
-    }
-    if p.train_size < 2 || p.test_size < 1 {
-        return Err(Error::Config(format!(
-            "dataset `glyphs`: need train_size >= 2 and test_size >= 1, got {} and {}",
-            p.train_size, p.test_size
-        )));
-    }
+    p.validate()?;
     let (train, factors) = split(
         p.task,
         true,
@@ -285,14 +304,13 @@ impl DatasetSource for GlyphSource {
     }
 
     fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
-        let p: GlyphParams = serde_json::from_value(params.clone())
-            .map_err(|e| Error::Config(format!("dataset `glyphs`: {e}")))?;
+        let p: GlyphParams = crate::params::parse_value("dataset `glyphs`", params)?;
+        p.validate()?;
         Ok(DataShape::new(1, p.size, p.size, 2, p.train_size))
     }
 
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {
-        let p: GlyphParams = serde_json::from_value(params.clone())
-            .map_err(|e| Error::Config(format!("dataset `glyphs`: {e}")))?;
+        let p: GlyphParams = crate::params::parse_value("dataset `glyphs`", params)?;
         generate(&p)
     }
 

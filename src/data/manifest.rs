@@ -615,12 +615,7 @@ pub fn parse_params<T: serde::de::DeserializeOwned>(
     dataset: &str,
     params: &serde_json::Value,
 ) -> Result<T> {
-    let v = if params.is_null() {
-        serde_json::Value::Object(Default::default())
-    } else {
-        params.clone()
-    };
-    serde_json::from_value(v).map_err(|e| Error::Config(format!("dataset `{dataset}` params: {e}")))
+    crate::params::parse_value(&format!("dataset `{dataset}` params"), params)
 }
 
 /// Formats an integer with comma thousands separators.

@@ -14,42 +14,42 @@ pub type DatasetEntry = Entry<BuildFn>;
 
 /// The built-in datasets, in the order `mixbench data status` lists them.
 pub static BUILTIN: &[DatasetEntry] = &[
-    Entry::new(
+    Entry::typed::<super::synthetic::SyntheticParams>(
         "synthetic",
         "generated class templates plus noise (no files; for smoke runs and tests)",
         || Box::new(super::synthetic::SyntheticSource),
     ),
-    Entry::new(
+    Entry::typed::<super::digits::DigitsParams>(
         "digits",
         "UCI/scikit-learn 8x8 handwritten digits, embedded: 1,797 greyscale images, 10 classes",
         || Box::new(super::digits::DigitsSource),
     ),
-    Entry::new(
+    Entry::typed::<super::glyphs::GlyphParams>(
         "glyphs",
         "Table 8's synthetic glyphs (\"1\" vs \"7\" by stroke length, rotated; tasks a/b/c), rendered from seeded latent factors",
         || Box::new(super::glyphs::GlyphSource),
     ),
-    Entry::new(
+    Entry::typed::<super::mnist::MnistParams>(
         "mnist",
         "MNIST: 60,000 / 10,000 28x28 greyscale digits, 10 classes",
         || Box::new(super::mnist::MnistSource),
     ),
-    Entry::new(
+    Entry::typed::<super::cifar::Cifar10Params>(
         "cifar10",
         "CIFAR-10 (binary version): 50,000 / 10,000 32x32 colour images, 10 classes",
         || Box::new(super::cifar::Cifar10Source),
     ),
-    Entry::new(
+    Entry::typed::<super::cifar::Cifar100Params>(
         "cifar100",
         "CIFAR-100 (binary version): 50,000 / 10,000 32x32 colour images, 100 fine or 20 coarse classes",
         || Box::new(super::cifar::Cifar100Source),
     ),
-    Entry::new(
+    Entry::typed::<super::svhn::SvhnParams>(
         "svhn",
         "SVHN cropped digits: 73,257 train (+531,131 extra) / 26,032 test 32x32 colour images, 10 classes",
         || Box::new(super::svhn::SvhnSource),
     ),
-    Entry::new(
+    Entry::typed::<super::tiny_imagenet::TinyImagenetParams>(
         "tiny_imagenet",
         "Tiny-ImageNet-200: 100,000 train / 10,000 val (used as test) 64x64 colour images, 200 classes",
         || Box::new(super::tiny_imagenet::TinyImagenetSource),

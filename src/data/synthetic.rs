@@ -79,14 +79,35 @@ struct Wave {
     amp: Vec<f64>,
 }
 
+impl SyntheticParams {
+    /// Checks the sizes, naming the first field at fault.
+    pub fn validate(&self) -> Result<()> {
+        let p = self;
+        let bad = [
+            ("classes", p.classes < 2),
+            ("size", p.size == 0),
+            ("channels", p.channels == 0),
+            ("train_size", p.train_size == 0),
+            ("test_size", p.test_size == 0),
+        ]
+        .into_iter()
+        .find(|(_, bad)| *bad);
+        match bad {
+            None => Ok(()),
+            Some((field, _)) => Err(Error::param(
+                field,
+                format!(
+                    "synthetic dataset: classes must be >= 2 and sizes > 0 (got classes={}, size={}, channels={}, train_size={}, test_size={})",
+                    p.classes, p.size, p.channels, p.train_size, p.test_size
+                ),
+            )),
+        }
+    }
+}
+
 /// Generates the dataset described by `p`.
 pub fn generate(p: &SyntheticParams) -> Result<ImageDataset> {
-    if p.classes < 2 || p.size == 0 || p.channels == 0 || p.train_size == 0 || p.test_size == 0 {
-        return Err(Error::Config(format!(
-            "synthetic dataset: classes must be >= 2 and sizes > 0 (got classes={}, size={}, channels={}, train_size={}, test_size={})",
-            p.classes, p.size, p.channels, p.train_size, p.test_size
-        )));
-    }
+    p.validate()?;
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x5157_4e54_4845_5449);
     let templates: Vec<Vec<Wave>> = (0..p.classes)
         .map(|_| {
@@ -176,8 +197,8 @@ impl DatasetSource for SyntheticSource {
     }
 
     fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
-        let p: SyntheticParams = serde_json::from_value(params.clone())
-            .map_err(|e| Error::Config(format!("dataset `synthetic`: {e}")))?;
+        let p: SyntheticParams = crate::params::parse_value("dataset `synthetic`", params)?;
+        p.validate()?;
         Ok(DataShape::new(
             p.channels,
             p.size,
@@ -188,8 +209,7 @@ impl DatasetSource for SyntheticSource {
     }
 
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {
-        let p: SyntheticParams = serde_json::from_value(params.clone())
-            .map_err(|e| Error::Config(format!("dataset `synthetic`: {e}")))?;
+        let p: SyntheticParams = crate::params::parse_value("dataset `synthetic`", params)?;
         generate(&p)
     }
 

@@ -1,22 +1,24 @@
 //! The clean test metrics of a trained model: what Tables 1–3 print.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{EvalContext, EvalOutput, Evaluator, registry};
+use super::{EvalContext, EvalOutput, Evaluator};
 use crate::error::Result;
 use crate::scoring::metrics::{EvalMetrics, evaluate};
 
 /// Clean test-split evaluation (no parameters).
 pub struct Clean;
 
-#[derive(Deserialize)]
+/// `clean` takes no parameters.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {}
+pub struct Params {}
 
 /// Registry constructor.
 pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
-    let _: Params = registry::parse("clean", p)?;
+    let _: Params = crate::params::parse("evaluator `clean`", p)?;
     Ok(Box::new(Clean))
 }
 

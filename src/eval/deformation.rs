@@ -4,11 +4,12 @@
 //! black"). Draws come from a stream keyed by (seed, image index).
 
 use rand::Rng;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::affine::{Affine, warp_nearest};
-use super::{EvalContext, EvalOutput, Evaluator, id_number, registry};
+use super::{EvalContext, EvalOutput, Evaluator, id_number};
 use crate::data::Split;
 use crate::data::batch::ImageShape;
 use crate::error::{Error, Result};
@@ -39,33 +40,40 @@ fn finite_nonneg(name: &str, field: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
-        Err(Error::Config(format!(
-            "evaluator `{name}`: `{field}` must be a finite number >= 0, got {v}"
-        )))
+        Err(Error::param(
+            field,
+            format!("evaluator `{name}`: `{field}` must be a finite number >= 0, got {v}"),
+        ))
     }
 }
 
-#[derive(Deserialize)]
+/// Parameters of `rotation`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RotationParams {
-    degrees: f64,
+pub struct RotationParams {
+    /// Half-width of the angle range, degrees (>= 0; sweepable).
+    pub degrees: f64,
 }
 
-#[derive(Deserialize)]
+/// Parameters of `shear`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ShearParams {
-    radians: f64,
+pub struct ShearParams {
+    /// Half-width of the shear-angle range, radians (>= 0; sweepable).
+    pub radians: f64,
 }
 
-#[derive(Deserialize)]
+/// Parameters of `zoom`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ZoomParams {
-    factor: f64,
+pub struct ZoomParams {
+    /// Zoom factor > 0 (< 1 zooms in, > 1 out; sweepable).
+    pub factor: f64,
 }
 
 /// Registry constructor for `rotation`.
 pub fn build_rotation(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
-    let q: RotationParams = registry::parse("rotation", p)?;
+    let q: RotationParams = crate::params::parse("evaluator `rotation`", p)?;
     Ok(Box::new(Deformation::Rotation {
         degrees: finite_nonneg("rotation", "degrees", q.degrees)?,
     }))
@@ -73,7 +81,7 @@ pub fn build_rotation(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
 
 /// Registry constructor for `shear`.
 pub fn build_shear(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
-    let q: ShearParams = registry::parse("shear", p)?;
+    let q: ShearParams = crate::params::parse("evaluator `shear`", p)?;
     Ok(Box::new(Deformation::Shear {
         radians: finite_nonneg("shear", "radians", q.radians)?,
     }))
@@ -81,12 +89,15 @@ pub fn build_shear(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
 
 /// Registry constructor for `zoom`.
 pub fn build_zoom(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
-    let q: ZoomParams = registry::parse("zoom", p)?;
+    let q: ZoomParams = crate::params::parse("evaluator `zoom`", p)?;
     if !(q.factor.is_finite() && q.factor > 0.0) {
-        return Err(Error::Config(format!(
-            "evaluator `zoom`: `factor` must be a finite number > 0, got {}",
-            q.factor
-        )));
+        return Err(Error::param(
+            "factor",
+            format!(
+                "evaluator `zoom`: `factor` must be a finite number > 0, got {}",
+                q.factor
+            ),
+        ));
     }
     Ok(Box::new(Deformation::Zoom { factor: q.factor }))
 }

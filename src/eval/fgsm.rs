@@ -3,10 +3,11 @@
 //! clipping or projection unless asked for. Table 7 scores accuracy on x_adv.
 
 use candle_core::{DType, Tensor, Var};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{EvalContext, EvalOutput, Evaluator, id_number, registry};
+use super::{EvalContext, EvalOutput, Evaluator, id_number};
 use crate::data::Preprocessing;
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -14,7 +15,7 @@ use crate::scoring::metrics::{Scorer, for_each_batch};
 use crate::scoring::{LossKind, loss};
 
 /// The loss whose input gradient the attack follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttackLoss {
     /// `nn.BCELoss()(softmax(logits), one_hot(y))`, the reference's loss.
@@ -25,7 +26,7 @@ pub enum AttackLoss {
 }
 
 /// Units of ε.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Space {
     /// ε in normalised input units ((x/255 − mean)/std), as the pre-refactor pipeline attacked.
@@ -35,16 +36,21 @@ pub enum Space {
     Pixel,
 }
 
-#[derive(Deserialize)]
+/// Parameters of `fgsm`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    epsilon: f64,
+pub struct Params {
+    /// Step size ε >= 0 (sweepable: a list gives one evaluation per value).
+    pub epsilon: f64,
+    /// The loss whose input gradient the attack follows.
     #[serde(default)]
-    loss: AttackLoss,
+    pub loss: AttackLoss,
+    /// Units of ε.
     #[serde(default)]
-    space: Space,
+    pub space: Space,
+    /// Clip the adversarial image to [0, 1] pixels (needs `space: pixel`).
     #[serde(default)]
-    clip: bool,
+    pub clip: bool,
 }
 
 /// A configured FGSM evaluation.
@@ -62,17 +68,20 @@ pub struct Fgsm {
 
 /// Registry constructor.
 pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
-    let q: Params = registry::parse("fgsm", p)?;
+    let q: Params = crate::params::parse("evaluator `fgsm`", p)?;
     if !(q.epsilon.is_finite() && q.epsilon >= 0.0) {
-        return Err(Error::Config(format!(
-            "evaluator `fgsm`: `epsilon` must be a finite number >= 0, got {}",
-            q.epsilon
-        )));
+        return Err(Error::param(
+            "epsilon",
+            format!(
+                "evaluator `fgsm`: `epsilon` must be a finite number >= 0, got {}",
+                q.epsilon
+            ),
+        ));
     }
     if q.clip && q.space != Space::Pixel {
-        return Err(Error::Config(
-            "evaluator `fgsm`: `clip` needs `space: pixel` (normalised inputs have no fixed range)"
-                .into(),
+        return Err(Error::param(
+            "clip",
+            "evaluator `fgsm`: `clip` needs `space: pixel` (normalised inputs have no fixed range)",
         ));
     }
     Ok(Box::new(Fgsm {

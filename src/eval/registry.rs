@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::Evaluator;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::registry::{Entry, Registry};
 
 /// Builds an evaluator from its parameters (the suite entry without `name` and `id`).
@@ -17,42 +17,41 @@ pub type EvaluatorEntry = Entry<BuildFn>;
 
 /// The built-in evaluators.
 pub static BUILTIN: &[EvaluatorEntry] = &[
-    EvaluatorEntry {
-        name: "clean",
-        description: "test error, top-1/top-5 accuracy and NLL on the clean test split (always run)",
-        sweep: &[],
-        build: super::clean::build,
-    },
-    EvaluatorEntry {
-        name: "fgsm",
-        description: "white-box single-step FGSM accuracy; params: epsilon, loss (bce_softmax|cross_entropy), space (normalized|pixel), clip",
-        sweep: &["epsilon"],
-        build: super::fgsm::build,
-    },
-    EvaluatorEntry {
-        name: "rotation",
-        description: "accuracy on test images rotated by U(-degrees, degrees); params: degrees",
-        sweep: &["degrees"],
-        build: super::deformation::build_rotation,
-    },
-    EvaluatorEntry {
-        name: "shear",
-        description: "accuracy on test images sheared by U(-radians, radians); params: radians",
-        sweep: &["radians"],
-        build: super::deformation::build_shear,
-    },
-    EvaluatorEntry {
-        name: "singular_values",
-        description: "per-class singular values of the hidden representation at a mix point (flattening, §3.2); params: point, split (test|train), center, per_class",
-        sweep: &["point"],
-        build: super::singular_values::build,
-    },
-    EvaluatorEntry {
-        name: "zoom",
-        description: "accuracy on test images zoomed by a fixed factor (< 1 in, > 1 out, black outside); params: factor",
-        sweep: &["factor"],
-        build: super::deformation::build_zoom,
-    },
+    EvaluatorEntry::typed::<super::clean::Params>(
+        "clean",
+        "test error, top-1/top-5 accuracy and NLL on the clean test split (always run)",
+        super::clean::build,
+    ),
+    EvaluatorEntry::typed::<super::fgsm::Params>(
+        "fgsm",
+        "white-box single-step FGSM accuracy; params: epsilon, loss (bce_softmax|cross_entropy), space (normalized|pixel), clip",
+        super::fgsm::build,
+    )
+    .with_sweep(&["epsilon"]),
+    EvaluatorEntry::typed::<super::deformation::RotationParams>(
+        "rotation",
+        "accuracy on test images rotated by U(-degrees, degrees); params: degrees",
+        super::deformation::build_rotation,
+    )
+    .with_sweep(&["degrees"]),
+    EvaluatorEntry::typed::<super::deformation::ShearParams>(
+        "shear",
+        "accuracy on test images sheared by U(-radians, radians); params: radians",
+        super::deformation::build_shear,
+    )
+    .with_sweep(&["radians"]),
+    EvaluatorEntry::typed::<super::singular_values::Params>(
+        "singular_values",
+        "per-class singular values of the hidden representation at a mix point (flattening, §3.2); params: point, split (test|train), center, per_class",
+        super::singular_values::build,
+    )
+    .with_sweep(&["point"]),
+    EvaluatorEntry::typed::<super::deformation::ZoomParams>(
+        "zoom",
+        "accuracy on test images zoomed by a fixed factor (< 1 in, > 1 out, black outside); params: factor",
+        super::deformation::build_zoom,
+    )
+    .with_sweep(&["factor"]),
 ];
 
 /// Every evaluator: the built-in ones and those a downstream crate registered.
@@ -66,12 +65,6 @@ pub fn get(name: &str) -> Result<EvaluatorEntry> {
 /// Names of all registered evaluators.
 pub fn names() -> Vec<&'static str> {
     REGISTRY.names()
-}
-
-/// Parses an evaluator's parameters with unknown fields rejected.
-pub fn parse<T: for<'de> serde::Deserialize<'de>>(name: &str, p: &Map<String, Value>) -> Result<T> {
-    serde_json::from_value(Value::Object(p.clone()))
-        .map_err(|e| Error::Config(format!("evaluator `{name}`: {e}")))
 }
 
 /// The evaluator every cell runs first. Its metrics are the scores the trainer logs each epoch

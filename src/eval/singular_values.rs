@@ -2,16 +2,17 @@
 //! hidden representations at a mix point. Manifold Mixup is claimed to flatten each class's
 //! representation: a larger top singular value relative to the sum of the others.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{EvalContext, EvalOutput, Evaluator, registry};
+use super::{EvalContext, EvalOutput, Evaluator};
 use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::scoring::metrics::for_each_batch;
 
 /// Which split the representations come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Which {
     /// The test split.
@@ -21,16 +22,21 @@ pub enum Which {
     Train,
 }
 
-#[derive(Deserialize)]
+/// Parameters of `singular_values`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    point: usize,
+pub struct Params {
+    /// Mix point whose representation is analysed (0 = input; sweepable).
+    pub point: usize,
+    /// Split of the representations.
     #[serde(default)]
-    split: Which,
+    pub split: Which,
+    /// Subtract each class's mean representation before the SVD.
     #[serde(default)]
-    center: bool,
+    pub center: bool,
+    /// Use at most this many examples per class (>= 1).
     #[serde(default)]
-    per_class: Option<usize>,
+    pub per_class: Option<usize>,
 }
 
 /// A configured singular-value evaluation.
@@ -48,10 +54,11 @@ pub struct SingularValues {
 
 /// Registry constructor.
 pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
-    let q: Params = registry::parse("singular_values", p)?;
+    let q: Params = crate::params::parse("evaluator `singular_values`", p)?;
     if q.per_class == Some(0) {
-        return Err(Error::Config(
-            "evaluator `singular_values`: `per_class` must be >= 1".into(),
+        return Err(Error::param(
+            "per_class",
+            "evaluator `singular_values`: `per_class` must be >= 1",
         ));
     }
     Ok(Box::new(SingularValues {

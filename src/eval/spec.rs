@@ -25,7 +25,7 @@ pub struct EvaluationSpec {
 pub struct SpecError {
     /// Index of the entry in the list.
     pub index: usize,
-    /// Field inside the entry, when one is at fault.
+    /// Field path inside the entry (`epsilon`, `a.b[1]`), when one is at fault.
     pub field: Option<String>,
     /// What is wrong and what is expected.
     pub message: String,
@@ -154,14 +154,13 @@ pub fn expand(
             }
         };
         for p in variants {
-            let built = (entry.build)(&p).map_err(|x| {
-                let msg = x.to_string();
-                let field = p.keys().find(|k| msg.contains(&format!("`{k}`"))).cloned();
-                SpecError {
+            let built = (entry.build)(&p).map_err(|x| match x {
+                crate::Error::Param { path, message } => SpecError {
                     index,
-                    field,
-                    message: msg,
-                }
+                    field: Some(path).filter(|p| !p.is_empty()),
+                    message,
+                },
+                other => err(None, other.to_string()),
             })?;
             out.push(EvaluationSpec {
                 id: id.clone().unwrap_or_else(|| built.default_id()),

@@ -2,8 +2,10 @@
 
 pub mod config;
 pub mod device;
+pub mod plan;
 pub mod run;
 
 pub use config::ExperimentConfig;
 pub use device::{DeviceSpec, device_name};
+pub use plan::Plan;
 pub use run::{Prepared, prepare, train_prepared};

@@ -4,10 +4,10 @@
 use candle_core::Device;
 
 use super::ExperimentConfig;
+use super::Plan;
 use crate::data::{self, ImageDataset, LoadOptions};
 use crate::error::{Error, Result};
 use crate::model::{InputSpec, Model};
-use crate::regularizer;
 use crate::rng;
 use crate::train::checkpoint_policy::EveryEpochsOrMinutes;
 use crate::train::epoch_evaluation::TestSplitEvaluation;
@@ -148,20 +148,17 @@ pub fn prepare(
     })
 }
 
-/// Trains a prepared cell: the test split (and the validation split, when held out) scored as
-/// `eval_every` says, checkpoints as `checkpoint_every` / `checkpoint_minutes` say.
+/// Trains a prepared cell with the regularizer its plan built at resolution: the test split (and
+/// the validation split, when held out) scored as `eval_every` says, checkpoints as
+/// `checkpoint_every` / `checkpoint_minutes` say.
 pub fn train_prepared(
     p: &Prepared,
     cfg: &ExperimentConfig,
+    plan: &Plan,
     seed: u64,
     checkpoint: Option<&CheckpointSpec>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
-    let reg_name = ExperimentConfig::block_name(&cfg.regularizer, "name", "regularizer")?;
-    let reg = regularizer::registry::build(
-        reg_name,
-        &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
-    )?;
     let tc = cfg.train_config();
     let mut evaluation = TestSplitEvaluation::new(
         &p.data.test,
@@ -176,7 +173,7 @@ pub fn train_prepared(
         model: &p.model,
         data: &p.data,
         preprocessing: &p.preprocessing,
-        regularizer: reg.as_ref(),
+        regularizer: plan.regularizer.as_ref(),
         config: &tc,
         seed,
     };

@@ -47,6 +47,55 @@ fn one() -> f64 {
     1.0
 }
 
+impl MlpParams {
+    /// Checks what `Mlp::new` needs, naming the field at fault (the suite points at it).
+    pub fn validate(&self) -> crate::Result<()> {
+        let err = |path: String, msg: String| Err(crate::Error::param(path, msg));
+        if self.hidden.is_empty() {
+            return err(
+                "hidden".into(),
+                "mlp needs at least one hidden layer".into(),
+            );
+        }
+        if let Some(i) = self.hidden.iter().position(|&w| w == 0) {
+            return err(
+                format!("hidden[{i}]"),
+                format!("mlp hidden layer {i} has width 0; every width must be >= 1"),
+            );
+        }
+        if let Some(i) = self.bottleneck
+            && i >= self.hidden.len()
+        {
+            return err(
+                "bottleneck".into(),
+                format!(
+                    "mlp bottleneck index {i} is not a hidden layer (0..{})",
+                    self.hidden.len()
+                ),
+            );
+        }
+        if !(self.width > 0.0 && self.width.is_finite()) {
+            return err(
+                "width".into(),
+                format!("mlp width must be > 0, got {}", self.width),
+            );
+        }
+        if let Some(DropoutSpec::PerLayer(v)) = &self.dropout
+            && v.len() != self.hidden.len()
+        {
+            return err(
+                "dropout".into(),
+                format!(
+                    "mlp dropout lists one probability per hidden layer: expected {}, got {}",
+                    self.hidden.len(),
+                    v.len()
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Where dropout goes in an MLP.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]

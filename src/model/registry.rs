@@ -1,6 +1,7 @@
 //! Every architecture by name: adding one is a new file plus one entry in `BUILTIN` (or, from
 //! another crate, `App::model`).
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -21,37 +22,37 @@ pub type ModelEntry = Entry<BuildFn>;
 
 /// The built-in architectures.
 pub static BUILTIN: &[ModelEntry] = &[
-    Entry::new(
+    Entry::typed::<ResNetParams>(
         "preactresnet18",
         "PreActResNet18 (blocks [2,2,2,2]); params: width, stem_stride, dropout (before the linear layer; not in the reference)",
         |b, i, p| resnet::<PreActBlock>(b, i, p, [2, 2, 2, 2]),
     ),
-    Entry::new(
+    Entry::typed::<ResNetParams>(
         "preactresnet34",
         "PreActResNet34 (blocks [3,4,6,3]); params: width, stem_stride, dropout",
         |b, i, p| resnet::<PreActBlock>(b, i, p, [3, 4, 6, 3]),
     ),
-    Entry::new(
+    Entry::typed::<ResNetParams>(
         "preactresnet50",
         "PreActResNet50 (bottleneck blocks [3,4,6,3], 4× expansion; §5.1's regularizer comparison); params: width, stem_stride, dropout",
         |b, i, p| resnet::<PreActBottleneck>(b, i, p, [3, 4, 6, 3]),
     ),
-    Entry::new(
+    Entry::typed::<ConvParams>(
         "wrn28_10",
         "WideResNet-28-10; params: width, stem_stride",
-        |b, i, p| wrn(b, i, p, Some((28, 10))),
+        wrn28_10,
     ),
-    Entry::new(
+    Entry::typed::<WrnParams>(
         "wide_resnet",
         "WideResNet-depth-widen_factor (depth = 6n + 4, as the reference asserts); params: depth, widen_factor, width, stem_stride",
-        |b, i, p| wrn(b, i, p, None),
+        wide_resnet,
     ),
-    Entry::new(
+    Entry::typed::<GlyphCnnParams>(
         "glyph_cnn",
         "Table 8's synthetic-task CNN (4 stride-2 5×5 convs 32-64-128-256, BatchNorm, LeakyReLU(0.02), one sigmoid unit as logits [0, z]); params: width",
         glyph_cnn,
     ),
-    Entry::new(
+    Entry::typed::<MlpParams>(
         "mlp",
         "MLP; params: hidden, activation, bottleneck, dropout, width",
         mlp,
@@ -71,37 +72,55 @@ pub fn names() -> Vec<&'static str> {
     REGISTRY.names()
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(arch: &str, p: &Map<String, Value>) -> Result<T> {
-    serde_json::from_value(Value::Object(p.clone()))
-        .map_err(|e| Error::Config(format!("model `{arch}`: {e}")))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConvParams {
-    #[serde(default = "one")]
-    width: f64,
-    /// Stem stride; defaults to 2 for inputs of 64 pixels or more (Tiny-ImageNet), else 1.
-    #[serde(default)]
-    stem_stride: Option<usize>,
+fn parse<T: serde::de::DeserializeOwned>(arch: &str, p: &Map<String, Value>) -> Result<T> {
+    crate::params::parse(&format!("model `{arch}`"), p)
 }
 
 fn one() -> f64 {
     1.0
 }
 
-fn conv_params(arch: &str, input: InputSpec, p: &Map<String, Value>) -> Result<(f64, usize)> {
-    let c: ConvParams = parse(arch, p)?;
-    if !(c.width > 0.0 && c.width.is_finite()) {
-        return Err(Error::Config(format!(
-            "model `{arch}`: width must be > 0, got {}",
-            c.width
-        )));
+fn check_width(arch: &str, width: f64) -> Result<()> {
+    if width > 0.0 && width.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::param(
+            "width",
+            format!("model `{arch}`: width must be > 0, got {width}"),
+        ))
     }
-    let stride = c
-        .stem_stride
-        .unwrap_or(if input.height >= 64 { 2 } else { 1 });
-    Ok((c.width, stride))
+}
+
+/// Defaults to 2 for inputs of 64 pixels or more (Tiny-ImageNet), else 1.
+fn stem_stride(given: Option<usize>, input: InputSpec) -> usize {
+    given.unwrap_or(if input.height >= 64 { 2 } else { 1 })
+}
+
+/// Parameters of `wrn28_10`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConvParams {
+    /// Multiplier on every channel count (CPU-sized profiles), > 0.
+    #[serde(default = "one")]
+    pub width: f64,
+    /// Stem stride; defaults to 2 for inputs of 64 pixels or more (Tiny-ImageNet), else 1.
+    #[serde(default)]
+    pub stem_stride: Option<usize>,
+}
+
+/// Parameters of the PreActResNets.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResNetParams {
+    /// Multiplier on every channel count (CPU-sized profiles), > 0.
+    #[serde(default = "one")]
+    pub width: f64,
+    /// Stem stride; defaults to 2 for inputs of 64 pixels or more (Tiny-ImageNet), else 1.
+    #[serde(default)]
+    pub stem_stride: Option<usize>,
+    /// Dropout probability before the linear layer, in [0, 1) (not in the reference).
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 fn resnet<B: ResidualBlock + Send + Sync + 'static>(
@@ -110,82 +129,98 @@ fn resnet<B: ResidualBlock + Send + Sync + 'static>(
     p: &Map<String, Value>,
     blocks: [usize; 4],
 ) -> Result<Box<dyn Network>> {
-    // `dropout` is PreActResNet's own; the rest is shared with WideResNet.
-    let mut rest = p.clone();
-    let dropout = match rest.remove("dropout") {
-        None => 0.0,
-        Some(v) => match v.as_f64() {
-            Some(q) if (0.0..1.0).contains(&q) => q,
-            _ => {
-                return Err(Error::Config(format!(
-                    "model `preactresnet`: dropout must be a number in [0, 1), got {v}"
-                )));
-            }
-        },
-    };
-    let (width, stride) = conv_params("preactresnet", input, &rest)?;
+    let q: ResNetParams = parse("preactresnet", p)?;
+    if !(0.0..1.0).contains(&q.dropout) {
+        return Err(Error::param(
+            "dropout",
+            format!(
+                "model `preactresnet`: dropout must be a number in [0, 1), got {}",
+                q.dropout
+            ),
+        ));
+    }
+    check_width("preactresnet", q.width)?;
     Ok(Box::new(PreActResNet::<B>::new(
         b,
         blocks,
         input.channels,
         input.classes,
-        width,
-        stride,
-        dropout,
+        q.width,
+        stem_stride(q.stem_stride, input),
+        q.dropout,
     )?))
 }
 
-#[derive(Deserialize)]
+/// Parameters of `wide_resnet`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct WrnParams {
-    depth: usize,
-    widen_factor: usize,
+pub struct WrnParams {
+    /// 6n + 4 with n >= 1 (10, 16, 22, 28, ...).
+    pub depth: usize,
+    /// Channel multiplier k of WRN-depth-k, >= 1.
+    pub widen_factor: usize,
+    /// Multiplier on every channel count (CPU-sized profiles), > 0.
     #[serde(default = "one")]
-    width: f64,
+    pub width: f64,
+    /// Stem stride; defaults to 2 for inputs of 64 pixels or more (Tiny-ImageNet), else 1.
     #[serde(default)]
-    stem_stride: Option<usize>,
+    pub stem_stride: Option<usize>,
 }
 
-fn wrn(
+fn wrn28_10(
     b: &ParamBuilder,
     input: InputSpec,
     p: &Map<String, Value>,
-    fixed: Option<(usize, usize)>,
 ) -> Result<Box<dyn Network>> {
-    let (arch, depth, widen, rest) = match fixed {
-        Some((d, k)) => ("wrn28_10", d, k, p.clone()),
-        None => {
-            let q: WrnParams = parse("wide_resnet", p)?;
-            if q.depth < 10 || !(q.depth - 4).is_multiple_of(6) {
-                return Err(Error::Config(format!(
-                    "model `wide_resnet`: `depth` must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), as the reference's `assert (depth-4)%6 == 0`; got {}",
-                    q.depth
-                )));
-            }
-            if q.widen_factor == 0 {
-                return Err(Error::Config(
-                    "model `wide_resnet`: `widen_factor` must be >= 1".into(),
-                ));
-            }
-            let rest: Map<String, Value> = p
-                .iter()
-                .filter(|(k, _)| k.as_str() != "depth" && k.as_str() != "widen_factor")
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let _ = (q.width, q.stem_stride);
-            ("wide_resnet", q.depth, q.widen_factor, rest)
-        }
-    };
-    let (width, stride) = conv_params(arch, input, &rest)?;
+    let q: ConvParams = parse("wrn28_10", p)?;
+    check_width("wrn28_10", q.width)?;
+    let stride = stem_stride(q.stem_stride, input);
+    let (c, k) = (input.channels, input.classes);
+    Ok(Box::new(WideResNet::new(b, 28, 10, c, k, q.width, stride)?))
+}
+
+fn wide_resnet(
+    b: &ParamBuilder,
+    input: InputSpec,
+    p: &Map<String, Value>,
+) -> Result<Box<dyn Network>> {
+    let q: WrnParams = parse("wide_resnet", p)?;
+    if q.depth < 10 || !(q.depth - 4).is_multiple_of(6) {
+        return Err(Error::param(
+            "depth",
+            format!(
+                "model `wide_resnet`: `depth` must be 6n + 4 with n >= 1 (10, 16, 22, 28, ...), as the reference's `assert (depth-4)%6 == 0`; got {}",
+                q.depth
+            ),
+        ));
+    }
+    if q.widen_factor == 0 {
+        return Err(Error::param(
+            "widen_factor",
+            "model `wide_resnet`: `widen_factor` must be >= 1",
+        ));
+    }
+    check_width("wide_resnet", q.width)?;
+    let stride = stem_stride(q.stem_stride, input);
+    let (c, k) = (input.channels, input.classes);
     Ok(Box::new(WideResNet::new(
         b,
-        depth,
-        widen,
-        input.channels,
-        input.classes,
-        width,
+        q.depth,
+        q.widen_factor,
+        c,
+        k,
+        q.width,
         stride,
     )?))
+}
+
+/// Parameters of `glyph_cnn`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GlyphCnnParams {
+    /// Multiplier on every channel count, > 0.
+    #[serde(default = "one")]
+    pub width: f64,
 }
 
 fn glyph_cnn(
@@ -193,19 +228,8 @@ fn glyph_cnn(
     input: InputSpec,
     p: &Map<String, Value>,
 ) -> Result<Box<dyn Network>> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Params {
-        #[serde(default = "one")]
-        width: f64,
-    }
-    let q: Params = parse("glyph_cnn", p)?;
-    if !(q.width > 0.0 && q.width.is_finite()) {
-        return Err(Error::Config(format!(
-            "model `glyph_cnn`: width must be > 0, got {}",
-            q.width
-        )));
-    }
+    let q: GlyphCnnParams = parse("glyph_cnn", p)?;
+    check_width("glyph_cnn", q.width)?;
     if input.classes != 2 {
         return Err(Error::Config(format!(
             "model `glyph_cnn` has one sigmoid output, so it needs a 2-class dataset; this one has {} classes",
@@ -223,6 +247,7 @@ fn glyph_cnn(
 
 fn mlp(b: &ParamBuilder, input: InputSpec, p: &Map<String, Value>) -> Result<Box<dyn Network>> {
     let params: MlpParams = parse("mlp", p)?;
+    params.validate()?;
     let inputs = input.channels * input.height * input.width;
     Ok(Box::new(Mlp::new(b, inputs, input.classes, &params)?))
 }

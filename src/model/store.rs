@@ -273,9 +273,12 @@ impl BnInit {
         match v.as_str() {
             Some("current") => Ok(BnInit::Current),
             Some("torch1.0") => Ok(BnInit::Torch10),
-            _ => Err(crate::Error::Config(format!(
-                "model: `bn_init` must be \"current\" (gamma = 1) or \"torch1.0\" (gamma ~ U(0,1), the reference's pinned PyTorch), got {v}"
-            ))),
+            _ => Err(crate::Error::param(
+                "bn_init",
+                format!(
+                    "model: `bn_init` must be \"current\" (gamma = 1) or \"torch1.0\" (gamma ~ U(0,1), the reference's pinned PyTorch), got {v}"
+                ),
+            )),
         }
     }
 }

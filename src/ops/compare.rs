@@ -239,7 +239,8 @@ fn new_cells<'a>(
         used_ids.push(id.clone());
         let mut config = g[0].config.clone();
         config.regularizer = reg_params.clone();
-        if let Err((_, msg)) = checker.check(&config) {
+        let built = crate::experiment::Plan::of(&config)?;
+        if let Err((_, _, msg)) = checker.check(&config, &built) {
             return Err(Error::Config(format!(
                 "--with: {msg} (rows {})",
                 ids.join(", ")
@@ -255,6 +256,7 @@ fn new_cells<'a>(
                 training_hash: hash.clone(),
                 evaluations: g[0].evaluations.clone(),
                 cost: g[0].cost,
+                plan: built.clone(),
             })
             .collect();
         plan.push((g, cells));

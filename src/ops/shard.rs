@@ -96,15 +96,18 @@ mod tests {
     use super::*;
 
     fn cell(hash: &str, seed: u64, cost: f64) -> Cell {
-        Cell {
-            experiment: format!("e{hash}"),
-            seed,
-            config: serde_json::from_value(serde_json::json!({
+        let config: crate::experiment::ExperimentConfig =
+            serde_json::from_value(serde_json::json!({
                 "dataset": {"name": "synthetic"}, "model": {"arch": "mlp"},
                 "regularizer": {"name": "none"}, "optimizer": {"lr": 0.1},
                 "epochs": 1, "batch_size": 2
             }))
-            .unwrap(),
+            .unwrap();
+        Cell {
+            experiment: format!("e{hash}"),
+            seed,
+            plan: crate::experiment::Plan::of(&config).unwrap(),
+            config,
             training_hash: hash.into(),
             evaluations: vec![],
             cost,

@@ -7,6 +7,7 @@ use candle_core::Tensor;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -14,12 +15,15 @@ use super::mix::sample_lambda;
 use super::{BatchInfo, MixPlan, Regularizer, Treatment, soft_target_values};
 use crate::error::{Error, Result};
 
-#[derive(Deserialize)]
+/// Parameters of `cutmix`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    alpha: f64,
+pub struct Params {
+    /// λ ~ Beta(α, α); α > 0.
+    pub alpha: f64,
+    /// Chance a minibatch is cut-mixed at all (the authors' `--cutmix_prob`), in [0, 1].
     #[serde(default = "one")]
-    prob: f64,
+    pub prob: f64,
 }
 
 fn one() -> f64 {
@@ -35,19 +39,24 @@ pub struct CutMix {
 /// Builds `cutmix {alpha, prob}`; `prob` (default 1, the paper's Algorithm A1) is the chance a
 /// minibatch is cut-mixed at all (the authors' `--cutmix_prob`).
 pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
-    let p: Params = serde_json::from_value(Value::Object(p.clone()))
-        .map_err(|e| Error::Config(format!("regularizer `cutmix`: {e}")))?;
+    let p: Params = crate::params::parse("regularizer `cutmix`", p)?;
     if !(p.alpha.is_finite() && p.alpha > 0.0) {
-        return Err(Error::Config(format!(
-            "regularizer `cutmix`: alpha must be a number > 0 (λ ~ Beta(α, α)), got {}",
-            p.alpha
-        )));
+        return Err(Error::param(
+            "alpha",
+            format!(
+                "regularizer `cutmix`: alpha must be a number > 0 (λ ~ Beta(α, α)), got {}",
+                p.alpha
+            ),
+        ));
     }
     if !(0.0..=1.0).contains(&p.prob) {
-        return Err(Error::Config(format!(
-            "regularizer `cutmix`: prob must be in [0, 1], got {}",
-            p.prob
-        )));
+        return Err(Error::param(
+            "prob",
+            format!(
+                "regularizer `cutmix`: prob must be in [0, 1], got {}",
+                p.prob
+            ),
+        ));
     }
     Ok(Box::new(CutMix {
         alpha: p.alpha,

@@ -6,20 +6,25 @@
 use candle_core::Tensor;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{BatchInfo, Regularizer, Treatment};
 use crate::error::{Error, Result};
 
-#[derive(Deserialize)]
+/// Parameters of `cutout`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    length: usize,
+pub struct Params {
+    /// Side of each square patch, pixels (>= 1).
+    pub length: usize,
+    /// Patches per mask (>= 1).
     #[serde(default = "one")]
-    holes: usize,
+    pub holes: usize,
+    /// One mask per image instead of one per minibatch (the reference's default).
     #[serde(default)]
-    per_example: bool,
+    pub per_example: bool,
 }
 
 fn one() -> usize {
@@ -35,13 +40,15 @@ pub struct Cutout {
 
 /// Builds `cutout {length, holes, per_example}` (the reference's `--cutout 16`, one hole).
 pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
-    let p: Params = serde_json::from_value(Value::Object(p.clone()))
-        .map_err(|e| Error::Config(format!("regularizer `cutout`: {e}")))?;
+    let p: Params = crate::params::parse("regularizer `cutout`", p)?;
     if p.length == 0 || p.holes == 0 {
-        return Err(Error::Config(format!(
-            "regularizer `cutout`: length and holes must be >= 1, got length {} and holes {}",
-            p.length, p.holes
-        )));
+        return Err(Error::param(
+            if p.length == 0 { "length" } else { "holes" },
+            format!(
+                "regularizer `cutout`: length and holes must be >= 1, got length {} and holes {}",
+                p.length, p.holes
+            ),
+        ));
     }
     Ok(Box::new(Cutout {
         length: p.length,

@@ -3,6 +3,7 @@
 //! mixed by the same λ. As the reference (`synth_data_exp.py`), λ is drawn per example.
 
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -12,11 +13,13 @@ use crate::data::Split;
 use crate::data::glyphs::{self, Latent};
 use crate::error::{Error, Result};
 
-#[derive(Deserialize)]
+/// Parameters of `factor_mixup`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub struct Params {
+    /// λ_i ~ Beta(α, α) per example; 1 = U(0, 1).
     #[serde(default = "one")]
-    alpha: f64,
+    pub alpha: f64,
 }
 
 fn one() -> f64 {
@@ -30,8 +33,7 @@ pub struct FactorMixup {
 
 /// Builds `factor_mixup {alpha}`.
 pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
-    let p: Params = serde_json::from_value(Value::Object(p.clone()))
-        .map_err(|e| Error::Config(format!("regularizer `factor_mixup`: {e}")))?;
+    let p: Params = crate::params::parse("regularizer `factor_mixup`", p)?;
     super::manifold_mixup::check_alpha("factor_mixup", p.alpha)?;
     Ok(Box::new(FactorMixup { alpha: p.alpha }))
 }

@@ -1,19 +1,23 @@
 //! Input mixup (Zhang et al., 2018): manifold mixup restricted to the input, S = {0}.
 
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::mix::{sample_per_example_plan, sample_plan};
 use super::{BatchInfo, Regularizer, Treatment};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-#[derive(Deserialize)]
+/// Parameters of `input_mixup`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {
-    alpha: f64,
+pub struct Params {
+    /// λ ~ Beta(α, α); α >= 0 (0 means λ = 1).
+    pub alpha: f64,
+    /// One λ per example (as the reference's synthetic task) instead of one per minibatch.
     #[serde(default)]
-    per_example: bool,
+    pub per_example: bool,
 }
 
 /// Mixes raw inputs with λ ~ Beta(α, α).
@@ -24,8 +28,7 @@ pub struct InputMixup {
 
 /// Builds `input_mixup {alpha}`.
 pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
-    let p: Params = serde_json::from_value(Value::Object(p.clone()))
-        .map_err(|e| Error::Config(format!("regularizer `input_mixup`: {e}")))?;
+    let p: Params = crate::params::parse("regularizer `input_mixup`", p)?;
     super::manifold_mixup::check_alpha("input_mixup", p.alpha)?;
     Ok(Box::new(InputMixup {
         alpha: p.alpha,

@@ -1,23 +1,24 @@
 //! No regularizer: train on clean minibatches ("No Mixup" in the paper).
 
 use rand_chacha::ChaCha8Rng;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{BatchInfo, Regularizer, Treatment};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
-#[derive(Deserialize)]
+/// `none` takes no parameters.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Params {}
+pub struct Params {}
 
 /// The identity regularizer.
 pub struct NoMixup;
 
 /// Builds `none` (it takes no parameters).
 pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Regularizer>> {
-    let _: Params = serde_json::from_value(Value::Object(p.clone()))
-        .map_err(|e| Error::Config(format!("regularizer `none`: {e}")))?;
+    let _: Params = crate::params::parse("regularizer `none`", p)?;
     Ok(Box::new(NoMixup))
 }
 

@@ -1,7 +1,7 @@
 //! Checks a resolved config against what it will build, without loading data or training:
 //! the dataset's shape from its parameters, the model built for that shape (parameter counts,
-//! mix points; a bad layer list or a zero width fails here), and the regularizer against the
-//! model's mix points. `resolve` runs it for every cell, so a suite that cannot train trains
+//! mix points; a bad layer list or a zero width fails here), and the resolved regularizer
+//! against the model's mix points. Failures keep the field path of a parameter error. `resolve` runs it for every cell, so a suite that cannot train trains
 //! nothing.
 
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use candle_core::Device;
 
 use crate::data::{self, DataShape};
 use crate::experiment::ExperimentConfig;
+use crate::experiment::Plan;
 use crate::model::{InputSpec, Model};
-use crate::regularizer;
 
 /// The config block a check failed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,22 +40,45 @@ impl Facts {
     }
 }
 
+/// A failed check: the block at fault, the field path inside it (empty: the block as a whole)
+/// and the message.
+pub type Failure = (Block, String, String);
+
 /// Memoised checks: rows that share dataset, model and regularizer are built once.
 #[derive(Default)]
 pub struct Checker {
-    seen: BTreeMap<String, std::result::Result<Facts, (Block, String)>>,
+    seen: BTreeMap<String, std::result::Result<Facts, Failure>>,
 }
 
 impl Checker {
-    /// Checks `cfg`; on failure, the block at fault and the message.
-    pub fn check(&mut self, cfg: &ExperimentConfig) -> std::result::Result<Facts, (Block, String)> {
+    /// Checks `cfg` with its resolved `plan`; on failure, where and what.
+    pub fn check(
+        &mut self,
+        cfg: &ExperimentConfig,
+        plan: &Plan,
+    ) -> std::result::Result<Facts, Failure> {
         let key = serde_json::json!([cfg.dataset, cfg.model, cfg.regularizer]).to_string();
-        self.seen.entry(key).or_insert_with(|| check(cfg)).clone()
+        self.seen
+            .entry(key)
+            .or_insert_with(|| check(cfg, plan))
+            .clone()
     }
 }
 
-fn check(cfg: &ExperimentConfig) -> std::result::Result<Facts, (Block, String)> {
-    let d = |e: crate::Error| (Block::Dataset, e.to_string());
+/// A component's error as a failure of `block`: a parameter error keeps its field.
+fn failure(block: Block, prefix: &str, e: crate::Error) -> Failure {
+    let (path, msg) = match e {
+        crate::Error::Param { path, message } => (path, message),
+        other => (String::new(), other.to_string()),
+    };
+    // candle appends a backtrace when RUST_BACKTRACE is set: keep the message line only.
+    let first = msg.lines().next().unwrap_or_default();
+    let msg = first.strip_prefix("tensor error: ").unwrap_or(first);
+    (block, path, format!("{prefix}{msg}"))
+}
+
+fn check(cfg: &ExperimentConfig, plan: &Plan) -> std::result::Result<Facts, Failure> {
+    let d = |e| failure(Block::Dataset, "", e);
     let name = ExperimentConfig::block_name(&cfg.dataset, "name", "dataset").map_err(d)?;
     let source = data::registry::get(name).map_err(d)?;
     let mut shape = source
@@ -64,13 +87,7 @@ fn check(cfg: &ExperimentConfig) -> std::result::Result<Facts, (Block, String)> 
     if let Some(k) = cfg.dataset.get("train_per_class").and_then(|v| v.as_u64()) {
         shape.train_size = shape.train_size.min(k as usize * shape.classes);
     }
-    // candle appends a backtrace when RUST_BACKTRACE is set: keep the message line only.
-    let m = |e: crate::Error| {
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        let msg = first.strip_prefix("tensor error: ").unwrap_or(first);
-        (Block::Model, format!("model: {msg}"))
-    };
+    let m = |e| failure(Block::Model, "model: ", e);
     let arch = ExperimentConfig::block_name(&cfg.model, "arch", "model").map_err(m)?;
     let model = Model::build(
         arch,
@@ -85,27 +102,21 @@ fn check(cfg: &ExperimentConfig) -> std::result::Result<Facts, (Block, String)> 
         &Device::Cpu,
     )
     .map_err(m)?;
-    let r = |e: crate::Error| (Block::Regularizer, e.to_string());
-    let reg_name =
-        ExperimentConfig::block_name(&cfg.regularizer, "name", "regularizer").map_err(r)?;
-    let reg = regularizer::registry::build(
-        reg_name,
-        &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
-    )
-    .map_err(r)?;
-    reg.validate(model.num_mix_points()).map_err(r)?;
+    plan.regularizer
+        .validate(model.num_mix_points())
+        .map_err(|e| failure(Block::Regularizer, "", e))?;
     Ok(Facts {
         data: shape,
         trainable_params: model.store.num_trainable(),
     })
 }
 
-/// The error for a failed check of experiment `id` under `profile`, at the file position the
-/// failing block's value came from (`origins` from `Resolved`).
+/// The error for a failed check of experiment `id` under `profile`, at the file position of
+/// the failing field (inside the block whose value came from `origins`, from `Resolved`).
 pub fn located_error(
     ls: &super::LoadedSuite,
     origins: &[Vec<super::locate::Seg>; 3],
-    (block, msg): (Block, String),
+    (block, path, msg): Failure,
     id: &str,
     profile: &str,
 ) -> crate::Error {
@@ -114,8 +125,9 @@ pub fn located_error(
         Block::Model => 1,
         Block::Regularizer => 2,
     };
+    let at = [origins[i].clone(), super::locate::parse_path(&path)].concat();
     ls.error_at(
-        &origins[i],
+        &at,
         &format!("{msg} (experiment `{id}`, profile `{profile}`)"),
     )
 }

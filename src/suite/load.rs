@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::loaded::{LoadedSuite, profile_names};
 use super::locate::{Seg, locate, parse_path, render};
-use super::resolve::resolve_experiment;
-use super::schema::{Suite, Which};
+use super::resolve::{Resolved, resolve_experiment};
+use super::schema::{ProfileSpec, Suite, Which};
 use crate::error::{Error, Result};
 
 /// Loads `suites/<id>.yaml` from `dir`, or a suite file given by path.
@@ -155,9 +155,36 @@ fn non_finite(v: &serde_yaml::Value, path: &mut Vec<Seg>) -> Option<(Vec<Seg>, f
 
 /// Checks everything that needs no model or data; reports every error found, not the first.
 fn validate(ls: &LoadedSuite) -> Result<()> {
-    let s = &ls.suite;
-    let mut errs: Vec<crate::error::Error> = Vec::new();
+    let mut errs: Vec<Error> = Vec::new();
+    check_header(ls, &mut errs);
+    check_experiments(ls, &mut errs);
+    if ls.suite.profiles.is_empty() {
+        errs.push(ls.error_at(
+            &[key("profiles")],
+            "define at least one profile (e.g. `smoke`)",
+        ));
+    }
     let mut resolved = Vec::new();
+    for (name, p) in &ls.suite.profiles {
+        check_profile(ls, name, p, &mut errs);
+        resolved.extend(check_rows(ls, name, &mut errs)?);
+    }
+    // A suite that already fails is also built, so one run lists every error; a suite that
+    // passes is built per profile by `resolve`, which does not pay for unused profiles.
+    if !errs.is_empty() {
+        let mut checker = super::check::Checker::default();
+        for (profile, id, r) in &resolved {
+            if let Err(e) = checker.check(&r.config, &r.plan) {
+                errs.push(super::check::located_error(ls, &r.origins, e, id, profile));
+            }
+        }
+    }
+    super::loaded::join_errors(ls, errs)
+}
+
+/// Ids, the file name, metrics, significance and the shape of `defaults`.
+fn check_header(ls: &LoadedSuite, errs: &mut Vec<Error>) {
+    let s = &ls.suite;
     if !is_safe_id(&s.id) {
         errs.push(ls.error_at(&[key("id")], &id_error("suite id", &s.id)));
     }
@@ -175,15 +202,13 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
         ));
     }
     for (i, m) in s.metrics.iter().enumerate() {
+        let at = |k: &str| [key("metrics"), Seg::Index(i), key(k)];
         if m.name.is_empty() {
-            errs.push(ls.error_at(
-                &[key("metrics"), Seg::Index(i), key("name")],
-                "give a metric key such as `clean.test_error`",
-            ));
+            errs.push(ls.error_at(&at("name"), "give a metric key such as `clean.test_error`"));
         }
         if m.from == Which::Best && !crate::eval::registry::is_epoch_logged(&m.name) {
             errs.push(ls.error_at(
-                &[key("metrics"), Seg::Index(i), key("from")],
+                &at("from"),
                 &format!(
                     "`from: best` exists only for the metrics logged every epoch (`{}.*`)",
                     crate::eval::registry::EPOCH_LOGGED
@@ -191,10 +216,7 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
             ));
         }
         if m.tolerance.is_nan() || m.tolerance < 0.0 {
-            errs.push(ls.error_at(
-                &[key("metrics"), Seg::Index(i), key("tolerance")],
-                "tolerance must be a number >= 0",
-            ));
+            errs.push(ls.error_at(&at("tolerance"), "tolerance must be a number >= 0"));
         }
     }
     if !(s.significance > 0.0 && s.significance < 1.0) {
@@ -206,6 +228,11 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
             "expected a mapping of experiment settings",
         ));
     }
+}
+
+/// Each experiment's id, paper values, profile overrides and overrides.
+fn check_experiments(ls: &LoadedSuite, errs: &mut Vec<Error>) {
+    let s = &ls.suite;
     let mut ids = BTreeSet::new();
     for (i, e) in s.experiments.iter().enumerate() {
         let src = e.source.unwrap_or(i);
@@ -239,85 +266,78 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
             errs.push(ls.error_at(&at("overrides"), "expected a mapping"));
         }
     }
-    if s.profiles.is_empty() {
+}
+
+/// A profile's tolerances and seeds.
+fn check_profile(ls: &LoadedSuite, name: &str, p: &ProfileSpec, errs: &mut Vec<Error>) {
+    let s = &ls.suite;
+    for (t, v) in &p.tolerances {
+        let at = [key("profiles"), key(name), key("tolerances"), key(t)];
+        if !s.metrics.iter().any(|m| &m.name == t) {
+            let names: Vec<&str> = s.metrics.iter().map(|m| m.name.as_str()).collect();
+            errs.push(ls.error_at(
+                &at,
+                &format!(
+                    "tolerance for `{t}`, which is not one of the suite's metrics ({})",
+                    names.join(", ")
+                ),
+            ));
+        }
+        if !(v.is_finite() && *v >= 0.0) {
+            errs.push(ls.error_at(&at, "tolerance must be a number >= 0"));
+        }
+    }
+    let seeds = [key("profiles"), key(name), key("seeds")];
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = p.seeds.iter().find(|s| !seen.insert(**s)) {
         errs.push(ls.error_at(
-            &[key("profiles")],
-            "define at least one profile (e.g. `smoke`)",
+            &seeds,
+            &format!("seed {dup} is listed twice; each seed must count once in the mean, std and Welch test"),
         ));
     }
-    for (name, p) in &s.profiles {
-        for (t, v) in &p.tolerances {
-            let at = [key("profiles"), key(name), key("tolerances"), key(t)];
-            if !s.metrics.iter().any(|m| &m.name == t) {
-                errs.push(ls.error_at(
-                    &at,
-                    &format!(
-                        "tolerance for `{t}`, which is not one of the suite's metrics ({})",
-                        s.metrics
-                            .iter()
-                            .map(|m| m.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-            if !(v.is_finite() && *v >= 0.0) {
-                errs.push(ls.error_at(&at, "tolerance must be a number >= 0"));
-            }
-        }
-        let mut seen = BTreeSet::new();
-        if let Some(dup) = p.seeds.iter().find(|s| !seen.insert(**s)) {
-            errs.push(ls.error_at(
-                &[key("profiles"), key(name), key("seeds")],
-                &format!("seed {dup} is listed twice; each seed must count once in the mean, std and Welch test"),
-            ));
-        }
-        if p.seeds.is_empty() {
-            errs.push(ls.error_at(
-                &[key("profiles"), key(name), key("seeds")],
-                "give at least one seed",
-            ));
-        }
-        let mut keys = BTreeSet::new();
-        let mut resolved_all = true;
-        for e in s.experiments.iter().filter(|e| e.quoted.is_none()) {
-            match resolve_experiment(ls, e, name) {
-                Ok(r) => {
-                    for ev in &r.evaluations {
-                        keys.extend(ev.metric_keys()?);
-                    }
-                    resolved.push((name.clone(), e.id.clone(), r));
+    if p.seeds.is_empty() {
+        errs.push(ls.error_at(&seeds, "give at least one seed"));
+    }
+}
+
+/// Resolves every row under profile `name`; when all resolve, checks that each metric is
+/// produced by some evaluation. Returns the rows that resolved (profile, id, row).
+fn check_rows(
+    ls: &LoadedSuite,
+    name: &str,
+    errs: &mut Vec<Error>,
+) -> Result<Vec<(String, String, Resolved)>> {
+    let s = &ls.suite;
+    let mut keys = BTreeSet::new();
+    let mut resolved = Vec::new();
+    let mut resolved_all = true;
+    for e in s.experiments.iter().filter(|e| e.quoted.is_none()) {
+        match resolve_experiment(ls, e, name) {
+            Ok(r) => {
+                for ev in &r.evaluations {
+                    keys.extend(ev.metric_keys()?);
                 }
-                Err(err) => {
-                    resolved_all = false;
-                    errs.push(err);
-                }
+                resolved.push((name.to_string(), e.id.clone(), r));
             }
-        }
-        // Metric keys are known only when every row resolved.
-        for (i, m) in s.metrics.iter().enumerate().filter(|_| resolved_all) {
-            if !keys.iter().any(|k| m.matches(k)) {
-                let known: Vec<&str> = keys.iter().map(String::as_str).collect();
-                errs.push(ls.error_at(
-                    &[key("metrics"), Seg::Index(i), key("name")],
-                    &format!(
-                        "no evaluation of profile `{name}` produces `{}`; its metrics are: {}",
-                        m.name,
-                        known.join(", ")
-                    ),
-                ));
+            Err(err) => {
+                resolved_all = false;
+                errs.push(err);
             }
         }
     }
-    // A suite that already fails is also built, so one run lists every error; a suite that
-    // passes is built per profile by `resolve`, which does not pay for unused profiles.
-    if !errs.is_empty() {
-        let mut checker = super::check::Checker::default();
-        for (profile, id, r) in &resolved {
-            if let Err(e) = checker.check(&r.config) {
-                errs.push(super::check::located_error(ls, &r.origins, e, id, profile));
-            }
+    // Metric keys are known only when every row resolved.
+    for (i, m) in s.metrics.iter().enumerate().filter(|_| resolved_all) {
+        if !keys.iter().any(|k| m.matches(k)) {
+            let known: Vec<&str> = keys.iter().map(String::as_str).collect();
+            errs.push(ls.error_at(
+                &[key("metrics"), Seg::Index(i), key("name")],
+                &format!(
+                    "no evaluation of profile `{name}` produces `{}`; its metrics are: {}",
+                    m.name,
+                    known.join(", ")
+                ),
+            ));
         }
     }
-    super::loaded::join_errors(ls, errs)
+    Ok(resolved)
 }

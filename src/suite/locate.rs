@@ -69,30 +69,31 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
     let (mut lo, mut hi) = (0usize, view.len());
     let mut parent: isize = -1;
     let mut found: Option<(usize, usize)> = None;
-    for seg in path {
+    for (depth, seg) in path.iter().enumerate() {
+        // Nothing below the found line: the rest is a flow collection on that line.
+        if let Some((l, c)) = found
+            && lo >= l
+            && (lo >= hi || !(lo..hi).any(|i| is_content(&view[i])))
+        {
+            let line = text.lines().nth(l - 1).unwrap_or_default();
+            return Some((l, locate_inline(line, c - 1, &path[depth..]) + 1));
+        }
         match seg {
             Seg::Key(k) => {
-                // Inline flow mapping on the found line: look for `k:` there.
-                if let Some((l, _)) = found
-                    && lo >= l
-                    && (lo >= hi || !(lo..hi).any(|i| is_content(&view[i])))
-                {
-                    let line = &view[l - 1];
-                    let pat = format!("{k}:");
-                    if let Some(c) = line.find(&pat) {
-                        found = Some((l, c + 1));
-                    }
-                    return found;
-                }
                 let pat = format!("{k}:");
-                let child = (lo..hi)
+                let Some(child) = (lo..hi)
                     .filter(|&i| is_content(&view[i]))
                     .map(|i| indent_of(&view[i]))
                     .filter(|&c| c as isize > parent)
-                    .min()?;
-                let hit = (lo..hi).find(|&i| {
+                    .min()
+                else {
+                    return found;
+                };
+                let Some(hit) = (lo..hi).find(|&i| {
                     indent_of(&view[i]) == child && view[i].trim_start().starts_with(&pat)
-                })?;
+                }) else {
+                    return found;
+                };
                 found = Some((hit + 1, child + 1));
                 let end = (hit + 1..hi)
                     .find(|&i| is_content(&view[i]) && indent_of(&view[i]) <= child)
@@ -105,12 +106,16 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
                 let items: Vec<usize> = (lo..hi)
                     .filter(|&i| view[i].trim_start().starts_with("- ") || view[i].trim() == "-")
                     .collect();
-                let dash = items.iter().map(|&i| indent_of(&view[i])).min()?;
+                let Some(dash) = items.iter().map(|&i| indent_of(&view[i])).min() else {
+                    return found;
+                };
                 let items: Vec<usize> = items
                     .into_iter()
                     .filter(|&i| indent_of(&view[i]) == dash)
                     .collect();
-                let hit = *items.get(*n)?;
+                let Some(&hit) = items.get(*n) else {
+                    return found;
+                };
                 found = Some((hit + 1, dash + 1));
                 let end = (hit + 1..hi)
                     .find(|&i| is_content(&view[i]) && indent_of(&view[i]) <= dash)
@@ -126,6 +131,54 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
         }
     }
     found
+}
+
+/// Byte column (0-based) of `path` inside the flow collections of `line`, starting from the
+/// key or item at `from`; stops at the deepest segment it finds.
+fn locate_inline(line: &str, from: usize, path: &[Seg]) -> usize {
+    let b = line.as_bytes();
+    let mut at = from;
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                let pat = format!("{k}:");
+                // Only a key that starts a mapping entry (after `{`, `,` or a space).
+                let hit = line[at..]
+                    .match_indices(&pat)
+                    .map(|(i, _)| at + i)
+                    .find(|&i| i == 0 || matches!(b[i - 1], b'{' | b',' | b' ' | b'\t'));
+                match hit {
+                    Some(i) => at = i,
+                    None => return at,
+                }
+            }
+            Seg::Index(n) => {
+                let Some(open) = line[at..].find('[').map(|i| at + i) else {
+                    return at;
+                };
+                // Walk to the n-th top-level item of the sequence.
+                let (mut depth, mut item, mut i, mut start) = (0usize, 0usize, open + 1, open + 1);
+                while i < b.len() && item < *n {
+                    match b[i] {
+                        b'[' | b'{' => depth += 1,
+                        b']' | b'}' if depth == 0 => return at,
+                        b']' | b'}' => depth -= 1,
+                        b',' if depth == 0 => {
+                            item += 1;
+                            start = i + 1;
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                if item < *n {
+                    return at;
+                }
+                at = start + line[start..].len() - line[start..].trim_start().len();
+            }
+        }
+    }
+    at
 }
 
 #[cfg(test)]
@@ -149,6 +202,12 @@ mod tests {
             Some((8, 43))
         );
         assert_eq!(locate(Y, &parse_path("experiments[1].id")), Some((9, 5)));
+        let flow = "a:\n  b: {c: {d: [1, {e: 2}, 3]}, f: 1}\n";
+        assert_eq!(locate(flow, &parse_path("a.b.c.d[1].e")), Some((2, 19)));
+        assert_eq!(locate(flow, &parse_path("a.b.c.d[2]")), Some((2, 26)));
+        assert_eq!(locate(flow, &parse_path("a.b.f")), Some((2, 31)));
+        // A missing key stops at the deepest prefix found.
+        assert_eq!(locate(flow, &parse_path("a.zzz")), Some((1, 1)));
         assert_eq!(
             render(&parse_path("experiments[1].overrides.model")),
             "experiments[1].overrides.model"

@@ -1,6 +1,8 @@
 //! Suite + profile ⇒ fully resolved cells (experiment × seed), each with its training hash
 //! (what changes the trained weights) and its evaluations (each hashed on top of it).
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::check::{Checker, located_error};
@@ -12,9 +14,10 @@ use crate::data;
 use crate::error::{Error, Result};
 use crate::eval::{EvaluationSpec, spec};
 use crate::experiment::ExperimentConfig;
+use crate::experiment::plan::Plan;
 use crate::model;
 use crate::numerics::NUMERICS_VERSION;
-use crate::regularizer;
+use crate::regularizer::{self, Regularizer};
 
 /// One experiment run with one seed.
 #[derive(Debug, Clone)]
@@ -31,6 +34,8 @@ pub struct Cell {
     pub evaluations: Vec<EvaluationSpec>,
     /// Relative training cost (epochs × training images × parameters), for balancing shards.
     pub cost: f64,
+    /// The components built from `config`'s validated parameters, used as they are.
+    pub plan: Plan,
 }
 
 impl Cell {
@@ -61,6 +66,8 @@ pub struct Resolved {
     /// Where the `dataset`, `model` and `regularizer` blocks got their values (file paths to
     /// point later errors at).
     pub origins: [Vec<Seg>; 3],
+    /// The components built from the validated parameters.
+    pub plan: Plan,
 }
 
 /// All cells of `profile`, with `seeds` replacing the profile's seeds when given.
@@ -90,7 +97,7 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
                 continue;
             }
         };
-        let facts = match checker.check(&r.config) {
+        let facts = match checker.check(&r.config, &r.plan) {
             Ok(f) => f,
             Err(failed) => {
                 errs.push(located_error(ls, &r.origins, failed, &e.id, profile));
@@ -105,6 +112,7 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
                 training_hash: r.training_hash.clone(),
                 evaluations: r.evaluations.clone(),
                 cost: facts.cost(r.config.epochs),
+                plan: r.plan.clone(),
             });
         }
     }
@@ -114,178 +122,213 @@ pub fn resolve(ls: &LoadedSuite, profile: &str, seeds: Option<&[u64]>) -> Result
 
 /// Resolves one experiment under one profile and validates names and parameters.
 pub fn resolve_experiment(ls: &LoadedSuite, e: &ExperimentSpec, profile: &str) -> Result<Resolved> {
-    let s = &ls.suite;
-    let idx = e
-        .source
-        .or_else(|| s.experiments.iter().position(|x| x.id == e.id))
-        .unwrap_or(0);
-    let p = s.profiles.get(profile).ok_or_else(|| {
-        Error::Config(format!(
-            "{}: unknown profile `{profile}`; the suite defines: {}",
-            ls.path.display(),
-            profile_names(s)
-        ))
-    })?;
-    let mut v = s.defaults.clone();
-    // Later sources win; their paths are remembered to point errors at the value's origin.
-    let exp_path = vec![Seg::Key("experiments".into()), Seg::Index(idx)];
-    let mut sources: Vec<(Vec<Seg>, &Value)> =
-        vec![(vec![Seg::Key("defaults".into())], &s.defaults)];
-    let ov = [exp_path.clone(), vec![Seg::Key("overrides".into())]].concat();
-    deep_merge(&mut v, &e.overrides);
-    sources.push((ov, &e.overrides));
-    deep_merge(&mut v, &p.overrides);
-    sources.push((
-        vec![
-            Seg::Key("profiles".into()),
-            Seg::Key(profile.into()),
-            Seg::Key("overrides".into()),
-        ],
-        &p.overrides,
-    ));
-    if let Some(po) = e.profile_overrides.get(profile) {
-        deep_merge(&mut v, po);
-        sources.push((
-            [
-                exp_path.clone(),
-                vec![
-                    Seg::Key("profile_overrides".into()),
-                    Seg::Key(profile.into()),
-                ],
-            ]
-            .concat(),
-            po,
-        ));
-    }
-    let origin = |field: &[Seg]| -> Vec<Seg> {
-        // The last source that sets the field (or its nearest parent) is where the value came from.
-        for depth in (1..=field.len()).rev() {
-            for (base, src) in sources.iter().rev() {
-                if get_path(src, &field[..depth]).is_some() {
-                    return [base.clone(), field.to_vec()].concat();
-                }
-            }
-        }
-        [exp_path.clone(), field.to_vec()].concat()
-    };
-    let context = format!("experiment `{}`, profile `{profile}`", e.id);
-    let cfg: ExperimentConfig = serde_path_to_error::deserialize(v.clone()).map_err(|err| {
-        let field = parse_path(&err.path().to_string());
-        ls.error_at(&origin(&field), &format!("{} ({context})", err.inner()))
-    })?;
-    // Names and parameters of registered components.
-    let named = |block: &str, k: &str, names: Vec<&'static str>| -> Result<()> {
-        let b = match block {
-            "dataset" => &cfg.dataset,
-            "model" => &cfg.model,
-            _ => &cfg.regularizer,
-        };
-        let field = vec![Seg::Key(block.into()), Seg::Key(k.into())];
-        match b.get(k).and_then(Value::as_str) {
-            None => Err(ls.error_at(
-                &origin(&field[..1]),
-                &format!("missing field `{k}` ({context})"),
-            )),
-            Some(n) if !names.contains(&n) => Err(ls.error_at(
-                &origin(&field),
-                &format!(
-                    "unknown {block} `{n}`; expected one of: {} ({context})",
-                    names.join(", ")
-                ),
-            )),
-            Some(_) => Ok(()),
-        }
-    };
-    named("dataset", "name", data::registry::names())?;
-    named("model", "arch", model::registry::names())?;
-    named("regularizer", "name", regularizer::registry::names())?;
-    let reg_name = cfg.regularizer["name"].as_str().unwrap_or_default();
-    let data_name = cfg.dataset["name"].as_str().unwrap_or_default();
-    let has_factors = data::registry::get(data_name).is_ok_and(|d| d.has_latent_factors());
-    if has_factors && let Some(k) = cfg.subset_key() {
-        return Err(ls.error_at(
-            &origin(&[Seg::Key("dataset".into()), Seg::Key(k.into())]),
-            &format!(
-                "dataset `{data_name}` generates its images with latent factors; set its sizes with `train_size` and `test_size` instead ({context})"
-            ),
-        ));
-    }
-    match regularizer::registry::build(
-        reg_name,
-        &ExperimentConfig::block_params(&cfg.regularizer, &["name"]),
-    ) {
-        Ok(r) if r.needs_factors() && !has_factors => {
-            return Err(ls.error_at(
-                &origin(&[Seg::Key("regularizer".into()), Seg::Key("name".into())]),
-                &format!(
-                    "regularizer `{reg_name}` mixes latent factors, but dataset `{data_name}` has none; use a generated set that has them (`glyphs`) ({context})"
-                ),
-            ));
-        }
-        Ok(_) => {}
-        Err(err) => {
-            let msg = err.to_string();
-            // Point at the offending parameter when the message names one.
-            let field = ["alpha", "layers", "block_gradient"]
-                .iter()
-                .find(|f| msg.contains(&format!("`{f}`")) || msg.contains(&format!("{f} ")))
-                .map(|f| vec![Seg::Key("regularizer".into()), Seg::Key((*f).into())])
-                .unwrap_or_else(|| vec![Seg::Key("regularizer".into())]);
-            return Err(ls.error_at(&origin(&field), &format!("{msg} ({context})")));
-        }
-    }
-    if let Err(m) = cfg.optimizer.validate() {
-        return Err(ls.error_at(
-            &origin(&[Seg::Key("optimizer".into())]),
-            &format!("{m} ({context})"),
-        ));
-    }
-    if let Err(m) = cfg.schedule.validate() {
-        return Err(ls.error_at(
-            &origin(&[Seg::Key("schedule".into())]),
-            &format!("{m} ({context})"),
-        ));
-    }
-    for (k, bad) in [
-        ("epochs", cfg.epochs == 0),
-        ("batch_size", cfg.batch_size < 2),
-    ] {
-        if bad {
-            return Err(ls.error_at(
-                &origin(&[Seg::Key(k.into())]),
-                &format!(
-                    "must be >= {} ({context})",
-                    if k == "epochs" { 1 } else { 2 }
-                ),
-            ));
-        }
-    }
+    let at = Origins::merge(ls, e, profile)?;
+    let cfg: ExperimentConfig =
+        serde_path_to_error::deserialize(at.merged.clone()).map_err(|err| {
+            at.error(
+                &parse_path(&err.path().to_string()),
+                &err.inner().to_string(),
+            )
+        })?;
+    at.check_names(&cfg)?;
+    let regularizer = at.check_components(&cfg)?;
+    at.check_settings(&cfg)?;
     let evaluations = spec::expand(&cfg.evaluations).map_err(|err| {
-        let mut field = vec![Seg::Key("evaluations".into()), Seg::Index(err.index)];
-        if let Some(f) = &err.field {
-            field.push(Seg::Key(f.clone()));
-        }
-        ls.error_at(&origin(&field), &format!("{} ({context})", err.message))
+        let mut field = vec![key("evaluations"), Seg::Index(err.index)];
+        field.extend(err.field.iter().flat_map(|f| parse_path(f)));
+        at.error(&field, &err.message)
     })?;
-    if !(cfg.checkpoint_minutes.is_finite() && cfg.checkpoint_minutes >= 0.0) {
-        return Err(ls.error_at(
-            &origin(&[Seg::Key("checkpoint_minutes".into())]),
-            &format!("must be a finite number >= 0 ({context})"),
-        ));
-    }
-    if cfg.eval_batch_size == 0 {
-        return Err(ls.error_at(
-            &origin(&[Seg::Key("eval_batch_size".into())]),
-            &format!("must be >= 1 ({context})"),
-        ));
-    }
-    let origins = ["dataset", "model", "regularizer"].map(|k| origin(&[Seg::Key(k.into())]));
+    let origins = ["dataset", "model", "regularizer"].map(|k| at.origin(&[key(k)]));
     Ok(Resolved {
         training_hash: training_hash(&cfg),
         config: cfg,
         evaluations,
         origins,
+        plan: Plan {
+            regularizer: Arc::from(regularizer),
+        },
     })
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+/// One experiment's merged config with the file path each of its values came from.
+struct Origins<'a> {
+    ls: &'a LoadedSuite,
+    /// defaults ← experiment overrides ← profile overrides ← experiment's profile overrides.
+    merged: Value,
+    /// Each source's path in the file with its value, in merge order.
+    sources: Vec<(Vec<Seg>, &'a Value)>,
+    /// `experiments[i]`, the fallback location.
+    exp_path: Vec<Seg>,
+    /// `experiment `<id>`, profile `<p>`` appended to every message.
+    context: String,
+}
+
+impl<'a> Origins<'a> {
+    /// Deep-merges the sources of experiment `e` under `profile`, remembering their paths.
+    fn merge(ls: &'a LoadedSuite, e: &'a ExperimentSpec, profile: &str) -> Result<Self> {
+        let s = &ls.suite;
+        let idx = e
+            .source
+            .or_else(|| s.experiments.iter().position(|x| x.id == e.id))
+            .unwrap_or(0);
+        let p = s.profiles.get(profile).ok_or_else(|| {
+            Error::Config(format!(
+                "{}: unknown profile `{profile}`; the suite defines: {}",
+                ls.path.display(),
+                profile_names(s)
+            ))
+        })?;
+        let exp_path = vec![key("experiments"), Seg::Index(idx)];
+        let profile_path = vec![key("profiles"), key(profile), key("overrides")];
+        let mut sources: Vec<(Vec<Seg>, &Value)> = vec![
+            (vec![key("defaults")], &s.defaults),
+            (
+                [exp_path.clone(), vec![key("overrides")]].concat(),
+                &e.overrides,
+            ),
+            (profile_path, &p.overrides),
+        ];
+        if let Some(po) = e.profile_overrides.get(profile) {
+            let at = [
+                exp_path.clone(),
+                vec![key("profile_overrides"), key(profile)],
+            ]
+            .concat();
+            sources.push((at, po));
+        }
+        let mut merged = Value::Null;
+        for (_, v) in &sources {
+            deep_merge(&mut merged, v);
+        }
+        Ok(Origins {
+            ls,
+            merged,
+            sources,
+            exp_path,
+            context: format!("experiment `{}`, profile `{profile}`", e.id),
+        })
+    }
+
+    /// Where `field` of the merged config was written: the last source that sets it (or its
+    /// nearest parent).
+    fn origin(&self, field: &[Seg]) -> Vec<Seg> {
+        for depth in (1..=field.len()).rev() {
+            for (base, src) in self.sources.iter().rev() {
+                if get_path(src, &field[..depth]).is_some() {
+                    return [base.clone(), field.to_vec()].concat();
+                }
+            }
+        }
+        [self.exp_path.clone(), field.to_vec()].concat()
+    }
+
+    /// An error at the file position of `field`, with the experiment and profile named.
+    fn error(&self, field: &[Seg], msg: &str) -> Error {
+        self.ls
+            .error_at(&self.origin(field), &format!("{msg} ({})", self.context))
+    }
+
+    /// An error a component's constructor returned for the block at `block`: a parameter
+    /// error is placed at its own field, anything else at the block.
+    fn component_error(&self, block: &str, err: Error) -> Error {
+        let (field, msg) = param_field(&[key(block)], err);
+        self.error(&field, &msg)
+    }
+
+    /// The dataset, model and regularizer blocks each name a registered entry.
+    fn check_names(&self, cfg: &ExperimentConfig) -> Result<()> {
+        let blocks = [
+            ("dataset", "name", &cfg.dataset, data::registry::names()),
+            ("model", "arch", &cfg.model, model::registry::names()),
+            (
+                "regularizer",
+                "name",
+                &cfg.regularizer,
+                regularizer::registry::names(),
+            ),
+        ];
+        for (block, k, b, names) in blocks {
+            match b.get(k).and_then(Value::as_str) {
+                None => return Err(self.error(&[key(block)], &format!("missing field `{k}`"))),
+                Some(n) if !names.contains(&n) => {
+                    return Err(self.error(
+                        &[key(block), key(k)],
+                        &format!(
+                            "unknown {block} `{n}`; expected one of: {}",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the regularizer from its typed parameters (once: the cell keeps it) and checks
+    /// what needs dataset and regularizer together.
+    fn check_components(&self, cfg: &ExperimentConfig) -> Result<Box<dyn Regularizer>> {
+        let reg_name = cfg.regularizer["name"].as_str().unwrap_or_default();
+        let data_name = cfg.dataset["name"].as_str().unwrap_or_default();
+        let has_factors = data::registry::get(data_name).is_ok_and(|d| d.has_latent_factors());
+        if has_factors && let Some(k) = cfg.subset_key() {
+            return Err(self.error(
+                &[key("dataset"), key(k)],
+                &format!(
+                    "dataset `{data_name}` generates its images with latent factors; set its sizes with `train_size` and `test_size` instead"
+                ),
+            ));
+        }
+        let params = ExperimentConfig::block_params(&cfg.regularizer, &["name"]);
+        let reg = regularizer::registry::build(reg_name, &params)
+            .map_err(|err| self.component_error("regularizer", err))?;
+        if reg.needs_factors() && !has_factors {
+            return Err(self.error(
+                &[key("regularizer"), key("name")],
+                &format!(
+                    "regularizer `{reg_name}` mixes latent factors, but dataset `{data_name}` has none; use a generated set that has them (`glyphs`)"
+                ),
+            ));
+        }
+        Ok(reg)
+    }
+
+    /// Optimizer, schedule and the numeric training settings.
+    fn check_settings(&self, cfg: &ExperimentConfig) -> Result<()> {
+        if let Err(m) = cfg.optimizer.validate() {
+            return Err(self.error(&[key("optimizer")], &m));
+        }
+        if let Err(m) = cfg.schedule.validate() {
+            return Err(self.error(&[key("schedule")], &m));
+        }
+        let checks = [
+            ("epochs", cfg.epochs == 0, "must be >= 1"),
+            ("batch_size", cfg.batch_size < 2, "must be >= 2"),
+            (
+                "checkpoint_minutes",
+                !(cfg.checkpoint_minutes.is_finite() && cfg.checkpoint_minutes >= 0.0),
+                "must be a finite number >= 0",
+            ),
+            ("eval_batch_size", cfg.eval_batch_size == 0, "must be >= 1"),
+        ];
+        match checks.into_iter().find(|c| c.1) {
+            Some((k, _, msg)) => Err(self.error(&[key(k)], msg)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The field path (under `block`) and message of a component's error: a parameter error
+/// names its own field, any other error stays at the block.
+pub fn param_field(block: &[Seg], err: Error) -> (Vec<Seg>, String) {
+    match err {
+        Error::Param { path, message } => ([block, &parse_path(&path)].concat(), message),
+        other => (block.to_vec(), other.to_string()),
+    }
 }
 
 /// Settings that change neither the trained weights nor what is stored with them.

@@ -21,7 +21,7 @@ LAYERS = [
     ["model"],
     ["data"],
     ["kernels"],
-    ["registry", "numerics", "threads", "memory", "rng", "files", "error"],
+    ["registry", "params", "numerics", "threads", "memory", "rng", "files", "error"],
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 SRC = pathlib.Path(__file__).resolve().parents[2] / "src"
