@@ -6,7 +6,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mixbench::data::Split;
 use mixbench::data::batch::{ImageShape, Preprocessing, fill_batch};
-use mixbench::data::cifar::{IMAGE_BYTES, RecordFormat, parse_records};
+use mixbench::data::sources::cifar::{IMAGE_BYTES, RecordFormat, parse_records};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 

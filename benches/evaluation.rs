@@ -9,7 +9,7 @@ use std::time::Duration;
 use candle_core::Device;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mixbench::data::DatasetSource;
-use mixbench::data::synthetic::SyntheticSource;
+use mixbench::data::generated::synthetic::SyntheticSource;
 use mixbench::eval::{EvalContext, registry};
 use mixbench::model::{InputSpec, Model};
 use serde_json::json;

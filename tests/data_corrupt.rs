@@ -76,7 +76,7 @@ fn checksum_mismatch_names_file_expected_and_actual() {
     let tgz = tar_gz(&[("cifar-10-batches-bin/test_batch.bin", b"x")]);
     std::fs::write(dir.path().join("cifar-10-binary.tar.gz"), &tgz).unwrap();
     let e = err("cifar10", json!({}), dir.path(), false);
-    let actual = mixbench::data::hash::sha256_hex(&tgz);
+    let actual = mixbench::data::files::hash::sha256_hex(&tgz);
     assert_has(
         &e,
         &[
@@ -167,13 +167,13 @@ fn missing_file_of_a_partial_layout() {
 fn wrong_idx_magic_and_bad_gzip() {
     let dir = tempfile::tempdir().unwrap();
     let px = vec![0u8; 784];
-    let labels = mixbench::data::idx::write_labels(&[1]);
+    let labels = mixbench::data::sources::idx::write_labels(&[1]);
     // Images and labels swapped: the image file carries the label magic.
     std::fs::write(dir.path().join("train-images-idx3-ubyte"), &labels).unwrap();
     std::fs::write(dir.path().join("train-labels-idx1-ubyte"), &labels).unwrap();
     std::fs::write(
         dir.path().join("t10k-images-idx3-ubyte"),
-        mixbench::data::idx::write_images(1, 28, 28, &px),
+        mixbench::data::sources::idx::write_images(1, 28, 28, &px),
     )
     .unwrap();
     std::fs::write(dir.path().join("t10k-labels-idx1-ubyte"), &labels).unwrap();

@@ -6,7 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use mixbench::data::{Presence, registry, status};
+use mixbench::data::files::status;
+use mixbench::data::{Presence, registry};
 use serde_json::json;
 
 fn load(name: &str, params: serde_json::Value, dir: &Path) -> mixbench::data::ImageDataset {
@@ -82,7 +83,7 @@ fn cifar10_from_bin_files_and_from_tar_gz() {
     assert_eq!(b.provenance.files.len(), 1);
     assert_eq!(
         b.provenance.files[0].sha256,
-        mixbench::data::hash::sha256_hex(&tgz)
+        mixbench::data::files::hash::sha256_hex(&tgz)
     );
     assert_eq!(a.train, b.train);
     // The fingerprint is of the files read, so the two layouts differ.
@@ -302,7 +303,7 @@ fn tiny_imagenet_tree_zip_and_cache() {
     check_tiny(&z, &fx);
     assert_eq!(
         z.provenance.files[0].sha256,
-        mixbench::data::hash::sha256_hex(&zip)
+        mixbench::data::files::hash::sha256_hex(&zip)
     );
     assert!(!zdir.path().join(".mixbench-cache").exists());
 
@@ -333,21 +334,26 @@ fn mnist_idx_fixture_raw_gz_and_dot_naming() {
     let m = dir.path().join("mnist");
     std::fs::create_dir_all(&m).unwrap();
     let px: Vec<u8> = (0..2 * 784).map(|i| (i % 251) as u8).collect();
-    let idx = mixbench::data::idx::write_images(2, 28, 28, &px);
+    let idx = mixbench::data::sources::idx::write_images(2, 28, 28, &px);
     std::fs::write(m.join("train-images.idx3-ubyte.gz"), gz(&idx)).unwrap();
     std::fs::write(
         m.join("train-labels-idx1-ubyte"),
-        mixbench::data::idx::write_labels(&[3, 9]),
+        mixbench::data::sources::idx::write_labels(&[3, 9]),
     )
     .unwrap();
     std::fs::write(
         m.join("t10k-images-idx3-ubyte.gz"),
-        gz(&mixbench::data::idx::write_images(1, 28, 28, &px[784..])),
+        gz(&mixbench::data::sources::idx::write_images(
+            1,
+            28,
+            28,
+            &px[784..],
+        )),
     )
     .unwrap();
     std::fs::write(
         m.join("t10k-labels.idx1-ubyte"),
-        mixbench::data::idx::write_labels(&[0]),
+        mixbench::data::sources::idx::write_labels(&[0]),
     )
     .unwrap();
     let d = load("mnist", json!({}), dir.path());
@@ -360,7 +366,7 @@ fn mnist_idx_fixture_raw_gz_and_dot_naming() {
     assert_eq!(d.provenance.files[0].name, "train-images-idx3-ubyte");
     assert_eq!(
         d.provenance.files[0].sha256,
-        mixbench::data::hash::sha256_hex(&idx)
+        mixbench::data::files::hash::sha256_hex(&idx)
     );
 }
 
@@ -391,7 +397,7 @@ fn mnist_real_files_verify_against_canonical_hashes() {
         [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     );
     // sha256s recorded match the distributor's SHA256SUMS.
-    let dir = mixbench::data::mnist::shipped_dir().join("mnist");
+    let dir = mixbench::data::sources::mnist::shipped_dir().join("mnist");
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
     for f in &d.provenance.files {
         let stem = f.name.replace("-idx", ".idx");

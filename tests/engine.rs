@@ -5,7 +5,7 @@ mod common;
 use candle_core::{Device, Tensor};
 use common::plans::draw_plan;
 use mixbench::data::batch::ImageShape;
-use mixbench::data::synthetic::{SyntheticParams, generate};
+use mixbench::data::generated::synthetic::{SyntheticParams, generate};
 use mixbench::data::{ImageDataset, Preprocessing};
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::{Regularizer, mix_hidden, registry, soft_targets};

@@ -377,7 +377,7 @@ fn smoke_baselines_are_trained_enough_to_measure_robustness() {
 #[test]
 fn identity_evaluations_reproduce_clean_accuracy_exactly() {
     use mixbench::data::DatasetSource;
-    use mixbench::data::synthetic::SyntheticSource;
+    use mixbench::data::generated::synthetic::SyntheticSource;
     use mixbench::eval::{EvalContext, registry};
     let src = SyntheticSource;
     let data = src
@@ -581,7 +581,7 @@ fn deformations_match_the_scipy_fixture() {
 #[test]
 fn singular_values_of_hidden_representations() {
     use mixbench::data::DatasetSource;
-    use mixbench::data::synthetic::SyntheticSource;
+    use mixbench::data::generated::synthetic::SyntheticSource;
     use mixbench::eval::{EvalContext, registry};
     let src = SyntheticSource;
     let data = src

@@ -2,7 +2,7 @@
 
 use candle_core::Device;
 use mixbench::data::Preprocessing;
-use mixbench::data::synthetic::{SyntheticParams, generate};
+use mixbench::data::generated::synthetic::{SyntheticParams, generate};
 use mixbench::model::{InputSpec, Model};
 use mixbench::regularizer::registry;
 use mixbench::scoring::LossKind;

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::data::location::resolve_data_dir_with_origin;
-use crate::data::{LoadOptions, status};
+use crate::data::LoadOptions;
+use crate::data::files::location::resolve_data_dir_with_origin;
+use crate::data::files::status;
 
 /// Options of `mixbench data`.
 #[derive(Debug, clap::Args)]

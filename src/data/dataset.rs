@@ -68,7 +68,7 @@ pub struct ImageDataset {
     pub provenance: DatasetProvenance,
     /// Latent factors of the training images and their renderer, for generated sets that
     /// have them (factor-space mixing); None for image files.
-    pub latent: Option<super::glyphs::Latent>,
+    pub latent: Option<std::sync::Arc<dyn super::LatentFactors>>,
 }
 
 impl ImageDataset {

@@ -1,24 +1,19 @@
-//! Datasets: in-memory image sets, the synthetic generator, real readers and batching.
+//! Datasets: in-memory image sets (`dataset`, `latent`), their trait and registry (`source`,
+//! `registry`), real readers (`sources/`), generators (`generated/`), files on disk (`files/`),
+//! and what training does with them (`batch`, `subset`).
 
 pub mod batch;
-pub mod cifar;
 pub mod dataset;
-pub mod digits;
-pub mod glyphs;
-pub mod hash;
-pub mod idx;
-pub mod location;
-pub mod manifest;
-pub mod mnist;
+pub mod files;
+pub mod generated;
+pub mod latent;
 pub mod registry;
 pub mod source;
-pub mod status;
+pub mod sources;
 pub mod subset;
-pub mod svhn;
-pub mod synthetic;
-pub mod tiny_imagenet;
 
 pub use batch::Preprocessing;
 pub use dataset::{DatasetProvenance, ImageDataset, SourceFile, Split};
-pub use location::resolve_data_dir;
+pub use files::location::resolve_data_dir;
+pub use latent::LatentFactors;
 pub use source::{DataShape, DatasetSource, DatasetStatus, LoadOptions, Presence};

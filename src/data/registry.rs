@@ -14,45 +14,45 @@ pub type DatasetEntry = Entry<BuildFn>;
 
 /// The built-in datasets, in the order `mixbench data status` lists them.
 pub static BUILTIN: &[DatasetEntry] = &[
-    Entry::typed::<super::synthetic::SyntheticParams>(
+    Entry::typed::<super::generated::synthetic::SyntheticParams>(
         "synthetic",
         "generated class templates plus noise (no files; for smoke runs and tests)",
-        || Box::new(super::synthetic::SyntheticSource),
+        || Box::new(super::generated::synthetic::SyntheticSource),
     ),
-    Entry::typed::<super::digits::DigitsParams>(
+    Entry::typed::<super::sources::digits::DigitsParams>(
         "digits",
         "UCI/scikit-learn 8x8 handwritten digits, embedded: 1,797 greyscale images, 10 classes",
-        || Box::new(super::digits::DigitsSource),
+        || Box::new(super::sources::digits::DigitsSource),
     ),
-    Entry::typed::<super::glyphs::GlyphParams>(
+    Entry::typed::<super::generated::glyphs::GlyphParams>(
         "glyphs",
         "Table 8's synthetic glyphs (\"1\" vs \"7\" by stroke length, rotated; tasks a/b/c), rendered from seeded latent factors",
-        || Box::new(super::glyphs::GlyphSource),
+        || Box::new(super::generated::glyphs::GlyphSource),
     ),
-    Entry::typed::<super::mnist::MnistParams>(
+    Entry::typed::<super::sources::mnist::MnistParams>(
         "mnist",
         "MNIST: 60,000 / 10,000 28x28 greyscale digits, 10 classes",
-        || Box::new(super::mnist::MnistSource),
+        || Box::new(super::sources::mnist::MnistSource),
     ),
-    Entry::typed::<super::cifar::Cifar10Params>(
+    Entry::typed::<super::sources::cifar::Cifar10Params>(
         "cifar10",
         "CIFAR-10 (binary version): 50,000 / 10,000 32x32 colour images, 10 classes",
-        || Box::new(super::cifar::Cifar10Source),
+        || Box::new(super::sources::cifar::Cifar10Source),
     ),
-    Entry::typed::<super::cifar::Cifar100Params>(
+    Entry::typed::<super::sources::cifar::Cifar100Params>(
         "cifar100",
         "CIFAR-100 (binary version): 50,000 / 10,000 32x32 colour images, 100 fine or 20 coarse classes",
-        || Box::new(super::cifar::Cifar100Source),
+        || Box::new(super::sources::cifar::Cifar100Source),
     ),
-    Entry::typed::<super::svhn::SvhnParams>(
+    Entry::typed::<super::sources::svhn::SvhnParams>(
         "svhn",
         "SVHN cropped digits: 73,257 train (+531,131 extra) / 26,032 test 32x32 colour images, 10 classes",
-        || Box::new(super::svhn::SvhnSource),
+        || Box::new(super::sources::svhn::SvhnSource),
     ),
-    Entry::typed::<super::tiny_imagenet::TinyImagenetParams>(
+    Entry::typed::<super::sources::tiny_imagenet::TinyImagenetParams>(
         "tiny_imagenet",
         "Tiny-ImageNet-200: 100,000 train / 10,000 val (used as test) 64x64 colour images, 200 classes",
-        || Box::new(super::tiny_imagenet::TinyImagenetSource),
+        || Box::new(super::sources::tiny_imagenet::TinyImagenetSource),
     ),
 ];
 

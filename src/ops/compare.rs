@@ -84,7 +84,7 @@ pub fn parse_with(arg: &str) -> Result<Value> {
 /// A short, safe label for a block: `<name>-<8 hex of its canonical JSON>`.
 pub fn spec_label(spec: &Value) -> String {
     let name = spec.get("name").and_then(Value::as_str).unwrap_or("method");
-    let h = crate::data::hash::sha256_hex(canonical_json(spec).as_bytes());
+    let h = crate::data::files::hash::sha256_hex(canonical_json(spec).as_bytes());
     format!("{name}-{}", &h[..8])
 }
 

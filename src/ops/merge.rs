@@ -97,7 +97,7 @@ pub fn merge(sources: &[PathBuf], into: &Path) -> Result<MergeSummary> {
             identity(p)
         } else {
             let bytes = fs::read(p).map_err(|e| Error::io(p, e))?;
-            Ok(Value::String(crate::data::hash::sha256_hex(&bytes)))
+            Ok(Value::String(crate::data::files::hash::sha256_hex(&bytes)))
         }
     };
     for src in sources {

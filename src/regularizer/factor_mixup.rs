@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 
 use super::mix::sample_per_example_plan;
 use super::{BatchInfo, MixPlan, Regularizer, Treatment, soft_target_values};
-use crate::data::Split;
-use crate::data::glyphs::{self, Latent};
+use crate::data::{LatentFactors, Split};
 use crate::error::{Error, Result};
 
 /// Parameters of `factor_mixup`.
@@ -69,13 +68,16 @@ impl Regularizer for FactorMixup {
 }
 
 /// The batch's images re-rendered from λ_i·f(idx[i]) + (1 − λ_i)·f(idx[perm[i]]).
-pub fn render_mixed(latent: &Latent, idx: &[usize], plan: &MixPlan, image_len: usize) -> Split {
+pub fn render_mixed(
+    latent: &dyn LatentFactors,
+    idx: &[usize],
+    plan: &MixPlan,
+    image_len: usize,
+) -> Split {
     let mut images = vec![0u8; idx.len() * image_len];
     for (i, img) in images.chunks_mut(image_len).enumerate() {
-        let a = &latent.train[idx[i]];
-        let b = &latent.train[idx[plan.perm[i] as usize]];
-        let f = glyphs::mix(a, b, plan.lambda_of(i) as f64);
-        latent.render(&f, img);
+        let (a, b) = (idx[i], idx[plan.perm[i] as usize]);
+        latent.render_mix(a, b, plan.lambda_of(i) as f64, img);
     }
     Split {
         images,
@@ -86,7 +88,7 @@ pub fn render_mixed(latent: &Latent, idx: &[usize], plan: &MixPlan, image_len: u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::glyphs::Factors;
+    use crate::data::generated::glyphs::{self, Factors, Latent};
     use std::sync::Arc;
 
     /// Factor mixup renders the mixed factors: example 0 becomes the truncated midpoint of its

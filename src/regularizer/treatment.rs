@@ -3,9 +3,9 @@
 use candle_core::Tensor;
 
 use super::mix::{MixPlan, mix_hidden, soft_target_values};
+use crate::data::LatentFactors;
 use crate::data::Split;
 use crate::data::batch::ImageShape;
-use crate::data::glyphs::Latent;
 
 /// A transform of the representation at a mix point (for point 0, the preprocessed input).
 pub type Transform = Box<dyn Fn(&Tensor) -> candle_core::Result<Tensor> + Send + Sync>;
@@ -24,7 +24,7 @@ pub struct BatchInfo<'a> {
     /// Geometry of one image (bytes per raw image: `shape.len()`).
     pub shape: ImageShape,
     /// The training split's latent factors, when the dataset is generated from factors.
-    pub latent: Option<&'a Latent>,
+    pub latent: Option<&'a dyn LatentFactors>,
 }
 
 impl BatchInfo<'_> {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::record::{CodeVersion, RunEnvironment};
 use crate::data::DatasetProvenance;
-use crate::data::hash::sha256_hex;
+use crate::data::files::hash::sha256_hex;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::model::Model;

@@ -370,7 +370,7 @@ pub fn training_hash_under(cfg: &ExperimentConfig, version: u32) -> String {
             m.insert("numerics_version".into(), Value::from(version));
         }
     }
-    crate::data::hash::sha256_hex(canonical_json(&v).as_bytes())
+    crate::data::files::hash::sha256_hex(canonical_json(&v).as_bytes())
 }
 
 /// sha256 identifying one evaluation of the models of a training config: the training hash,
@@ -383,7 +383,7 @@ pub fn evaluation_hash(training_hash: &str, e: &EvaluationSpec, eval_batch_size:
         "evaluation": e.hashed_value(),
         "eval_batch_size": eval_batch_size,
     });
-    crate::data::hash::sha256_hex(canonical_json(&v).as_bytes())
+    crate::data::files::hash::sha256_hex(canonical_json(&v).as_bytes())
 }
 
 /// Canonical JSON text: keys sorted at every level, numbers normalised, no whitespace.

@@ -382,7 +382,7 @@ impl Trainer<'_> {
             labels: &labels,
             classes: data.num_classes,
             shape,
-            latent: data.latent.as_ref(),
+            latent: data.latent.as_deref(),
         };
         let t = self.regularizer.treat(&info, mix)?;
         let targets = Tensor::from_slice(&t.targets, (idx.len(), data.num_classes), dev)?;

@@ -8,7 +8,7 @@ use rand_distr::{Distribution, Normal};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{
+use crate::data::{
     DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
     Preprocessing, Presence, Split,
 };
@@ -170,7 +170,8 @@ pub fn generate(p: &SyntheticParams) -> Result<ImageDataset> {
     let train = make(p.train_size, &mut rng);
     let test = make(p.test_size, &mut rng);
     let canonical = serde_json::to_string(p).expect("params serialize");
-    let fingerprint = super::hash::sha256_hex(format!("synthetic-v1:{canonical}").as_bytes());
+    let fingerprint =
+        crate::data::files::hash::sha256_hex(format!("synthetic-v1:{canonical}").as_bytes());
     Ok(ImageDataset {
         latent: None,
         channels: p.channels,

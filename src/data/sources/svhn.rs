@@ -9,8 +9,10 @@ use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{self, ExpectedFile, KnownHash, Layout, Manifest, check_records, thousands};
-use super::{
+use crate::data::files::manifest::{
+    self, ExpectedFile, KnownHash, Layout, Manifest, check_records, thousands,
+};
+use crate::data::{
     DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
     Preprocessing, Split,
 };
@@ -126,6 +128,45 @@ fn mat_err(file: &str, what: String) -> Error {
 /// Decodes an SVHN `.mat` file: `X` uint8 [32,32,3,N] column-major becomes CHW row-major
 /// images, `y` (1..10, 10 = digit 0) becomes labels 0..9.
 pub fn read_svhn_mat(file: &str, bytes: &[u8]) -> Result<Split> {
+    check_header(file, bytes)?;
+    check_elements(file, bytes)?;
+    let mat = matfile::MatFile::parse(bytes).map_err(|e| {
+        mat_err(
+            file,
+            format!("cannot be parsed as a MATLAB v5 MAT-file ({e}); it is corrupt or truncated"),
+        )
+    })?;
+    let array = |name: &str| {
+        mat.find_by_name(name).ok_or_else(|| {
+            let found: Vec<String> = mat
+                .arrays()
+                .iter()
+                .map(|a| format!("{} {:?}", a.name(), a.size()))
+                .collect();
+            let found = if found.is_empty() {
+                "none".to_string()
+            } else {
+                found.join(", ")
+            };
+            mat_err(
+                file,
+                format!(
+                    "has no numeric array `{name}` (found: {found}); expected X uint8 [32,32,3,N] and y [N,1]"
+                ),
+            )
+        })
+    };
+    let (x, y) = (array("X")?, array("y")?);
+    let (n, xs) = images_of(file, x)?;
+    let labels = labels_of(file, y, n)?;
+    Ok(Split {
+        images: to_chw(xs, n),
+        labels,
+    })
+}
+
+/// Refuses files that are not MATLAB v5 MAT-files, naming what they are instead.
+fn check_header(file: &str, bytes: &[u8]) -> Result<()> {
     if bytes.len() < 128 {
         return Err(mat_err(
             file,
@@ -149,43 +190,11 @@ pub fn read_svhn_mat(file: &str, bytes: &[u8]) -> Result<Split> {
                 .into(),
         ));
     }
-    check_elements(file, bytes)?;
-    let mat = matfile::MatFile::parse(bytes).map_err(|e| {
-        mat_err(
-            file,
-            format!("cannot be parsed as a MATLAB v5 MAT-file ({e}); it is corrupt or truncated"),
-        )
-    })?;
-    let names = || {
-        let v: Vec<String> = mat
-            .arrays()
-            .iter()
-            .map(|a| format!("{} {:?}", a.name(), a.size()))
-            .collect();
-        if v.is_empty() {
-            "none".to_string()
-        } else {
-            v.join(", ")
-        }
-    };
-    let x = mat.find_by_name("X").ok_or_else(|| {
-        mat_err(
-            file,
-            format!(
-                "has no numeric array `X` (found: {}); expected X uint8 [32,32,3,N] and y [N,1]",
-                names()
-            ),
-        )
-    })?;
-    let y = mat.find_by_name("y").ok_or_else(|| {
-        mat_err(
-            file,
-            format!(
-                "has no numeric array `y` (found: {}); expected X uint8 [32,32,3,N] and y [N,1]",
-                names()
-            ),
-        )
-    })?;
+    Ok(())
+}
+
+/// The image count and the raw uint8 pixels of `X` [32,32,3,N].
+fn images_of<'a>(file: &str, x: &'a matfile::Array) -> Result<(usize, &'a [u8])> {
     let dims = x.size();
     if dims.len() != 4 || dims[0] != 32 || dims[1] != 32 || dims[2] != 3 {
         return Err(mat_err(
@@ -195,13 +204,17 @@ pub fn read_svhn_mat(file: &str, bytes: &[u8]) -> Result<Split> {
             ),
         ));
     }
-    let n = dims[3];
     let matfile::NumericData::UInt8 { real: xs, .. } = x.data() else {
         return Err(mat_err(
             file,
             format!("X has class {}, expected uint8", class_name(x.data())),
         ));
     };
+    Ok((dims[3], xs))
+}
+
+/// Labels 0..9 from `y` [N,1] (1..10, 10 = digit 0), one per image.
+fn labels_of(file: &str, y: &matfile::Array, n: usize) -> Result<Vec<u32>> {
     let ydims = y.size();
     if !(ydims.len() == 2 && ydims.iter().product::<usize>() == n && ydims.contains(&1)) {
         return Err(mat_err(
@@ -220,8 +233,7 @@ pub fn read_svhn_mat(file: &str, bytes: &[u8]) -> Result<Split> {
             ));
         }
     };
-    let labels = yv
-        .iter()
+    yv.iter()
         .enumerate()
         .map(|(i, &v)| {
             if v.fract() == 0.0 && (1.0..=10.0).contains(&v) {
@@ -234,7 +246,11 @@ pub fn read_svhn_mat(file: &str, bytes: &[u8]) -> Result<Split> {
                 ))
             }
         })
-        .collect::<Result<Vec<u32>>>()?;
+        .collect()
+}
+
+/// `n` images from MATLAB's column-major [32,32,3,N] into CHW row-major.
+fn to_chw(xs: &[u8], n: usize) -> Vec<u8> {
     const IMG: usize = 3 * 32 * 32;
     let mut images = vec![0u8; n * IMG];
     // X(h,w,c,n) sits at h + 32w + 1024c + 3072n; CHW row-major wants c*1024 + h*32 + w.
@@ -253,7 +269,7 @@ pub fn read_svhn_mat(file: &str, bytes: &[u8]) -> Result<Split> {
                 }
             }
         });
-    Ok(Split { images, labels })
+    images
 }
 
 /// Walks the top-level data elements: matfile silently drops an element cut short, so a
@@ -321,7 +337,7 @@ fn read_split(
     file: &str,
     opts: &LoadOptions,
     notes: &mut Vec<String>,
-    files: &mut Vec<super::SourceFile>,
+    files: &mut Vec<crate::data::SourceFile>,
 ) -> Result<Split> {
     let exp = m.layouts[0]
         .files
@@ -412,7 +428,7 @@ impl DatasetSource for SvhnSource {
         if let Some(cap) = p.cap_per_class {
             let before = train.len();
             let mut rng = ChaCha8Rng::seed_from_u64(p.split_seed);
-            train = super::subset::cap_per_class(&train, 3 * 32 * 32, cap, &mut rng);
+            train = crate::data::subset::cap_per_class(&train, 3 * 32 * 32, cap, &mut rng);
             notes.push(format!(
                 "training set capped at {cap} images per class (ChaCha8 split_seed {}): {} of {} kept",
                 p.split_seed,

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{DatasetStatus, LoadOptions, Presence, registry};
+use crate::data::{DatasetStatus, LoadOptions, Presence, registry};
 use crate::error::Result;
 
 /// Status of every registered dataset (or only `only`); with `verify`, every file is re-hashed.

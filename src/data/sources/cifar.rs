@@ -12,8 +12,10 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{self, ExpectedFile, KnownHash, Layout, Manifest, check_records, thousands};
-use super::{
+use crate::data::files::manifest::{
+    self, ExpectedFile, KnownHash, Layout, Manifest, check_records, thousands,
+};
+use crate::data::{
     DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
     Preprocessing, SourceFile, Split,
 };

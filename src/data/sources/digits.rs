@@ -17,17 +17,17 @@ use rand_chacha::ChaCha8Rng;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::hash::{combine, sha256_hex};
-use super::manifest;
-use super::subset::select;
-use super::{
+use crate::data::files::hash::{combine, sha256_hex};
+use crate::data::files::manifest;
+use crate::data::subset::select;
+use crate::data::{
     DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
     Preprocessing, Presence, SourceFile, Split,
 };
 use crate::error::{Error, Result};
 
 /// The embedded `digits.csv.gz`, byte-identical to scikit-learn's copy.
-pub static DIGITS_CSV_GZ: &[u8] = include_bytes!("../../assets/digits/digits.csv.gz");
+pub static DIGITS_CSV_GZ: &[u8] = include_bytes!("../../../assets/digits/digits.csv.gz");
 
 /// sha256 of `DIGITS_CSV_GZ` as recorded in `shared/data/digits/README.md`.
 pub const DIGITS_SHA256: &str = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22";

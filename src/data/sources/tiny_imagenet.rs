@@ -16,12 +16,12 @@ use rayon::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::hash::{combine, sha256_hex};
-use super::manifest::{
+use crate::data::files::hash::{combine, sha256_hex};
+use crate::data::files::manifest::{
     self, ExpectedFile, KnownHash, Layout, Located, Manifest, check_records, digest, read_file,
     verify,
 };
-use super::{
+use crate::data::{
     DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
     Preprocessing, Presence, SourceFile, Split,
 };

@@ -7,9 +7,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::idx;
-use super::manifest::{self, ExpectedFile, GzDownload, KnownHash, Layout, Manifest, check_records};
-use super::{
+use crate::data::files::manifest::{
+    self, ExpectedFile, GzDownload, KnownHash, Layout, Manifest, check_records,
+};
+use crate::data::sources::idx;
+use crate::data::{
     DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
     Preprocessing, Split,
 };

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use md5::{Digest as _, Md5};
 
-use super::hash::{combine, sha256_hex};
-use super::{DatasetStatus, LoadOptions, Presence, SourceFile};
+use crate::data::files::hash::{combine, sha256_hex};
+use crate::data::{DatasetStatus, LoadOptions, Presence, SourceFile};
 use crate::error::{Error, Result};
 
 /// A published checksum and where it was published.
@@ -210,7 +210,7 @@ fn first_existing(root: &Path, f: &ExpectedFile) -> Option<PathBuf> {
 impl Manifest {
     /// Folders searched under `data_dir`, in order.
     pub fn roots(&self, data_dir: &Path) -> Vec<PathBuf> {
-        super::location::search_roots(data_dir, self.subdirs)
+        crate::data::files::location::search_roots(data_dir, self.subdirs)
     }
 
     /// Searches every root for every layout; a complete layout anywhere beats a partial one.
