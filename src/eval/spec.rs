@@ -81,96 +81,143 @@ pub fn expand(
         });
     }
     for (index, e) in entries.iter().enumerate() {
-        let err = |field: Option<&str>, message: String| SpecError {
+        out.extend(expand_entry(index, e)?);
+    }
+    check_unique_ids(entries, &out)?;
+    Ok(out)
+}
+
+/// Every error of one entry carries its index, so the suite's line can be found.
+fn entry_err(index: usize, field: Option<&str>, message: String) -> SpecError {
+    SpecError {
+        index,
+        field: field.map(str::to_string),
+        message,
+    }
+}
+
+/// Building each variant here, not at run time, makes bad parameters fail before any training.
+fn expand_entry(
+    index: usize,
+    e: &Map<String, Value>,
+) -> std::result::Result<Vec<EvaluationSpec>, SpecError> {
+    let (name, entry) = entry_evaluator(index, e)?;
+    let id = entry_id(index, e)?;
+    let params: Map<String, Value> = e
+        .iter()
+        .filter(|(k, _)| k.as_str() != "name" && k.as_str() != "id")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let variants = sweep_variants(index, entry.sweep, id.is_some(), params)?;
+    let mut out = Vec::new();
+    for p in variants {
+        let built = (entry.build)(&p).map_err(|x| match x {
+            crate::Error::Param { path, message } => SpecError {
+                index,
+                field: Some(path).filter(|p| !p.is_empty()),
+                message,
+            },
+            other => entry_err(index, None, other.to_string()),
+        })?;
+        out.push(EvaluationSpec {
+            id: id.clone().unwrap_or_else(|| built.default_id()),
+            name: name.clone(),
+            params: p,
+        });
+    }
+    Ok(out)
+}
+
+/// A missing `name` lists the registered evaluators, since the suite author must pick one.
+fn entry_evaluator(
+    index: usize,
+    e: &Map<String, Value>,
+) -> std::result::Result<(String, registry::EvaluatorEntry), SpecError> {
+    let name = match e.get("name") {
+        Some(Value::String(n)) => n.clone(),
+        _ => {
+            return Err(entry_err(
+                index,
+                Some("name"),
+                format!(
+                    "missing field `name` (a string naming the evaluator: {})",
+                    registry::names().join(", ")
+                ),
+            ));
+        }
+    };
+    let entry = registry::get(&name).map_err(|x| entry_err(index, Some("name"), x.to_string()))?;
+    Ok((name, entry))
+}
+
+/// The id becomes a metric-key prefix, hence the restricted alphabet.
+fn entry_id(
+    index: usize,
+    e: &Map<String, Value>,
+) -> std::result::Result<Option<String>, SpecError> {
+    match e.get("id") {
+        None => Ok(None),
+        Some(Value::String(s)) if valid_id(s) => Ok(Some(s.clone())),
+        Some(v) => Err(entry_err(
             index,
-            field: field.map(str::to_string),
-            message,
-        };
-        let name = match e.get("name") {
-            Some(Value::String(n)) => n.clone(),
-            _ => {
+            Some("id"),
+            format!("expected 1-64 characters of [A-Za-z0-9_.-], got {v}"),
+        )),
+    }
+}
+
+/// At most one swept parameter, so the variants stay a list rather than a grid.
+fn sweep_variants(
+    index: usize,
+    sweep: &[&str],
+    has_id: bool,
+    mut params: Map<String, Value>,
+) -> std::result::Result<Vec<Map<String, Value>>, SpecError> {
+    let err = |field: Option<&str>, message: String| entry_err(index, field, message);
+    let swept: Vec<&str> = sweep
+        .iter()
+        .copied()
+        .filter(|k| params.get(*k).is_some_and(Value::is_array))
+        .collect();
+    match swept.as_slice() {
+        [] => Ok(vec![params]),
+        [k] => {
+            if has_id {
                 return Err(err(
-                    Some("name"),
+                    Some("id"),
                     format!(
-                        "missing field `name` (a string naming the evaluator: {})",
-                        registry::names().join(", ")
+                        "`id` cannot name a sweep over `{k}` (each value needs its own id); omit it to get generated ids"
                     ),
                 ));
             }
-        };
-        let entry = registry::get(&name).map_err(|x| err(Some("name"), x.to_string()))?;
-        let id = match e.get("id") {
-            None => None,
-            Some(Value::String(s)) if valid_id(s) => Some(s.clone()),
-            Some(v) => {
-                return Err(err(
-                    Some("id"),
-                    format!("expected 1-64 characters of [A-Za-z0-9_.-], got {v}"),
-                ));
+            let values = params.remove(*k).and_then(|v| v.as_array().cloned());
+            let values = values.unwrap_or_default();
+            if values.is_empty() {
+                return Err(err(Some(k), "give at least one value".into()));
             }
-        };
-        let mut params: Map<String, Value> = e
-            .iter()
-            .filter(|(k, _)| k.as_str() != "name" && k.as_str() != "id")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        // Expand at most one swept parameter given as a list.
-        let swept: Vec<&str> = entry
-            .sweep
-            .iter()
-            .copied()
-            .filter(|k| params.get(*k).is_some_and(Value::is_array))
-            .collect();
-        let variants: Vec<Map<String, Value>> = match swept.as_slice() {
-            [] => vec![params],
-            [k] => {
-                if id.is_some() {
-                    return Err(err(
-                        Some("id"),
-                        format!(
-                            "`id` cannot name a sweep over `{k}` (each value needs its own id); omit it to get generated ids"
-                        ),
-                    ));
-                }
-                let values = params.remove(*k).and_then(|v| v.as_array().cloned());
-                let values = values.unwrap_or_default();
-                if values.is_empty() {
-                    return Err(err(Some(k), "give at least one value".into()));
-                }
-                values
-                    .into_iter()
-                    .map(|v| {
-                        let mut p = params.clone();
-                        p.insert((*k).to_string(), v);
-                        p
-                    })
-                    .collect()
-            }
-            many => {
-                return Err(err(
-                    Some(many[1]),
-                    format!("only one parameter may be a list; got {}", many.join(", ")),
-                ));
-            }
-        };
-        for p in variants {
-            let built = (entry.build)(&p).map_err(|x| match x {
-                crate::Error::Param { path, message } => SpecError {
-                    index,
-                    field: Some(path).filter(|p| !p.is_empty()),
-                    message,
-                },
-                other => err(None, other.to_string()),
-            })?;
-            out.push(EvaluationSpec {
-                id: id.clone().unwrap_or_else(|| built.default_id()),
-                name: name.clone(),
-                params: p,
-            });
+            Ok(values
+                .into_iter()
+                .map(|v| {
+                    let mut p = params.clone();
+                    p.insert((*k).to_string(), v);
+                    p
+                })
+                .collect())
         }
+        many => Err(err(
+            Some(many[1]),
+            format!("only one parameter may be a list; got {}", many.join(", ")),
+        )),
     }
+}
+
+/// Ids prefix metric keys, so two equal ids would silently merge their metrics.
+fn check_unique_ids(
+    entries: &[Map<String, Value>],
+    out: &[EvaluationSpec],
+) -> std::result::Result<(), SpecError> {
     let mut seen = BTreeSet::new();
-    for s in &out {
+    for s in out {
         if !seen.insert(s.id.clone()) {
             let index = entries
                 .iter()
@@ -186,7 +233,7 @@ pub fn expand(
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

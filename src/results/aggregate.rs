@@ -77,41 +77,8 @@ pub fn aggregate(
     if records.is_empty() {
         return Ok(vec![]);
     }
-    let mut columns: Vec<Column> = vec![
-        Column::new(
-            "experiment".into(),
-            records
-                .iter()
-                .map(|r| r.experiment.clone())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "seed".into(),
-            records.iter().map(|r| r.seed).collect::<Vec<_>>(),
-        ),
-    ];
-    let col_name = |i: usize| format!("m{i}");
-    for (i, m) in metrics.iter().enumerate() {
-        let vals: Vec<Option<f64>> = records
-            .iter()
-            .map(|r| r.metric(&m.name, m.from == Which::Best))
-            .collect();
-        columns.push(Column::new(col_name(i).into(), vals));
-    }
-    let df = DataFrame::new(records.len(), columns).map_err(polars_err)?;
-    let mut aggs = vec![col("seed").count().alias("n")];
-    for i in 0..metrics.len() {
-        let c = col_name(i);
-        aggs.push(col(c.as_str()).mean().alias(format!("{c}__mean")));
-        aggs.push(col(c.as_str()).std(1).alias(format!("{c}__std")));
-    }
-    let out = df
-        .lazy()
-        .group_by([col("experiment")])
-        .agg(aggs)
-        .sort(["experiment"], Default::default())
-        .collect()
-        .map_err(polars_err)?;
+    let df = metric_frame(records, metrics)?;
+    let out = grouped_stats(df, metrics.len())?;
     let ids = out
         .column("experiment")
         .map_err(polars_err)?
@@ -121,66 +88,8 @@ pub fn aggregate(
     let mut summaries = Vec::new();
     for (row, id) in ids.iter().enumerate() {
         let id = id.unwrap_or_default().to_string();
-        let mut recs: Vec<&ResultRecord> = records.iter().filter(|r| r.experiment == id).collect();
-        recs.sort_by_key(|r| r.seed);
-        for w in recs.windows(2) {
-            if w[0].seed == w[1].seed {
-                return Err(Error::Other(format!(
-                    "experiment `{id}` has two records for seed {}",
-                    w[0].seed
-                )));
-            }
-        }
-        for (what, distinct) in [
-            (
-                "training configs",
-                recs.iter()
-                    .map(|r| r.training_hash.as_str())
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .len(),
-            ),
-            (
-                "datasets",
-                recs.iter()
-                    .map(|r| r.dataset.fingerprint.as_str())
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .len(),
-            ),
-        ] {
-            if distinct > 1 {
-                return Err(Error::Other(format!(
-                    "experiment `{id}` has records of {distinct} different {what}; rerun it with --force"
-                )));
-            }
-        }
-        let mut stats = BTreeMap::new();
-        let mut sources = BTreeMap::new();
-        for (i, m) in metrics.iter().enumerate() {
-            let get = |suffix: &str| -> Result<Option<f64>> {
-                let c = out
-                    .column(&format!("{}__{suffix}", col_name(i)))
-                    .map_err(polars_err)?;
-                Ok(c.f64().map_err(polars_err)?.get(row))
-            };
-            let values: Vec<f64> = recs
-                .iter()
-                .filter_map(|r| r.metric(&m.name, m.from == Which::Best))
-                .collect();
-            if let Some(mean) = get("mean")? {
-                stats.insert(
-                    m.name.clone(),
-                    Stat {
-                        mean,
-                        std: get("std")?.unwrap_or(0.0),
-                        n: values.len(),
-                        values,
-                    },
-                );
-            }
-            if let Some(h) = recs.iter().find_map(|r| r.metric_sources.get(&m.name)) {
-                sources.insert(m.name.clone(), h.clone());
-            }
-        }
+        let recs = experiment_records(records, &id)?;
+        let (stats, sources) = metric_stats(&out, row, &recs, metrics)?;
         summaries.push(ExperimentSummary {
             experiment: id,
             training_hash: recs[0].training_hash.clone(),
@@ -195,6 +104,127 @@ pub fn aggregate(
         });
     }
     Ok(summaries)
+}
+
+/// One naming scheme shared by the frame and the grouped stats, which look columns up by it.
+fn col_name(i: usize) -> String {
+    format!("m{i}")
+}
+
+/// One row per record so polars can group by experiment.
+fn metric_frame(records: &[ResultRecord], metrics: &[MetricSpec]) -> Result<DataFrame> {
+    let mut columns: Vec<Column> = vec![
+        Column::new(
+            "experiment".into(),
+            records
+                .iter()
+                .map(|r| r.experiment.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "seed".into(),
+            records.iter().map(|r| r.seed).collect::<Vec<_>>(),
+        ),
+    ];
+    for (i, m) in metrics.iter().enumerate() {
+        let vals: Vec<Option<f64>> = records
+            .iter()
+            .map(|r| r.metric(&m.name, m.from == Which::Best))
+            .collect();
+        columns.push(Column::new(col_name(i).into(), vals));
+    }
+    DataFrame::new(records.len(), columns).map_err(polars_err)
+}
+
+/// Sorted by experiment so summaries come out in a stable order.
+fn grouped_stats(df: DataFrame, n_metrics: usize) -> Result<DataFrame> {
+    let mut aggs = vec![col("seed").count().alias("n")];
+    for i in 0..n_metrics {
+        let c = col_name(i);
+        aggs.push(col(c.as_str()).mean().alias(format!("{c}__mean")));
+        aggs.push(col(c.as_str()).std(1).alias(format!("{c}__std")));
+    }
+    df.lazy()
+        .group_by([col("experiment")])
+        .agg(aggs)
+        .sort(["experiment"], Default::default())
+        .collect()
+        .map_err(polars_err)
+}
+
+/// Seeds of different configs or datasets would average unlike runs, so they are refused.
+fn experiment_records<'a>(records: &'a [ResultRecord], id: &str) -> Result<Vec<&'a ResultRecord>> {
+    let mut recs: Vec<&ResultRecord> = records.iter().filter(|r| r.experiment == id).collect();
+    recs.sort_by_key(|r| r.seed);
+    for w in recs.windows(2) {
+        if w[0].seed == w[1].seed {
+            return Err(Error::Other(format!(
+                "experiment `{id}` has two records for seed {}",
+                w[0].seed
+            )));
+        }
+    }
+    for (what, distinct) in [
+        (
+            "training configs",
+            recs.iter()
+                .map(|r| r.training_hash.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+        ),
+        (
+            "datasets",
+            recs.iter()
+                .map(|r| r.dataset.fingerprint.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+        ),
+    ] {
+        if distinct > 1 {
+            return Err(Error::Other(format!(
+                "experiment `{id}` has records of {distinct} different {what}; rerun it with --force"
+            )));
+        }
+    }
+    Ok(recs)
+}
+
+/// Mean and std come from polars; the per-seed values are kept so reports can show each seed.
+fn metric_stats(
+    out: &DataFrame,
+    row: usize,
+    recs: &[&ResultRecord],
+    metrics: &[MetricSpec],
+) -> Result<(BTreeMap<String, Stat>, BTreeMap<String, String>)> {
+    let mut stats = BTreeMap::new();
+    let mut sources = BTreeMap::new();
+    for (i, m) in metrics.iter().enumerate() {
+        let get = |suffix: &str| -> Result<Option<f64>> {
+            let c = out
+                .column(&format!("{}__{suffix}", col_name(i)))
+                .map_err(polars_err)?;
+            Ok(c.f64().map_err(polars_err)?.get(row))
+        };
+        let values: Vec<f64> = recs
+            .iter()
+            .filter_map(|r| r.metric(&m.name, m.from == Which::Best))
+            .collect();
+        if let Some(mean) = get("mean")? {
+            stats.insert(
+                m.name.clone(),
+                Stat {
+                    mean,
+                    std: get("std")?.unwrap_or(0.0),
+                    n: values.len(),
+                    values,
+                },
+            );
+        }
+        if let Some(h) = recs.iter().find_map(|r| r.metric_sources.get(&m.name)) {
+            sources.insert(m.name.clone(), h.clone());
+        }
+    }
+    Ok((stats, sources))
 }
 
 #[cfg(test)]

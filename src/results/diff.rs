@@ -69,136 +69,164 @@ pub fn compare(
 ) -> Vec<MetricDiff> {
     metrics
         .iter()
-        .map(|m| {
-            let cur = current.metrics.get(&m.name).cloned();
-            if !current.diverged.is_empty() {
-                let seeds: Vec<String> = current
-                    .diverged
-                    .iter()
-                    .map(|(s, d)| {
-                        let at = match (d.epoch, d.step) {
-                            (Some(e), Some(k)) => format!(" at epoch {e} step {k}"),
-                            (Some(e), None) => format!(" at epoch {e}"),
-                            _ => String::new(),
-                        };
-                        format!("seed {s} diverged in {}{at}: {}", d.stage, d.reason)
-                    })
-                    .collect();
-                return MetricDiff {
-                    metric: m.name.clone(),
-                    current: cur,
-                    baseline: baseline.and_then(|b| b.metrics.get(&m.name).cloned()),
-                    delta: None,
-                    p_value: None,
-                    status: Status::Diverged,
-                    reason: seeds.join("; "),
-                };
-            }
-            let Some(base) = baseline else {
-                return MetricDiff {
-                    metric: m.name.clone(),
-                    current: cur,
-                    baseline: None,
-                    delta: None,
-                    p_value: None,
-                    status: Status::NoBaseline,
-                    reason: "no baseline for this experiment".into(),
-                };
+        .map(|m| compare_metric(current, baseline, m, significance))
+        .collect()
+}
+
+/// Divergence outranks every other verdict: a diverged seed fails even without a baseline.
+fn compare_metric(
+    current: &ExperimentSummary,
+    baseline: Option<&ExperimentSummary>,
+    m: &MetricSpec,
+    significance: f64,
+) -> MetricDiff {
+    let cur = current.metrics.get(&m.name).cloned();
+    if !current.diverged.is_empty() {
+        return MetricDiff {
+            metric: m.name.clone(),
+            current: cur,
+            baseline: baseline.and_then(|b| b.metrics.get(&m.name).cloned()),
+            delta: None,
+            p_value: None,
+            status: Status::Diverged,
+            reason: divergence_reason(current),
+        };
+    }
+    let Some(base) = baseline else {
+        return MetricDiff {
+            metric: m.name.clone(),
+            current: cur,
+            baseline: None,
+            delta: None,
+            p_value: None,
+            status: Status::NoBaseline,
+            reason: "no baseline for this experiment".into(),
+        };
+    };
+    let bstat = base.metrics.get(&m.name).cloned();
+    let mut d = MetricDiff {
+        metric: m.name.clone(),
+        current: cur.clone(),
+        baseline: bstat.clone(),
+        delta: None,
+        p_value: None,
+        status: Status::NotComparable,
+        reason: String::new(),
+    };
+    if let Some(reason) = mismatch(current, base, &m.name) {
+        d.reason = reason;
+        return d;
+    }
+    let (Some(c), Some(b)) = (cur, bstat) else {
+        if d.baseline.is_none() {
+            // A metric added since the baseline was blessed (a new ε): nothing to
+            // compare yet, which is not a mismatch.
+            d.status = Status::NoBaseline;
+            d.reason = "no baseline for this metric; bless one to compare it".into();
+        } else {
+            d.reason = "the baseline has this metric but this run does not".into();
+        }
+        return d;
+    };
+    judge(&mut d, &c, &b, m, significance);
+    d
+}
+
+/// Names every diverged seed and where, since a diverged run has no number to explain itself.
+fn divergence_reason(current: &ExperimentSummary) -> String {
+    let seeds: Vec<String> = current
+        .diverged
+        .iter()
+        .map(|(s, d)| {
+            let at = match (d.epoch, d.step) {
+                (Some(e), Some(k)) => format!(" at epoch {e} step {k}"),
+                (Some(e), None) => format!(" at epoch {e}"),
+                _ => String::new(),
             };
-            let bstat = base.metrics.get(&m.name).cloned();
-            let mut d = MetricDiff {
-                metric: m.name.clone(),
-                current: cur.clone(),
-                baseline: bstat.clone(),
-                delta: None,
-                p_value: None,
-                status: Status::NotComparable,
-                reason: String::new(),
-            };
-            if base.training_hash != current.training_hash {
+            format!("seed {s} diverged in {}{at}: {}", d.stage, d.reason)
+        })
+        .collect();
+    seeds.join("; ")
+}
+
+/// Numbers from a different config, evaluation or dataset are not comparable, however close.
+fn mismatch(current: &ExperimentSummary, base: &ExperimentSummary, metric: &str) -> Option<String> {
+    if base.training_hash != current.training_hash {
+        return Some(format!(
+            "training config differs (baseline {} vs {})",
+            short(&base.training_hash),
+            short(&current.training_hash)
+        ));
+    }
+    if let (Some(a), Some(b)) = (
+        base.metric_sources.get(metric),
+        current.metric_sources.get(metric),
+    ) && a != b
+    {
+        return Some(format!(
+            "evaluation differs (baseline {} vs {})",
+            short(a),
+            short(b)
+        ));
+    }
+    if base.dataset_fingerprint != current.dataset_fingerprint {
+        return Some(format!(
+            "dataset differs (baseline {} vs {})",
+            short(&base.dataset_fingerprint),
+            short(&current.dataset_fingerprint)
+        ));
+    }
+    None
+}
+
+/// Bit identity is checked before tolerance so a reproduced run reads as exact, not merely close.
+fn judge(d: &mut MetricDiff, c: &Stat, b: &Stat, m: &MetricSpec, significance: f64) {
+    let delta = c.mean - b.mean;
+    d.delta = Some(delta);
+    if c.mean.to_bits() == b.mean.to_bits()
+        && c.std.to_bits() == b.std.to_bits()
+        && c.values.len() == b.values.len()
+        && c.values
+            .iter()
+            .zip(&b.values)
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+    {
+        d.status = Status::Identical;
+        d.reason = format!("identical bits ({} seed(s))", c.values.len());
+        return;
+    }
+    let worse = match m.better {
+        Better::Lower => delta,
+        Better::Higher => -delta,
+    };
+    if worse > m.tolerance {
+        if c.n >= 3 && b.n >= 3 {
+            let p = welch_p_worse(c, b, m.better);
+            d.p_value = Some(p);
+            if p < significance {
+                d.status = Status::Regression;
                 d.reason = format!(
-                    "training config differs (baseline {} vs {})",
-                    short(&base.training_hash),
-                    short(&current.training_hash)
+                    "worse by {worse:.4} > tolerance {}, Welch p = {p:.3e}",
+                    m.tolerance
                 );
-                return d;
-            }
-            if let (Some(a), Some(b)) = (
-                base.metric_sources.get(&m.name),
-                current.metric_sources.get(&m.name),
-            ) && a != b
-            {
-                d.reason = format!("evaluation differs (baseline {} vs {})", short(a), short(b));
-                return d;
-            }
-            if base.dataset_fingerprint != current.dataset_fingerprint {
-                d.reason = format!(
-                    "dataset differs (baseline {} vs {})",
-                    short(&base.dataset_fingerprint),
-                    short(&current.dataset_fingerprint)
-                );
-                return d;
-            }
-            let (Some(c), Some(b)) = (cur, bstat) else {
-                if d.baseline.is_none() {
-                    // A metric added since the baseline was blessed (a new ε): nothing to
-                    // compare yet, which is not a mismatch.
-                    d.status = Status::NoBaseline;
-                    d.reason = "no baseline for this metric; bless one to compare it".into();
-                } else {
-                    d.reason = "the baseline has this metric but this run does not".into();
-                }
-                return d;
-            };
-            let delta = c.mean - b.mean;
-            d.delta = Some(delta);
-            if c.mean.to_bits() == b.mean.to_bits()
-                && c.std.to_bits() == b.std.to_bits()
-                && c.values.len() == b.values.len()
-                && c.values
-                    .iter()
-                    .zip(&b.values)
-                    .all(|(x, y)| x.to_bits() == y.to_bits())
-            {
-                d.status = Status::Identical;
-                d.reason = format!("identical bits ({} seed(s))", c.values.len());
-                return d;
-            }
-            let worse = match m.better {
-                Better::Lower => delta,
-                Better::Higher => -delta,
-            };
-            if worse > m.tolerance {
-                if c.n >= 3 && b.n >= 3 {
-                    let p = welch_p_worse(&c, &b, m.better);
-                    d.p_value = Some(p);
-                    if p < significance {
-                        d.status = Status::Regression;
-                        d.reason = format!(
-                            "worse by {worse:.4} > tolerance {}, Welch p = {p:.3e}",
-                            m.tolerance
-                        );
-                    } else {
-                        d.status = Status::Ok;
-                        d.reason = format!(
-                            "worse by {worse:.4} > tolerance {}, but not significant (p = {p:.3e})",
-                            m.tolerance
-                        );
-                    }
-                } else {
-                    d.status = Status::Regression;
-                    d.reason = format!("worse by {worse:.4} > tolerance {}", m.tolerance);
-                }
-            } else if -worse > m.tolerance {
-                d.status = Status::Better;
-                d.reason = format!("better by {:.4} > tolerance {}", -worse, m.tolerance);
             } else {
                 d.status = Status::Ok;
-                d.reason = format!("within tolerance {} (Δ = {delta:+.4})", m.tolerance);
+                d.reason = format!(
+                    "worse by {worse:.4} > tolerance {}, but not significant (p = {p:.3e})",
+                    m.tolerance
+                );
             }
-            d
-        })
-        .collect()
+        } else {
+            d.status = Status::Regression;
+            d.reason = format!("worse by {worse:.4} > tolerance {}", m.tolerance);
+        }
+    } else if -worse > m.tolerance {
+        d.status = Status::Better;
+        d.reason = format!("better by {:.4} > tolerance {}", -worse, m.tolerance);
+    } else {
+        d.status = Status::Ok;
+        d.reason = format!("within tolerance {} (Δ = {delta:+.4})", m.tolerance);
+    }
 }
 
 fn short(h: &str) -> &str {
