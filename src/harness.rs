@@ -30,7 +30,7 @@ use crate::train::trainer::CheckpointSpec;
 
 /// How a cell got its trained model.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Training {
+pub(crate) enum Training {
     /// Trained now (possibly resuming from a checkpoint).
     Trained,
     /// A valid artifact existed and was reused.
@@ -61,33 +61,33 @@ impl Observer for Heartbeat<'_> {
 
 /// What happened to one cell.
 #[derive(Debug, Clone)]
-pub struct CellOutcome {
+pub(crate) struct CellOutcome {
     /// How the model was obtained.
-    pub training: Training,
+    pub(crate) training: Training,
     /// Evaluations run now.
-    pub evaluated: usize,
+    pub(crate) evaluated: usize,
     /// Evaluations found stored.
-    pub reused_evaluations: usize,
+    pub(crate) reused_evaluations: usize,
     /// Things the user should know (a corrupt artifact retrained, a checkpoint skipped).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// The record written (None when not trained).
-    pub record: Option<(PathBuf, Box<ResultRecord>)>,
+    pub(crate) record: Option<(PathBuf, Box<ResultRecord>)>,
 }
 
 /// Options of a suite run.
-pub struct HarnessOptions<'a> {
+pub(crate) struct HarnessOptions<'a> {
     /// Where results live.
-    pub layout: &'a Layout,
+    pub(crate) layout: &'a Layout,
     /// Data loading options.
-    pub load: LoadOptions,
+    pub(crate) load: LoadOptions,
     /// Retrain and re-evaluate even when stored results exist.
-    pub force: bool,
+    pub(crate) force: bool,
     /// Never train: evaluate stored models only.
-    pub no_train: bool,
+    pub(crate) no_train: bool,
     /// Device to train on.
-    pub device: Device,
+    pub(crate) device: Device,
     /// A cell lock not refreshed for this long is stale and taken over.
-    pub lease: std::time::Duration,
+    pub(crate) lease: std::time::Duration,
 }
 
 fn environment(
@@ -153,7 +153,7 @@ fn train_artifact(
 }
 
 /// Runs (or reuses) one cell's training and evaluations; `observer` sees training progress.
-pub fn run_cell(
+pub(crate) fn run_cell(
     ls: &LoadedSuite,
     profile: &str,
     cell: &Cell,
@@ -404,7 +404,7 @@ fn join_evaluation(
 
 /// Stored models of `cell` that an older numerics version made, with that version: each older
 /// version's training hash names another folder, so they are never reused, only reported.
-pub fn stale_models(layout: &Layout, cell: &Cell) -> Result<Vec<(u32, PathBuf)>> {
+pub(crate) fn stale_models(layout: &Layout, cell: &Cell) -> Result<Vec<(u32, PathBuf)>> {
     let mut out = Vec::new();
     for v in 0..crate::numerics::NUMERICS_VERSION {
         let h = crate::suite::resolve::training_hash_under(&cell.config, v);
@@ -417,7 +417,7 @@ pub fn stale_models(layout: &Layout, cell: &Cell) -> Result<Vec<(u32, PathBuf)>>
 }
 
 /// Whether a stored record is the current one for `cell` (same model, same evaluations).
-pub fn record_matches(r: &ResultRecord, cell: &Cell) -> bool {
+pub(crate) fn record_matches(r: &ResultRecord, cell: &Cell) -> bool {
     r.training_hash == cell.training_hash
         && (r.diverged.is_some()
             || (r.evaluations.len() == cell.evaluations.len()
@@ -428,7 +428,7 @@ pub fn record_matches(r: &ResultRecord, cell: &Cell) -> bool {
 }
 
 /// Records of the given cells that exist on disk and match them.
-pub fn collect_records(
+pub(crate) fn collect_records(
     layout: &Layout,
     ls: &LoadedSuite,
     profile: &str,

@@ -3,24 +3,26 @@
 //! Data flows one way: suite → experiments → data + model + regularizer → train → eval →
 //! result records → diff → report. See ARCHITECTURE.md.
 
+#![warn(unreachable_pub)]
+
 pub mod app;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod eval;
 pub mod experiment;
-pub mod files;
-pub mod harness;
+pub(crate) mod files;
+pub(crate) mod harness;
 pub mod kernels;
 pub mod memory;
 pub mod model;
 pub mod numerics;
-pub mod ops;
+pub(crate) mod ops;
 pub mod params;
 pub mod registry;
 pub mod regularizer;
-pub mod report;
-pub mod results;
+pub(crate) mod report;
+pub(crate) mod results;
 pub mod rng;
 pub mod scoring;
 pub mod suite;

@@ -93,7 +93,7 @@ pub enum Command {
 
 impl Cli {
     /// Where results, baselines and reports live.
-    pub fn layout(&self) -> crate::results::layout::Layout {
+    pub(crate) fn layout(&self) -> crate::results::layout::Layout {
         crate::results::layout::Layout::new(
             &self.results_dir,
             &self.baselines_dir,

@@ -113,7 +113,7 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
 }
 
 /// Prints a suite run's report and verdict; returns its exit code (decided with the verdict).
-pub fn print_run(r: &SuiteRun, profile: &str) -> i32 {
+pub(crate) fn print_run(r: &SuiteRun, profile: &str) -> i32 {
     let Some(outcome) = &r.outcome else {
         match &r.ending {
             Ending::Missing(cells) => {

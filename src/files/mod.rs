@@ -1,5 +1,5 @@
 //! Low-level file utilities every layer may use (below `train`, `results` and `report`).
 
-pub mod atomic;
+pub(crate) mod atomic;
 
-pub use atomic::write_atomic;
+pub(crate) use atomic::write_atomic;

@@ -23,22 +23,22 @@ use crate::suite::resolve::{canonical_json, training_config, training_hash};
 use crate::suite::{Cell, LoadedSuite, resolve};
 
 /// What to compare.
-pub struct CompareRequest<'a> {
+pub(crate) struct CompareRequest<'a> {
     /// The suite whose rows and baselines the new method is compared with.
-    pub suite: &'a LoadedSuite,
+    pub(crate) suite: &'a LoadedSuite,
     /// Profile.
-    pub profile: &'a str,
+    pub(crate) profile: &'a str,
     /// Seeds instead of the profile's.
-    pub seeds: Option<&'a [u64]>,
+    pub(crate) seeds: Option<&'a [u64]>,
     /// The new method's `regularizer` block (`name` plus parameters).
-    pub with: Value,
+    pub(crate) with: Value,
     /// Name shown for the new method (default: from the block).
-    pub label: Option<String>,
+    pub(crate) label: Option<String>,
 }
 
 /// Reads `--with`: a YAML/JSON file holding a regularizer block, an inline block
 /// (`{name: cutmix, alpha: 1.0}`) or a bare registry name.
-pub fn parse_with(arg: &str) -> Result<Value> {
+pub(crate) fn parse_with(arg: &str) -> Result<Value> {
     let (text, origin) = match std::fs::read_to_string(arg) {
         Ok(t) => (t, format!("--with {arg}")),
         Err(_) => (arg.to_string(), "--with".to_string()),
@@ -82,7 +82,7 @@ pub fn parse_with(arg: &str) -> Result<Value> {
 }
 
 /// A short, safe label for a block: `<name>-<8 hex of its canonical JSON>`.
-pub fn spec_label(spec: &Value) -> String {
+pub(crate) fn spec_label(spec: &Value) -> String {
     let name = spec.get("name").and_then(Value::as_str).unwrap_or("method");
     let h = crate::data::files::hash::sha256_hex(canonical_json(spec).as_bytes());
     format!("{name}-{}", &h[..8])
@@ -150,16 +150,16 @@ fn group_id(ids: &[&str]) -> String {
 }
 
 /// A finished `compare`: what it found and the report files written.
-pub struct CompareRun {
+pub(crate) struct CompareRun {
     /// The comparison.
-    pub comparison: Comparison,
+    pub(crate) comparison: Comparison,
     /// Report files written.
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 /// Runs the comparison and writes its report; `opts` says where results live and whether
 /// training is allowed.
-pub fn compare(
+pub(crate) fn compare(
     req: &CompareRequest,
     opts: &HarnessOptions,
     progress: &mut dyn Progress,

@@ -10,15 +10,15 @@ use crate::suite::load;
 use crate::suite::schema::expand_metrics;
 
 /// One experiment's metric in `b` against `a`.
-pub struct DiffLine {
+pub(crate) struct DiffLine {
     /// Experiment id.
-    pub experiment: String,
+    pub(crate) experiment: String,
     /// The comparison.
-    pub diff: MetricDiff,
+    pub(crate) diff: MetricDiff,
 }
 
 /// Compares the records in `b` against those in `a`; the suite is read from `suites_dir`.
-pub fn diff_dirs(suites_dir: &Path, a: &Path, b: &Path) -> Result<Vec<DiffLine>> {
+pub(crate) fn diff_dirs(suites_dir: &Path, a: &Path, b: &Path) -> Result<Vec<DiffLine>> {
     let ra = read_dir(a)?;
     let rb = read_dir(b)?;
     let Some(first) = rb.first().or(ra.first()) else {

@@ -12,13 +12,13 @@ use crate::results::record::ResultRecord;
 
 /// One stale entry of a results folder.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StaleEntry {
+pub(crate) struct StaleEntry {
     /// The model folder (`models/<hash>/s<seed>`) or record file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// `model` or `record`.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The numerics version that made it (0: before versioning).
-    pub numerics_version: u32,
+    pub(crate) numerics_version: u32,
 }
 
 fn read_dir(p: &Path) -> Result<Vec<PathBuf>> {
@@ -39,7 +39,7 @@ fn read_dir(p: &Path) -> Result<Vec<PathBuf>> {
 /// Every model folder and record under `layout.results` made under a numerics version other
 /// than the current one. Folders without a readable `model.json` (a run in progress, a
 /// corrupt save) and files that are not records are left alone.
-pub fn find_stale(layout: &Layout) -> Result<Vec<StaleEntry>> {
+pub(crate) fn find_stale(layout: &Layout) -> Result<Vec<StaleEntry>> {
     let mut out = Vec::new();
     let models = layout.results.join("models");
     for hash_dir in read_dir(&models)? {
@@ -88,7 +88,7 @@ pub fn find_stale(layout: &Layout) -> Result<Vec<StaleEntry>> {
 }
 
 /// Deletes `entries` (model folders with their evaluations and checkpoints, record files).
-pub fn remove(entries: &[StaleEntry]) -> Result<()> {
+pub(crate) fn remove(entries: &[StaleEntry]) -> Result<()> {
     for e in entries {
         let r = if e.path.is_dir() {
             std::fs::remove_dir_all(&e.path)

@@ -10,31 +10,31 @@ use crate::suite::LoadedSuite;
 use crate::suite::schema::expand_metrics;
 
 /// Runs needed at the new level before a move counts as a step (1 more than a blip).
-pub const PERSIST: usize = 2;
+pub(crate) const PERSIST: usize = 2;
 
 /// One experiment's metric over the runs.
-pub struct MetricHistory {
+pub(crate) struct MetricHistory {
     /// Experiment id.
-    pub experiment: String,
+    pub(crate) experiment: String,
     /// Metric key.
-    pub metric: String,
+    pub(crate) metric: String,
     /// Value per run (None where the run lacks it).
-    pub values: Vec<Option<f64>>,
+    pub(crate) values: Vec<Option<f64>>,
     /// Steps found.
-    pub steps: Vec<Step>,
+    pub(crate) steps: Vec<Step>,
 }
 
 /// The history of a suite profile.
-pub struct HistoryView {
+pub(crate) struct HistoryView {
     /// The runs, oldest first.
-    pub runs: Vec<HistoryEntry>,
+    pub(crate) runs: Vec<HistoryEntry>,
     /// Per experiment and metric.
-    pub rows: Vec<MetricHistory>,
+    pub(crate) rows: Vec<MetricHistory>,
 }
 
 impl HistoryView {
     /// Regressions found anywhere.
-    pub fn regressions(&self) -> usize {
+    pub(crate) fn regressions(&self) -> usize {
         self.rows
             .iter()
             .flat_map(|r| &r.steps)
@@ -44,7 +44,7 @@ impl HistoryView {
 }
 
 /// Reads the history of `ls` under `profile` from `dir` and finds its steps.
-pub fn history(ls: &LoadedSuite, profile: &str, dir: &Path) -> Result<HistoryView> {
+pub(crate) fn history(ls: &LoadedSuite, profile: &str, dir: &Path) -> Result<HistoryView> {
     let runs = read_all(dir, &ls.suite.id, profile)?;
     if runs.is_empty() {
         return Err(Error::Config(format!(

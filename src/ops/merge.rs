@@ -13,11 +13,11 @@ use crate::files::write_atomic;
 
 /// What a merge did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct MergeSummary {
+pub(crate) struct MergeSummary {
     /// Files copied.
-    pub copied: usize,
+    pub(crate) copied: usize,
     /// Files already present with the same content (or identity).
-    pub identical: usize,
+    pub(crate) identical: usize,
 }
 
 /// The part of a stored JSON file that must agree between two copies of it: everything but
@@ -88,7 +88,7 @@ fn files(root: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Merges `sources` into `into`.
-pub fn merge(sources: &[PathBuf], into: &Path) -> Result<MergeSummary> {
+pub(crate) fn merge(sources: &[PathBuf], into: &Path) -> Result<MergeSummary> {
     // Relative path → (source file, identity for JSON files or raw bytes' hash otherwise).
     let mut plan: BTreeMap<PathBuf, (PathBuf, Value)> = BTreeMap::new();
     let mut summary = MergeSummary::default();

@@ -1,22 +1,22 @@
 //! What the commands do, as library calls: each `cli/*.rs` parses its arguments and makes one
 //! call here. Nothing here prints; progress goes through [`Progress`].
 
-pub mod compare;
-pub mod diff;
-pub mod gc;
-pub mod history;
-pub mod merge;
-pub mod plan;
-pub mod reproduce;
-pub mod shard;
-pub mod show;
+pub(crate) mod compare;
+pub(crate) mod diff;
+pub(crate) mod gc;
+pub(crate) mod history;
+pub(crate) mod merge;
+pub(crate) mod plan;
+pub(crate) mod reproduce;
+pub(crate) mod shard;
+pub(crate) mod show;
 
 use crate::error::Result;
 use crate::harness::CellOutcome;
 use crate::train::Observer;
 
 /// Receives progress from a long operation (the CLI draws bars and prints notes).
-pub trait Progress {
+pub(crate) trait Progress {
     /// Runs one cell's work `f`, handing it an observer for its training steps.
     fn cell(
         &mut self,
@@ -26,20 +26,4 @@ pub trait Progress {
     ) -> Result<CellOutcome>;
     /// Something the user should know.
     fn note(&mut self, message: &str);
-}
-
-/// Progress that goes nowhere (tests, library use).
-pub struct Quiet;
-
-impl Progress for Quiet {
-    fn cell(
-        &mut self,
-        _label: &str,
-        _epochs: usize,
-        f: &mut dyn FnMut(&mut dyn Observer) -> Result<CellOutcome>,
-    ) -> Result<CellOutcome> {
-        f(&mut crate::train::SilentObserver)
-    }
-
-    fn note(&mut self, _message: &str) {}
 }

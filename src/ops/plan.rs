@@ -10,7 +10,7 @@ use crate::suite::{Cell, LoadedSuite, resolve};
 
 /// Which scheduler to write for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Emit {
+pub(crate) enum Emit {
     /// An `sbatch` array script.
     Slurm,
     /// A `batch/v1` Job with `completionMode: Indexed`.
@@ -18,25 +18,25 @@ pub enum Emit {
 }
 
 /// What to plan.
-pub struct PlanRequest<'a> {
+pub(crate) struct PlanRequest<'a> {
     /// Profile.
-    pub profile: &'a str,
+    pub(crate) profile: &'a str,
     /// Number of shards (array tasks / completions).
-    pub shards: usize,
+    pub(crate) shards: usize,
     /// Scheduler.
-    pub emit: Emit,
+    pub(crate) emit: Emit,
     /// The results folder as the tasks see it (shared by every task).
-    pub results_dir: &'a str,
+    pub(crate) results_dir: &'a str,
     /// The dataset folder as the tasks see it.
-    pub data_dir: &'a str,
+    pub(crate) data_dir: &'a str,
     /// Container image (Kubernetes).
-    pub image: &'a str,
+    pub(crate) image: &'a str,
     /// GPUs per task (0 for CPU-only tasks).
-    pub gpus: usize,
+    pub(crate) gpus: usize,
 }
 
 /// The scheduler file for `ls` under `req`.
-pub fn plan(ls: &LoadedSuite, req: &PlanRequest) -> Result<String> {
+pub(crate) fn plan(ls: &LoadedSuite, req: &PlanRequest) -> Result<String> {
     if req.shards == 0 {
         return Err(Error::Config("--shards must be >= 1".into()));
     }

@@ -20,39 +20,37 @@ use crate::suite::load::list_ids;
 use crate::suite::{Cell, LoadedSuite, load, resolve};
 
 /// What to run.
-pub struct ReproduceRequest<'a> {
+pub(crate) struct ReproduceRequest<'a> {
     /// Profile.
-    pub profile: &'a str,
+    pub(crate) profile: &'a str,
     /// Seeds instead of the profile's.
-    pub seeds: Option<&'a [u64]>,
+    pub(crate) seeds: Option<&'a [u64]>,
     /// Store the aggregated results as the new baseline.
-    pub bless: bool,
+    pub(crate) bless: bool,
     /// Run only this shard's cells (no report: merge the shards' results, then `report`).
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// Append this run's aggregate to the history in this folder (and chart the trend).
-    pub history: Option<&'a std::path::Path>,
+    pub(crate) history: Option<&'a std::path::Path>,
 }
 
 /// The result of one suite run.
-pub struct SuiteRun {
+pub(crate) struct SuiteRun {
     /// Suite id.
-    pub suite: String,
+    pub(crate) suite: String,
     /// What happened (None for a shard, which sees only part of the cells).
-    pub outcome: Option<SuiteOutcome>,
+    pub(crate) outcome: Option<SuiteOutcome>,
     /// Report files written.
-    pub files: Vec<PathBuf>,
-    /// Models trained, models reused, evaluations run, evaluations reused.
-    pub counts: [usize; 4],
+    pub(crate) files: Vec<PathBuf>,
     /// The baseline file compared with (or blessed).
-    pub baseline: PathBuf,
+    pub(crate) baseline: PathBuf,
     /// Whether this run was blessed as the baseline.
-    pub blessed: bool,
+    pub(crate) blessed: bool,
     /// How it ended.
-    pub ending: Ending,
+    pub(crate) ending: Ending,
 }
 
 /// The suites `suite` names: one id or file, or `all` (every suite defining `profile`).
-pub fn select_suites(
+pub(crate) fn select_suites(
     suites_dir: &std::path::Path,
     suite: &str,
     profile: &str,
@@ -78,7 +76,7 @@ pub fn select_suites(
 
 /// Runs every cell of `ls` under `req.profile` (training as `opts` allows), then compares,
 /// reports and, with `req.bless`, blesses.
-pub fn reproduce(
+pub(crate) fn reproduce(
     ls: &LoadedSuite,
     req: &ReproduceRequest,
     opts: &HarnessOptions,
@@ -96,17 +94,12 @@ pub fn reproduce(
     note_stale_models(&cells, opts.layout, progress)?;
     let tally = run_cells(ls, req.profile, &cells, opts, progress)?;
     progress.note(&tally.summary(&ls.suite.id, req.shard));
-    let Tally {
-        counts,
-        missing,
-        busy,
-    } = tally;
+    let Tally { missing, busy, .. } = tally;
     if req.shard.is_some() {
         return Ok(SuiteRun {
             suite: ls.suite.id.clone(),
             outcome: None,
             files: vec![],
-            counts,
             baseline: bpath,
             blessed: false,
             ending: if missing.is_empty() {
@@ -151,7 +144,6 @@ pub fn reproduce(
         suite: ls.suite.id.clone(),
         outcome: Some(outcome),
         files,
-        counts,
         baseline: bpath,
         blessed: req.bless,
         ending,
@@ -350,7 +342,7 @@ fn cell_result(rec: &ResultRecord) -> String {
 }
 
 /// Stores the outcome's aggregate (of `records`) as the suite profile's baseline; returns its path.
-pub fn bless(
+pub(crate) fn bless(
     layout: &Layout,
     ls: &LoadedSuite,
     profile: &str,
@@ -379,7 +371,7 @@ pub fn bless(
 }
 
 /// Re-renders a suite profile's report from stored records, without running anything.
-pub fn report_stored(ls: &LoadedSuite, profile: &str, layout: &Layout) -> Result<SuiteRun> {
+pub(crate) fn report_stored(ls: &LoadedSuite, profile: &str, layout: &Layout) -> Result<SuiteRun> {
     let cells = resolve(ls, profile, None)?;
     let records = collect_records(layout, ls, profile, &cells)?;
     if records.is_empty() {
@@ -399,7 +391,6 @@ pub fn report_stored(ls: &LoadedSuite, profile: &str, layout: &Layout) -> Result
         suite: ls.suite.id.clone(),
         outcome: Some(outcome),
         files,
-        counts: [0; 4],
         baseline: bpath,
         blessed: false,
         ending,

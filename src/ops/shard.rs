@@ -9,18 +9,18 @@ use crate::suite::Cell;
 
 /// One shard of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     /// From 0.
-    pub index: usize,
+    pub(crate) index: usize,
     /// Number of shards.
-    pub count: usize,
+    pub(crate) count: usize,
 }
 
 impl Shard {
     /// Parses `I/N` (0 <= I < N), or `auto`: from a Slurm array task
     /// (`SLURM_ARRAY_TASK_ID` − `SLURM_ARRAY_TASK_MIN` of `SLURM_ARRAY_TASK_COUNT`) or a
     /// Kubernetes Indexed Job (`JOB_COMPLETION_INDEX` of `MIXBENCH_SHARD_COUNT`).
-    pub fn parse(arg: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Shard> {
+    pub(crate) fn parse(arg: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Shard> {
         let bad = |why: String| Error::Config(format!("--shard {arg}: {why}"));
         let num = |k: &str, v: &str| -> Result<usize> {
             v.trim()
@@ -65,7 +65,7 @@ impl Shard {
 }
 
 /// The shard (0..count) of every cell.
-pub fn assign(cells: &[Cell], count: usize) -> Vec<usize> {
+pub(crate) fn assign(cells: &[Cell], count: usize) -> Vec<usize> {
     let count = count.max(1);
     // (cost, key, cell indices) per model.
     let mut groups: Vec<(f64, String, Vec<usize>)> = Vec::new();

@@ -10,29 +10,29 @@ use crate::experiment::ExperimentConfig;
 use crate::suite::{Cell, load, resolve};
 
 /// One resolved cell, its blocks as people write them.
-pub struct ShownCell {
+pub(crate) struct ShownCell {
     /// The cell.
-    pub cell: Cell,
+    pub(crate) cell: Cell,
     /// The dataset block: `synthetic {classes: 10}`.
-    pub dataset: String,
+    pub(crate) dataset: String,
     /// The model block: `preactresnet18 {width: 0.125, bn_init: torch1.0}`.
-    pub model: String,
+    pub(crate) model: String,
     /// The regularizer block.
-    pub regularizer: String,
+    pub(crate) regularizer: String,
     /// Each evaluation as `<id> [<8 hex of its evaluation hash>]`.
-    pub evaluations: Vec<String>,
+    pub(crate) evaluations: Vec<String>,
 }
 
 /// A suite profile's cells.
-pub struct Shown {
+pub(crate) struct Shown {
     /// Suite title.
-    pub title: String,
+    pub(crate) title: String,
     /// Cells in suite order.
-    pub cells: Vec<ShownCell>,
+    pub(crate) cells: Vec<ShownCell>,
 }
 
 /// Resolves `suite` (an id or a file under `suites_dir`) under `profile`.
-pub fn show(suites_dir: &Path, suite: &str, profile: &str) -> Result<Shown> {
+pub(crate) fn show(suites_dir: &Path, suite: &str, profile: &str) -> Result<Shown> {
     let ls = load(suites_dir, suite)?;
     let cells = resolve(&ls, profile, None)?;
     Ok(Shown {

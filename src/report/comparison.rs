@@ -29,7 +29,7 @@ fn row_title(r: &ComparedRow) -> String {
 }
 
 /// The comparison as Markdown.
-pub fn markdown(c: &Comparison) -> String {
+pub(crate) fn markdown(c: &Comparison) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -85,7 +85,7 @@ pub fn markdown(c: &Comparison) -> String {
 }
 
 /// One chart per metric: each row's methods as dots with ±1 std bars, the new method last.
-pub fn chart(c: &Comparison, metric: &str, label: &str) -> Result<String> {
+pub(crate) fn chart(c: &Comparison, metric: &str, label: &str) -> Result<String> {
     // (x, mean, std, is_new)
     let mut dots: Vec<(f64, f64, f64, bool)> = Vec::new();
     let mut ticks: Vec<String> = Vec::new();
@@ -174,7 +174,7 @@ pub fn chart(c: &Comparison, metric: &str, label: &str) -> Result<String> {
 }
 
 /// The comparison as a standalone HTML page with one chart per metric.
-pub fn html(c: &Comparison) -> Result<String> {
+pub(crate) fn html(c: &Comparison) -> Result<String> {
     let md = markdown(c);
     let mut s = String::new();
     let _ = write!(
@@ -192,7 +192,7 @@ pub fn html(c: &Comparison) -> Result<String> {
 }
 
 /// One CSV line per (row, metric, method), the new method's line with empty Δ/p/verdict.
-pub fn csv(c: &Comparison) -> String {
+pub(crate) fn csv(c: &Comparison) -> String {
     let mut s = String::from("row,metric,method,is_new,mean,std,n,delta,p_value,verdict\n");
     let q = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
     for r in &c.rows {
@@ -232,6 +232,6 @@ pub fn csv(c: &Comparison) -> String {
 }
 
 /// The comparison as pretty JSON (for scripts).
-pub fn json(c: &Comparison) -> Result<Vec<u8>> {
+pub(crate) fn json(c: &Comparison) -> Result<Vec<u8>> {
     serde_json::to_vec_pretty(c).map_err(|e| Error::Other(e.to_string()))
 }

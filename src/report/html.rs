@@ -15,7 +15,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Renders the report as a standalone HTML page.
-pub fn render(r: &SuiteOutcome) -> Result<String> {
+pub(crate) fn render(r: &SuiteOutcome) -> Result<String> {
     let mut s = String::new();
     let _ = write!(
         s,
@@ -179,7 +179,7 @@ fn inline(text: &str) -> String {
 
 /// The Markdown the report writes after its table (headings, lists, tables, paragraphs) as
 /// HTML, so Notes and Provenance read as a page, not as source.
-pub fn markdown_to_html(md: &str) -> String {
+pub(crate) fn markdown_to_html(md: &str) -> String {
     let mut out = String::new();
     let (mut in_list, mut in_table) = (false, false);
     for line in md.lines() {

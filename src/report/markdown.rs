@@ -6,7 +6,7 @@ use crate::results::outcome::SuiteOutcome;
 use crate::results::{MetricDiff, Stat, Status};
 
 /// The sentence that keeps cheap profiles from being mistaken for the paper's numbers.
-pub fn disclaimer(r: &SuiteOutcome) -> Option<String> {
+pub(crate) fn disclaimer(r: &SuiteOutcome) -> Option<String> {
     match r.profile.as_str() {
         "paper" => None,
         "paper-code" => Some(format!(
@@ -21,7 +21,7 @@ pub fn disclaimer(r: &SuiteOutcome) -> Option<String> {
 }
 
 /// `mean ± std (n=k)`.
-pub fn fmt_stat(s: Option<&Stat>) -> String {
+pub(crate) fn fmt_stat(s: Option<&Stat>) -> String {
     match s {
         Some(s) if s.n > 1 => format!("{:.3} ± {:.3} (n={})", s.mean, s.std, s.n),
         Some(s) => format!("{:.3} (n=1)", s.mean),
@@ -30,14 +30,14 @@ pub fn fmt_stat(s: Option<&Stat>) -> String {
 }
 
 /// The Δ cell.
-pub fn fmt_delta(d: Option<&MetricDiff>) -> String {
+pub(crate) fn fmt_delta(d: Option<&MetricDiff>) -> String {
     d.and_then(|d| d.delta)
         .map(|x| format!("{x:+.3}"))
         .unwrap_or_else(|| "–".into())
 }
 
 /// The texts of a cell's columns: paper, this run, Δ paper, baseline, Δ baseline.
-pub fn cell_texts(c: &super::table::GridCell) -> [String; 5] {
+pub(crate) fn cell_texts(c: &super::table::GridCell) -> [String; 5] {
     let d = c.diff.as_ref();
     [
         c.paper.clone().unwrap_or_else(|| "–".into()),
@@ -51,7 +51,7 @@ pub fn cell_texts(c: &super::table::GridCell) -> [String; 5] {
 }
 
 /// Renders the report.
-pub fn render(r: &SuiteOutcome) -> String {
+pub(crate) fn render(r: &SuiteOutcome) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# {} — profile `{}`\n", r.title, r.profile);
     if let Some(d) = disclaimer(r) {

@@ -2,15 +2,13 @@
 //! `results::comparison::Comparison`) as Markdown, HTML (with SVG charts), CSV, Parquet and
 //! JSON, behind one entry point that writes the files, [`write_all`].
 
-pub mod comparison;
-pub mod html;
-pub mod markdown;
-pub mod plot;
-pub mod table;
+pub(crate) mod comparison;
+pub(crate) mod html;
+pub(crate) mod markdown;
+pub(crate) mod plot;
+pub(crate) mod table;
 
 use std::path::PathBuf;
-
-pub use table::{GridCell, GridRow, Section, grid};
 
 use crate::error::Result;
 use crate::files::write_atomic;
@@ -20,7 +18,7 @@ use crate::results::outcome::SuiteOutcome;
 
 /// What a set of report files is about.
 #[derive(Debug, Clone, Copy)]
-pub enum Subject<'a> {
+pub(crate) enum Subject<'a> {
     /// A suite profile's run: `<suite>-<profile>.{md,html,csv,parquet}`.
     Suite(&'a SuiteOutcome),
     /// A new method against a suite's baselines: `<derived suite>-<profile>.{md,html,csv,json}`.
@@ -28,15 +26,15 @@ pub enum Subject<'a> {
 }
 
 /// One rendered file: its extension and its bytes.
-pub struct Document {
+pub(crate) struct Document {
     /// File extension (`md`, `html`, ...).
-    pub extension: &'static str,
+    pub(crate) extension: &'static str,
     /// Contents.
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// The file stem and every rendered document of `subject`, in the order they are written.
-pub fn render_all(subject: Subject) -> Result<(String, Vec<Document>)> {
+pub(crate) fn render_all(subject: Subject) -> Result<(String, Vec<Document>)> {
     let doc = |extension, bytes| Document { extension, bytes };
     Ok(match subject {
         Subject::Suite(o) => {
@@ -64,7 +62,7 @@ pub fn render_all(subject: Subject) -> Result<(String, Vec<Document>)> {
 }
 
 /// Renders `subject` and writes each file atomically under `<reports>/`; returns their paths.
-pub fn write_all(subject: Subject, layout: &Layout) -> Result<Vec<PathBuf>> {
+pub(crate) fn write_all(subject: Subject, layout: &Layout) -> Result<Vec<PathBuf>> {
     let (stem, docs) = render_all(subject)?;
     let mut paths = Vec::new();
     for d in &docs {

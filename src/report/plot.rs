@@ -10,21 +10,21 @@ use crate::results::outcome::SuiteOutcome;
 
 /// One named curve: (x, mean over seeds, std over seeds) points, and its colour.
 #[derive(Debug, Clone)]
-pub struct Series {
+pub(crate) struct Series {
     /// Legend label.
-    pub name: String,
+    pub(crate) name: String,
     /// (epoch, mean, sample std) points.
-    pub points: Vec<(f64, f64, f64)>,
+    pub(crate) points: Vec<(f64, f64, f64)>,
     /// Line colour.
-    pub color: RGBColor,
+    pub(crate) color: RGBColor,
 }
 
 /// Most curves on one chart; larger groups are split over several charts.
-pub const MAX_CURVES: usize = 6;
+pub(crate) const MAX_CURVES: usize = 6;
 
 /// Colour of a method family: No Mixup grey, Input Mixup blue, Manifold Mixup red; None for
 /// any other method.
-pub fn family_color(method: &str) -> Option<RGBColor> {
+pub(crate) fn family_color(method: &str) -> Option<RGBColor> {
     let m = method.to_lowercase();
     if m.contains("no mixup") || m.starts_with("none") {
         Some(RGBColor(90, 90, 90))
@@ -39,7 +39,7 @@ pub fn family_color(method: &str) -> Option<RGBColor> {
 
 /// Colour of a row's method in `report`: its family's, else a palette colour by the order in
 /// which other methods first appear in the table, so a method looks the same on every chart.
-pub fn method_color(report: &SuiteOutcome, method: &str) -> RGBColor {
+pub(crate) fn method_color(report: &SuiteOutcome, method: &str) -> RGBColor {
     family_color(method).unwrap_or_else(|| {
         let mut others: Vec<&str> = Vec::new();
         for r in &report.rows {
@@ -57,7 +57,7 @@ pub fn method_color(report: &SuiteOutcome, method: &str) -> RGBColor {
 }
 
 /// Mean and sample std over seeds of `f(epoch record)` for one experiment.
-pub fn curve(
+pub(crate) fn curve(
     report: &SuiteOutcome,
     experiment: &str,
     f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>,
@@ -95,7 +95,7 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 
 /// Curves of `f` grouped as the table is (group × architecture), at most [`MAX_CURVES`] per
 /// chart: (chart title, series).
-pub fn grouped_curves(
+pub(crate) fn grouped_curves(
     report: &SuiteOutcome,
     f: &dyn Fn(&crate::train::EpochRecord) -> Option<f64>,
 ) -> Vec<(String, Vec<Series>)> {
@@ -186,7 +186,12 @@ fn bounds(values: impl Iterator<Item = (f64, f64)>) -> (f64, f64, f64, f64) {
 }
 
 /// A line chart with a ±1 std band per series, as an SVG string.
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<String> {
+pub(crate) fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (620, 340)).into_drawing_area();
@@ -248,7 +253,11 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
 
 /// The paper's printed value against this run's mean, one dot per row, with the diagonal;
 /// None when no row has both.
-pub fn paper_dot_plot(report: &SuiteOutcome, metric: &str, label: &str) -> Result<Option<String>> {
+pub(crate) fn paper_dot_plot(
+    report: &SuiteOutcome,
+    metric: &str,
+    label: &str,
+) -> Result<Option<String>> {
     let mut dots: Vec<(f64, f64, RGBColor)> = Vec::new();
     for row in &report.rows {
         let base = metric
@@ -314,7 +323,7 @@ pub fn paper_dot_plot(report: &SuiteOutcome, metric: &str, label: &str) -> Resul
 /// spectra (`<id>.class<c>`) and each table group, one chart of the per-class spectra and one of
 /// the all-classes spectrum (`<id>.all`); one line per row, the mean over classes and seeds at
 /// each index with a ±1 std band. Returns (chart title, series).
-pub fn spectrum_charts(report: &SuiteOutcome) -> Vec<(String, Vec<Series>)> {
+pub(crate) fn spectrum_charts(report: &SuiteOutcome) -> Vec<(String, Vec<Series>)> {
     let mut ids: Vec<String> = Vec::new();
     for (_, _, arrays) in &report.arrays {
         for k in arrays.keys() {
@@ -386,7 +395,7 @@ pub fn spectrum_charts(report: &SuiteOutcome) -> Vec<(String, Vec<Series>)> {
 /// Trend charts from the report's history: one chart per metric (at most three experiments
 /// each), each experiment's value per run as a line and its baseline mean ± tolerance as a band
 /// in the same colour. Returns (chart title, series, x labels = commits).
-pub fn trend_charts(report: &SuiteOutcome) -> Vec<(String, Vec<Series>)> {
+pub(crate) fn trend_charts(report: &SuiteOutcome) -> Vec<(String, Vec<Series>)> {
     let mut out = Vec::new();
     if report.history.len() < 2 {
         return out;

@@ -12,7 +12,7 @@ use crate::results::record::BEST_SUFFIX;
 use crate::suite::schema::{Layout, MetricSpec};
 
 /// The table in the paper's shape, as sections of labelled rows of cells.
-pub fn grid(outcome: &SuiteOutcome) -> Vec<Section> {
+pub(crate) fn grid(outcome: &SuiteOutcome) -> Vec<Section> {
     let mut groups: Vec<Option<String>> = Vec::new();
     for row in &outcome.rows {
         if !groups.contains(&row.group) {
@@ -144,39 +144,39 @@ fn metric_header(m: &MetricSpec) -> String {
 
 /// One sub-table of the report.
 #[derive(Debug, Clone)]
-pub struct Section {
+pub(crate) struct Section {
     /// Sub-table title (the experiments' group).
-    pub title: Option<String>,
+    pub(crate) title: Option<String>,
     /// Headers of the label columns.
-    pub labels: Vec<String>,
+    pub(crate) labels: Vec<String>,
     /// Headers of the column groups (each: paper | baseline | this run | Δ | status).
-    pub columns: Vec<String>,
+    pub(crate) columns: Vec<String>,
     /// Rows.
-    pub rows: Vec<GridRow>,
+    pub(crate) rows: Vec<GridRow>,
 }
 
 /// One row of a section.
 #[derive(Debug, Clone)]
-pub struct GridRow {
+pub(crate) struct GridRow {
     /// Values of the label columns.
-    pub labels: Vec<String>,
+    pub(crate) labels: Vec<String>,
     /// One cell per column group.
-    pub cells: Vec<GridCell>,
+    pub(crate) cells: Vec<GridCell>,
 }
 
 /// One compared value.
 #[derive(Debug, Clone)]
-pub struct GridCell {
+pub(crate) struct GridCell {
     /// The paper's printed value.
-    pub paper: Option<String>,
+    pub(crate) paper: Option<String>,
     /// The comparison (None: not run).
-    pub diff: Option<MetricDiff>,
+    pub(crate) diff: Option<MetricDiff>,
     /// This run's mean minus the paper's printed mean.
-    pub delta_paper: Option<f64>,
+    pub(crate) delta_paper: Option<f64>,
 }
 
 /// The long-format comparison table (one line per experiment × metric) as CSV and Parquet bytes.
-pub fn tables(report: &SuiteOutcome) -> Result<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn tables(report: &SuiteOutcome) -> Result<(Vec<u8>, Vec<u8>)> {
     let mut df = frame(report)?;
     let err = |e: PolarsError| Error::Other(format!("report table: {e}"));
     let mut csv = Vec::new();

@@ -12,20 +12,22 @@ use crate::suite::schema::{MetricSpec, Which};
 
 /// Mean, sample standard deviation and count of one metric over seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stat {
+pub(crate) struct Stat {
     /// Mean over seeds.
-    pub mean: f64,
+    pub(crate) mean: f64,
     /// Sample standard deviation (n − 1); 0 for a single seed.
-    pub std: f64,
+    pub(crate) std: f64,
     /// Number of seeds.
-    pub n: usize,
+    pub(crate) n: usize,
     /// The per-seed values, by ascending seed.
-    pub values: Vec<f64>,
+    pub(crate) values: Vec<f64>,
 }
 
 impl Stat {
-    /// Mean, sample std (n − 1; 0 for one value) and count of `values`.
-    pub fn from_values(values: &[f64]) -> Stat {
+    /// Mean, sample std (n − 1; 0 for one value) and count of `values` (tests build
+    /// expected aggregates with it; `aggregate` computes the same with polars).
+    #[cfg(test)]
+    pub(crate) fn from_values(values: &[f64]) -> Stat {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n.max(1) as f64;
         let std = if n > 1 {
@@ -44,23 +46,23 @@ impl Stat {
 
 /// One experiment aggregated over its seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExperimentSummary {
+pub(crate) struct ExperimentSummary {
     /// Experiment id.
-    pub experiment: String,
+    pub(crate) experiment: String,
     /// Training hash shared by all its records.
-    pub training_hash: String,
+    pub(crate) training_hash: String,
     /// Dataset fingerprint shared by all its records.
-    pub dataset_fingerprint: String,
+    pub(crate) dataset_fingerprint: String,
     /// Seeds aggregated (diverged ones included, see `diverged`).
-    pub seeds: Vec<u64>,
+    pub(crate) seeds: Vec<u64>,
     /// Metric key → statistics over the seeds that did not diverge.
-    pub metrics: BTreeMap<String, Stat>,
+    pub(crate) metrics: BTreeMap<String, Stat>,
     /// Metric key → hash of the evaluation that produced it (the same for every seed).
     #[serde(default)]
-    pub metric_sources: BTreeMap<String, String>,
+    pub(crate) metric_sources: BTreeMap<String, String>,
     /// Seeds whose training or evaluation diverged, and how.
     #[serde(default)]
-    pub diverged: Vec<(u64, CellDivergence)>,
+    pub(crate) diverged: Vec<(u64, CellDivergence)>,
 }
 
 fn polars_err(e: PolarsError) -> Error {
@@ -70,7 +72,7 @@ fn polars_err(e: PolarsError) -> Error {
 /// Aggregates `records` per experiment for `metrics` (concrete keys).
 ///
 /// Records of one experiment must share a training hash and a dataset fingerprint.
-pub fn aggregate(
+pub(crate) fn aggregate(
     records: &[ResultRecord],
     metrics: &[MetricSpec],
 ) -> Result<Vec<ExperimentSummary>> {

@@ -20,33 +20,33 @@ use crate::scoring::EvalMetrics;
 use crate::train::{Divergence, EpochRecord};
 
 /// Version of the artifact format.
-pub const ARTIFACT_VERSION: u32 = 1;
+pub(crate) const ARTIFACT_VERSION: u32 = 1;
 
 /// Where one trained model's files live (made by `results::layout::Layout::model`).
 #[derive(Debug, Clone)]
-pub struct ArtifactPaths {
+pub(crate) struct ArtifactPaths {
     /// `<results>/models/<training_hash>/s<seed>`.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 impl ArtifactPaths {
     /// The weights file.
-    pub fn weights(&self) -> PathBuf {
+    pub(crate) fn weights(&self) -> PathBuf {
         self.dir.join("model.safetensors")
     }
 
     /// The provenance file (written last: its presence marks a complete artifact).
-    pub fn meta(&self) -> PathBuf {
+    pub(crate) fn meta(&self) -> PathBuf {
         self.dir.join("model.json")
     }
 
     /// Checkpoints of the training run.
-    pub fn checkpoints(&self) -> PathBuf {
+    pub(crate) fn checkpoints(&self) -> PathBuf {
         self.dir.join("checkpoints")
     }
 
     /// The stored result of one evaluation.
-    pub fn evaluation(&self, evaluation_hash: &str) -> PathBuf {
+    pub(crate) fn evaluation(&self, evaluation_hash: &str) -> PathBuf {
         self.dir
             .join("evals")
             .join(format!("{evaluation_hash}.json"))
@@ -55,54 +55,54 @@ impl ArtifactPaths {
 
 /// The weights file as recorded at save time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WeightsFile {
+pub(crate) struct WeightsFile {
     /// Size in bytes.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// sha256 of the file.
-    pub sha256: String,
+    pub(crate) sha256: String,
 }
 
 /// Provenance of a trained model (`model.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainedModel {
+pub(crate) struct TrainedModel {
     /// Format version.
-    pub artifact_version: u32,
+    pub(crate) artifact_version: u32,
     /// Hash of `training_config`.
-    pub training_hash: String,
+    pub(crate) training_hash: String,
     /// Training seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// The weight-determining settings.
-    pub training_config: Value,
+    pub(crate) training_config: Value,
     /// Dataset provenance.
-    pub dataset: DatasetProvenance,
+    pub(crate) dataset: DatasetProvenance,
     /// Code that trained it.
-    pub code: CodeVersion,
+    pub(crate) code: CodeVersion,
     /// Device, threads, timing.
-    pub environment: RunEnvironment,
+    pub(crate) environment: RunEnvironment,
     /// Trainable parameter count.
-    pub trainable_params: usize,
+    pub(crate) trainable_params: usize,
     /// Per-epoch log (its test metrics follow the `eval_every` of the run that trained it).
-    pub curves: Vec<EpochRecord>,
+    pub(crate) curves: Vec<EpochRecord>,
     /// Test metrics of the last scored epoch, from the log (the name older artifacts used is
     /// still read).
     #[serde(alias = "final_clean")]
-    pub final_test: Option<EvalMetrics>,
+    pub(crate) final_test: Option<EvalMetrics>,
     /// Test metrics at the best scored epoch.
     #[serde(alias = "best_clean")]
-    pub best_test: Option<EvalMetrics>,
+    pub(crate) best_test: Option<EvalMetrics>,
     /// The best logged epoch.
-    pub best_epoch: Option<usize>,
+    pub(crate) best_epoch: Option<usize>,
     /// Epoch a checkpoint resumed from.
-    pub resumed_from: Option<usize>,
+    pub(crate) resumed_from: Option<usize>,
     /// Set when training diverged; there are then no weights.
-    pub divergence: Option<Divergence>,
+    pub(crate) divergence: Option<Divergence>,
     /// The weights file (None when diverged).
-    pub weights: Option<WeightsFile>,
+    pub(crate) weights: Option<WeightsFile>,
 }
 
 /// What is on disk for one (training hash, seed).
 #[derive(Debug)]
-pub enum ArtifactState {
+pub(crate) enum ArtifactState {
     /// Nothing was trained yet.
     Missing,
     /// A complete artifact whose weights hash matches.
@@ -112,7 +112,7 @@ pub enum ArtifactState {
 }
 
 /// Saves `model`'s weights and then `meta` (with the weights' hash filled in).
-pub fn save(
+pub(crate) fn save(
     paths: &ArtifactPaths,
     mut meta: TrainedModel,
     model: Option<&Model>,
@@ -156,7 +156,7 @@ pub fn save(
 }
 
 /// Checks what is stored for (training hash, seed), re-hashing the weights.
-pub fn inspect(paths: &ArtifactPaths, training_hash: &str, seed: u64) -> ArtifactState {
+pub(crate) fn inspect(paths: &ArtifactPaths, training_hash: &str, seed: u64) -> ArtifactState {
     let meta_path = paths.meta();
     let bytes = match fs::read(&meta_path) {
         Ok(b) => b,
@@ -222,7 +222,7 @@ pub fn inspect(paths: &ArtifactPaths, training_hash: &str, seed: u64) -> Artifac
 }
 
 /// Loads a valid artifact's weights into `model` (built for the same config).
-pub fn load_weights(paths: &ArtifactPaths, model: &Model) -> Result<()> {
+pub(crate) fn load_weights(paths: &ArtifactPaths, model: &Model) -> Result<()> {
     let tensors = candle_core::safetensors::load(paths.weights(), model.store.device())?;
     model.store.load(&tensors.into_iter().collect())
 }

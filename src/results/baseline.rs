@@ -11,23 +11,23 @@ use crate::error::{Error, Result};
 
 /// A blessed set of aggregated results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     /// Suite id.
-    pub suite: String,
+    pub(crate) suite: String,
     /// Profile.
-    pub profile: String,
+    pub(crate) profile: String,
     /// When it was blessed (RFC 3339).
-    pub blessed_at: String,
+    pub(crate) blessed_at: String,
     /// Code that produced it.
-    pub code: CodeVersion,
+    pub(crate) code: CodeVersion,
     /// Device it ran on.
-    pub device: String,
+    pub(crate) device: String,
     /// Per experiment.
-    pub experiments: BTreeMap<String, ExperimentSummary>,
+    pub(crate) experiments: BTreeMap<String, ExperimentSummary>,
 }
 
 /// Reads a baseline if one exists.
-pub fn read(p: &Path) -> Result<Option<Baseline>> {
+pub(crate) fn read(p: &Path) -> Result<Option<Baseline>> {
     match std::fs::read(p) {
         Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
             Error::Other(format!(
@@ -41,7 +41,7 @@ pub fn read(p: &Path) -> Result<Option<Baseline>> {
 }
 
 /// Writes a baseline atomically.
-pub fn write(p: &Path, b: &Baseline) -> Result<()> {
+pub(crate) fn write(p: &Path, b: &Baseline) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(b).map_err(|e| Error::Other(e.to_string()))?;
     crate::files::write_atomic(p, &bytes)
 }

@@ -17,68 +17,68 @@ use crate::suite::{Cell, LoadedSuite};
 
 /// One baseline method of a row.
 #[derive(Debug, Clone, Serialize)]
-pub struct AgainstMethod {
+pub(crate) struct AgainstMethod {
     /// Its experiment id in the suite.
-    pub experiment: String,
+    pub(crate) experiment: String,
     /// Its method as printed.
-    pub method: String,
+    pub(crate) method: String,
     /// Per metric.
-    pub metrics: Vec<MetricComparison>,
+    pub(crate) metrics: Vec<MetricComparison>,
 }
 
 /// The new method on one group of rows.
 #[derive(Debug, Clone, Serialize)]
-pub struct ComparedRow {
+pub(crate) struct ComparedRow {
     /// Experiment id of the new row (in the derived suite).
-    pub experiment: String,
+    pub(crate) experiment: String,
     /// The rows' group label (`(a) CIFAR-10`).
-    pub group: Option<String>,
+    pub(crate) group: Option<String>,
     /// The rows' architecture as printed.
-    pub architecture: String,
+    pub(crate) architecture: String,
     /// The new method's statistics per metric (seeds that diverged excluded).
-    pub new: BTreeMap<String, Stat>,
+    pub(crate) new: BTreeMap<String, Stat>,
     /// Seeds of the new method that diverged.
-    pub diverged: Vec<u64>,
+    pub(crate) diverged: Vec<u64>,
     /// The suite's methods of this group.
-    pub against: Vec<AgainstMethod>,
+    pub(crate) against: Vec<AgainstMethod>,
 }
 
 /// The finished comparison.
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     /// Suite id.
-    pub suite: String,
+    pub(crate) suite: String,
     /// Suite title.
-    pub title: String,
+    pub(crate) title: String,
     /// Profile.
-    pub profile: String,
+    pub(crate) profile: String,
     /// What the profile is for.
-    pub profile_description: String,
+    pub(crate) profile_description: String,
     /// Id of the derived suite holding the new records (`<suite>-with-<label>`).
-    pub derived_suite: String,
+    pub(crate) derived_suite: String,
     /// Name shown for the new method.
-    pub method: String,
+    pub(crate) method: String,
     /// Its regularizer block.
-    pub spec: Value,
+    pub(crate) spec: Value,
     /// Significance level of the Welch tests.
-    pub significance: f64,
+    pub(crate) significance: f64,
     /// Compared metrics.
-    pub metrics: Vec<MetricSpec>,
+    pub(crate) metrics: Vec<MetricSpec>,
     /// The baseline file.
-    pub baseline: String,
+    pub(crate) baseline: String,
     /// When it was blessed.
-    pub baseline_blessed_at: String,
+    pub(crate) baseline_blessed_at: String,
     /// One per group of rows.
-    pub rows: Vec<ComparedRow>,
+    pub(crate) rows: Vec<ComparedRow>,
     /// Models trained now (0 on a rerun).
-    pub trained: usize,
+    pub(crate) trained: usize,
 }
 
 /// Aggregates the new method's `records` once and sets each group beside its baseline rows.
 ///
 /// `groups` pairs the suite's cells of a group (one per row) with the new method's cells for
 /// it; a group without records gets no row. Returns the compared metrics and the rows.
-pub fn compare_groups(
+pub(crate) fn compare_groups(
     ls: &LoadedSuite,
     profile: &str,
     groups: &[(Vec<&Cell>, Vec<Cell>)],
@@ -142,7 +142,7 @@ pub fn compare_groups(
 /// The verdict of one metric of the new method against one baseline method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Significantly better (two-sided Welch p < significance, mean on the better side).
     Better,
     /// Significantly worse (two-sided Welch p < significance, mean on the worse side).
@@ -159,7 +159,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// Short text for tables.
-    pub fn text(self) -> &'static str {
+    pub(crate) fn text(self) -> &'static str {
         match self {
             Verdict::Better => "better",
             Verdict::Worse => "worse",
@@ -173,21 +173,21 @@ impl Verdict {
 
 /// One metric of the new method against one baseline method.
 #[derive(Debug, Clone, Serialize)]
-pub struct MetricComparison {
+pub(crate) struct MetricComparison {
     /// Metric key.
-    pub metric: String,
+    pub(crate) metric: String,
     /// The baseline's statistics.
-    pub baseline: Option<Stat>,
+    pub(crate) baseline: Option<Stat>,
     /// New mean − baseline mean (negative is better for lower-is-better metrics).
-    pub delta: Option<f64>,
+    pub(crate) delta: Option<f64>,
     /// Two-sided Welch p-value (None when not tested).
-    pub p_value: Option<f64>,
+    pub(crate) p_value: Option<f64>,
     /// The verdict.
-    pub verdict: Verdict,
+    pub(crate) verdict: Verdict,
 }
 
 /// Compares `new` with `baseline` on one metric at significance `alpha`.
-pub fn compare_metric(
+pub(crate) fn compare_metric(
     m: &MetricSpec,
     new: Option<&Stat>,
     baseline: Option<&Stat>,

@@ -9,7 +9,7 @@ use crate::suite::schema::{Better, MetricSpec};
 /// Outcome of comparing one metric of one experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     /// Bit-identical to the baseline: every seed's value has the same bits (=).
     Identical,
     /// Within tolerance (✓).
@@ -28,7 +28,7 @@ pub enum Status {
 
 impl Status {
     /// The symbol used in reports.
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             Status::Identical => "=",
             Status::Ok => "✓",
@@ -43,25 +43,25 @@ impl Status {
 
 /// One compared metric.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricDiff {
+pub(crate) struct MetricDiff {
     /// Metric name.
-    pub metric: String,
+    pub(crate) metric: String,
     /// This run.
-    pub current: Option<Stat>,
+    pub(crate) current: Option<Stat>,
     /// The baseline.
-    pub baseline: Option<Stat>,
+    pub(crate) baseline: Option<Stat>,
     /// current − baseline means.
-    pub delta: Option<f64>,
+    pub(crate) delta: Option<f64>,
     /// One-sided Welch p-value that the current run is worse (both sides n ≥ 3).
-    pub p_value: Option<f64>,
+    pub(crate) p_value: Option<f64>,
     /// Verdict.
-    pub status: Status,
+    pub(crate) status: Status,
     /// Why, in words.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// Compares one experiment's metrics.
-pub fn compare(
+pub(crate) fn compare(
     current: &ExperimentSummary,
     baseline: Option<&ExperimentSummary>,
     metrics: &[MetricSpec],
@@ -236,7 +236,7 @@ fn short(h: &str) -> &str {
 /// Holds a CPU run to its CPU baseline exactly: both bit-exact and under one training hash (so
 /// one numerics version), any compared value that is not bit-identical is a regression, however
 /// small, since only a code change can move it. Tolerances stay for GPU runs.
-pub fn require_identical(d: &mut MetricDiff) {
+pub(crate) fn require_identical(d: &mut MetricDiff) {
     if matches!(d.status, Status::Ok | Status::Better | Status::Regression) {
         d.reason = format!(
             "bits differ from a CPU baseline of the same numerics version (Δ = {:+e}; {}): a CPU run reproduces its CPU baseline exactly on any x86-64 machine, so the code changed the numbers; if that is intended, bump the numerics version (src/numerics.rs) and re-bless",
@@ -248,7 +248,7 @@ pub fn require_identical(d: &mut MetricDiff) {
 }
 
 /// One-sided Welch t-test p-value for "current is worse than baseline".
-pub fn welch_p_worse(c: &Stat, b: &Stat, better: Better) -> f64 {
+pub(crate) fn welch_p_worse(c: &Stat, b: &Stat, better: Better) -> f64 {
     let (n1, n2) = (c.n as f64, b.n as f64);
     let (v1, v2) = (c.std.powi(2) / n1, b.std.powi(2) / n2);
     let diff = match better {

@@ -15,54 +15,54 @@ use crate::files::write_atomic;
 use crate::suite::load::is_safe_id;
 
 /// Version of the history entry format.
-pub const HISTORY_VERSION: u32 = 1;
+pub(crate) const HISTORY_VERSION: u32 = 1;
 
 /// One metric of one experiment in one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryStat {
+pub(crate) struct HistoryStat {
     /// Mean over seeds.
-    pub mean: f64,
+    pub(crate) mean: f64,
     /// Sample standard deviation over seeds.
-    pub std: f64,
+    pub(crate) std: f64,
     /// Seeds.
-    pub n: usize,
+    pub(crate) n: usize,
 }
 
 /// One experiment in one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryExperiment {
+pub(crate) struct HistoryExperiment {
     /// Training hash (a change starts a new series).
-    pub training_hash: String,
+    pub(crate) training_hash: String,
     /// Dataset fingerprint (a change starts a new series).
-    pub dataset_fingerprint: String,
+    pub(crate) dataset_fingerprint: String,
     /// Metric key → statistics.
-    pub metrics: BTreeMap<String, HistoryStat>,
+    pub(crate) metrics: BTreeMap<String, HistoryStat>,
 }
 
 /// One run of a suite profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryEntry {
+pub(crate) struct HistoryEntry {
     /// Format version.
-    pub history_version: u32,
+    pub(crate) history_version: u32,
     /// Suite id.
-    pub suite: String,
+    pub(crate) suite: String,
     /// Profile.
-    pub profile: String,
+    pub(crate) profile: String,
     /// Git commit of the code that ran.
-    pub commit: String,
+    pub(crate) commit: String,
     /// Whether the working tree had uncommitted changes (`true`, `false` or `unknown`).
-    pub dirty: String,
+    pub(crate) dirty: String,
     /// When the run finished (RFC 3339, UTC).
-    pub date: String,
+    pub(crate) date: String,
     /// Device.
-    pub device: String,
+    pub(crate) device: String,
     /// Per experiment.
-    pub experiments: BTreeMap<String, HistoryExperiment>,
+    pub(crate) experiments: BTreeMap<String, HistoryExperiment>,
 }
 
 impl HistoryEntry {
     /// An entry for `summaries` of one run.
-    pub fn new(
+    pub(crate) fn new(
         suite: &str,
         profile: &str,
         code: &CodeVersion,
@@ -119,7 +119,7 @@ fn folder(dir: &Path, suite: &str, profile: &str) -> Result<PathBuf> {
 }
 
 /// Stores `e` as a new file; returns its path.
-pub fn append(dir: &Path, e: &HistoryEntry) -> Result<PathBuf> {
+pub(crate) fn append(dir: &Path, e: &HistoryEntry) -> Result<PathBuf> {
     let stamp: String = e
         .date
         .chars()
@@ -138,7 +138,7 @@ pub fn append(dir: &Path, e: &HistoryEntry) -> Result<PathBuf> {
 }
 
 /// Every entry of a suite profile, oldest first (by date, then file name).
-pub fn read_all(dir: &Path, suite: &str, profile: &str) -> Result<Vec<HistoryEntry>> {
+pub(crate) fn read_all(dir: &Path, suite: &str, profile: &str) -> Result<Vec<HistoryEntry>> {
     let f = folder(dir, suite, profile)?;
     let Ok(rd) = std::fs::read_dir(&f) else {
         return Ok(vec![]);

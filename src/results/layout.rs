@@ -19,13 +19,13 @@ use crate::suite::load::is_safe_id;
 
 /// The three roots.
 #[derive(Debug, Clone)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Trained models, evaluations, checkpoints and records.
-    pub results: PathBuf,
+    pub(crate) results: PathBuf,
     /// Blessed baselines.
-    pub baselines: PathBuf,
+    pub(crate) baselines: PathBuf,
     /// Reports.
-    pub reports: PathBuf,
+    pub(crate) reports: PathBuf,
 }
 
 fn safe<'a>(what: &str, s: &'a str) -> Result<&'a str> {
@@ -48,7 +48,7 @@ fn hex(what: &str, s: &str) -> Result<()> {
 
 impl Layout {
     /// A layout over the given roots.
-    pub fn new(results: &Path, baselines: &Path, reports: &Path) -> Self {
+    pub(crate) fn new(results: &Path, baselines: &Path, reports: &Path) -> Self {
         Layout {
             results: results.to_path_buf(),
             baselines: baselines.to_path_buf(),
@@ -57,7 +57,7 @@ impl Layout {
     }
 
     /// The folder of the model trained with `training_hash` and `seed`.
-    pub fn model(&self, training_hash: &str, seed: u64) -> Result<ArtifactPaths> {
+    pub(crate) fn model(&self, training_hash: &str, seed: u64) -> Result<ArtifactPaths> {
         hex("training hash", training_hash)?;
         Ok(ArtifactPaths {
             dir: self
@@ -69,7 +69,7 @@ impl Layout {
     }
 
     /// The lock file of the cell training `training_hash` with `seed`.
-    pub fn lock(&self, training_hash: &str, seed: u64) -> Result<PathBuf> {
+    pub(crate) fn lock(&self, training_hash: &str, seed: u64) -> Result<PathBuf> {
         hex("training hash", training_hash)?;
         Ok(self
             .results
@@ -78,7 +78,7 @@ impl Layout {
     }
 
     /// The folder of a suite profile's records.
-    pub fn records(&self, suite: &str, profile: &str) -> Result<PathBuf> {
+    pub(crate) fn records(&self, suite: &str, profile: &str) -> Result<PathBuf> {
         Ok(self
             .results
             .join(safe("suite id", suite)?)
@@ -86,7 +86,7 @@ impl Layout {
     }
 
     /// One cell's record.
-    pub fn record(
+    pub(crate) fn record(
         &self,
         suite: &str,
         profile: &str,
@@ -100,7 +100,7 @@ impl Layout {
     }
 
     /// A suite profile's baseline.
-    pub fn baseline(&self, suite: &str, profile: &str) -> Result<PathBuf> {
+    pub(crate) fn baseline(&self, suite: &str, profile: &str) -> Result<PathBuf> {
         Ok(self.baselines.join(format!(
             "{}.{}.json",
             safe("suite id", suite)?,
@@ -109,7 +109,7 @@ impl Layout {
     }
 
     /// A report file `<stem>.<ext>` (`stem` is `<suite>-<profile>` or a comparison's).
-    pub fn report(&self, stem: &str, ext: &str) -> Result<PathBuf> {
+    pub(crate) fn report(&self, stem: &str, ext: &str) -> Result<PathBuf> {
         Ok(self.reports.join(format!(
             "{}.{}",
             safe("report name", stem)?,

@@ -16,18 +16,18 @@ use crate::error::{Error, Result};
 
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
+pub(crate) struct Holder {
     /// Host name.
-    pub host: String,
+    pub(crate) host: String,
     /// Process id on that host.
-    pub pid: u32,
+    pub(crate) pid: u32,
     /// When it claimed the cell (RFC 3339).
-    pub started_at: String,
+    pub(crate) started_at: String,
 }
 
 impl Holder {
     /// This process.
-    pub fn me() -> Self {
+    pub(crate) fn me() -> Self {
         Holder {
             host: hostname(),
             pid: std::process::id(),
@@ -41,7 +41,7 @@ impl Holder {
 }
 
 /// This machine's host name (empty if it cannot be read).
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
@@ -60,7 +60,7 @@ fn pid_running(pid: u32) -> bool {
 
 /// A held lock; dropping it releases the cell.
 #[derive(Debug)]
-pub struct CellLock {
+pub(crate) struct CellLock {
     path: PathBuf,
     last_touch: Instant,
     every: Duration,
@@ -69,7 +69,7 @@ pub struct CellLock {
 impl CellLock {
     /// Refreshes the lock's modification time (at most every quarter lease, at most every
     /// minute), so other processes see the cell is still being worked on.
-    pub fn heartbeat(&mut self) {
+    pub(crate) fn heartbeat(&mut self) {
         if self.last_touch.elapsed() >= self.every {
             if let Ok(f) = OpenOptions::new().write(true).open(&self.path) {
                 let _ = f.set_modified(SystemTime::now());
@@ -87,7 +87,7 @@ impl Drop for CellLock {
 
 /// The result of trying to claim a cell.
 #[derive(Debug)]
-pub enum Claim {
+pub(crate) enum Claim {
     /// Claimed; the note says when a stale lock was taken over.
     Held(CellLock, Option<String>),
     /// Another live process holds it: who.
@@ -102,7 +102,7 @@ fn create(path: &Path, me: &Holder) -> std::io::Result<()> {
 }
 
 /// Claims the cell locked by `path`; a lock older than `lease` without a heartbeat is stale.
-pub fn claim(path: &Path, lease: Duration) -> Result<Claim> {
+pub(crate) fn claim(path: &Path, lease: Duration) -> Result<Claim> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }

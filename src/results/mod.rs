@@ -1,18 +1,17 @@
 //! Result records with provenance, aggregation, baselines and diffs.
 
-pub mod aggregate;
-pub mod artifact;
-pub mod baseline;
-pub mod comparison;
-pub mod diff;
-pub mod evaluation;
-pub mod history;
-pub mod layout;
-pub mod lock;
-pub mod outcome;
-pub mod record;
-pub mod trend;
+pub(crate) mod aggregate;
+pub(crate) mod artifact;
+pub(crate) mod baseline;
+pub(crate) mod comparison;
+pub(crate) mod diff;
+pub(crate) mod evaluation;
+pub(crate) mod history;
+pub(crate) mod layout;
+pub(crate) mod lock;
+pub(crate) mod outcome;
+pub(crate) mod record;
+pub(crate) mod trend;
 
-pub use aggregate::{ExperimentSummary, Stat, aggregate};
-pub use diff::{MetricDiff, Status, compare};
-pub use record::ResultRecord;
+pub(crate) use aggregate::{Stat, aggregate};
+pub(crate) use diff::{MetricDiff, Status, compare};

@@ -35,7 +35,7 @@ pub const EXIT_INCOMPLETE: i32 = 5;
 
 /// How a suite run ended, worst first.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ending {
+pub(crate) enum Ending {
     /// A cell had no trained model and training was disabled.
     Missing(Vec<String>),
     /// Cells were claimed by other processes and skipped (their results may come later).
@@ -54,7 +54,7 @@ pub enum Ending {
 
 impl Ending {
     /// The process exit code of this ending (the worst suite's wins for `all`).
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Ending::Ok | Ending::ShardDone => EXIT_OK,
             Ending::Missing(_) => EXIT_ERROR,
@@ -68,81 +68,81 @@ impl Ending {
 
 /// One row: an experiment (or a quoted row) with its paper values and verdicts.
 #[derive(Debug, Clone, Serialize)]
-pub struct OutcomeRow {
+pub(crate) struct OutcomeRow {
     /// Experiment id.
-    pub experiment: String,
+    pub(crate) experiment: String,
     /// Sub-table.
-    pub group: Option<String>,
+    pub(crate) group: Option<String>,
     /// Architecture as printed.
-    pub architecture: String,
+    pub(crate) architecture: String,
     /// Method as printed.
-    pub method: String,
+    pub(crate) method: String,
     /// Source of a quoted row (not run).
-    pub quoted: Option<String>,
+    pub(crate) quoted: Option<String>,
     /// Row label in the grid layout.
-    pub row: Option<String>,
+    pub(crate) row: Option<String>,
     /// Column label in the grid layout.
-    pub column: Option<String>,
+    pub(crate) column: Option<String>,
     /// The paper's values by metric.
-    pub paper: BTreeMap<String, PaperValue>,
+    pub(crate) paper: BTreeMap<String, PaperValue>,
     /// One entry per suite metric (empty for quoted rows or rows with no results).
-    pub diffs: Vec<MetricDiff>,
+    pub(crate) diffs: Vec<MetricDiff>,
     /// Training hash of the run.
-    pub training_hash: Option<String>,
+    pub(crate) training_hash: Option<String>,
 }
 
 /// Everything that happened with one suite profile's records, as every report shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct SuiteOutcome {
+pub(crate) struct SuiteOutcome {
     /// Suite id.
-    pub suite: String,
+    pub(crate) suite: String,
     /// Suite title.
-    pub title: String,
+    pub(crate) title: String,
     /// arXiv id and version.
-    pub arxiv: String,
+    pub(crate) arxiv: String,
     /// Table number.
-    pub table: String,
+    pub(crate) table: String,
     /// The paper's caption.
-    pub caption: String,
+    pub(crate) caption: String,
     /// Profile name.
-    pub profile: String,
+    pub(crate) profile: String,
     /// Profile description.
-    pub profile_description: String,
+    pub(crate) profile_description: String,
     /// Compared metrics (concrete keys; `*` patterns expanded).
-    pub metrics: Vec<MetricSpec>,
+    pub(crate) metrics: Vec<MetricSpec>,
     /// Table layout.
-    pub layout: Layout,
+    pub(crate) layout: Layout,
     /// Header of the grid layout's row labels.
-    pub grid_rows: Option<String>,
+    pub(crate) grid_rows: Option<String>,
     /// The records aggregated per experiment over `metrics` (what a baseline or history keeps).
-    pub summaries: Vec<ExperimentSummary>,
+    pub(crate) summaries: Vec<ExperimentSummary>,
     /// Table rows in suite order.
-    pub rows: Vec<OutcomeRow>,
+    pub(crate) rows: Vec<OutcomeRow>,
     /// Suite notes.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// Code versions seen in the records.
-    pub code: Vec<CodeVersion>,
+    pub(crate) code: Vec<CodeVersion>,
     /// Devices seen in the records.
-    pub devices: Vec<String>,
+    pub(crate) devices: Vec<String>,
     /// Sum of wall-clock seconds over records.
-    pub wall_seconds: f64,
+    pub(crate) wall_seconds: f64,
     /// Dataset name → fingerprints.
-    pub datasets: BTreeMap<String, Vec<String>>,
+    pub(crate) datasets: BTreeMap<String, Vec<String>>,
     /// Baseline provenance, if any.
-    pub baseline: Option<(String, CodeVersion)>,
+    pub(crate) baseline: Option<(String, CodeVersion)>,
     /// Device the baseline was blessed on.
-    pub baseline_device: Option<String>,
+    pub(crate) baseline_device: Option<String>,
     /// Earlier runs of this suite profile (oldest first, this run last), when a history is kept.
-    pub history: Vec<HistoryEntry>,
+    pub(crate) history: Vec<HistoryEntry>,
     /// Learning curves: (experiment, seed, epochs).
-    pub curves: Vec<(String, u64, Vec<EpochRecord>)>,
+    pub(crate) curves: Vec<(String, u64, Vec<EpochRecord>)>,
     /// Named arrays of the evaluations (spectra): (experiment, seed, `<eval id>.<name>` → values).
-    pub arrays: Vec<(String, u64, BTreeMap<String, Vec<f64>>)>,
+    pub(crate) arrays: Vec<(String, u64, BTreeMap<String, Vec<f64>>)>,
 }
 
 impl SuiteOutcome {
     /// Aggregates `records` (one suite/profile) once and compares them with `baseline`.
-    pub fn build(
+    pub(crate) fn build(
         ls: &LoadedSuite,
         profile: &str,
         records: &[ResultRecord],
@@ -191,12 +191,12 @@ impl SuiteOutcome {
     }
 
     /// Number of metric regressions.
-    pub fn regressions(&self) -> usize {
+    pub(crate) fn regressions(&self) -> usize {
         self.count(Status::Regression)
     }
 
     /// Experiments with a metric that has a baseline but could not be compared (≠).
-    pub fn not_comparable(&self) -> Vec<String> {
+    pub(crate) fn not_comparable(&self) -> Vec<String> {
         self.rows
             .iter()
             .filter(|r| r.diffs.iter().any(|d| d.status == Status::NotComparable))
@@ -205,7 +205,7 @@ impl SuiteOutcome {
     }
 
     /// Number of experiments with a diverged seed.
-    pub fn diverged(&self) -> usize {
+    pub(crate) fn diverged(&self) -> usize {
         self.rows
             .iter()
             .filter(|r| r.diffs.iter().any(|d| d.status == Status::Diverged))
@@ -213,7 +213,7 @@ impl SuiteOutcome {
     }
 
     /// The verdict of the compared values: diverged, regressed, not comparable, or fine.
-    pub fn verdict(&self) -> Ending {
+    pub(crate) fn verdict(&self) -> Ending {
         if self.diverged() > 0 {
             Ending::Diverged(self.diverged())
         } else if self.regressions() > 0 {

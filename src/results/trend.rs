@@ -9,21 +9,21 @@ use crate::suite::schema::Better;
 
 /// One run's value of one experiment's metric.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Point {
+pub(crate) struct Point {
     /// Commit of the run.
-    pub commit: String,
+    pub(crate) commit: String,
     /// Date of the run.
-    pub date: String,
+    pub(crate) date: String,
     /// The value (mean over seeds).
-    pub value: f64,
+    pub(crate) value: f64,
     /// Training hash and dataset fingerprint: a new key starts a new series.
-    pub series: String,
+    pub(crate) series: String,
 }
 
 /// Which way a step went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Direction {
+pub(crate) enum Direction {
     /// Worse by more than the tolerance.
     Regression,
     /// Better by more than the tolerance.
@@ -32,25 +32,30 @@ pub enum Direction {
 
 /// A lasting move of a metric.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Step {
+pub(crate) struct Step {
     /// Worse or better.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// Index of the first run at the new level.
-    pub index: usize,
+    pub(crate) index: usize,
     /// Commit of that run (the first bad one, for a regression).
-    pub first_commit: String,
+    pub(crate) first_commit: String,
     /// Commit of the run before it (the last good one).
-    pub last_commit: String,
+    pub(crate) last_commit: String,
     /// The level before (mean of the accepted runs of the series so far).
-    pub before: f64,
+    pub(crate) before: f64,
     /// The first value at the new level.
-    pub after: f64,
+    pub(crate) after: f64,
 }
 
 /// Steps in `points` (oldest first): a value beyond `tolerance` from the current level that the
 /// next `persist − 1` values confirm (all beyond it on the same side) is a step; a lone value
 /// beyond it is a blip and is ignored. After a step the level restarts at the new values.
-pub fn detect(points: &[Point], tolerance: f64, better: Better, persist: usize) -> Vec<Step> {
+pub(crate) fn detect(
+    points: &[Point],
+    tolerance: f64,
+    better: Better,
+    persist: usize,
+) -> Vec<Step> {
     let persist = persist.max(1);
     let mut steps = Vec::new();
     let mut i = 0;
