@@ -491,20 +491,33 @@ fn history_keeps_every_run_and_the_report_charts_it() {
     std::fs::write(d.path().join("suites/tiny.yaml"), SUITE).unwrap();
     let (code, _, err) = mixbench(d.path(), &["reproduce", "tiny", "--bless"]);
     assert_eq!(code, 0, "{err}");
-    for seeds in ["0", "1", "2"] {
-        let (code, _, err) = mixbench(
+    // The baseline is seed 0 on CPU, so a CPU run of seed 0 is bit-identical (exit 0) and any
+    // other seed differs in some bit, which against a CPU baseline is a regression (exit 1).
+    for (seeds, expected) in [("0", 0), ("1", 1), ("2", 1)] {
+        let (code, out, err) = mixbench(
             d.path(),
             &["reproduce", "tiny", "--seeds", seeds, "--history", "hist"],
         );
-        assert!(code == 0 || code == 1, "{err}");
+        assert_eq!(code, expected, "seed {seeds}\n{out}\n{err}");
         assert!(err.contains("to the history"), "{err}");
+        if expected == 1 {
+            assert!(out.contains("| ✗ |"), "{out}");
+            assert!(
+                err.contains("regressed against baselines/tiny.smoke.json"),
+                "{err}"
+            );
+        }
     }
     let files = std::fs::read_dir(d.path().join("hist/tiny/smoke"))
         .unwrap()
         .count();
     assert_eq!(files, 3);
     let (code, out, err) = mixbench(d.path(), &["history", "tiny", "--history-dir", "hist"]);
-    assert!(code == 0 || code == 1, "{err}");
+    // Seeds 0, 1, 2 give test errors 75.0, 71.875, 87.5 (no mixup): run 1 is better than the
+    // level, run 2 worse, so neither move is confirmed by the next run and there is no step.
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("regression at run"), "{out}");
+    assert!(!out.contains("improvement at run"), "{out}");
     assert!(out.contains("tiny — profile `smoke`: 3 runs"), "{out}");
     assert!(out.contains("| none | clean.test_error |"), "{out}");
     let html = std::fs::read_to_string(d.path().join("reports/tiny-smoke.html")).unwrap();
@@ -592,4 +605,54 @@ fn stale_models_are_reported_retrained_and_collected() {
     );
     let (_, out, _) = mixbench(d.path(), &["gc"]);
     assert!(out.is_empty(), "{out}");
+}
+
+/// `history` flags a move beyond the tolerance that the next run confirms, names its first bad
+/// and last good commit and exits 1; a lone blip is ignored and an improvement is no failure.
+#[test]
+fn history_flags_a_confirmed_step_and_ignores_a_blip() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    std::fs::write(d.path().join("suites/tiny.yaml"), SUITE).unwrap();
+    let dir = d.path().join("hist/tiny/smoke");
+    std::fs::create_dir_all(&dir).unwrap();
+    // clean.test_error (lower is better, tolerance 0.5) of `none` over six runs: run 2 is a
+    // blip (20.0, back to 10.1 at run 3); run 4 moves to 15.0 and run 5 confirms it, against
+    // the level mean(10.0, 10.2, 10.1) = 10.1. `mm` improves 50 → 40 at run 2 and stays.
+    let none = [10.0, 10.2, 20.0, 10.1, 15.0, 15.1];
+    let mm = [50.0, 50.0, 40.0, 40.0, 40.0, 40.0];
+    for i in 0..6 {
+        let exp = |v: f64| {
+            serde_json::json!({
+                "training_hash": "h", "dataset_fingerprint": "fp",
+                "metrics": {"clean.test_error": {"mean": v, "std": 0.0, "n": 1},
+                            "clean.test_nll": {"mean": 1.0, "std": 0.0, "n": 1}}
+            })
+        };
+        let entry = serde_json::json!({
+            "history_version": 1, "suite": "tiny", "profile": "smoke",
+            "commit": format!("{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}abcdef"), "dirty": "false",
+            "date": format!("2026-01-0{}T00:00:00.000Z", i + 1), "device": "cpu",
+            "experiments": {"none": exp(none[i]), "mm": exp(mm[i])}
+        });
+        std::fs::write(dir.join(format!("run{i}.json")), entry.to_string()).unwrap();
+    }
+    let (code, out, err) = mixbench(d.path(), &["history", "tiny", "--history-dir", "hist"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("tiny — profile `smoke`: 6 runs"), "{out}");
+    assert!(
+        out.contains("| none | clean.test_error | 10.0000 | 10.2000 | 20.0000 | 10.1000 | 15.0000 | 15.1000 | regression at run 4 (first 4444444444 / last good 3333333333: 10.1000 → 15.0000) |"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| mm | clean.test_error | 50.0000 | 50.0000 | 40.0000 | 40.0000 | 40.0000 | 40.0000 | improvement at run 2 (first 2222222222 / last good 1111111111: 50.0000 → 40.0000) |"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "| none | clean.test_nll | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 1.0000 | 1.0000 |  |"
+        ),
+        "{out}"
+    );
+    assert!(err.contains("1 regression step(s)"), "{err}");
 }

@@ -468,6 +468,56 @@ fn eval_metrics_are_consistent() {
     assert!(e.error_pct > 0.0 && e.error_pct <= 100.0);
 }
 
+/// With 10 classes top-5 is not trivially 100: the scorer's error, top-5 and NLL must equal the
+/// ones counted here from the same logits (rank = classes scored strictly higher).
+#[test]
+fn eval_metrics_with_more_classes_than_top_5() {
+    let ds = generate(&SyntheticParams {
+        classes: 10,
+        train_size: 20,
+        test_size: 40,
+        size: 8,
+        ..Default::default()
+    })
+    .unwrap();
+    let m = model("mlp", json!({"hidden": [16]}), 10, 8, 0);
+    let shape = ImageShape { c: 3, h: 8, w: 8 };
+    let e = mixbench::scoring::evaluate(&m, &ds.test, shape, &pre(), 7).unwrap();
+    let (mut wrong, mut top5, mut nll, mut n) = (0usize, 0usize, 0f64, 0usize);
+    mixbench::scoring::metrics::for_each_batch(&m, &ds.test, shape, &pre(), 7, |x, labels| {
+        let rows: Vec<Vec<f64>> = m
+            .forward(x, false)?
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec2()?;
+        for (row, &y) in rows.iter().zip(labels) {
+            let t = row[y as usize];
+            let above = row.iter().filter(|&&v| v > t).count();
+            wrong += usize::from(above >= 1);
+            top5 += usize::from(above < 5);
+            let mx = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            nll += mx + row.iter().map(|v| (v - mx).exp()).sum::<f64>().ln() - t;
+            n += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!((e.n, n), (40, 40));
+    let want_top5 = 100.0 * top5 as f64 / 40.0;
+    assert!(
+        want_top5 > 0.0 && want_top5 < 100.0,
+        "top-5 must be informative here: {want_top5}"
+    );
+    assert_eq!(e.top5_pct, want_top5);
+    assert_eq!(e.error_pct, 100.0 * wrong as f64 / 40.0);
+    assert!(100.0 - e.error_pct < e.top5_pct, "{e:?}");
+    assert!(
+        (e.nll - nll / 40.0).abs() < 1e-12,
+        "{} vs {}",
+        e.nll,
+        nll / 40.0
+    );
+}
+
 #[test]
 fn class_balanced_subsets_through_the_full_load_path() {
     let load = |subset_seed: u64| {

@@ -54,4 +54,32 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["r.json"], "temporary file left behind");
     }
+
+    /// A reader holding the old file keeps reading the old, complete content while the path
+    /// moves to a new file (a rename, not a rewrite in place), and no temporary file stays.
+    #[test]
+    fn the_path_is_replaced_by_a_new_file_not_rewritten_in_place() {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.json");
+        write_atomic(&p, b"old content").unwrap();
+        let old_inode = std::fs::metadata(&p).unwrap().ino();
+        let mut reader = std::fs::File::open(&p).unwrap();
+        write_atomic(&p, b"new").unwrap();
+        assert_ne!(
+            std::fs::metadata(&p).unwrap().ino(),
+            old_inode,
+            "the path must name a new file"
+        );
+        let mut seen = String::new();
+        reader.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "old content", "an open reader saw a partial rewrite");
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names, vec!["r.json"], "temporary file left behind");
+    }
 }

@@ -166,3 +166,54 @@ fn what(rel: &Path) -> &'static str {
         "cell record (suite, profile, experiment and seed)"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(root: &Path, rel: &str, v: serde_json::Value) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, v.to_string()).unwrap();
+    }
+
+    #[test]
+    fn a_record_that_conflicts_with_the_target_is_refused_and_nothing_is_copied() {
+        let d = tempfile::tempdir().unwrap();
+        let (src, into) = (d.path().join("src"), d.path().join("into"));
+        let rec = |err: f64, secs: f64| {
+            serde_json::json!({"experiment": "a", "seed": 0,
+                "metrics": {"clean.test_error": err},
+                "environment": {"wall_seconds": secs}})
+        };
+        // The same cell differs only in wall-clock fields: the same result.
+        put(&src, "lk/smoke/a-s0.json", rec(12.5, 1.0));
+        put(&into, "lk/smoke/a-s0.json", rec(12.5, 9.0));
+        put(&src, "lk/smoke/b-s0.json", rec(30.0, 1.0));
+        let s = merge(std::slice::from_ref(&src), &into).unwrap();
+        assert_eq!(
+            s,
+            MergeSummary {
+                copied: 1,
+                identical: 1
+            }
+        );
+
+        // Another value for the cell the target holds: refused, both named, nothing copied.
+        put(&src, "lk/smoke/a-s0.json", rec(50.0, 1.0));
+        put(&src, "lk/smoke/c-s0.json", rec(40.0, 1.0));
+        let target = fs::read(into.join("lk/smoke/a-s0.json")).unwrap();
+        let e = merge(std::slice::from_ref(&src), &into)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("into/lk/smoke/a-s0.json")
+                && e.contains("src/lk/smoke/a-s0.json")
+                && e.contains("different results for the same cell record")
+                && e.contains("nothing was merged"),
+            "{e}"
+        );
+        assert_eq!(fs::read(into.join("lk/smoke/a-s0.json")).unwrap(), target);
+        assert!(!into.join("lk/smoke/c-s0.json").exists(), "nothing copied");
+    }
+}

@@ -210,3 +210,228 @@ fn provenance(s: &mut String, r: &SuiteOutcome) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::results::aggregate::ExperimentSummary;
+    use crate::results::outcome::OutcomeRow;
+    use crate::results::record::{CodeVersion, ResultRecord, RunEnvironment};
+    use crate::results::{aggregate, compare};
+    use crate::suite::schema::{Better, Layout, MetricSpec, Which};
+
+    const M: &str = "clean.test_error";
+
+    fn rec(exp: &str, seed: u64, value: f64) -> ResultRecord {
+        ResultRecord {
+            record_version: 2,
+            suite: "s".into(),
+            experiment: exp.into(),
+            profile: "smoke".into(),
+            seed,
+            training_hash: "h".into(),
+            config: serde_json::from_value(serde_json::json!({
+                "dataset": {"name": "synthetic"}, "model": {"arch": "mlp"},
+                "regularizer": {"name": "none"}, "optimizer": {"lr": 0.1},
+                "epochs": 1, "batch_size": 2
+            }))
+            .unwrap(),
+            dataset: crate::data::DatasetProvenance {
+                name: "synthetic".into(),
+                fingerprint: "fp".into(),
+                files: vec![],
+                notes: vec![],
+            },
+            code: CodeVersion::current(),
+            environment: RunEnvironment {
+                device: "cpu".into(),
+                threads: 1,
+                started_at: String::new(),
+                finished_at: String::new(),
+                wall_seconds: 0.0,
+            },
+            trainable_params: 0,
+            metrics: [(M.to_string(), value)].into(),
+            best_metrics: [(M.to_string(), value)].into(),
+            best_epoch_index: Some(0),
+            metric_sources: [(M.to_string(), "e".to_string())].into(),
+            arrays: Default::default(),
+            evaluations: vec![],
+            diverged: None,
+            curves: vec![],
+            resumed_from: None,
+        }
+    }
+
+    fn metrics() -> Vec<MetricSpec> {
+        vec![MetricSpec {
+            name: M.into(),
+            label: None,
+            unit: "%".into(),
+            better: Better::Lower,
+            tolerance: 0.5,
+            from: Which::Final,
+        }]
+    }
+
+    /// A baseline summary written by hand (mean and sample std computed by hand).
+    fn base(exp: &str, hash: &str, mean: f64, std: f64, values: &[f64]) -> ExperimentSummary {
+        ExperimentSummary {
+            experiment: exp.into(),
+            training_hash: hash.into(),
+            dataset_fingerprint: "fp".into(),
+            seeds: (0..values.len() as u64).collect(),
+            metrics: [(
+                M.to_string(),
+                Stat {
+                    mean,
+                    std,
+                    n: values.len(),
+                    values: values.to_vec(),
+                },
+            )]
+            .into(),
+            metric_sources: [(M.to_string(), "e".to_string())].into(),
+            diverged: vec![],
+        }
+    }
+
+    /// Aggregates `records`, compares each experiment with `baselines` the way a run does, and
+    /// wraps the rows in an outcome.
+    fn outcome(records: &[ResultRecord], baselines: &[ExperimentSummary]) -> SuiteOutcome {
+        let metrics = metrics();
+        let summaries = aggregate(records, &metrics).unwrap();
+        let rows = summaries
+            .iter()
+            .map(|s| OutcomeRow {
+                experiment: s.experiment.clone(),
+                group: None,
+                architecture: "MLP".into(),
+                method: s.experiment.clone(),
+                quoted: None,
+                row: None,
+                column: None,
+                paper: BTreeMap::new(),
+                diffs: compare(
+                    s,
+                    baselines.iter().find(|b| b.experiment == s.experiment),
+                    &metrics,
+                    0.05,
+                ),
+                training_hash: Some(s.training_hash.clone()),
+            })
+            .collect();
+        SuiteOutcome {
+            suite: "s".into(),
+            title: "T".into(),
+            arxiv: String::new(),
+            table: String::new(),
+            caption: String::new(),
+            profile: "smoke".into(),
+            profile_description: String::new(),
+            metrics,
+            layout: Layout::ExperimentsAsRows,
+            grid_rows: None,
+            summaries,
+            rows,
+            notes: vec![],
+            code: vec![],
+            devices: vec!["cpu".into()],
+            wall_seconds: 0.0,
+            datasets: BTreeMap::new(),
+            baseline: None,
+            baseline_device: None,
+            history: vec![],
+            curves: vec![],
+            arrays: vec![],
+        }
+    }
+
+    fn line<'a>(md: &'a str, exp: &str) -> &'a str {
+        let prefix = format!("| MLP | {exp} |");
+        md.lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no row for {exp}:\n{md}"))
+    }
+
+    #[test]
+    fn the_table_prints_mean_sample_std_delta_status_and_verdict() {
+        let mut records = Vec::new();
+        // a: 1, 2, 4: mean 7/3 = 2.333, sample std sqrt(((4/3)² + (1/3)² + (5/3)²) / 2)
+        // = sqrt(7/3) = 1.528 (the population std would be 1.247).
+        // b: 10, 11, 12: mean 11, sample std 1.
+        // c: as a, and its baseline is its own summary: bit-identical.
+        // d: 5, 5, 5 against a baseline of another training config.
+        // e: one seed, no baseline.
+        for (exp, values) in [
+            ("a", &[1.0, 2.0, 4.0][..]),
+            ("b", &[10.0, 11.0, 12.0]),
+            ("c", &[1.0, 2.0, 4.0]),
+            ("d", &[5.0, 5.0, 5.0]),
+            ("e", &[3.0]),
+        ] {
+            for (seed, v) in values.iter().enumerate() {
+                records.push(rec(exp, seed as u64, *v));
+            }
+        }
+        let c_summary = aggregate(&records, &metrics())
+            .unwrap()
+            .into_iter()
+            .find(|s| s.experiment == "c")
+            .unwrap();
+        let baselines = vec![
+            // 1, 2, 3: mean 2, sample std 1.
+            base("a", "h", 2.0, 1.0, &[1.0, 2.0, 3.0]),
+            base("b", "h", 2.0, 1.0, &[1.0, 2.0, 3.0]),
+            c_summary,
+            base("d", "h-old", 5.0, 0.0, &[5.0, 5.0, 5.0]),
+        ];
+        let md = render(&outcome(&records, &baselines));
+        // Δ = this run − baseline; a is worse by 1/3 < tolerance 0.5: ✓.
+        assert_eq!(
+            line(&md, "a"),
+            "| MLP | a | – | 2.333 ± 1.528 (n=3) | – | 2.000 ± 1.000 (n=3) | +0.333 | ✓ |"
+        );
+        // b is worse by 9 > 0.5 and significant: Welch t = 9 / sqrt(1/3 + 1/3), df = 4,
+        // one-sided p = 1.925e-4 (scipy.stats.ttest_ind(equal_var=False, alternative='greater')).
+        assert_eq!(
+            line(&md, "b"),
+            "| MLP | b | – | 11.000 ± 1.000 (n=3) | – | 2.000 ± 1.000 (n=3) | +9.000 | ✗ |"
+        );
+        assert_eq!(
+            line(&md, "c"),
+            "| MLP | c | – | 2.333 ± 1.528 (n=3) | – | 2.333 ± 1.528 (n=3) | +0.000 | = |"
+        );
+        assert_eq!(
+            line(&md, "d"),
+            "| MLP | d | – | 5.000 ± 0.000 (n=3) | – | 5.000 ± 0.000 (n=3) | – | ≠ |"
+        );
+        assert_eq!(
+            line(&md, "e"),
+            "| MLP | e | – | 3.000 (n=1) | – | – | – | – |"
+        );
+        let verdict = md
+            .split("## Verdict\n\n")
+            .nth(1)
+            .and_then(|v| v.split("\n\n").next())
+            .unwrap();
+        assert_eq!(
+            verdict,
+            "- `b` clean.test_error: ✗ — worse by 9.0000 > tolerance 0.5, Welch p = 1.925e-4\n\
+             - `d` clean.test_error: ≠ — training config differs (baseline h-old vs h)"
+        );
+
+        // Without b and d: nothing failed; a and c compared (c bit-identical), e has no baseline.
+        let fine: Vec<ResultRecord> = records
+            .into_iter()
+            .filter(|r| ["a", "c", "e"].contains(&r.experiment.as_str()))
+            .collect();
+        let md = render(&outcome(&fine, &baselines));
+        assert!(
+            md.contains("## Verdict\n\nNo regression and nothing incomparable: 2 value(s) compared with the baseline, 1 of them bit-identical; 1 without a baseline.\n"),
+            "{md}"
+        );
+    }
+}

@@ -331,4 +331,26 @@ mod tests {
         assert_eq!(s[0].diverged.len(), 1);
         assert_eq!(s[0].diverged[0].0, 1);
     }
+
+    #[test]
+    fn seeds_of_different_datasets_are_never_averaged() {
+        // Same experiment and training hash, but seed 1 saw another dataset (fingerprint).
+        let mut other = rec("a", 1, "h", 5.0, 5.0);
+        other.dataset.fingerprint = "fp-other".into();
+        let r = vec![
+            rec("a", 0, "h", 4.0, 4.0),
+            other,
+            rec("b", 0, "g", 3.0, 3.0),
+        ];
+        let e = aggregate(&r, &spec(Which::Final)).unwrap_err().to_string();
+        assert!(
+            e.contains("experiment `a` has records of 2 different datasets"),
+            "{e}"
+        );
+        // The same fingerprint in another experiment is no conflict.
+        let mut b = rec("b", 0, "g", 3.0, 3.0);
+        b.dataset.fingerprint = "fp-other".into();
+        let s = aggregate(&[rec("a", 0, "h", 4.0, 4.0), b], &spec(Which::Final)).unwrap();
+        assert_eq!(s[1].dataset_fingerprint, "fp-other");
+    }
 }

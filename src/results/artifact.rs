@@ -226,3 +226,76 @@ pub(crate) fn load_weights(paths: &ArtifactPaths, model: &Model) -> Result<()> {
     let tensors = candle_core::safetensors::load(paths.weights(), model.store.device())?;
     model.store.load(&tensors.into_iter().collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(dir: &std::path::Path) -> ArtifactPaths {
+        let model = Model::build(
+            "mlp",
+            serde_json::json!({"hidden": [4]}).as_object().unwrap(),
+            crate::model::InputSpec {
+                channels: 1,
+                height: 2,
+                width: 2,
+                classes: 3,
+            },
+            0,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let meta = TrainedModel {
+            artifact_version: ARTIFACT_VERSION,
+            training_hash: "h".into(),
+            seed: 0,
+            training_config: serde_json::json!({}),
+            dataset: DatasetProvenance {
+                name: "synthetic".into(),
+                fingerprint: "fp".into(),
+                files: vec![],
+                notes: vec![],
+            },
+            code: CodeVersion::current(),
+            environment: RunEnvironment {
+                device: "cpu".into(),
+                threads: 1,
+                started_at: String::new(),
+                finished_at: String::new(),
+                wall_seconds: 0.0,
+            },
+            trainable_params: 0,
+            curves: vec![],
+            final_test: None,
+            best_test: None,
+            best_epoch: None,
+            resumed_from: None,
+            divergence: None,
+            weights: None,
+        };
+        let paths = ArtifactPaths {
+            dir: dir.join("h/s0"),
+        };
+        save(&paths, meta, Some(&model)).unwrap();
+        paths
+    }
+
+    #[test]
+    fn a_flipped_byte_of_the_same_length_is_caught_by_the_sha256() {
+        let d = tempfile::tempdir().unwrap();
+        let paths = stored(d.path());
+        assert!(matches!(inspect(&paths, "h", 0), ArtifactState::Valid(_)));
+        let mut bytes = fs::read(paths.weights()).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        fs::write(paths.weights(), &bytes).unwrap();
+        match inspect(&paths, "h", 0) {
+            ArtifactState::Corrupt(why) => assert!(
+                why.contains("model.safetensors")
+                    && why.contains("sha256 differs from the one recorded at training time"),
+                "{why}"
+            ),
+            other => panic!("a flipped byte must be corrupt, got {other:?}"),
+        }
+    }
+}

@@ -219,4 +219,31 @@ mod tests {
             c => panic!("expected a takeover, got {c:?}"),
         }
     }
+
+    #[test]
+    fn a_heartbeat_refreshes_the_lock_so_it_is_not_taken_over() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("locks/x.lock");
+        // A 40 ms lease: the heartbeat may touch the lock every 10 ms.
+        let lease = Duration::from_millis(40);
+        let Claim::Held(mut held, None) = claim(&p, lease).unwrap() else {
+            panic!("a free cell is claimed")
+        };
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let before = SystemTime::now() - Duration::from_secs(1);
+        held.heartbeat();
+        let mtime = fs::metadata(&p).unwrap().modified().unwrap();
+        assert!(
+            mtime >= before,
+            "the heartbeat did not refresh the lock: {mtime:?} vs {old:?}"
+        );
+        assert!(p.exists());
+    }
 }
