@@ -355,6 +355,39 @@ fn a_diverging_row_is_reported_and_the_others_still_run() {
     assert!(rec["metrics"].as_object().unwrap().is_empty(), "{rec}");
 }
 
+/// An evaluation whose outputs are not finite (FGSM with ε = 1e300 turns the inputs into
+/// infinities) marks the cell diverged at that evaluation, not in training: stage = the
+/// evaluation's id, no epoch or step, the count of non-finite outputs as the reason.
+#[test]
+fn a_non_finite_evaluation_marks_the_cell_diverged_at_that_evaluation() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("suites")).unwrap();
+    std::fs::write(
+        d.path().join("suites/evals.yaml"),
+        EVAL_SUITE.replace("LR", "0.05").replace(
+            "- {name: fgsm, epsilon: [0.1]}",
+            "- {name: fgsm, epsilon: [0.1]}\n    - {name: fgsm, id: fgsm_huge, epsilon: 1.0e300}",
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = mixbench(d.path(), &["reproduce", "evals"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    for name in ["none", "unstable"] {
+        let rec: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(d.path().join(format!("results/evals/smoke/{name}-s0.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        let dv = &rec["diverged"];
+        assert_eq!(dv["stage"], "fgsm_huge", "{rec}");
+        assert!(dv["epoch"].is_null() && dv["step"].is_null(), "{rec}");
+        assert_eq!(
+            dv["reason"], "32 of 32 outputs are NaN or infinite",
+            "{rec}"
+        );
+    }
+}
+
 /// `diff` judges with the profile's tolerances, as `reproduce` does: a change of 5 points is
 /// within the smoke profile's 20 (the suite default is 0.5), one of 25 is a regression.
 #[test]
