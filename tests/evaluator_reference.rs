@@ -80,22 +80,16 @@ fn close(got: f64, want: f64, what: &str) {
 /// has no test image) and the top and rest sum of all those rows together.
 #[test]
 fn singular_values_per_class_match_numpy() {
-    let cases = sv_cases(|p| !is_known_nonconvergent(p));
-    assert_eq!(cases, 7);
+    assert_eq!(sv_cases(|_| true), 8);
 }
 
-/// The case `singular_values_per_class_match_numpy` leaves out: on the training split,
-/// centred, class 1's two rows (rank 1 after centring) make the one-sided Jacobi rotations
-/// report non-convergence ("did not converge in 100 sweeps") instead of returning numpy's
-/// spectrum. A production bug found by this fixture, not fixed here.
+/// On the training split, centred, class 1's two rows are rank 1: the one-sided Jacobi
+/// rotations reported non-convergence there until negligible columns counted as converged.
 #[test]
-#[ignore = "known bug: Jacobi SVD does not converge on a centred rank-deficient class"]
 fn singular_values_centred_rank_deficient_class_matches_numpy() {
-    assert_eq!(sv_cases(is_known_nonconvergent), 1);
-}
-
-fn is_known_nonconvergent(p: &Value) -> bool {
-    p["split"] == "train" && p["center"] == true && p.get("per_class").is_none()
+    let rank_deficient =
+        |p: &Value| p["split"] == "train" && p["center"] == true && p.get("per_class").is_none();
+    assert_eq!(sv_cases(rank_deficient), 1);
 }
 
 /// Checks the fixture's cases that `select` picks; returns how many.

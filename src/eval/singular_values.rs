@@ -135,6 +135,11 @@ fn householder_r(m: usize, n: usize, a: &mut [f64]) {
 /// are then the singular values.
 fn jacobi_orthogonalize(cols: &mut [Vec<f64>]) -> Result<()> {
     let n = cols.len();
+    // Rotations preserve the Frobenius norm; a column below its rounding level (a rank-deficient
+    // matrix, e.g. a centred class of two examples) holds noise that never becomes orthogonal
+    // to anything, so it counts as converged.
+    let total: f64 = cols.iter().map(|c| dot(c, c)).sum();
+    let negligible = 1e-30 * total;
     for _sweep in 0..100 {
         let mut rotated = false;
         for p in 0..n {
@@ -144,7 +149,10 @@ fn jacobi_orthogonalize(cols: &mut [Vec<f64>]) -> Result<()> {
                 let alpha = dot(cp, cp);
                 let beta = dot(cq, cq);
                 let gamma = dot(cp, cq);
-                if gamma == 0.0 || gamma.abs() <= 1e-15 * (alpha * beta).sqrt() {
+                if gamma == 0.0
+                    || gamma.abs() <= 1e-15 * (alpha * beta).sqrt()
+                    || alpha.min(beta) <= negligible
+                {
                     continue;
                 }
                 rotated = true;
