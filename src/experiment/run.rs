@@ -9,10 +9,8 @@ use crate::data::{self, ImageDataset, LoadOptions};
 use crate::error::{Error, Result};
 use crate::model::{InputSpec, Model};
 use crate::rng;
-use crate::train::checkpoint_policy::EveryEpochsOrMinutes;
-use crate::train::epoch_evaluation::TestSplitEvaluation;
 use crate::train::trainer::CheckpointSpec;
-use crate::train::{Checkpointing, Observer, TrainOutcome, Trainer};
+use crate::train::{Observer, TrainOutcome};
 
 /// Loads the dataset block of `cfg`, applying class-balanced subsets.
 pub fn load_dataset(
@@ -159,27 +157,15 @@ pub fn train_prepared(
     checkpoint: Option<&CheckpointSpec>,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
-    let tc = cfg.train_config();
-    let mut evaluation = TestSplitEvaluation::new(
-        &p.data.test,
+    crate::train::trainer::train_with_validation(
+        &p.model,
+        &p.data,
         p.validation.as_ref(),
-        p.data.shape(),
         &p.preprocessing,
-        tc.eval_every,
-        tc.eval_batch_size,
-    );
-    let mut policy = EveryEpochsOrMinutes::new(tc.checkpoint_every, tc.checkpoint_minutes);
-    let trainer = Trainer {
-        model: &p.model,
-        data: &p.data,
-        preprocessing: &p.preprocessing,
-        regularizer: plan.regularizer.as_ref(),
-        config: &tc,
+        plan.regularizer.as_ref(),
+        &cfg.train_config(),
         seed,
-    };
-    let checkpoints = checkpoint.map(|spec| Checkpointing {
-        spec,
-        policy: &mut policy,
-    });
-    trainer.run(&mut evaluation, checkpoints, observer)
+        checkpoint,
+        observer,
+    )
 }
