@@ -79,9 +79,31 @@ pub trait Evaluator: Send + Sync {
 
 /// Formats a parameter for an id: `0.03`, `20`, `1.2` (shortest form that reads back exactly).
 pub fn id_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
+    // `Display` already prints that form and no `.0`; only −0 would read `-0`.
+    if v == 0.0 {
+        "0".to_string()
     } else {
         format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_number;
+
+    #[test]
+    fn ids_use_the_shortest_exact_form_of_a_number() {
+        let cases = [
+            (20.0, "20"),
+            (0.03, "0.03"),
+            (1.2, "1.2"),
+            (-0.0, "0"),
+            (-15.0, "-15"),
+        ];
+        for (v, id) in cases {
+            assert_eq!(id_number(v), id);
+            assert_eq!(id.parse::<f64>().unwrap(), v);
+        }
+        assert_eq!(id_number(1e16), "10000000000000000");
     }
 }

@@ -279,5 +279,17 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.message.contains("fgsm_0.1"), "{}", e.message);
+        let e = expand(&entries("[{epsilon: 0.1}]")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("name"));
+        for name in [
+            "clean",
+            "fgsm",
+            "rotation",
+            "shear",
+            "singular_values",
+            "zoom",
+        ] {
+            assert!(e.message.contains(name), "{}", e.message);
+        }
     }
 }

@@ -131,7 +131,7 @@ impl Regularizer for CutMix {
             return Ok(Treatment::clean(batch));
         }
         let lambda = sample_lambda(self.alpha, rng) as f64;
-        let mut perm: Vec<u32> = (0..batch.len() as u32).collect();
+        let mut perm: Vec<u32> = (0..batch.examples() as u32).collect();
         perm.shuffle(rng);
         let (rows, cols) = (batch.shape.h, batch.shape.w);
         // The authors' `rand_bbox` draws the centre along dim 2 first, then dim 3.

@@ -92,7 +92,11 @@ impl Regularizer for Cutout {
 
     fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
         let (h, w) = (batch.shape.h, batch.shape.w);
-        let masks = if self.per_example { batch.len() } else { 1 };
+        let masks = if self.per_example {
+            batch.examples()
+        } else {
+            1
+        };
         let mut m = vec![1f32; masks * h * w];
         for chunk in m.chunks_mut(h * w) {
             self.draw_mask(h, w, rng, chunk);

@@ -43,7 +43,7 @@ impl Regularizer for FactorMixup {
     }
 
     fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
-        let plan = sample_per_example_plan(self.alpha, batch.len(), rng);
+        let plan = sample_per_example_plan(self.alpha, batch.examples(), rng);
         let latent = batch.latent.ok_or_else(|| {
             Error::Config("regularizer `factor_mixup` needs a dataset with latent factors".into())
         })?;

@@ -43,10 +43,10 @@ impl Regularizer for InputMixup {
 
     fn treat(&self, batch: &BatchInfo<'_>, rng: &mut ChaCha8Rng) -> Result<Treatment> {
         let plan = if self.per_example {
-            sample_per_example_plan(self.alpha, batch.len(), rng)
+            sample_per_example_plan(self.alpha, batch.examples(), rng)
         } else {
             // Same draw order as manifold mixup (λ, layer, permutation), so S = {0} agrees exactly.
-            sample_plan(self.alpha, &[0], false, batch.len(), rng)
+            sample_plan(self.alpha, &[0], false, batch.examples(), rng)
         };
         Ok(Treatment::mixing(batch, plan))
     }

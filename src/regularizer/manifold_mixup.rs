@@ -94,7 +94,7 @@ impl Regularizer for ManifoldMixup {
             self.alpha,
             &self.layers,
             self.block_gradient,
-            batch.len(),
+            batch.examples(),
             rng,
         );
         Ok(Treatment::mixing(batch, plan))

@@ -59,3 +59,43 @@ pub fn build(name: &str, params: &Map<String, Value>) -> Result<Box<dyn Regulari
 pub fn names() -> Vec<&'static str> {
     REGISTRY.names()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::params::parse_value;
+    use crate::regularizer::{cutmix, cutout, factor_mixup, input_mixup, manifold_mixup};
+
+    /// The fewest parameters each built-in accepts.
+    fn minimal(name: &str) -> Value {
+        match name {
+            "none" | "factor_mixup" => json!({}),
+            "cutout" => json!({"length": 4}),
+            _ => json!({"alpha": 2.0}),
+        }
+    }
+
+    #[test]
+    fn every_builtin_reports_its_registry_name() {
+        for e in BUILTIN {
+            let built = (e.build)(minimal(e.name).as_object().unwrap()).unwrap();
+            assert_eq!(built.name(), e.name);
+        }
+    }
+
+    #[test]
+    fn omitted_parameters_take_the_reference_defaults() {
+        let p: manifold_mixup::Params = parse_value("t", &minimal("manifold_mixup")).unwrap();
+        assert_eq!((p.layers, p.block_gradient), (vec![0, 1, 2], false));
+        let p: input_mixup::Params = parse_value("t", &minimal("input_mixup")).unwrap();
+        assert!(!p.per_example);
+        let p: cutmix::Params = parse_value("t", &minimal("cutmix")).unwrap();
+        assert_eq!(p.prob, 1.0);
+        let p: cutout::Params = parse_value("t", &minimal("cutout")).unwrap();
+        assert_eq!((p.holes, p.per_example), (1, false));
+        let p: factor_mixup::Params = parse_value("t", &minimal("factor_mixup")).unwrap();
+        assert_eq!(p.alpha, 1.0);
+    }
+}

@@ -28,14 +28,9 @@ pub struct BatchInfo<'a> {
 }
 
 impl BatchInfo<'_> {
-    /// Examples in the batch.
-    pub fn len(&self) -> usize {
+    /// Number of examples in the batch (not `len`: a batch is never empty, so no `is_empty`).
+    pub fn examples(&self) -> usize {
         self.labels.len()
-    }
-
-    /// Whether the batch is empty.
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
     }
 }
 
