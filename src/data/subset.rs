@@ -93,4 +93,43 @@ mod tests {
             assert_eq!(split.labels[*img as usize], *l);
         }
     }
+
+    #[test]
+    fn a_class_at_its_cap_is_kept_whole_without_a_draw() {
+        // Class 0 exactly at the cap (a) or under it (b): neither may consume the stream, so
+        // class 1 keeps the same images (shifted by one index) and a subset stays the same
+        // when a small class gains an image up to the cap.
+        let a = Split {
+            images: (0u8..10).collect(),
+            labels: vec![0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
+        };
+        let b = Split {
+            images: (1u8..10).collect(),
+            labels: vec![0, 1, 1, 1, 1, 1, 1, 1, 1],
+        };
+        for seed in 0..8 {
+            let ka = cap_indices(&a, 2, &mut ChaCha8Rng::seed_from_u64(seed));
+            let kb = cap_indices(&b, 2, &mut ChaCha8Rng::seed_from_u64(seed));
+            assert_eq!(ka[..2], [0, 1]);
+            let shifted: Vec<usize> = kb[1..].iter().map(|i| i + 1).collect();
+            assert_eq!(ka[2..], shifted[..], "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn held_out_images_leave_the_rest_and_nothing_is_lost() {
+        let split = Split {
+            images: (0u8..12).collect(),
+            labels: vec![0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2],
+        };
+        let (rest, held) = hold_out_per_class(&split, 1, 1, &mut ChaCha8Rng::seed_from_u64(3));
+        let mut held_labels = held.labels.clone();
+        held_labels.sort_unstable();
+        assert_eq!(held_labels, [0, 1, 2]);
+        assert_eq!(rest.len(), 9);
+        let mut all: Vec<u8> = rest.images.iter().chain(&held.images).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0u8..12).collect::<Vec<_>>());
+        assert!(rest.images.windows(2).all(|w| w[0] < w[1]));
+    }
 }

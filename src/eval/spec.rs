@@ -260,6 +260,14 @@ mod tests {
     }
 
     #[test]
+    fn a_listed_clean_has_the_id_of_the_prepended_one() {
+        // Best-epoch metrics join records under this id (`eval::registry::epoch_logged_metrics`).
+        let s = expand(&entries("[{name: fgsm, epsilon: 0.1}, {name: clean}]")).unwrap();
+        let ids: Vec<&str> = s.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(ids, ["fgsm_0.1", super::super::registry::EPOCH_LOGGED]);
+    }
+
+    #[test]
     fn bad_entries_name_the_field() {
         let e = expand(&entries("[{name: fgsm, epsilon: 0.1}, {name: fgsn}]")).unwrap_err();
         assert_eq!((e.index, e.field.as_deref()), (1, Some("name")));

@@ -86,6 +86,23 @@ mod tests {
     }
 
     #[test]
+    fn alpha_below_zero_or_not_finite_is_refused_and_zero_is_allowed() {
+        for name in ["input_mixup", "manifold_mixup", "factor_mixup"] {
+            let e = build(name, json!({"alpha": -0.5}).as_object().unwrap()).err();
+            assert!(
+                matches!(&e, Some(crate::Error::Param { path, .. }) if path == "alpha"),
+                "{name}: {e:?}"
+            );
+            assert!(build(name, json!({"alpha": 0.0}).as_object().unwrap()).is_ok());
+        }
+        // JSON has no NaN or infinity; YAML does, so the check must see them.
+        for alpha in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(manifold_mixup::check_alpha("t", alpha).is_err(), "{alpha}");
+        }
+        assert!(manifold_mixup::check_alpha("t", 1e-9).is_ok());
+    }
+
+    #[test]
     fn omitted_parameters_take_the_reference_defaults() {
         let p: manifold_mixup::Params = parse_value("t", &minimal("manifold_mixup")).unwrap();
         assert_eq!((p.layers, p.block_gradient), (vec![0, 1, 2], false));
