@@ -469,17 +469,41 @@ fn compare_trains_each_row_once_and_reports_beside_the_baseline() {
     .unwrap();
     let row = &json["rows"][0];
     assert_eq!(row["new"]["clean.test_error"]["n"], 2);
+    // The new row is the mean of the new method's own records, not of another experiment's.
+    let new = row["new"]["clean.test_error"]["mean"].as_f64().unwrap();
+    let derived = stem.trim_end_matches("-smoke.json");
+    let own: Vec<f64> = std::fs::read_dir(d.path().join("results").join(derived).join("smoke"))
+        .unwrap()
+        .map(|e| {
+            let r: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(e.unwrap().path()).unwrap()).unwrap();
+            r["metrics"]["clean.test_error"].as_f64().unwrap()
+        })
+        .collect();
+    assert_eq!(own.len(), 2);
+    assert!(
+        (new - (own[0] + own[1]) / 2.0).abs() < 1e-12,
+        "{new} vs {own:?}"
+    );
     let against = row["against"].as_array().unwrap();
     assert_eq!(against.len(), 2);
     for a in against {
         let m = &a["metrics"][0];
-        let new = row["new"]["clean.test_error"]["mean"].as_f64().unwrap();
         let base = m["baseline"]["mean"].as_f64().unwrap();
         assert!((m["delta"].as_f64().unwrap() - (new - base)).abs() < 1e-9);
         let v = m["verdict"].as_str().unwrap();
+        let text = match v {
+            "better" => "better",
+            "worse" => "worse",
+            "no_significant_difference" => "no significant difference",
+            other => panic!("{other}"),
+        };
+        // The Markdown row of this baseline method ends with the verdict's words.
+        let line = format!("| | {} |", a["method"].as_str().unwrap());
         assert!(
-            ["better", "worse", "no_significant_difference"].contains(&v),
-            "{v}"
+            out.lines()
+                .any(|l| l.starts_with(&line) && l.ends_with(&format!("| {text} |"))),
+            "{line} … {text}\n{out}"
         );
     }
     assert!(
@@ -494,6 +518,30 @@ fn compare_trains_each_row_once_and_reports_beside_the_baseline() {
     let (code, _, err) = mixbench(d.path(), &["compare", "tiny", "--with", with]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("trained 0 model(s)"), "{err}");
+
+    // A baseline blessed on another dataset (same training config) is shown, never judged.
+    let path = d.path().join("baselines/tiny.smoke.json");
+    let mut base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    base["experiments"]["none"]["dataset_fingerprint"] = "0".repeat(64).into();
+    std::fs::write(&path, serde_json::to_string(&base).unwrap()).unwrap();
+    let (code, out, err) = mixbench(d.path(), &["compare", "tiny", "--with", with]);
+    assert_eq!(code, 0, "{err}");
+    let stale: Vec<&str> = out
+        .lines()
+        .filter(|l| l.ends_with("| ≠ baseline is stale |"))
+        .collect();
+    // One row per compared metric, all of them No Mixup's; Manifold Mixup is still judged.
+    assert!(!stale.is_empty(), "{out}");
+    assert!(
+        stale.iter().all(|l| l.starts_with("| | No Mixup |")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("| | Manifold Mixup |") && !l.contains("stale")),
+        "{out}"
+    );
 }
 
 /// A suite with an error anywhere trains nothing: the error is exit 2 before the first cell.

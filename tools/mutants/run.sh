@@ -10,7 +10,8 @@
 # builds at opt-level >= 1 failed to link now and then here ("undefined hidden symbol
 # anon.*.llvm.*"), which cargo-mutants counts as an unviable mutant; without incremental, one
 # opt-level 1 build takes ~95 s. Tests that train for minutes at opt-level 0 are left out.
-# Summarise with tools/mutants/summarize.py OUT_ROOT --missed.
+# Summarise with tools/mutants/summarize.py OUT_ROOT --missed; MUTANTS_RE=<regex> keeps only the
+# mutants whose names match (tools/mutants/recheck.py uses it to retry the missed ones).
 set -u
 out=${1:?usage: run.sh OUT_ROOT [FILE...]}
 shift
@@ -52,5 +53,5 @@ for f in "$@"; do
   echo "$(date +%T) $f"
   cargo mutants --in-place --profile release --baseline skip --timeout 150 --build-timeout 400 \
     $(for a in "${fast[@]}" $tests; do printf -- '-C=%s ' "$a"; done) \
-    -f "$f" -o "$out/$name" >"$out/$name.log" 2>&1
+    ${MUTANTS_RE:+--re "$MUTANTS_RE"} -f "$f" -o "$out/$name" >"$out/$name.log" 2>&1
 done
