@@ -287,6 +287,21 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.message.contains("fgsm_0.1"), "{}", e.message);
+        for (bad, field) in [
+            ("[{name: rotation, degrees: -5}]", "degrees"),
+            ("[{name: shear, radians: -0.1}]", "radians"),
+            ("[{name: zoom, factor: -1.2}]", "factor"),
+            ("[{name: zoom, factor: 0}]", "factor"),
+        ] {
+            let e = expand(&entries(bad)).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{bad}: {}", e.message);
+        }
+        assert!(
+            expand(&entries(
+                "[{name: rotation, degrees: 0}, {name: shear, radians: 0}]"
+            ))
+            .is_ok()
+        );
         let e = expand(&entries("[{epsilon: 0.1}]")).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("name"));
         for name in [
