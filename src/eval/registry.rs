@@ -85,3 +85,40 @@ pub fn is_epoch_logged(key: &str) -> bool {
     key.strip_prefix(EPOCH_LOGGED)
         .is_some_and(|rest| rest.starts_with('.'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scoring::EvalMetrics;
+
+    #[test]
+    fn epoch_logged_metrics_are_the_clean_metrics_under_its_id() {
+        let m = EvalMetrics {
+            error_pct: 12.5,
+            top5_pct: 97.0,
+            nll: 0.4,
+            n: 8,
+            non_finite: 0,
+        };
+        let keys: Vec<(String, f64)> = [
+            ("clean.test_error", 12.5),
+            ("clean.top1_acc", 87.5),
+            ("clean.top5_acc", 97.0),
+            ("clean.test_nll", 0.4),
+        ]
+        .map(|(k, v)| (k.to_string(), v))
+        .into();
+        assert_eq!(epoch_logged_metrics(&m), keys);
+        for (k, _) in &keys {
+            assert!(is_epoch_logged(k), "{k}");
+        }
+        for k in [
+            "cleanup.test_error",
+            "fgsm_0.1.error",
+            "clean",
+            "x.clean.test_error",
+        ] {
+            assert!(!is_epoch_logged(k), "{k}");
+        }
+    }
+}

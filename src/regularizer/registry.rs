@@ -103,6 +103,18 @@ mod tests {
     }
 
     #[test]
+    fn manifold_mixup_layers_must_be_mix_points_of_the_model() {
+        let p = json!({"alpha": 1.0, "layers": [0, 3]});
+        let r = build("manifold_mixup", p.as_object().unwrap()).unwrap();
+        let e = r.validate(3).err();
+        assert!(
+            matches!(&e, Some(crate::Error::Param { path, .. }) if path == "layers[1]"),
+            "{e:?}"
+        );
+        assert!(r.validate(4).is_ok());
+    }
+
+    #[test]
     fn omitted_parameters_take_the_reference_defaults() {
         let p: manifold_mixup::Params = parse_value("t", &minimal("manifold_mixup")).unwrap();
         assert_eq!((p.layers, p.block_gradient), (vec![0, 1, 2], false));

@@ -15,6 +15,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from summarize import summarize  # noqa: E402
 
 
+def escape(text):
+    """Escapes the regex metacharacters only (Rust's regex refuses some of Python's escapes)."""
+    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
+
+
 def main():
     old, new = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     run_sh = pathlib.Path(__file__).with_name("run.sh")
@@ -26,7 +31,7 @@ def main():
         for _, name in missed:
             # "src/x.rs:22:22: replace > with >= in f" -> file, any line and column, same change
             file, rest = name.split(":", 1)
-            patterns.add(re.escape(file) + r":\d+:\d+: " + re.escape(rest.split(": ", 1)[1]) + "$")
+            patterns.add(escape(file) + r":\d+:\d+: " + escape(rest.split(": ", 1)[1]) + "$")
     if not files:
         print("nothing was missed")
         return
