@@ -83,7 +83,12 @@ mod tests {
             let built = (e.build)(minimal(e.name).as_object().unwrap()).unwrap();
             assert_eq!(built.name(), e.name);
             // Only factor mixup reads the latent factors; a suite is checked for them at load.
-            assert_eq!(built.needs_factors(), e.name == "factor_mixup", "{}", e.name);
+            assert_eq!(
+                built.needs_factors(),
+                e.name == "factor_mixup",
+                "{}",
+                e.name
+            );
         }
     }
 
