@@ -308,13 +308,13 @@ fn emitted_slurm_and_kubernetes_files_parse_and_name_every_shard_once() {
                 "{text}"
             );
         } else {
-            let v: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            let v: serde_json::Value = mixbench::suite::yaml::from_str(&text).unwrap();
             assert_eq!(v["kind"].as_str(), Some("Job"));
             assert_eq!(v["spec"]["completionMode"].as_str(), Some("Indexed"));
             assert_eq!(v["spec"]["completions"].as_u64(), Some(4));
             let c = &v["spec"]["template"]["spec"]["containers"][0];
             let cmdline: Vec<&str> = c["command"]
-                .as_sequence()
+                .as_array()
                 .unwrap()
                 .iter()
                 .map(|x| x.as_str().unwrap())
@@ -324,7 +324,7 @@ fn emitted_slurm_and_kubernetes_files_parse_and_name_every_shard_once() {
                 "mixbench --results-dir /results reproduce lk --profile smoke --shard auto --device cuda"
             );
             let env: Vec<(&str, &str)> = c["env"]
-                .as_sequence()
+                .as_array()
                 .unwrap()
                 .iter()
                 .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))

@@ -241,7 +241,7 @@ mod tests {
     use super::*;
 
     fn entries(yaml: &str) -> Vec<Map<String, Value>> {
-        serde_yaml::from_str(yaml).unwrap()
+        serde_saphyr::from_str(yaml).unwrap()
     }
 
     #[test]

@@ -43,9 +43,14 @@ pub(crate) fn parse_with(arg: &str) -> Result<Value> {
         Ok(t) => (t, format!("--with {arg}")),
         Err(_) => (arg.to_string(), "--with".to_string()),
     };
-    let v: Value = serde_yaml::from_str(&text).map_err(|e| {
+    let v: Value = crate::suite::yaml::from_str(&text).map_err(|e| {
+        if let Some(v) = &e.non_finite {
+            return Error::Config(format!("{origin}: {}: must be a finite number, got {v}", e.field));
+        }
+        let at = e.at.map(|(l, c)| format!(" at line {l}, column {c}")).unwrap_or_default();
         Error::Config(format!(
-            "{origin}: not YAML ({e}); expected a regularizer block such as '{{name: cutmix, alpha: 1.0}}', a file holding one, or a regularizer name"
+            "{origin}: not YAML ({}{at}); expected a regularizer block such as '{{name: cutmix, alpha: 1.0}}', a file holding one, or a regularizer name",
+            e.message
         ))
     })?;
     let block = match v {

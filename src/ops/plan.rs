@@ -199,7 +199,7 @@ fn kubernetes(
             }
         }
     });
-    let yaml = serde_yaml::to_string(&manifest)
+    let yaml = crate::suite::yaml::to_string(&manifest)
         .map_err(|e| Error::Other(format!("writing the manifest: {e}")))?;
     let mut s = String::new();
     for h in header {

@@ -1,9 +1,7 @@
-//! Per-experiment mean ± sample std over seeds, computed with polars; diverged seeds are
-//! listed, never averaged.
+//! Per-experiment mean ± sample std over seeds; diverged seeds are listed, never averaged.
 
 use std::collections::BTreeMap;
 
-use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::record::{CellDivergence, ResultRecord};
@@ -24,9 +22,8 @@ pub(crate) struct Stat {
 }
 
 impl Stat {
-    /// Mean, sample std (n − 1; 0 for one value) and count of `values` (tests build
-    /// expected aggregates with it; `aggregate` computes the same with polars).
-    #[cfg(test)]
+    /// Mean (sum in seed order, then divided), sample std (two-pass, n − 1; 0 for one value)
+    /// and count of `values`: a fixed order of operations, so the bits never depend on a library.
     pub(crate) fn from_values(values: &[f64]) -> Stat {
         let n = values.len();
         let mean = values.iter().sum::<f64>() / n.max(1) as f64;
@@ -65,35 +62,21 @@ pub(crate) struct ExperimentSummary {
     pub(crate) diverged: Vec<(u64, CellDivergence)>,
 }
 
-fn polars_err(e: PolarsError) -> Error {
-    Error::Other(format!("aggregation failed: {e}"))
-}
-
-/// Aggregates `records` per experiment for `metrics` (concrete keys).
+/// Aggregates `records` per experiment for `metrics` (concrete keys), sorted by experiment id.
 ///
 /// Records of one experiment must share a training hash and a dataset fingerprint.
 pub(crate) fn aggregate(
     records: &[ResultRecord],
     metrics: &[MetricSpec],
 ) -> Result<Vec<ExperimentSummary>> {
-    if records.is_empty() {
-        return Ok(vec![]);
-    }
-    let df = metric_frame(records, metrics)?;
-    let out = grouped_stats(df, metrics.len())?;
-    let ids = out
-        .column("experiment")
-        .map_err(polars_err)?
-        .str()
-        .map_err(polars_err)?
-        .clone();
+    let ids: std::collections::BTreeSet<&str> =
+        records.iter().map(|r| r.experiment.as_str()).collect();
     let mut summaries = Vec::new();
-    for (row, id) in ids.iter().enumerate() {
-        let id = id.unwrap_or_default().to_string();
-        let recs = experiment_records(records, &id)?;
-        let (stats, sources) = metric_stats(&out, row, &recs, metrics)?;
+    for id in ids {
+        let recs = experiment_records(records, id)?;
+        let (stats, sources) = metric_stats(&recs, metrics);
         summaries.push(ExperimentSummary {
-            experiment: id,
+            experiment: id.to_string(),
             training_hash: recs[0].training_hash.clone(),
             dataset_fingerprint: recs[0].dataset.fingerprint.clone(),
             seeds: recs.iter().map(|r| r.seed).collect(),
@@ -106,52 +89,6 @@ pub(crate) fn aggregate(
         });
     }
     Ok(summaries)
-}
-
-/// One naming scheme shared by the frame and the grouped stats, which look columns up by it.
-fn col_name(i: usize) -> String {
-    format!("m{i}")
-}
-
-/// One row per record so polars can group by experiment.
-fn metric_frame(records: &[ResultRecord], metrics: &[MetricSpec]) -> Result<DataFrame> {
-    let mut columns: Vec<Column> = vec![
-        Column::new(
-            "experiment".into(),
-            records
-                .iter()
-                .map(|r| r.experiment.clone())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "seed".into(),
-            records.iter().map(|r| r.seed).collect::<Vec<_>>(),
-        ),
-    ];
-    for (i, m) in metrics.iter().enumerate() {
-        let vals: Vec<Option<f64>> = records
-            .iter()
-            .map(|r| r.metric(&m.name, m.from == Which::Best))
-            .collect();
-        columns.push(Column::new(col_name(i).into(), vals));
-    }
-    DataFrame::new(records.len(), columns).map_err(polars_err)
-}
-
-/// Sorted by experiment so summaries come out in a stable order.
-fn grouped_stats(df: DataFrame, n_metrics: usize) -> Result<DataFrame> {
-    let mut aggs = vec![col("seed").count().alias("n")];
-    for i in 0..n_metrics {
-        let c = col_name(i);
-        aggs.push(col(c.as_str()).mean().alias(format!("{c}__mean")));
-        aggs.push(col(c.as_str()).std(1).alias(format!("{c}__std")));
-    }
-    df.lazy()
-        .group_by([col("experiment")])
-        .agg(aggs)
-        .sort(["experiment"], Default::default())
-        .collect()
-        .map_err(polars_err)
 }
 
 /// Seeds of different configs or datasets would average unlike runs, so they are refused.
@@ -191,42 +128,26 @@ fn experiment_records<'a>(records: &'a [ResultRecord], id: &str) -> Result<Vec<&
     Ok(recs)
 }
 
-/// Mean and std come from polars; the per-seed values are kept so reports can show each seed.
+/// A metric no seed reported (all diverged, or not computed) gets no entry rather than a NaN.
 fn metric_stats(
-    out: &DataFrame,
-    row: usize,
     recs: &[&ResultRecord],
     metrics: &[MetricSpec],
-) -> Result<(BTreeMap<String, Stat>, BTreeMap<String, String>)> {
+) -> (BTreeMap<String, Stat>, BTreeMap<String, String>) {
     let mut stats = BTreeMap::new();
     let mut sources = BTreeMap::new();
-    for (i, m) in metrics.iter().enumerate() {
-        let get = |suffix: &str| -> Result<Option<f64>> {
-            let c = out
-                .column(&format!("{}__{suffix}", col_name(i)))
-                .map_err(polars_err)?;
-            Ok(c.f64().map_err(polars_err)?.get(row))
-        };
+    for m in metrics {
         let values: Vec<f64> = recs
             .iter()
             .filter_map(|r| r.metric(&m.name, m.from == Which::Best))
             .collect();
-        if let Some(mean) = get("mean")? {
-            stats.insert(
-                m.name.clone(),
-                Stat {
-                    mean,
-                    std: get("std")?.unwrap_or(0.0),
-                    n: values.len(),
-                    values,
-                },
-            );
+        if !values.is_empty() {
+            stats.insert(m.name.clone(), Stat::from_values(&values));
         }
         if let Some(h) = recs.iter().find_map(|r| r.metric_sources.get(&m.name)) {
             sources.insert(m.name.clone(), h.clone());
         }
     }
-    Ok((stats, sources))
+    (stats, sources)
 }
 
 #[cfg(test)]
@@ -308,6 +229,17 @@ mod tests {
         let s = aggregate(&r, &spec(Which::Best)).unwrap();
         assert_eq!(s[0].metrics["clean.test_error"].mean, 2.0);
         assert_eq!(s[0].metric_sources["clean.test_error"], "e");
+    }
+
+    #[test]
+    fn std_is_two_pass_and_exact_far_from_zero() {
+        // The one-pass formula (Σx² − n·mean²)/(n − 1) loses every digit here; two passes give 1.
+        let s = Stat::from_values(&[1e9 + 1.0, 1e9 + 2.0, 1e9 + 3.0]);
+        assert_eq!((s.mean, s.std, s.n), (1e9 + 2.0, 1.0, 3));
+        // The mean adds in seed order: (0.1 + 0.2) + 0.3, then divides.
+        let s = Stat::from_values(&[0.1, 0.2, 0.3]);
+        assert_eq!(s.mean.to_bits(), (((0.1f64 + 0.2) + 0.3) / 3.0).to_bits());
+        assert_eq!(Stat::from_values(&[]).n, 0);
     }
 
     #[test]

@@ -4,9 +4,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::loaded::{LoadedSuite, profile_names};
-use super::locate::{Seg, locate, parse_path, render};
+use super::locate::{Seg, locate, parse_path};
 use super::resolve::{Resolved, resolve_experiment};
 use super::schema::{ProfileSpec, Suite, Which};
+use super::yaml::{self, YamlError};
 use crate::error::{Error, Result};
 
 /// Loads `suites/<id>.yaml` from `dir`, or a suite file given by path.
@@ -54,41 +55,34 @@ pub fn list_ids(dir: &Path) -> Result<Vec<String>> {
 
 /// Parses and validates suite text.
 pub fn parse(path: &Path, text: &str) -> Result<LoadedSuite> {
-    if let Ok(raw) = serde_yaml::from_str::<serde_yaml::Value>(text)
-        && let Some((at, v)) = non_finite(&raw, &mut Vec::new())
+    let place = |e: &YamlError| {
+        let at = e.at.or_else(|| locate(text, &parse_path(&e.field)));
+        at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default()
+    };
+    let field = |e: &YamlError| match e.field.as_str() {
+        "." => "(top level)".to_string(),
+        f => f.to_string(),
+    };
+    // First as plain data: a NaN or infinite number anywhere is named as such, not as the type
+    // error it would cause in the field that holds it.
+    if let Err(e) = yaml::from_str::<serde_json::Value>(text)
+        && let Some(v) = &e.non_finite
     {
-        let loc = locate(text, &at)
-            .map(|(l, c)| format!(":{l}:{c}"))
-            .unwrap_or_default();
         return Err(Error::Config(format!(
-            "{}{loc}: {}: must be a finite number, got {v}",
+            "{}{}: {}: must be a finite number, got {v}",
             path.display(),
-            render(&at)
+            place(&e),
+            field(&e)
         )));
     }
-    let de = serde_yaml::Deserializer::from_str(text);
-    let suite: Suite = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.inner();
-        let loc = inner
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .or_else(|| locate(text, &parse_path(&field)));
-        let loc = loc.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
-        // serde_yaml appends its own position; keep one, ours, in front.
-        let msg = inner.to_string();
-        let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        // ... and sometimes the field path too, which we already print.
-        let msg = msg
-            .strip_prefix(&format!("{field}: "))
-            .map(str::to_string)
-            .unwrap_or(msg);
-        let field = if field == "." {
-            "(top level)".to_string()
-        } else {
-            field
-        };
-        Error::Config(format!("{}{loc}: {field}: {msg}", path.display()))
+    let suite: Suite = yaml::from_str(text).map_err(|e| {
+        Error::Config(format!(
+            "{}{}: {}: {}",
+            path.display(),
+            place(&e),
+            field(&e),
+            e.message
+        ))
     })?;
     let mut loaded = LoadedSuite {
         suite,
@@ -126,31 +120,6 @@ fn id_error(what: &str, id: &str) -> String {
     format!(
         "{what} `{id}` is not a safe name: use 1-{MAX_ID_LEN} characters of [A-Za-z0-9_.-], not starting with `.` (ids name files under the results folder)"
     )
-}
-
-/// The first NaN or infinite number in the YAML text, with its path: such a value would become
-/// `null` in the suite's JSON and be reported as a type error far from its cause.
-fn non_finite(v: &serde_yaml::Value, path: &mut Vec<Seg>) -> Option<(Vec<Seg>, f64)> {
-    match v {
-        serde_yaml::Value::Number(n) => n
-            .as_f64()
-            .filter(|f| !f.is_finite())
-            .map(|f| (path.clone(), f)),
-        serde_yaml::Value::Sequence(s) => s.iter().enumerate().find_map(|(i, x)| {
-            path.push(Seg::Index(i));
-            let r = non_finite(x, path);
-            path.pop();
-            r
-        }),
-        serde_yaml::Value::Mapping(m) => m.iter().find_map(|(k, x)| {
-            path.push(Seg::Key(k.as_str().map(str::to_string).unwrap_or_default()));
-            let r = non_finite(x, path);
-            path.pop();
-            r
-        }),
-        serde_yaml::Value::Tagged(t) => non_finite(&t.value, path),
-        _ => None,
-    }
 }
 
 /// Checks everything that needs no model or data; reports every error found, not the first.

@@ -1,5 +1,5 @@
-//! Finds the line and column of a field path in block-style YAML text, so errors found after
-//! merging (when serde no longer knows positions) still point into the suite file.
+//! Finds the line and column of a field path in a suite's YAML, so errors found after merging
+//! and sweep expansion (when serde no longer knows positions) still point into the suite file.
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,132 +53,99 @@ pub fn render(path: &[Seg]) -> String {
     s
 }
 
-fn indent_of(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
+/// Line and column (1-based) of a node or key.
+type Pos = (usize, usize);
+
+/// One parsed node: where it starts, and its children. An alias shares the anchored node, so a
+/// path through an alias ends where the value is written.
+enum Node {
+    Scalar(Pos),
+    Seq(Pos, Vec<usize>),
+    Map(Pos, Vec<(String, Pos, usize)>),
 }
 
-fn is_content(line: &str) -> bool {
-    let t = line.trim();
-    !t.is_empty() && !t.starts_with('#')
+fn start(node: &Node) -> Pos {
+    match node {
+        Node::Scalar(at) | Node::Seq(at, _) | Node::Map(at, _) => *at,
+    }
 }
 
-/// Line (1-based) and column (1-based) of the deepest prefix of `path` found in `text`.
+/// The document's nodes, the root first; None when the text is not YAML or has a key that is
+/// not a plain value (the suite parser refuses those with their own position).
+fn parse_tree(text: &str) -> Option<Vec<Node>> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut anchors = std::collections::HashMap::new();
+    // Open collections; for a mapping, the key still waiting for its value.
+    let mut open: Vec<(usize, Option<(String, Pos)>)> = Vec::new();
+    for ev in Parser::new_from_str(text) {
+        let (ev, span) = ev.ok()?;
+        let at = (span.start.line(), span.start.col() + 1);
+        let key_position =
+            matches!(open.last(), Some((m, None)) if matches!(nodes[*m], Node::Map(..)));
+        let (id, anchor, opens) = match ev {
+            Event::Scalar(k, ..) if key_position => {
+                open.last_mut()?.1 = Some((k.into_owned(), at));
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                open.pop();
+                continue;
+            }
+            _ if key_position => return None,
+            Event::Scalar(_, _, anchor, _) => (push(&mut nodes, Node::Scalar(at)), anchor, false),
+            Event::SequenceStart(_, anchor, _) => {
+                (push(&mut nodes, Node::Seq(at, vec![])), anchor, true)
+            }
+            Event::MappingStart(_, anchor, _) => {
+                (push(&mut nodes, Node::Map(at, vec![])), anchor, true)
+            }
+            Event::Alias(anchor) => (*anchors.get(&anchor)?, 0, false),
+            _ => continue,
+        };
+        if anchor != 0 {
+            anchors.insert(anchor, id);
+        }
+        if let Some((parent, key)) = open.last_mut() {
+            match &mut nodes[*parent] {
+                Node::Seq(_, items) => items.push(id),
+                Node::Map(_, entries) => {
+                    let (k, key_at) = key.take()?;
+                    entries.push((k, key_at, id));
+                }
+                Node::Scalar(_) => return None,
+            }
+        }
+        if opens {
+            open.push((id, None));
+        }
+    }
+    (!nodes.is_empty()).then_some(nodes)
+}
+
+fn push(nodes: &mut Vec<Node>, node: Node) -> usize {
+    nodes.push(node);
+    nodes.len() - 1
+}
+
+/// Line (1-based) and column (1-based) of the deepest prefix of `path` found in `text`: a key's
+/// own position, or a sequence item's first character. Follows aliases to the anchored text.
 pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
-    // Replace "- " list markers by spaces so keys of list items line up as mapping keys.
-    let mut view: Vec<String> = text.lines().map(str::to_string).collect();
-    let (mut lo, mut hi) = (0usize, view.len());
-    let mut parent: isize = -1;
-    let mut found: Option<(usize, usize)> = None;
-    for (depth, seg) in path.iter().enumerate() {
-        // Nothing below the found line: the rest is a flow collection on that line.
-        if let Some((l, c)) = found
-            && lo >= l
-            && (lo >= hi || !(lo..hi).any(|i| is_content(&view[i])))
-        {
-            let line = text.lines().nth(l - 1).unwrap_or_default();
-            return Some((l, locate_inline(line, c - 1, &path[depth..]) + 1));
-        }
-        match seg {
-            Seg::Key(k) => {
-                let pat = format!("{k}:");
-                let Some(child) = (lo..hi)
-                    .filter(|&i| is_content(&view[i]))
-                    .map(|i| indent_of(&view[i]))
-                    .filter(|&c| c as isize > parent)
-                    .min()
-                else {
-                    return found;
-                };
-                let Some(hit) = (lo..hi).find(|&i| {
-                    indent_of(&view[i]) == child && view[i].trim_start().starts_with(&pat)
-                }) else {
-                    return found;
-                };
-                found = Some((hit + 1, child + 1));
-                let end = (hit + 1..hi)
-                    .find(|&i| is_content(&view[i]) && indent_of(&view[i]) <= child)
-                    .unwrap_or(hi);
-                lo = hit + 1;
-                hi = end;
-                parent = child as isize;
+    let nodes = parse_tree(text)?;
+    let (mut cur, mut found) = (0, None);
+    for seg in path {
+        let next = match (&nodes[cur], seg) {
+            (Node::Map(_, entries), Seg::Key(k)) => {
+                entries.iter().find(|e| &e.0 == k).map(|e| (e.1, e.2))
             }
-            Seg::Index(n) => {
-                let items: Vec<usize> = (lo..hi)
-                    .filter(|&i| view[i].trim_start().starts_with("- ") || view[i].trim() == "-")
-                    .collect();
-                let Some(dash) = items.iter().map(|&i| indent_of(&view[i])).min() else {
-                    return found;
-                };
-                let items: Vec<usize> = items
-                    .into_iter()
-                    .filter(|&i| indent_of(&view[i]) == dash)
-                    .collect();
-                let Some(&hit) = items.get(*n) else {
-                    return found;
-                };
-                found = Some((hit + 1, dash + 1));
-                let end = (hit + 1..hi)
-                    .find(|&i| is_content(&view[i]) && indent_of(&view[i]) <= dash)
-                    .unwrap_or(hi);
-                // The item's first key shares the dash line: blank the marker out.
-                let mut l = view[hit].clone();
-                l.replace_range(dash..dash + 1, " ");
-                view[hit] = l;
-                lo = hit;
-                hi = end;
-                parent = dash as isize;
-            }
-        }
+            (Node::Seq(_, items), Seg::Index(i)) => items.get(*i).map(|&n| (start(&nodes[n]), n)),
+            _ => None,
+        };
+        let Some((at, id)) = next else { break };
+        found = Some(at);
+        cur = id;
     }
     found
-}
-
-/// Byte column (0-based) of `path` inside the flow collections of `line`, starting from the
-/// key or item at `from`; stops at the deepest segment it finds.
-fn locate_inline(line: &str, from: usize, path: &[Seg]) -> usize {
-    let b = line.as_bytes();
-    let mut at = from;
-    for seg in path {
-        match seg {
-            Seg::Key(k) => {
-                let pat = format!("{k}:");
-                // Only a key that starts a mapping entry (after `{`, `,` or a space).
-                let hit = line[at..]
-                    .match_indices(&pat)
-                    .map(|(i, _)| at + i)
-                    .find(|&i| i == 0 || matches!(b[i - 1], b'{' | b',' | b' ' | b'\t'));
-                match hit {
-                    Some(i) => at = i,
-                    None => return at,
-                }
-            }
-            Seg::Index(n) => {
-                let Some(open) = line[at..].find('[').map(|i| at + i) else {
-                    return at;
-                };
-                // Walk to the n-th top-level item of the sequence.
-                let (mut depth, mut item, mut i, mut start) = (0usize, 0usize, open + 1, open + 1);
-                while i < b.len() && item < *n {
-                    match b[i] {
-                        b'[' | b'{' => depth += 1,
-                        b']' | b'}' if depth == 0 => return at,
-                        b']' | b'}' => depth -= 1,
-                        b',' if depth == 0 => {
-                            item += 1;
-                            start = i + 1;
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                if item < *n {
-                    return at;
-                }
-                at = start + line[start..].len() - line[start..].trim_start().len();
-            }
-        }
-    }
-    at
 }
 
 #[cfg(test)]
@@ -206,11 +173,36 @@ mod tests {
         assert_eq!(locate(flow, &parse_path("a.b.c.d[1].e")), Some((2, 19)));
         assert_eq!(locate(flow, &parse_path("a.b.c.d[2]")), Some((2, 26)));
         assert_eq!(locate(flow, &parse_path("a.b.f")), Some((2, 31)));
+        // Block items are found at their first key, the dash's line.
+        assert_eq!(locate(Y, &parse_path("experiments[1]")), Some((9, 5)));
         // A missing key stops at the deepest prefix found.
         assert_eq!(locate(flow, &parse_path("a.zzz")), Some((1, 1)));
         assert_eq!(
             render(&parse_path("experiments[1].overrides.model")),
             "experiments[1].overrides.model"
         );
+    }
+
+    #[test]
+    fn paths_through_an_alias_end_where_the_value_is_written() {
+        let y = "base: &b\n  optimizer: {lr: 0.1}\n  epochs: 3\nrows:\n  - overrides: *b\n  - overrides: {epochs: 4}\n";
+        // The key itself is at its use; what lies inside is where the anchor wrote it.
+        assert_eq!(locate(y, &parse_path("rows[0].overrides")), Some((5, 5)));
+        assert_eq!(
+            locate(y, &parse_path("rows[0].overrides.optimizer.lr")),
+            Some((2, 15))
+        );
+        assert_eq!(
+            locate(y, &parse_path("rows[0].overrides.epochs")),
+            Some((3, 3))
+        );
+        assert_eq!(
+            locate(y, &parse_path("rows[1].overrides.epochs")),
+            Some((6, 17))
+        );
+        // Keys are matched whole, not by prefix or inside values.
+        let tricky = "a:\n  lrx: 1\n  note: 'lr: 2'\n  lr: 3\n";
+        assert_eq!(locate(tricky, &parse_path("a.lr")), Some((4, 3)));
+        assert_eq!(locate("a: [1, 2\n", &parse_path("a")), None, "not YAML");
     }
 }

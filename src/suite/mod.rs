@@ -9,6 +9,7 @@ pub mod paper;
 pub mod resolve;
 pub mod schema;
 pub mod sweep;
+pub mod yaml;
 
 pub use load::load;
 pub use loaded::LoadedSuite;
