@@ -21,6 +21,21 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def cpu_name():
+    """The CPU model and its widest vector extension, as README's speed table names them."""
+    model, flags = platform.machine(), set()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = "AVX-512" if "avx512f" in flags else "AVX2 + FMA, no AVX-512" if "avx2" in flags else "no AVX2"
+    return f"{model} ({simd})"
+
+
 def target_dir():
     return os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 
@@ -64,7 +79,7 @@ def main():
         m = re.match(r"^appg_b256_(none|manifold)\s+([0-9.]+)\s+([0-9.]+)", line)
         if m:
             rows.append((f"App. G MLP Adam step, batch 256, {m.group(1)}", float(m.group(2)), float(m.group(3))))
-    print(f"Measured {datetime.date.today()} on {platform.processor() or platform.machine()}, "
+    print(f"Measured {datetime.date.today()} on {cpu_name()}, "
           f"{os.cpu_count()} cores, {threads} threads, PyTorch {torch['torch']}.\n")
     print("| step | mixbench (median) | PyTorch (median) | ratio |\n|---|---|---|---|")
     for name, ours, theirs in rows:
