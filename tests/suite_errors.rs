@@ -622,3 +622,49 @@ fn a_downstream_parameter_error_points_at_its_value() {
     let s = mixbench::cli::schema::component("regularizer", "suite_test_penalty").unwrap();
     assert_eq!(s["properties"]["beta"]["type"], "number", "{s}");
 }
+
+#[test]
+fn duplicate_and_merge_keys_are_refused_where_they_are_written() {
+    let text = GOOD.replace("optimizer: {lr: 0.1,", "optimizer: {lr: 0.1, lr: 0.2,");
+    let (l, c) = pos(&text, "optimizer:", "lr: 0.2");
+    let e = err(&text);
+    assert_eq!(
+        head(&e),
+        format!("suites/t.yaml:{l}:{c}: defaults.optimizer"),
+        "{e}"
+    );
+    assert!(e.contains("duplicate key `lr`"), "{e}");
+    let text = GOOD.replace(
+        "  regularizer: {name: none}",
+        "  regularizer: &r {name: none}\n  extra: {<<: *r}",
+    );
+    let e = err(&text);
+    assert!(
+        e.starts_with("suites/t.yaml:10:11: defaults.extra: "),
+        "{e}"
+    );
+    assert!(e.contains("merge keys (`<<`) are not supported"), "{e}");
+    // YAML 1.1 spellings are strings: `yes` is no boolean, so a bool field refuses it.
+    let e = err(&with_row(
+        "      regularizer: {name: cutout, length: 4, per_example: yes}\n",
+    ));
+    assert!(
+        e.contains("experiments[2].overrides.regularizer.per_example"),
+        "{e}"
+    );
+    assert!(e.contains("expected a boolean"), "{e}");
+}
+
+#[test]
+fn an_error_inside_an_alias_points_at_the_anchored_text() {
+    let text = GOOD.replace(
+        "profiles:",
+        "  - id: x\n    architecture: MLP\n    method: X\n    overrides:\n      regularizer: &bad {name: cutmix, alpha: 1.0, prob: 2}\n  - id: y\n    architecture: MLP\n    method: Y\n    overrides: {regularizer: *bad}\nprofiles:",
+    );
+    let (l, c) = pos(&text, "&bad", "prob:");
+    let e = err(&text);
+    for row in [2, 3] {
+        let want = format!("suites/t.yaml:{l}:{c}: experiments[{row}].overrides.regularizer.prob");
+        assert!(e.contains(&want), "missing `{want}` in:\n{e}");
+    }
+}

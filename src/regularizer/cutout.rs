@@ -117,6 +117,28 @@ mod tests {
     use candle_core::Device;
 
     #[test]
+    fn a_zero_length_or_zero_holes_is_refused_at_its_own_field() {
+        let field = |v: serde_json::Value| match build(v.as_object().unwrap()) {
+            Err(crate::Error::Param { path, .. }) => Some(path),
+            Err(e) => panic!("{e}"),
+            Ok(_) => None,
+        };
+        assert_eq!(
+            field(serde_json::json!({"length": 0})),
+            Some("length".into())
+        );
+        assert_eq!(
+            field(serde_json::json!({"length": 0, "holes": 2})),
+            Some("length".into())
+        );
+        assert_eq!(
+            field(serde_json::json!({"length": 4, "holes": 0})),
+            Some("holes".into())
+        );
+        assert_eq!(field(serde_json::json!({"length": 4})), None);
+    }
+
+    #[test]
     fn patches_match_the_reference_by_hand() {
         // length 16 around (10, 20) in 32×32: [2, 18) × [12, 28).
         assert_eq!(cutout_patch(32, 32, 16, 10, 20), [2, 18, 12, 28]);

@@ -74,8 +74,22 @@ fn to_error(e: serde_saphyr::Error, field: String) -> YamlError {
     YamlError {
         at,
         message: reword(text),
-        field: if field.is_empty() { ".".into() } else { field },
+        field: field_path(&field),
         non_finite,
+    }
+}
+
+/// serde_path_to_error writes `?` for a key it could not name (inside a map being built); the
+/// path up to there is what the author can find.
+fn field_path(raw: &str) -> String {
+    let kept: Vec<&str> = raw
+        .split('.')
+        .filter(|s| *s != "?" && !s.is_empty())
+        .collect();
+    if kept.is_empty() {
+        ".".into()
+    } else {
+        kept.join(".")
     }
 }
 
@@ -202,7 +216,8 @@ mod tests {
     #[test]
     fn hostile_and_ambiguous_input_is_refused_with_line_and_column() {
         let e = err("a: 1\nb: 2\na: 3\n");
-        assert_eq!(e.at, Some((3, 1)), "{e:?}");
+        assert_eq!((e.at, e.field.as_str()), (Some((3, 1)), "."), "{e:?}");
+        assert_eq!(err("opt: {lr: 1, lr: 2}").field, "opt");
         assert_eq!(
             e.message,
             "duplicate key `a`: a key may appear only once in a mapping"
