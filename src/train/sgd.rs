@@ -178,6 +178,42 @@ mod tests {
     /// Two steps on p = [1, -2, 0.5] with loss = Σ c·p (constant gradient c), against the
     /// PyTorch rule worked out by hand.
     #[test]
+    fn validate_refuses_what_torch_optim_sgd_refuses() {
+        let ok = SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        // Zero is allowed everywhere (plain SGD without decay).
+        let zero = SgdConfig {
+            lr: 0.0,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        };
+        assert_eq!(zero.validate(), Ok(()));
+        for (field, v) in [
+            ("lr", -0.1),
+            ("momentum", -1.0),
+            ("weight_decay", f64::INFINITY),
+            ("lr", f64::NAN),
+        ] {
+            let mut c = ok.clone();
+            match field {
+                "lr" => c.lr = v,
+                "momentum" => c.momentum = v,
+                _ => c.weight_decay = v,
+            }
+            let e = c.validate().unwrap_err();
+            assert!(e.starts_with(&format!("optimizer.{field} must be a number >= 0")), "{e}");
+        }
+        let e = SgdConfig { momentum: 0.0, ..ok }.validate().unwrap_err();
+        assert!(e.contains("nesterov needs momentum > 0"), "{e}");
+    }
+
+    #[test]
     fn momentum_nesterov_decay_matches_pytorch_rule() {
         let dev = Device::Cpu;
         let p = Var::new(&[1.0f32, -2.0, 0.5], &dev).unwrap();
