@@ -207,9 +207,17 @@ mod tests {
                 _ => c.weight_decay = v,
             }
             let e = c.validate().unwrap_err();
-            assert!(e.starts_with(&format!("optimizer.{field} must be a number >= 0")), "{e}");
+            assert!(
+                e.starts_with(&format!("optimizer.{field} must be a number >= 0")),
+                "{e}"
+            );
         }
-        let e = SgdConfig { momentum: 0.0, ..ok }.validate().unwrap_err();
+        let e = SgdConfig {
+            momentum: 0.0,
+            ..ok
+        }
+        .validate()
+        .unwrap_err();
         assert!(e.contains("nesterov needs momentum > 0"), "{e}");
     }
 
