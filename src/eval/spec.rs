@@ -268,6 +268,38 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_1_to_64_safe_characters() {
+        let ok = "a".repeat(64);
+        for id in ["small-eps_0.1", ok.as_str()] {
+            let text = format!("[{{name: fgsm, epsilon: 0.1, id: '{id}'}}]");
+            let specs = expand(&entries(&text)).unwrap();
+            assert!(specs.iter().any(|s| s.id == id), "{id}");
+        }
+        let long = "a".repeat(65);
+        for id in ["", "a/b", "a b", "ε", long.as_str()] {
+            let text = format!("[{{name: fgsm, epsilon: 0.1, id: '{id}'}}]");
+            let e = expand(&entries(&text)).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("id"), "{id:?}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn the_hashed_value_is_name_and_parameters_without_the_id() {
+        let specs = expand(&entries("[{name: fgsm, epsilon: 0.1, id: small}]")).unwrap();
+        let fgsm = specs.iter().find(|s| s.name == "fgsm").unwrap();
+        let h = fgsm.hashed_value();
+        assert_eq!(
+            (h["name"].as_str(), h["epsilon"].as_f64()),
+            (Some("fgsm"), Some(0.1))
+        );
+        assert!(h.get("id").is_none(), "{h}");
+        // Every parameter the spec keeps is hashed: a changed parameter is a new evaluation.
+        let mut want = fgsm.params.clone();
+        want.insert("name".into(), Value::String("fgsm".into()));
+        assert_eq!(h, Value::Object(want));
+    }
+
+    #[test]
     fn bad_entries_name_the_field() {
         let e = expand(&entries("[{name: fgsm, epsilon: 0.1}, {name: fgsn}]")).unwrap_err();
         assert_eq!((e.index, e.field.as_deref()), (1, Some("name")));
