@@ -284,6 +284,25 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicate_id_points_at_the_entry_that_repeats_it() {
+        let e = expand(&entries(
+            "[{name: fgsm, epsilon: 0.1, id: a}, {name: zoom, factor: 1.2, id: a}, {name: rotation, degrees: 5}]",
+        ))
+        .unwrap_err();
+        assert_eq!(
+            (e.index, e.field.as_deref()),
+            (1, Some("id")),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("two evaluations have the id `a`"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
     fn the_hashed_value_is_name_and_parameters_without_the_id() {
         let specs = expand(&entries("[{name: fgsm, epsilon: 0.1, id: small}]")).unwrap();
         let fgsm = specs.iter().find(|s| s.name == "fgsm").unwrap();
