@@ -5,10 +5,13 @@
 //! over the batch (e.g. dead channels of a reduced-width network), and there the two disagree
 //! by whole gradient terms.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 /// `max(x, 0)` whose gradient is 1 where `x > 0` and 0 elsewhere, as in PyTorch.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+        return crate::kernels::relu::relu_cpu(x);
+    }
     // The comparison is not differentiable, so the mask is a constant in the backward pass.
     let mask = x.gt(0.0)?.to_dtype(x.dtype())?;
     x * mask
