@@ -31,16 +31,9 @@ impl MixPlan {
 
 /// λ ~ Beta(α, α), or 1 when α ≤ 0 (the reference's `get_lambda`).
 pub fn sample_lambda(alpha: f64, rng: &mut ChaCha8Rng) -> f32 {
-    if alpha > 0.0 {
-        // Beta::new only fails for non-positive or non-finite shapes, excluded above and by
-        // config validation.
-        match Beta::new(alpha, alpha) {
-            Ok(d) => d.sample(rng) as f32,
-            Err(_) => 1.0,
-        }
-    } else {
-        1.0
-    }
+    // rand_distr refuses exactly the shapes the reference maps to λ = 1 (α ≤ 0, and NaN, which
+    // config validation excludes), so its error is that branch; nothing is drawn there.
+    Beta::new(alpha, alpha).map_or(1.0, |d| d.sample(rng) as f32)
 }
 
 /// Draws λ, then the layer uniformly from `layers`, then a uniform permutation.
@@ -228,5 +221,11 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         assert_eq!(sample_lambda(0.0, &mut rng), 1.0);
         assert_eq!(sample_lambda(-1.0, &mut rng), 1.0);
+        assert_eq!(sample_lambda(f64::NAN, &mut rng), 1.0);
+        // No draw at λ = 1: the stream continues where it was, as the reference's.
+        assert_eq!(
+            rng.random::<u64>(),
+            ChaCha8Rng::seed_from_u64(1).random::<u64>()
+        );
     }
 }

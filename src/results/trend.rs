@@ -183,4 +183,68 @@ mod tests {
             .is_empty()
         );
     }
+
+    #[test]
+    fn a_step_confirmed_by_the_last_runs_counts_and_ties_with_the_tolerance_are_within() {
+        // The confirming runs end the history: still a step (j + persist == len).
+        let s = detect(
+            &history(&[(5.0, "a"), (5.0, "a"), (6.0, "a"), (6.0, "a")]),
+            0.5,
+            Better::Lower,
+            2,
+        );
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!((s[0].index, s[0].after), (2, 6.0));
+        // Exactly the tolerance away (0.25 is exact in binary) is within it: 5.25 joins the
+        // level, so the step at 6.0 starts from 5.125. A confirming run exactly at the
+        // tolerance does not confirm.
+        let h = history(&[(5.0, "a"), (5.25, "a"), (6.0, "a"), (6.0, "a")]);
+        let s = detect(&h, 0.25, Better::Lower, 2);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!((s[0].index, s[0].before), (2, 5.125));
+        let h = history(&[(5.0, "a"), (6.0, "a"), (5.25, "a"), (5.0, "a")]);
+        assert!(detect(&h, 0.25, Better::Lower, 2).is_empty());
+    }
+
+    #[test]
+    fn confirmations_must_be_on_the_same_side_and_persist_zero_means_one() {
+        // Beyond the tolerance on both sides in turn: two blips, no step.
+        let h = history(&[(5.0, "a"), (6.0, "a"), (4.0, "a"), (5.0, "a")]);
+        assert!(detect(&h, 0.5, Better::Lower, 2).is_empty());
+        // persist 1: every move beyond the tolerance is a step at once; 0 is taken as 1.
+        let h = history(&[(5.0, "a"), (6.0, "a"), (5.0, "a")]);
+        for persist in [0, 1] {
+            let s = detect(&h, 0.5, Better::Lower, persist);
+            assert_eq!(s.len(), 2, "persist {persist}: {s:?}");
+            assert_eq!(s[0].direction, Direction::Regression);
+            assert_eq!(s[1].direction, Direction::Improvement);
+            assert_eq!((s[1].index, s[1].before, s[1].after), (2, 6.0, 5.0));
+        }
+    }
+
+    #[test]
+    fn the_level_restarts_at_the_confirming_runs_and_indices_count_from_the_history_start() {
+        // Series "a" (3 runs), then "b": b's step is at history index 5, its level before is
+        // the mean of b's first two runs, and the second step's level is the mean of the runs
+        // that confirmed the first (8 and 10 -> 9).
+        let h = history(&[
+            (1.0, "a"),
+            (1.0, "a"),
+            (1.0, "a"),
+            (2.0, "b"),
+            (3.0, "b"),
+            (8.0, "b"),
+            (10.0, "b"),
+            (20.0, "b"),
+            (20.0, "b"),
+        ]);
+        let s = detect(&h, 1.5, Better::Lower, 2);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!((s[0].index, s[0].before, s[0].after), (5, 2.5, 8.0));
+        assert_eq!(
+            (s[0].first_commit.as_str(), s[0].last_commit.as_str()),
+            ("c5", "c4")
+        );
+        assert_eq!((s[1].index, s[1].before, s[1].after), (7, 9.0, 20.0));
+    }
 }
