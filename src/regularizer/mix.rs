@@ -1,6 +1,6 @@
 //! The mixing operation shared by input and manifold mixup, as the reference `mixup_process`.
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -85,13 +85,11 @@ pub fn mix_hidden(h: &Tensor, plan: &MixPlan) -> Result<Tensor> {
         }
         None => {
             let lam = plan.lambda;
-            // 1−λ rounded in the representation's precision, as PyTorch computes it.
-            let other = if h.dtype() == DType::F64 {
-                1.0 - lam as f64
-            } else {
-                (1.0f32 - lam) as f64
-            };
-            ((h * lam as f64)? + (partner * other)?)?
+            // PyTorch rounds 1−λ in the representation's precision. For an f32 λ, 1−λ in f64
+            // rounded once to f32 (candle's scalar conversion) is the f32 difference itself
+            // (`f32_one_minus_lambda_is_the_f64_difference_rounded_once`), so one formula
+            // serves f32 and f64.
+            ((h * lam as f64)? + (partner * (1.0 - lam as f64))?)?
         }
     };
     Ok(if plan.block_gradient {
@@ -170,6 +168,53 @@ mod tests {
             .unwrap();
         let m = mix_hidden(&h, &id).unwrap();
         assert_eq!(m.to_vec2::<f32>().unwrap(), h.to_vec2::<f32>().unwrap());
+    }
+
+    /// Why `mix_hidden` needs no f32 branch: for every f32 λ in [0, 1] (all 2^30 of them
+    /// would take minutes; here every 997th bit pattern, plus the tiny and near-½ ones),
+    /// `(1 − λ)` computed in f64 and rounded to f32 equals the f32 subtraction.
+    #[test]
+    fn f32_one_minus_lambda_is_the_f64_difference_rounded_once() {
+        let special = [
+            0.0f32,
+            1.0,
+            0.5,
+            2f32.powi(-25),
+            2f32.powi(-30),
+            1e-40,
+            0.3,
+            0.7,
+        ];
+        let stepped = (0..1.0f32.to_bits()).step_by(997).map(f32::from_bits);
+        for lam in special.into_iter().chain(stepped) {
+            let f32_diff = 1.0f32 - lam;
+            let via_f64 = (1.0 - lam as f64) as f32;
+            assert_eq!(f32_diff.to_bits(), via_f64.to_bits(), "lambda {lam:e}");
+        }
+    }
+
+    /// An f32 representation mixes with 1−λ rounded to f32 (0.3f32 for λ = 0.7), bit for bit.
+    #[test]
+    fn f32_mixing_uses_the_f32_partner_weight() {
+        let h = Tensor::new(&[[1f32, 3.], [7., 11.]], &Device::Cpu).unwrap();
+        let plan = MixPlan {
+            layer: 1,
+            lambda: 0.7,
+            perm: vec![1, 0],
+            block_gradient: false,
+            lambdas: None,
+        };
+        let m: Vec<Vec<f32>> = mix_hidden(&h, &plan).unwrap().to_vec2().unwrap();
+        let w = 1.0f32 - 0.7;
+        let want = [
+            [0.7 * 1. + w * 7., 0.7 * 3. + w * 11.],
+            [0.7 * 7. + w * 1., 0.7 * 11. + w * 3.],
+        ];
+        for (row, want) in m.iter().zip(want) {
+            for (&got, want) in row.iter().zip(want) {
+                assert_eq!(got.to_bits(), want.to_bits());
+            }
+        }
     }
 
     #[test]
