@@ -18,3 +18,45 @@ pub fn keep_freed_memory() {
         }
     }
 }
+
+/// This process's peak resident memory in bytes (Linux `VmHWM`); None where it is not known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_hwm(&status)
+}
+
+/// The `VmHWM:` line of a `/proc/<pid>/status` text, in bytes.
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_hwm_is_read_in_bytes() {
+        let s = "Name:\tmixbench\nVmPeak:\t  999 kB\nVmHWM:\t   20480 kB\nVmRSS:\t 100 kB\n";
+        assert_eq!(parse_vm_hwm(s), Some(20480 * 1024));
+        assert_eq!(parse_vm_hwm("VmRSS:\t 100 kB\n"), None);
+        assert_eq!(parse_vm_hwm("VmHWM:\t 12 MB\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_peak_at_least_as_large_as_a_touched_buffer() {
+        let v = vec![1u8; 64 << 20];
+        let peak = peak_rss_bytes();
+        assert!(v.iter().map(|&b| b as u64).sum::<u64>() == 64 << 20);
+        if cfg!(target_os = "linux") {
+            assert!(peak.unwrap() >= 64 << 20, "{peak:?}");
+        }
+    }
+}

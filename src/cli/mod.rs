@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod data;
 pub mod diff;
+pub mod estimate;
 pub mod evaluate;
 pub mod gc;
 pub mod history;
@@ -73,6 +74,9 @@ pub enum Command {
     /// it with the suite's blessed baselines (Δ, Welch p-value, verdict; exit 0 whatever the
     /// verdict).
     Compare(compare::CompareArgs),
+    /// Measure each training shape of a profile at its real size on this device (step time,
+    /// peak memory, model and checkpoint size) and project every cell's hours.
+    Estimate(estimate::EstimateArgs),
     /// Write a Slurm array script or a Kubernetes Indexed Job that runs a profile as N shards.
     Plan(plan::PlanArgs),
     /// List (or `--remove`) stored models and records made under another numerics version.
@@ -112,6 +116,7 @@ pub fn main() -> i32 {
         Command::Evaluate(a) => evaluate::run(&cli, a),
         Command::Report(a) => report::run(&cli, a),
         Command::Compare(a) => compare::run(&cli, a),
+        Command::Estimate(a) => estimate::run(&cli, a),
         Command::Plan(a) => plan::run(&cli, a),
         Command::Merge(a) => merge::run(&cli, a),
         Command::Gc(a) => gc::run(&cli, a),

@@ -58,6 +58,8 @@ pub struct DataShape {
     pub classes: usize,
     /// Training images (before any per-class cap).
     pub train_size: usize,
+    /// Test images (before any per-class cap); 0 where a source does not say.
+    pub test_size: usize,
 }
 
 impl DataShape {
@@ -75,7 +77,13 @@ impl DataShape {
             width,
             classes,
             train_size,
+            test_size: 0,
         }
+    }
+
+    /// The same shape with `test_size` test images.
+    pub fn with_test_size(self, test_size: usize) -> Self {
+        DataShape { test_size, ..self }
     }
 }
 

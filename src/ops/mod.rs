@@ -3,6 +3,7 @@
 
 pub(crate) mod compare;
 pub(crate) mod diff;
+pub(crate) mod estimate;
 pub(crate) mod gc;
 pub(crate) mod history;
 pub(crate) mod merge;

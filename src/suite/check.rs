@@ -87,6 +87,9 @@ fn check(cfg: &ExperimentConfig, plan: &Plan) -> std::result::Result<Facts, Fail
     if let Some(k) = cfg.dataset.get("train_per_class").and_then(|v| v.as_u64()) {
         shape.train_size = shape.train_size.min(k as usize * shape.classes);
     }
+    if let Some(k) = cfg.dataset.get("test_per_class").and_then(|v| v.as_u64()) {
+        shape.test_size = shape.test_size.min(k as usize * shape.classes);
+    }
     let m = |e| failure(Block::Model, "model: ", e);
     let arch = ExperimentConfig::block_name(&cfg.model, "arch", "model").map_err(m)?;
     let model = Model::build(

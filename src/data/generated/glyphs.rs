@@ -313,7 +313,7 @@ impl DatasetSource for GlyphSource {
     fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
         let p: GlyphParams = crate::params::parse_value("dataset `glyphs`", params)?;
         p.validate()?;
-        Ok(DataShape::new(1, p.size, p.size, 2, p.train_size))
+        Ok(DataShape::new(1, p.size, p.size, 2, p.train_size).with_test_size(p.test_size))
     }
 
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {

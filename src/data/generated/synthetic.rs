@@ -200,13 +200,10 @@ impl DatasetSource for SyntheticSource {
     fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
         let p: SyntheticParams = crate::params::parse_value("dataset `synthetic`", params)?;
         p.validate()?;
-        Ok(DataShape::new(
-            p.channels,
-            p.size,
-            p.size,
-            p.classes,
-            p.train_size,
-        ))
+        Ok(
+            DataShape::new(p.channels, p.size, p.size, p.classes, p.train_size)
+                .with_test_size(p.test_size),
+        )
     }
 
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {

@@ -496,7 +496,7 @@ impl DatasetSource for Cifar10Source {
 
     fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
         let _: Cifar10Params = manifest::parse_params("cifar10", params)?;
-        Ok(DataShape::new(3, 32, 32, 10, 50_000))
+        Ok(DataShape::new(3, 32, 32, 10, 50_000).with_test_size(10_000))
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {
@@ -533,7 +533,7 @@ impl DatasetSource for Cifar100Source {
             Cifar100Label::Fine => 100,
             Cifar100Label::Coarse => 20,
         };
-        Ok(DataShape::new(3, 32, 32, classes, 50_000))
+        Ok(DataShape::new(3, 32, 32, classes, 50_000).with_test_size(10_000))
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {

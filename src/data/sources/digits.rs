@@ -220,13 +220,10 @@ impl DatasetSource for DigitsSource {
 
     fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
         let p: DigitsParams = manifest::parse_params("digits", params)?;
-        Ok(DataShape::new(
-            1,
-            8,
-            8,
-            10,
-            1797usize.saturating_sub(p.test_size),
-        ))
+        Ok(
+            DataShape::new(1, 8, 8, 10, 1797usize.saturating_sub(p.test_size))
+                .with_test_size(p.test_size.min(1797)),
+        )
     }
 
     fn load(&self, params: &serde_json::Value, _opts: &LoadOptions) -> Result<ImageDataset> {

@@ -178,7 +178,7 @@ impl DatasetSource for MnistSource {
 
     fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
         let _: MnistParams = manifest::parse_params("mnist", params)?;
-        Ok(DataShape::new(1, 28, 28, 10, 60_000))
+        Ok(DataShape::new(1, 28, 28, 10, 60_000).with_test_size(10_000))
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {

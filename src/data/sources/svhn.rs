@@ -390,7 +390,7 @@ impl DatasetSource for SvhnSource {
         if let Some(cap) = p.cap_per_class {
             n = n.min(cap * 10);
         }
-        Ok(DataShape::new(3, 32, 32, 10, n))
+        Ok(DataShape::new(3, 32, 32, 10, n).with_test_size(26_032))
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {

@@ -729,7 +729,7 @@ impl DatasetSource for TinyImagenetSource {
 
     fn shape(&self, params: &serde_json::Value) -> Result<DataShape> {
         let _: TinyImagenetParams = manifest::parse_params(DS, params)?;
-        Ok(DataShape::new(3, 64, 64, 200, 100_000))
+        Ok(DataShape::new(3, 64, 64, 200, 100_000).with_test_size(10_000))
     }
 
     fn load(&self, params: &serde_json::Value, opts: &LoadOptions) -> Result<ImageDataset> {
