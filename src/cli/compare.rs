@@ -48,7 +48,7 @@ pub fn run(cli: &Cli, a: &CompareArgs) -> anyhow::Result<i32> {
         device: sel.open_device()?,
         lease: super::lease(30.0)?,
     };
-    let run = compare(&req, &opts, &mut TerminalProgress)?;
+    let run = compare(&req, &opts, &mut TerminalProgress::default())?;
     let c = &run.comparison;
     println!("{}", comparison::markdown(c));
     for f in &run.files {

@@ -106,7 +106,7 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
     };
     let mut code = EXIT_OK;
     for ls in &suites {
-        let r = reproduce(ls, &req, &opts, &mut TerminalProgress)?;
+        let r = reproduce(ls, &req, &opts, &mut TerminalProgress::default())?;
         code = code.max(print_run(&r, &sel.profile));
     }
     Ok(code)

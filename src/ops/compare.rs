@@ -281,6 +281,7 @@ fn run_new_cells(
     let total: usize = plan.iter().map(|(_, c)| c.len()).sum();
     let mut records: Vec<ResultRecord> = Vec::new();
     let mut trained = 0;
+    progress.suite(total);
     for (k, cell) in plan.iter().flat_map(|(_, c)| c).enumerate() {
         let label = format!("[{}/{total}] {} s{}", k + 1, cell.experiment, cell.seed);
         let outcome = progress.cell(&label, cell.config.epochs, &mut |obs| {

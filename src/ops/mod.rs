@@ -27,4 +27,6 @@ pub(crate) trait Progress {
     ) -> Result<CellOutcome>;
     /// Something the user should know.
     fn note(&mut self, message: &str);
+    /// The next `total` calls to [`Progress::cell`] are one suite's cells (for a suite ETA).
+    fn suite(&mut self, _total: usize) {}
 }

@@ -246,6 +246,7 @@ fn run_cells(
         missing: Vec::new(),
         busy: Vec::new(),
     };
+    progress.suite(cells.len());
     for (i, cell) in cells.iter().enumerate() {
         let label = format!(
             "[{}/{}] {} s{}",
