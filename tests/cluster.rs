@@ -166,6 +166,51 @@ fn a_killed_run_resumes_to_the_same_bits() {
 }
 
 #[test]
+fn shards_sharing_one_folder_are_told_to_report_once_every_cell_has_a_result() {
+    let d = setup(&suite(3, SIX));
+    let p = d.path();
+    let mut last = String::new();
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let (code, err) = run(
+            p,
+            &[
+                "--results-dir",
+                "shared",
+                "reproduce",
+                "lk",
+                "--shard",
+                &shard,
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        if i < 2 {
+            assert!(
+                err.contains("cells have a result in shared so far"),
+                "{err}"
+            );
+        }
+        last = err;
+    }
+    assert!(
+        last.contains("all 6 cells have a result in shared: run `mixbench --results-dir shared report lk --profile smoke`"),
+        "{last}"
+    );
+    let (code, err) = run(
+        p,
+        &[
+            "--results-dir",
+            "shared",
+            "report",
+            "lk",
+            "--profile",
+            "smoke",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
 fn three_shards_merged_equal_one_run_and_conflicts_are_refused() {
     let d = setup(&suite(3, SIX));
     let p = d.path();
@@ -180,7 +225,17 @@ fn three_shards_merged_equal_one_run_and_conflicts_are_refused() {
             &["--results-dir", &dir, "reproduce", "lk", "--shard", &shard],
         );
         assert_eq!(code, 0, "{err}");
+        // A folder per shard: this folder holds only this shard's cells, so the next step
+        // named is merging (or waiting, had they shared it).
         assert!(err.contains("shard done"), "{err}");
+        assert!(
+            err.contains(&format!("of 6 cells have a result in {dir} so far")),
+            "{err}"
+        );
+        assert!(
+            err.contains("mixbench merge <their folders> --into <dir>"),
+            "{err}"
+        );
         let line = err.lines().find(|l| l.starts_with("lk shard ")).unwrap();
         trained_total += line
             .split("trained ")

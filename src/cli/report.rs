@@ -21,5 +21,5 @@ pub struct ReportArgs {
 pub fn run(cli: &Cli, a: &ReportArgs) -> anyhow::Result<i32> {
     let ls = load(&cli.suites_dir, &a.suite)?;
     let r = report_stored(&ls, &a.profile, &cli.layout())?;
-    Ok(print_run(&r, &a.profile))
+    Ok(print_run(&r, &a.profile, &cli.results_dir))
 }

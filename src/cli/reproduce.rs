@@ -107,22 +107,50 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
     let mut code = EXIT_OK;
     for ls in &suites {
         let r = reproduce(ls, &req, &opts, &mut TerminalProgress::default())?;
-        code = code.max(print_run(&r, &sel.profile));
+        code = code.max(print_run(&r, &sel.profile, &cli.results_dir));
     }
     Ok(code)
 }
 
+/// What to do after a shard: report now when this folder holds every cell's result, else
+/// report when the other shards finish (one shared folder) or merge first (a folder each).
+pub(crate) fn shard_next_step(
+    suite: &str,
+    profile: &str,
+    results_dir: &std::path::Path,
+    have: usize,
+    total: usize,
+) -> String {
+    let report = format!(
+        "mixbench --results-dir {} report {suite} --profile {profile}",
+        results_dir.display()
+    );
+    if have == total {
+        return format!(
+            "{suite}: shard done; all {total} cells have a result in {}: run `{report}`",
+            results_dir.display()
+        );
+    }
+    format!(
+        "{suite}: shard done; {have} of {total} cells have a result in {} so far. If every shard writes to this folder, run `{report}` once the other shards finish; if each shard has its own folder, run `mixbench merge <their folders> --into <dir>`, then `mixbench --results-dir <dir> report {suite} --profile {profile}`",
+        results_dir.display()
+    )
+}
+
 /// Prints a suite run's report and verdict; returns its exit code (decided with the verdict).
-pub(crate) fn print_run(r: &SuiteRun, profile: &str) -> i32 {
+pub(crate) fn print_run(r: &SuiteRun, profile: &str, results_dir: &std::path::Path) -> i32 {
     let Some(outcome) = &r.outcome else {
         match &r.ending {
             Ending::Missing(cells) => {
                 eprintln!("{} cell(s) have no trained model (--no-train)", cells.len())
             }
-            _ => eprintln!(
-                "{}: shard done; when every shard has run, `mixbench merge` their results folders and run `mixbench report {} --profile {profile}`",
-                r.suite, r.suite
-            ),
+            Ending::ShardDone { have, total } => {
+                eprintln!(
+                    "{}",
+                    shard_next_step(&r.suite, profile, results_dir, *have, *total)
+                )
+            }
+            _ => {}
         }
         return r.ending.exit_code();
     };
@@ -134,7 +162,7 @@ pub(crate) fn print_run(r: &SuiteRun, profile: &str) -> i32 {
         eprintln!("blessed {} as the baseline", r.baseline.display());
     }
     match &r.ending {
-        Ending::Ok | Ending::ShardDone => {}
+        Ending::Ok | Ending::ShardDone { .. } => {}
         Ending::Missing(cells) => eprintln!(
             "{} cell(s) have no trained model (--no-train); nothing was trained",
             cells.len()

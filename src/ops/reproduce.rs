@@ -96,6 +96,9 @@ pub(crate) fn reproduce(
     progress.note(&tally.summary(&ls.suite.id, req.shard));
     let Tally { missing, busy, .. } = tally;
     if req.shard.is_some() {
+        // What the next step is depends on whether the other shards write here too.
+        let all_cells = resolve(ls, req.profile, req.seeds)?;
+        let have = collect_records(opts.layout, ls, req.profile, &all_cells)?.len();
         return Ok(SuiteRun {
             suite: ls.suite.id.clone(),
             outcome: None,
@@ -103,7 +106,10 @@ pub(crate) fn reproduce(
             baseline: bpath,
             blessed: false,
             ending: if missing.is_empty() {
-                Ending::ShardDone
+                Ending::ShardDone {
+                    have,
+                    total: all_cells.len(),
+                }
             } else {
                 Ending::Missing(missing)
             },

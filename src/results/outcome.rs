@@ -46,8 +46,14 @@ pub(crate) enum Ending {
     Regressed(usize),
     /// Experiments with a baseline could not be compared (≠).
     NotComparable(Vec<String>),
-    /// A shard's cells ran; the report waits for every shard.
-    ShardDone,
+    /// A shard's cells ran; the report waits for every shard. `have` of the profile's `total`
+    /// cells have a current result in this results folder.
+    ShardDone {
+        /// Cells of the whole profile with a result in this folder (this shard's and others').
+        have: usize,
+        /// Cells of the whole profile.
+        total: usize,
+    },
     /// Nothing regressed (or the run was blessed).
     Ok,
 }
@@ -56,7 +62,7 @@ impl Ending {
     /// The process exit code of this ending (the worst suite's wins for `all`).
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
-            Ending::Ok | Ending::ShardDone => EXIT_OK,
+            Ending::Ok | Ending::ShardDone { .. } => EXIT_OK,
             Ending::Missing(_) => EXIT_ERROR,
             Ending::Incomplete(_) => EXIT_INCOMPLETE,
             Ending::Diverged(_) => EXIT_DIVERGED,
@@ -412,6 +418,6 @@ mod tests {
 
         assert_eq!(Ending::Missing(vec![]).exit_code(), EXIT_ERROR);
         assert_eq!(Ending::Incomplete(vec![]).exit_code(), EXIT_INCOMPLETE);
-        assert_eq!(Ending::ShardDone.exit_code(), EXIT_OK);
+        assert_eq!(Ending::ShardDone { have: 1, total: 2 }.exit_code(), EXIT_OK);
     }
 }
