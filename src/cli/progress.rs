@@ -54,18 +54,23 @@ pub struct BarObserver {
     epoch_started: Instant,
     epoch_seconds: Vec<f64>,
     last_test: String,
+    /// Whether a step was seen (the bar replaces the loading spinner then).
+    stepped: bool,
 }
 
 impl BarObserver {
     /// A bar for one cell.
     pub fn new(label: String, epochs: usize) -> Self {
+        // Until the first step: a spinner with the elapsed time, not an empty `0/0` bar (loading
+        // a full-size dataset takes tens of seconds).
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix} {spinner} {msg} ({elapsed})")
+                .expect("valid template"),
         );
         bar.set_prefix(label.clone());
+        bar.set_message("loading the data and building the model");
+        bar.enable_steady_tick(std::time::Duration::from_millis(250));
         BarObserver {
             bar,
             label,
@@ -73,6 +78,7 @@ impl BarObserver {
             epoch_started: Instant::now(),
             epoch_seconds: Vec::new(),
             last_test: String::new(),
+            stepped: false,
         }
     }
 
@@ -91,6 +97,15 @@ impl Observer for BarObserver {
     fn on_step(&mut self, epoch: usize, step: usize, steps: usize, loss: f64) {
         if step == 0 {
             self.epoch_started = Instant::now();
+        }
+        if !self.stepped {
+            self.stepped = true;
+            self.bar.disable_steady_tick();
+            self.bar.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
         }
         self.bar.set_length(steps as u64);
         self.bar.set_position(step as u64 + 1);
