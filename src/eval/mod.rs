@@ -6,6 +6,7 @@ pub mod affine;
 pub mod clean;
 pub mod deformation;
 pub mod fgsm;
+pub mod knn;
 pub mod registry;
 pub mod singular_values;
 pub mod spec;

@@ -40,6 +40,12 @@ pub static BUILTIN: &[EvaluatorEntry] = &[
         super::deformation::build_shear,
     )
     .with_sweep(&["radians"]),
+    EvaluatorEntry::typed::<super::knn::Params>(
+        "knn",
+        "k-nearest-neighbour test accuracy on the representation at a mix point, fitted on the training split (§5.1); params: k, point, distance (euclidean|cosine), pool",
+        super::knn::build,
+    )
+    .with_sweep(&["k"]),
     EvaluatorEntry::typed::<super::singular_values::Params>(
         "singular_values",
         "per-class singular values of the hidden representation at a mix point (flattening, §3.2); params: point, split (test|train), center, per_class",
