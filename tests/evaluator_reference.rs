@@ -486,3 +486,120 @@ fn non_finite_test_outputs_stop_training_at_the_evaluation() {
     assert!(test.non_finite > 0 && test.n == 12, "{test:?}");
     assert!(out.final_metrics.is_none());
 }
+
+/// PGD against PyTorch (`tools/reference/make_pgd_fixture.py`, float64) on the FGSM fixture's
+/// model: unbounded and ε-ball projected, normalised and pixel space with clipping, both losses.
+/// The adversarial images agree to 1e-12 and the evaluator's accuracy is PyTorch's.
+#[test]
+fn pgd_matches_pytorch() {
+    let src = fixture("fgsm_pixel.json");
+    let f = fixture("pgd.json");
+    let (model, data, pre) = fgsm_setup(&src);
+    let shape: Vec<usize> = vec(&src["shape"]);
+    let n = data.test.len();
+    let x = Tensor::from_vec(
+        vec::<f64>(&src["x"]),
+        (n, shape[0], shape[1], shape[2]),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let ctx = EvalContext {
+        model: &model,
+        data: &data,
+        preprocessing: &pre,
+        seed: 0,
+        batch_size: 5,
+    };
+    let clean: Vec<bool> = vec(&f["clean_correct"]);
+    for case in f["cases"].as_array().unwrap() {
+        let p = &case["params"];
+        assert_eq!(
+            case["ambiguous_signs"], 0,
+            "the fixture has a near-zero gradient: {p}"
+        );
+        let mut params = p.clone();
+        if p["epsilon"].is_null() {
+            params.as_object_mut().unwrap().remove("epsilon");
+        }
+        let attack = mixbench::eval::pgd::Pgd {
+            steps: p["steps"].as_u64().unwrap() as usize,
+            step_size: p["step_size"].as_f64().unwrap(),
+            epsilon: p["epsilon"].as_f64(),
+            random_start: false,
+            loss: match p["loss"].as_str().unwrap() {
+                "cross_entropy" => AttackLoss::CrossEntropy,
+                _ => AttackLoss::BceSoftmax,
+            },
+            space: match p["space"].as_str().unwrap() {
+                "pixel" => Space::Pixel,
+                _ => Space::Normalized,
+            },
+            clip: p["clip"].as_bool().unwrap(),
+        };
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+        let adv: Vec<f64> = attack
+            .perturb(
+                &model,
+                &x,
+                &data.test.labels,
+                data.num_classes,
+                &pre,
+                &mut rng,
+            )
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let want: Vec<f64> = vec(&case["adv"]);
+        for (i, (a, b)) in adv.iter().zip(&want).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-12,
+                "{p} element {i}: {a} vs PyTorch {b}"
+            );
+        }
+        // An attack never helps; the evaluator scores what PyTorch scored.
+        let correct: Vec<bool> = vec(&case["correct"]);
+        let right = correct.iter().filter(|&&c| c).count();
+        assert!(right <= clean.iter().filter(|&&c| c).count(), "{p}");
+        let out = evaluate(&ctx, "pgd", &params);
+        close(
+            out.metrics["accuracy"],
+            100.0 * right as f64 / n as f64,
+            "pgd accuracy",
+        );
+    }
+    // A random start: inside the ε-ball, one draw per element, the same for the same stream.
+    let attack = mixbench::eval::pgd::Pgd {
+        steps: 1,
+        step_size: 0.01,
+        epsilon: Some(0.05),
+        random_start: true,
+        loss: AttackLoss::BceSoftmax,
+        space: Space::Normalized,
+        clip: false,
+    };
+    let run = |seed: u64| -> Vec<f64> {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let adv = attack.perturb(
+            &model,
+            &x,
+            &data.test.labels,
+            data.num_classes,
+            &pre,
+            &mut rng,
+        );
+        let adv: Vec<f64> = adv.unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        adv.iter()
+            .zip(vec::<f64>(&src["x"]))
+            .map(|(a, b)| a - b)
+            .collect()
+    };
+    let (d0, d1) = (run(0), run(1));
+    assert_eq!(d0, run(0));
+    assert_ne!(d0, d1);
+    assert!(d0.iter().all(|d| d.abs() <= 0.05 + 1e-12), "{d0:?}");
+    // Without a random start every change would be exactly ±0.01 (one step).
+    let off_grid = d0.iter().filter(|d| (d.abs() - 0.01).abs() > 1e-9).count();
+    assert!(off_grid > d0.len() / 2, "{d0:?}");
+}

@@ -7,6 +7,7 @@ pub mod clean;
 pub mod deformation;
 pub mod fgsm;
 pub mod knn;
+pub mod pgd;
 pub mod registry;
 pub mod singular_values;
 pub mod spec;

@@ -28,6 +28,12 @@ pub static BUILTIN: &[EvaluatorEntry] = &[
         super::fgsm::build,
     )
     .with_sweep(&["epsilon"]),
+    EvaluatorEntry::typed::<super::pgd::Params>(
+        "pgd",
+        "white-box PGD accuracy (App. D sanity check); params: steps, step_size, epsilon (absent: unbounded), random_start, loss, space, clip",
+        super::pgd::build,
+    )
+    .with_sweep(&["steps", "epsilon"]),
     EvaluatorEntry::typed::<super::deformation::RotationParams>(
         "rotation",
         "accuracy on test images rotated by U(-degrees, degrees); params: degrees",
