@@ -209,3 +209,58 @@ impl Evaluator for Fgsm {
         Ok(EvalOutput::accuracy(&scorer.finish()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field_of(v: Value) -> String {
+        match build(v.as_object().unwrap()) {
+            Err(Error::Param { path, .. }) => path,
+            Err(e) => panic!("not a parameter error: {e}"),
+            Ok(_) => "accepted".into(),
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_refused_at_their_field_and_zero_is_allowed() {
+        assert_eq!(field_of(json!({"epsilon": -0.01})), "epsilon");
+        assert_eq!(field_of(json!({"epsilon": 0.03, "clip": true})), "clip");
+        assert_eq!(
+            field_of(json!({"epsilon": 0.03, "clip": true, "space": "normalized"})),
+            "clip"
+        );
+        assert_eq!(field_of(json!({"epsilon": 0.0})), "accepted");
+        assert_eq!(
+            field_of(json!({"epsilon": 0.03, "clip": true, "space": "pixel"})),
+            "accepted"
+        );
+    }
+
+    #[test]
+    fn ids_name_epsilon_space_clipping_and_loss() {
+        let id = |v: Value| build(v.as_object().unwrap()).unwrap().default_id();
+        assert_eq!(id(json!({"epsilon": 0.03})), "fgsm_0.03");
+        assert_eq!(id(json!({"epsilon": 0.1, "space": "pixel"})), "fgsm_0.1_px");
+        assert_eq!(
+            id(json!({"epsilon": 0.1, "space": "pixel", "clip": true})),
+            "fgsm_0.1_px_clip"
+        );
+        assert_eq!(
+            id(json!({"epsilon": 0.1, "loss": "cross_entropy"})),
+            "fgsm_0.1_ce"
+        );
+        let e = build(json!({"epsilon": 0.1}).as_object().unwrap()).unwrap();
+        assert_eq!(e.metric_names(), ["accuracy", "error"]);
+    }
+
+    #[test]
+    fn sign_is_torch_sign() {
+        assert_eq!(sign(2.5), 1.0);
+        assert_eq!(sign(-1e-300), -1.0);
+        assert_eq!(sign(0.0).to_bits(), 0.0f64.to_bits());
+        assert_eq!(sign(-0.0).to_bits(), (-0.0f64).to_bits());
+        assert!(sign(f64::NAN).is_nan());
+    }
+}
