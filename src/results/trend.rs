@@ -223,6 +223,19 @@ mod tests {
     }
 
     #[test]
+    fn after_a_step_the_next_run_is_the_one_after_the_confirming_runs() {
+        // persist 1: the step at 6.0 is confirmed by itself; the level restarts at [6.0], 6.2
+        // joins it (mean 6.1) and 7.0 steps from there. Re-reading 6.0 after the step would
+        // put it in the level twice (mean 6.067).
+        let h = history(&[(5.0, "a"), (6.0, "a"), (6.2, "a"), (7.0, "a")]);
+        let s = detect(&h, 0.5, Better::Lower, 1);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!((s[0].index, s[0].before, s[0].after), (1, 5.0, 6.0));
+        assert_eq!(s[1].index, 3);
+        assert!((s[1].before - 6.1).abs() < 1e-12, "{s:?}");
+    }
+
+    #[test]
     fn the_level_restarts_at_the_confirming_runs_and_indices_count_from_the_history_start() {
         // Series "a" (3 runs), then "b": b's step is at history index 5, its level before is
         // the mean of b's first two runs, and the second step's level is the mean of the runs
