@@ -603,3 +603,107 @@ fn pgd_matches_pytorch() {
     let off_grid = d0.iter().filter(|d| (d.abs() - 0.01).abs() > 1e-9).count();
     assert!(off_grid > d0.len() / 2, "{d0:?}");
 }
+
+/// Two things the 2×2 fixture cannot see: with images of 3×2 pixels (6 per plane, where a
+/// plane size of h + w = 5 would shift the channels), each pixel-space step is divided by its own
+/// channel's std; and a pixel whose gradient is exactly zero (its input weights zeroed) does not
+/// move in either space (torch.sign(0) = 0).
+#[test]
+fn fgsm_steps_use_each_pixels_channel_and_leave_zero_gradients_alone() {
+    let (c, h, w, classes, hidden) = (3usize, 3usize, 2usize, 3usize, 5usize);
+    let len = c * h * w;
+    let model = Model::build_with_dtype(
+        "mlp",
+        json!({"hidden": [hidden], "activation": "relu"})
+            .as_object()
+            .unwrap(),
+        InputSpec {
+            channels: c,
+            height: h,
+            width: w,
+            classes,
+        },
+        7,
+        &Device::Cpu,
+        DType::F64,
+    )
+    .unwrap();
+    // Zero the first-layer weights of input 4 (channel 0, row 2, column 0): its gradient is 0.
+    let mut named = BTreeMap::new();
+    let mut wts: Vec<f64> = Vec::new();
+    for (name, v) in model
+        .store
+        .params()
+        .into_iter()
+        .chain(model.store.buffers())
+    {
+        if name == "fc0.weight" {
+            wts = v.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            for j in 0..hidden {
+                wts[j * len + 4] = 0.0;
+            }
+            named.insert(
+                name,
+                Tensor::from_vec(wts.clone(), (hidden, len), &Device::Cpu).unwrap(),
+            );
+        } else {
+            named.insert(name, v.as_tensor().copy().unwrap());
+        }
+    }
+    assert_eq!(wts.len(), hidden * len, "fc0.weight found");
+    model.store.load(&named).unwrap();
+    let pre = Preprocessing {
+        mean: vec![0.5, 0.25, 0.75],
+        std: vec![0.25, 0.5, 0.125],
+        crop_padding: 0,
+        hflip: false,
+    };
+    let n = 4;
+    let xs: Vec<f64> = (0..n * len).map(|i| ((i as f64) * 0.37).sin()).collect();
+    let x = Tensor::from_vec(xs.clone(), (n, c, h, w), &Device::Cpu).unwrap();
+    let labels = [0u32, 1, 2, 1];
+    let g: Vec<f64> = input_gradient(&model, &x, &labels, classes, AttackLoss::BceSoftmax)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    for (space, eps) in [(Space::Pixel, 0.1), (Space::Normalized, 0.1)] {
+        let f = Fgsm {
+            epsilon: eps,
+            loss: AttackLoss::BceSoftmax,
+            space,
+            clip: false,
+        };
+        let adv: Vec<f64> = f
+            .perturb(&model, &x, &labels, classes, &pre)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for i in 0..n * len {
+            let ch = (i / (h * w)) % c;
+            let sign = if g[i] > 0.0 {
+                1.0
+            } else if g[i] < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            let want = match space {
+                Space::Pixel => xs[i] + eps * sign / pre.std[ch] as f64,
+                Space::Normalized => xs[i] + eps * sign,
+            };
+            assert!(
+                (adv[i] - want).abs() < 1e-12,
+                "{space:?} element {i} (channel {ch}): {} vs {want}",
+                adv[i]
+            );
+            if i % len == 4 {
+                assert_eq!(g[i], 0.0, "input 4 has no weights");
+                assert_eq!(adv[i], xs[i], "{space:?}: a zero gradient moved pixel {i}");
+            }
+        }
+    }
+}
