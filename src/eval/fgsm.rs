@@ -119,8 +119,8 @@ pub fn input_gradient(
         .ok_or_else(|| Error::Other("FGSM: the loss does not depend on the input".into()))
 }
 
-/// `sign` as `torch.sign`: 0 at 0, NaN stays NaN.
-fn sign(v: f64) -> f64 {
+/// `sign` as `torch.sign`: 0 at 0, NaN stays NaN (FGSM's and PGD's step direction).
+pub(crate) fn sign(v: f64) -> f64 {
     if v > 0.0 {
         1.0
     } else if v < 0.0 {

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::fgsm::{AttackLoss, Space, input_gradient};
+use super::fgsm::{AttackLoss, Space, input_gradient, sign};
 use super::{EvalContext, EvalOutput, Evaluator, id_number};
 use crate::data::Preprocessing;
 use crate::error::{Error, Result};
@@ -106,17 +106,6 @@ pub fn build(p: &Map<String, Value>) -> Result<Box<dyn Evaluator>> {
         space: q.space,
         clip: q.clip,
     }))
-}
-
-/// `sign` as `torch.sign`: 0 at 0, NaN stays NaN.
-fn sign(v: f64) -> f64 {
-    if v > 0.0 {
-        1.0
-    } else if v < 0.0 {
-        -1.0
-    } else {
-        v
-    }
 }
 
 impl Pgd {
