@@ -191,23 +191,35 @@ impl Evaluator for Fgsm {
     }
 
     fn evaluate(&self, ctx: &EvalContext) -> Result<EvalOutput> {
-        let d = ctx.data;
-        // Only the input gradient is needed: no weight gradients are computed.
-        let model = ctx.model.detached()?;
-        let mut scorer = Scorer::default();
-        for_each_batch(
-            &model,
-            &d.test,
-            d.shape(),
-            ctx.preprocessing,
-            ctx.batch_size,
-            |x, labels| {
-                let adv = self.perturb(&model, x, labels, d.num_classes, ctx.preprocessing)?;
-                scorer.add_batch(&model.forward(&adv, false)?, labels)
-            },
-        )?;
-        Ok(EvalOutput::accuracy(&scorer.finish()))
+        adversarial_accuracy(ctx, |model, x, labels, _| {
+            self.perturb(model, x, labels, ctx.data.num_classes, ctx.preprocessing)
+        })
     }
+}
+
+/// Accuracy on the test split after `attack` (model, batch, labels, batch index) replaced each
+/// batch: what FGSM and PGD report. Only input gradients are needed, so the model is detached.
+pub(crate) fn adversarial_accuracy(
+    ctx: &EvalContext,
+    mut attack: impl FnMut(&Model, &Tensor, &[u32], u64) -> Result<Tensor>,
+) -> Result<EvalOutput> {
+    let d = ctx.data;
+    let model = ctx.model.detached()?;
+    let mut scorer = Scorer::default();
+    let mut batch = 0u64;
+    for_each_batch(
+        &model,
+        &d.test,
+        d.shape(),
+        ctx.preprocessing,
+        ctx.batch_size,
+        |x, labels| {
+            let adv = attack(&model, x, labels, batch)?;
+            batch += 1;
+            scorer.add_batch(&model.forward(&adv, false)?, labels)
+        },
+    )?;
+    Ok(EvalOutput::accuracy(&scorer.finish()))
 }
 
 #[cfg(test)]

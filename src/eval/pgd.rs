@@ -9,12 +9,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::fgsm::{AttackLoss, Space, input_gradient, sign};
+use super::fgsm::{AttackLoss, Space, adversarial_accuracy, input_gradient, sign};
 use super::{EvalContext, EvalOutput, Evaluator, id_number};
 use crate::data::Preprocessing;
 use crate::error::{Error, Result};
 use crate::model::Model;
-use crate::scoring::metrics::{Scorer, for_each_batch};
 
 /// Parameters of `pgd`.
 #[derive(Deserialize, JsonSchema)]
@@ -207,32 +206,11 @@ impl Evaluator for Pgd {
     }
 
     fn evaluate(&self, ctx: &EvalContext) -> Result<EvalOutput> {
-        let d = ctx.data;
-        // Only the input gradient is needed: no weight gradients are computed.
-        let model = ctx.model.detached()?;
-        let mut scorer = Scorer::default();
-        let mut batch = 0u64;
-        for_each_batch(
-            &model,
-            &d.test,
-            d.shape(),
-            ctx.preprocessing,
-            ctx.batch_size,
-            |x, labels| {
-                let mut rng = crate::rng::stream(ctx.seed, "pgd/start", batch);
-                batch += 1;
-                let adv = self.perturb(
-                    &model,
-                    x,
-                    labels,
-                    d.num_classes,
-                    ctx.preprocessing,
-                    &mut rng,
-                )?;
-                scorer.add_batch(&model.forward(&adv, false)?, labels)
-            },
-        )?;
-        Ok(EvalOutput::accuracy(&scorer.finish()))
+        adversarial_accuracy(ctx, |model, x, labels, batch| {
+            let mut rng = crate::rng::stream(ctx.seed, "pgd/start", batch);
+            let (classes, pre) = (ctx.data.num_classes, ctx.preprocessing);
+            self.perturb(model, x, labels, classes, pre, &mut rng)
+        })
     }
 }
 

@@ -135,18 +135,7 @@ pub(crate) fn shapes(suites_dir: &Path, suite: &str, profile: &str) -> Result<Ve
 /// `preactresnet18 {width: 1} · cifar10 3×32×32, 10 classes, 50000 train images · batch 100 ·
 /// manifold_mixup {alpha: 2.0}`.
 fn label(cfg: &ExperimentConfig, d: &DataShape) -> String {
-    let block = |b: &serde_json::Map<String, serde_json::Value>, k: &str| {
-        let name = ExperimentConfig::block_name(b, k, k).unwrap_or("?");
-        let rest: Vec<String> = b
-            .iter()
-            .filter(|(key, _)| key.as_str() != k)
-            .map(|(key, v)| format!("{key}: {v}"))
-            .collect();
-        match rest.is_empty() {
-            true => name.to_string(),
-            false => format!("{name} {{{}}}", rest.join(", ")),
-        }
-    };
+    use super::show::block;
     format!(
         "{} · {} {}×{}×{}, {} classes, {} train images · batch {} · {}",
         block(&cfg.model, "arch"),

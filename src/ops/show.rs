@@ -55,7 +55,7 @@ pub(crate) fn show(suites_dir: &Path, suite: &str, profile: &str) -> Result<Show
 }
 
 /// A block with its parameters: `preactresnet18 {width: 0.125, bn_init: torch1.0}`.
-fn block(b: &Map<String, Value>, k: &str) -> String {
+pub(crate) fn block(b: &Map<String, Value>, k: &str) -> String {
     let name = ExperimentConfig::block_name(b, k, k)
         .unwrap_or("?")
         .to_string();
