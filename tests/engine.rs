@@ -783,3 +783,54 @@ fn glyph_cnn_matches_the_reference_classifier() {
         .to_string();
     assert!(e.contains("2-class"), "{e}");
 }
+
+#[test]
+fn keep_classes_filters_both_splits_relabels_and_is_checked() {
+    let cfg = |keep: serde_json::Value| -> mixbench::experiment::ExperimentConfig {
+        serde_json::from_value(json!({
+            "dataset": {"name": "synthetic", "classes": 4, "train_size": 120, "test_size": 40,
+                        "size": 8, "keep_classes": keep},
+            "model": {"arch": "mlp"}, "regularizer": {"name": "none"},
+            "optimizer": {"lr": 0.1}, "epochs": 1, "batch_size": 2
+        }))
+        .unwrap()
+    };
+    let opts = mixbench::data::LoadOptions {
+        data_dir: "data".into(),
+        allow_unverified: false,
+    };
+    let load = |keep| mixbench::experiment::run::load_dataset(&cfg(keep), &opts);
+    let full = load(json!([0, 1, 2, 3])).unwrap().0;
+    let kept = load(json!([3, 1])).unwrap().0;
+    assert_eq!(kept.num_classes, 2);
+    // Class 3 becomes 0 and class 1 becomes 1; the images are those of classes 3 and 1, in order.
+    let len = full.image_len();
+    for (full_split, kept_split) in [(&full.train, &kept.train), (&full.test, &kept.test)] {
+        let want: Vec<(u32, &[u8])> = (0..full_split.len())
+            .filter(|&i| [3, 1].contains(&full_split.labels[i]))
+            .map(|i| {
+                let l = if full_split.labels[i] == 3 { 0 } else { 1 };
+                (l, &full_split.images[i * len..(i + 1) * len])
+            })
+            .collect();
+        let got: Vec<(u32, &[u8])> = (0..kept_split.len())
+            .map(|i| {
+                (
+                    kept_split.labels[i],
+                    &kept_split.images[i * len..(i + 1) * len],
+                )
+            })
+            .collect();
+        assert!(!got.is_empty());
+        assert_eq!(got, want);
+    }
+    for (bad, says) in [
+        (json!([0, 4]), "4 is not a class label"),
+        (json!([1, 1]), "class 1 is listed twice"),
+        (json!([]), "non-empty list"),
+        (json!(2), "non-empty list"),
+    ] {
+        let e = load(bad).err().unwrap().to_string();
+        assert!(e.contains(says) && e.contains("keep_classes"), "{e}");
+    }
+}

@@ -31,21 +31,22 @@ experiments:
 profiles:
   smoke: {description: "two seeds", seeds: [0, 1]}
   exploding: {description: "diverges at once", seeds: [0], overrides: {optimizer: {lr: 1.0e30, momentum: 0.0, nesterov: false, weight_decay: 0.0}}}
+  big: {description: "more images, another optimizer", seeds: [0], overrides: {dataset: {train_size: 200}, optimizer: {lr: 0.05}}}
+  huge: {description: "a layer that cannot fit in 4 GiB", seeds: [0], overrides: {model: {hidden: [20000, 20000]}}}
 "#;
 
 fn estimate(dir: &Path, profile: &str) -> (i32, String, String) {
+    run(
+        dir,
+        &["--profile", profile, "--steps", "2", "--format", "json"],
+    )
+}
+
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_mixbench"))
         .current_dir(dir)
-        .args([
-            "estimate",
-            "est",
-            "--profile",
-            profile,
-            "--steps",
-            "2",
-            "--format",
-            "json",
-        ])
+        .args(["estimate", "est"])
+        .args(args)
         .output()
         .unwrap();
     (
@@ -143,4 +144,75 @@ fn a_shape_that_cannot_be_measured_is_reported_and_fails_the_run() {
             .all(|c| c["shape"] != 0),
         "{out}"
     );
+}
+
+fn suite_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("suites")).unwrap();
+    std::fs::write(dir.path().join("suites/est.yaml"), SUITE).unwrap();
+    dir
+}
+
+#[test]
+fn listing_groups_by_timing_shape_across_profiles() {
+    let dir = suite_dir();
+    let (code, out, err) = run(dir.path(), &["--profile", "smoke,big", "--list"]);
+    assert_eq!(code, 0, "{err}");
+    // smoke: none and twin share a shape, mm has its own; big again (other size, optimizer).
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    let cells: Vec<&str> = rows.iter().map(|r| r[1]).collect();
+    assert_eq!(cells, ["4 cells", "2 cells", "2 cells", "1 cells"], "{out}");
+    assert!(rows[2][2].contains("200 train images"), "{out}");
+}
+
+#[test]
+fn the_check_runs_each_geometry_and_model_once_with_its_most_demanding_cell() {
+    let dir = suite_dir();
+    let (code, out, err) = run(
+        dir.path(),
+        &["--profile", "smoke,big", "--check", "--format", "json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    // Same geometry and model: one run for 3 experiments x 2 seeds + 3 x 1 seed, made with
+    // the most images (big) and the regularizer that mixes a hidden layer (mm).
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0]["cells"], 9);
+    let shape = rows[0]["shape"].as_str().unwrap();
+    assert!(
+        shape.contains("200 train images") && shape.contains("manifold_mixup"),
+        "{shape}"
+    );
+    assert_eq!(rows[0]["result"]["Ok"]["steps_timed"], 1, "{out}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_check_fails_on_a_shape_that_does_not_fit_in_memory() {
+    let dir = suite_dir();
+    // 4 GiB of address space: the smoke shape fits, two 20000-wide layers (1.6 GB of weights,
+    // as much again for gradients and momentum) do not.
+    let out = Command::new("sh")
+        .current_dir(dir.path())
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 4194304 && exec '{}' estimate est --profile smoke,huge --check",
+            env!("CARGO_BIN_EXE_mixbench")
+        ))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    assert!(rows[1].ends_with("| ran |"), "{stdout}");
+    assert!(
+        rows[2].contains("hidden: [20000,20000]") && rows[2].contains("**failed**"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 of 2 shapes ran"), "{stdout}");
 }

@@ -1,4 +1,5 @@
-//! `mixbench estimate <suite|all> [--profile P] [--device D] [--steps N] [--format md|json|csv]`.
+//! `mixbench estimate <suite|all> [--profile P[,P...]] [--device D] [--steps N]
+//! [--format md|json|csv] [--check]`.
 //!
 //! Each training shape is measured in its own process (this binary, with `--measure-shape`), so
 //! its peak memory is its own and a shape that runs out of memory fails alone.
@@ -9,7 +10,7 @@ use clap::{Args, ValueEnum};
 
 use super::{Cli, EXIT_ERROR, EXIT_OK};
 use crate::experiment::DeviceSpec;
-use crate::ops::estimate::{Estimate, Measurement, measure, project, shapes};
+use crate::ops::estimate::{Estimate, Grouping, Measurement, ShapeGroup, measure, project, shapes};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -27,9 +28,9 @@ pub enum Format {
 pub struct EstimateArgs {
     /// Suite id, suite file, or `all` (every suite defining the profile).
     pub suite: String,
-    /// Profile to estimate.
-    #[arg(long, default_value = "paper")]
-    pub profile: String,
+    /// Profiles to estimate, comma-separated (`all` takes, per profile, the suites defining it).
+    #[arg(long, default_value = "paper", value_delimiter = ',')]
+    pub profile: Vec<String>,
     /// Device to measure on: cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -39,18 +40,33 @@ pub struct EstimateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "md")]
     pub format: Format,
+    /// Real-shape check: every shape runs once (one step after an untimed first step, one
+    /// evaluation batch, a checkpoint), shapes that differ only in a regularizer's alpha, the
+    /// optimizer, loss or augmentation counted as one; prints pass or fail per shape, no
+    /// projection. Exits 2 when a shape fails.
+    #[arg(long)]
+    pub check: bool,
+    /// Print the shapes (and how many cells each stands for) without measuring anything.
+    #[arg(long)]
+    pub list: bool,
     /// Measure only shape N and print its measurement as JSON (what each child process runs).
     #[arg(long, hide = true)]
     pub measure_shape: Option<usize>,
 }
 
-/// Measures every shape (one child process each), prints the projection; exits with
-/// `EXIT_ERROR` when a shape could not be measured (a real-shape check fails on it).
+/// Measures every shape (one child process each), prints the projection (or, with `--check`,
+/// the check); exits with `EXIT_ERROR` when a shape could not be measured.
 pub fn run(cli: &Cli, a: &EstimateArgs) -> anyhow::Result<i32> {
     if a.steps == 0 {
         anyhow::bail!("--steps must be >= 1 (the first step is never timed), got 0");
     }
-    let groups = shapes(&cli.suites_dir, &a.suite, &a.profile)?;
+    let grouping = if a.check {
+        Grouping::Check
+    } else {
+        Grouping::Timing
+    };
+    let steps = if a.check { 1 } else { a.steps };
+    let groups = shapes(&cli.suites_dir, &a.suite, &a.profile, grouping)?;
     if let Some(i) = a.measure_shape {
         let g = groups.get(i).ok_or_else(|| {
             anyhow::anyhow!(
@@ -59,13 +75,41 @@ pub fn run(cli: &Cli, a: &EstimateArgs) -> anyhow::Result<i32> {
             )
         })?;
         let device = DeviceSpec::parse(&a.device)?.open()?;
-        println!("{}", serde_json::to_string(&measure(g, a.steps, &device)?)?);
+        println!("{}", serde_json::to_string(&measure(g, steps, &device)?)?);
         return Ok(EXIT_OK);
     }
+    if a.list {
+        for (i, g) in groups.iter().enumerate() {
+            println!("{i}\t{} cells\t{}", g.cell_count(), g.label);
+        }
+        return Ok(EXIT_OK);
+    }
+    let measured = measure_in_children(cli, a, &groups)?;
+    let ok = measured.iter().all(|m| m.is_ok());
+    if a.check {
+        print_check(a, &groups, &measured, a.format)?;
+    } else {
+        let est = project(&groups, measured);
+        match a.format {
+            Format::Md => print_markdown(a, &est),
+            Format::Json => println!("{}", serde_json::to_string_pretty(&est)?),
+            Format::Csv => print_csv(&est),
+        }
+    }
+    Ok(if ok { EXIT_OK } else { EXIT_ERROR })
+}
+
+/// One measurement per group, each by this binary in its own process.
+fn measure_in_children(
+    cli: &Cli,
+    a: &EstimateArgs,
+    groups: &[ShapeGroup],
+) -> anyhow::Result<Vec<Result<Measurement, String>>> {
     let exe = std::env::current_exe()?;
     let mut measured = Vec::new();
     for (i, g) in groups.iter().enumerate() {
         eprintln!("measuring shape {}/{}: {}", i + 1, groups.len(), g.label);
+        let started = std::time::Instant::now();
         let out = Process::new(&exe)
             .arg("--suites-dir")
             .arg(&cli.suites_dir)
@@ -73,18 +117,17 @@ pub fn run(cli: &Cli, a: &EstimateArgs) -> anyhow::Result<i32> {
                 "estimate",
                 &a.suite,
                 "--profile",
-                &a.profile,
+                &a.profile.join(","),
                 "--device",
                 &a.device,
-            ])
-            .args([
                 "--steps",
                 &a.steps.to_string(),
                 "--measure-shape",
                 &i.to_string(),
             ])
+            .args(a.check.then_some("--check"))
             .output()?;
-        measured.push(if out.status.success() {
+        let m = if out.status.success() {
             serde_json::from_slice::<Measurement>(&out.stdout).map_err(|e| e.to_string())
         } else {
             let err = String::from_utf8_lossy(&out.stderr);
@@ -93,19 +136,65 @@ pub fn run(cli: &Cli, a: &EstimateArgs) -> anyhow::Result<i32> {
                 err.lines().last().unwrap_or("no message"),
                 out.status
             ))
-        });
+        };
+        eprintln!(
+            "  {} in {:.1} s",
+            if m.is_ok() { "ran" } else { "FAILED" },
+            started.elapsed().as_secs_f64()
+        );
+        measured.push(m);
     }
-    let est = project(&groups, measured);
-    match a.format {
-        Format::Md => print_markdown(a, &est),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&est)?),
-        Format::Csv => print_csv(&est),
+    Ok(measured)
+}
+
+/// The real-shape check's report: one row per shape, pass or fail.
+fn print_check(
+    a: &EstimateArgs,
+    groups: &[ShapeGroup],
+    measured: &[Result<Measurement, String>],
+    format: Format,
+) -> anyhow::Result<()> {
+    let passed = measured.iter().filter(|m| m.is_ok()).count();
+    let cells: usize = groups.iter().map(ShapeGroup::cell_count).sum();
+    if format == Format::Json {
+        let rows: Vec<_> = groups
+            .iter()
+            .zip(measured)
+            .map(|(g, m)| serde_json::json!({"shape": g.label, "cells": g.cell_count(), "result": m}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
     }
-    Ok(if est.shapes.iter().all(|(_, m)| m.is_ok()) {
-        EXIT_OK
-    } else {
-        EXIT_ERROR
-    })
+    println!(
+        "# Real-shape check: {} — profiles {} on {}\n",
+        a.suite,
+        a.profile.join(", "),
+        a.device
+    );
+    println!("| # | training shape | cells | step | eval batch | peak memory (RSS) | result |");
+    println!("|---|---|---|---|---|---|---|");
+    for (i, (g, m)) in groups.iter().zip(measured).enumerate() {
+        match m {
+            Ok(m) => println!(
+                "| {i} | {} | {} | {:.3} s | {:.3} s | {} | ran |",
+                g.label,
+                g.cell_count(),
+                m.step_seconds,
+                m.eval_batch_seconds,
+                m.peak_rss_bytes.map_or("not measured".into(), bytes),
+            ),
+            Err(e) => println!(
+                "| {i} | {} | {} | | | | **failed**: {e} |",
+                g.label,
+                g.cell_count()
+            ),
+        }
+    }
+    println!(
+        "\n{passed} of {} shapes ran at their real size ({cells} cells: suite × profile × experiment × seed).",
+        groups.len()
+    );
+    Ok(())
 }
 
 /// Bytes in the largest binary unit that keeps the number at or above 1.
@@ -142,7 +231,7 @@ fn print_markdown(a: &EstimateArgs, est: &Estimate) {
     println!(
         "# Estimate: {} — profile `{}` on {} ({} timed steps per shape, the first excluded)\n",
         a.suite,
-        a.profile,
+        a.profile.join("`, `"),
         device.as_deref().unwrap_or(&a.device),
         a.steps
     );
@@ -164,13 +253,14 @@ fn print_markdown(a: &EstimateArgs, est: &Estimate) {
         }
     }
     println!(
-        "\n| suite | experiment | seeds | shape | epochs | steps/epoch | data in memory | per seed | all seeds |"
+        "\n| suite | profile | experiment | seeds | shape | epochs | steps/epoch | data in memory | per seed | all seeds |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for c in &est.cells {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.suite,
+            c.profile,
             c.experiment,
             c.seeds,
             c.shape,
@@ -191,15 +281,16 @@ fn print_markdown(a: &EstimateArgs, est: &Estimate) {
 
 fn print_csv(est: &Estimate) {
     println!(
-        "suite,experiment,seeds,shape,epochs,steps_per_epoch,step_seconds,eval_batch_seconds,peak_rss_bytes,model_bytes,checkpoint_bytes,data_bytes,hours_per_seed,hours"
+        "suite,profile,experiment,seeds,shape,epochs,steps_per_epoch,step_seconds,eval_batch_seconds,peak_rss_bytes,model_bytes,checkpoint_bytes,data_bytes,hours_per_seed,hours"
     );
     for c in &est.cells {
         let Ok(m) = &est.shapes[c.shape].1 else {
             continue;
         };
         println!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             c.suite,
+            c.profile,
             c.experiment,
             c.seeds,
             c.shape,

@@ -76,6 +76,9 @@ fn variants(kind: &str) -> crate::Result<Vec<(&'static str, Value)>> {
         "model" => json!({"bn_init": {"enum": ["current", "torch1.0"],
             "description": "BatchNorm γ init: 1 (current) or U(0, 1) (torch1.0, the reference's)"}}),
         "dataset" => json!({
+            "keep_classes": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                "minItems": 1, "uniqueItems": true,
+                "description": "train and test on these classes only, relabelled 0.. in this order"},
             "train_per_class": {"type": "integer", "minimum": 0},
             "test_per_class": {"type": "integer", "minimum": 0},
             "validation_per_class": {"type": "integer", "minimum": 1},

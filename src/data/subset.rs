@@ -70,10 +70,34 @@ pub fn select(split: &Split, image_len: usize, indices: &[usize]) -> Split {
     Split { images, labels }
 }
 
+/// The images whose label is in `classes`, in their original order, relabelled by position
+/// in `classes` (the first listed class becomes 0), so a model sees `classes.len()` classes.
+pub fn keep_classes(split: &Split, image_len: usize, classes: &[u32]) -> Split {
+    let indices: Vec<usize> = (0..split.len())
+        .filter(|&i| classes.contains(&split.labels[i]))
+        .collect();
+    let mut out = select(split, image_len, &indices);
+    for l in &mut out.labels {
+        *l = classes.iter().position(|c| c == l).unwrap_or_default() as u32;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn keeping_classes_filters_in_order_and_relabels_by_position() {
+        let split = Split {
+            images: (0u8..16).collect(),
+            labels: vec![3, 0, 1, 3, 2, 1, 0, 3],
+        };
+        let out = keep_classes(&split, 2, &[3, 1]);
+        assert_eq!(out.labels, vec![0, 1, 0, 1, 0]);
+        assert_eq!(out.images, vec![0, 1, 4, 5, 6, 7, 10, 11, 14, 15]);
+    }
 
     #[test]
     fn caps_each_class_and_keeps_order() {

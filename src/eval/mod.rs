@@ -5,6 +5,7 @@
 pub mod affine;
 pub mod clean;
 pub mod deformation;
+pub mod embedding;
 pub mod fgsm;
 pub mod knn;
 pub mod pgd;

@@ -46,6 +46,11 @@ pub static BUILTIN: &[EvaluatorEntry] = &[
         super::deformation::build_shear,
     )
     .with_sweep(&["radians"]),
+    EvaluatorEntry::typed::<super::embedding::Params>(
+        "embedding",
+        "the test split's 2-D representation at a mix point (a bottleneck) as points for scatter plots, and its leave-one-out 1-NN error (Figures 1 and 5); params: point, count",
+        super::embedding::build,
+    ),
     EvaluatorEntry::typed::<super::knn::Params>(
         "knn",
         "k-nearest-neighbour test accuracy on the representation at a mix point, fitted on the training split (§5.1); params: k, point, distance (euclidean|cosine), pool",

@@ -94,15 +94,21 @@ impl ExperimentConfig {
     /// The first per-class subset key the dataset block sets, if any (generated sets with
     /// latent factors refuse them).
     pub fn subset_key(&self) -> Option<&'static str> {
-        ["train_per_class", "test_per_class", "validation_per_class"]
-            .into_iter()
-            .find(|k| self.dataset.contains_key(*k))
+        [
+            "keep_classes",
+            "train_per_class",
+            "test_per_class",
+            "validation_per_class",
+        ]
+        .into_iter()
+        .find(|k| self.dataset.contains_key(*k))
     }
 
     /// Keys of the `dataset` block that every dataset understands (name, per-class subsets),
     /// as opposed to the source's own parameters.
     pub const DATASET_KEYS: &'static [&'static str] = &[
         "name",
+        "keep_classes",
         "train_per_class",
         "test_per_class",
         "validation_per_class",
@@ -112,6 +118,40 @@ impl ExperimentConfig {
     /// The dataset source's own parameters (the `dataset` block without `DATASET_KEYS`).
     pub fn dataset_source_params(&self) -> Map<String, Value> {
         Self::block_params(&self.dataset, Self::DATASET_KEYS)
+    }
+
+    /// `dataset.keep_classes` checked against a source of `classes` classes: a non-empty list of
+    /// distinct labels below `classes`; None when the block does not set it.
+    pub fn kept_classes(&self, classes: usize) -> crate::Result<Option<Vec<u32>>> {
+        let Some(v) = self.dataset.get("keep_classes") else {
+            return Ok(None);
+        };
+        let bad = |message: String| crate::Error::Param {
+            path: "keep_classes".into(),
+            message: format!("dataset.keep_classes: {message}"),
+        };
+        let list = v.as_array().filter(|l| !l.is_empty()).ok_or_else(|| {
+            bad(format!(
+                "expected a non-empty list of class labels (integers 0..{classes}), got {v}"
+            ))
+        })?;
+        let mut kept: Vec<u32> = Vec::with_capacity(list.len());
+        for x in list {
+            match x.as_u64() {
+                Some(c) if (c as usize) < classes && !kept.contains(&(c as u32)) => {
+                    kept.push(c as u32)
+                }
+                Some(c) if (c as usize) < classes => {
+                    return Err(bad(format!("class {c} is listed twice")));
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "{x} is not a class label of this dataset (integers 0..{classes})"
+                    )));
+                }
+            }
+        }
+        Ok(Some(kept))
     }
 
     /// A block without its naming key and the given generic keys.

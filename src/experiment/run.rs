@@ -40,6 +40,17 @@ pub fn load_dataset(
     }
     let subset_seed = get("subset_seed")?.unwrap_or(0);
     let len = ds.image_len();
+    if let Some(kept) = cfg.kept_classes(ds.num_classes)? {
+        ds.train = data::subset::keep_classes(&ds.train, len, &kept);
+        ds.test = data::subset::keep_classes(&ds.test, len, &kept);
+        ds.num_classes = kept.len();
+        ds.provenance.notes.push(format!(
+            "classes {kept:?} kept, relabelled 0..{}: {} train and {} test images",
+            kept.len(),
+            ds.train.len(),
+            ds.test.len()
+        ));
+    }
     if let Some(k) = get("train_per_class")? {
         let mut r = rng::stream(subset_seed, "subset/train", 0);
         ds.train = data::subset::cap_per_class(&ds.train, len, k as usize, &mut r);

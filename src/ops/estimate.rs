@@ -31,8 +31,21 @@ pub(crate) struct ShapeGroup {
     plan: Plan,
     /// The dataset as its cells load it.
     data: DataShape,
-    /// The group's cells: (suite, cell).
-    cells: Vec<(String, Cell)>,
+    /// The group's cells: (suite, profile, cell).
+    cells: Vec<(String, String, Cell)>,
+}
+
+/// How cells are grouped into shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grouping {
+    /// Everything that changes a step's cost: one measurement per group, for projections.
+    Timing,
+    /// What decides whether a step fits and runs at all: the data's geometry (channels,
+    /// size, classes) and the model's layers (not their initialisation or dropout rate). The
+    /// real-shape check runs each once, with the group's most demanding cell (see [`demand`]):
+    /// a regularizer changes no tensor's size, and every mixing layer is checked against the
+    /// model when the suite is validated.
+    Check,
 }
 
 /// What one shape measured on this device.
@@ -59,6 +72,8 @@ pub(crate) struct Measurement {
 pub(crate) struct CellEstimate {
     /// Suite id.
     pub(crate) suite: String,
+    /// Profile.
+    pub(crate) profile: String,
     /// Experiment id.
     pub(crate) experiment: String,
     /// Seeds of this experiment in the profile (models trained once per training hash).
@@ -92,44 +107,95 @@ pub(crate) struct Estimate {
     pub(crate) total_hours: f64,
 }
 
-/// The training shapes of `suite` (an id, a file or `all`) under `profile`, in suite order.
-pub(crate) fn shapes(suites_dir: &Path, suite: &str, profile: &str) -> Result<Vec<ShapeGroup>> {
+/// The training shapes of `suite` (an id, a file or `all`) under each of `profiles`, in suite
+/// order, grouped as `grouping` says. `all` takes, per profile, the suites that define it.
+pub(crate) fn shapes(
+    suites_dir: &Path,
+    suite: &str,
+    profiles: &[String],
+    grouping: Grouping,
+) -> Result<Vec<ShapeGroup>> {
     let mut groups: Vec<(String, ShapeGroup)> = Vec::new();
     let mut checker = Checker::default();
-    for ls in super::reproduce::select_suites(suites_dir, suite, profile)? {
-        for cell in resolve(&ls, profile, None)? {
-            let cfg = &cell.config;
-            let facts = checker
-                .check(cfg, &cell.plan)
-                .map_err(|(_, path, msg)| Error::Config(format!("{path}: {msg}")))?;
-            let key = serde_json::json!([
-                cfg.dataset,
-                cfg.model,
-                cfg.regularizer,
-                cfg.optimizer,
-                cfg.loss,
-                cfg.batch_size,
-                cfg.eval_batch_size,
-                cfg.preprocessing,
-            ])
-            .to_string();
-            let id = ls.suite.id.clone();
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, g)) => g.cells.push((id, cell)),
-                None => groups.push((
-                    key,
-                    ShapeGroup {
-                        label: label(cfg, &facts.data),
-                        config: cfg.clone(),
-                        plan: cell.plan.clone(),
-                        data: facts.data,
-                        cells: vec![(id, cell)],
-                    },
-                )),
+    for profile in profiles {
+        for ls in super::reproduce::select_suites(suites_dir, suite, profile)? {
+            for cell in resolve(&ls, profile, None)? {
+                let cfg = &cell.config;
+                let facts = checker
+                    .check(cfg, &cell.plan)
+                    .map_err(|(_, path, msg)| Error::Config(format!("{path}: {msg}")))?;
+                let key = group_key(cfg, &facts.data, grouping)?;
+                let label = label(cfg, &facts.data);
+                let (config, plan) = (cfg.clone(), cell.plan.clone());
+                let member = (ls.suite.id.clone(), profile.clone(), cell);
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, g)) => {
+                        if demand(&config, &facts.data) > demand(&g.config, &g.data) {
+                            (g.label, g.config, g.plan, g.data) = (label, config, plan, facts.data);
+                        }
+                        g.cells.push(member)
+                    }
+                    None => groups.push((
+                        key,
+                        ShapeGroup {
+                            label,
+                            config,
+                            plan,
+                            data: facts.data,
+                            cells: vec![member],
+                        },
+                    )),
+                }
             }
         }
     }
     Ok(groups.into_iter().map(|(_, g)| g).collect())
+}
+
+/// The fields two cells of one group share.
+fn group_key(cfg: &ExperimentConfig, d: &DataShape, grouping: Grouping) -> Result<String> {
+    Ok(match grouping {
+        Grouping::Timing => serde_json::json!([
+            cfg.dataset,
+            cfg.model,
+            cfg.regularizer,
+            cfg.optimizer,
+            cfg.loss,
+            cfg.batch_size,
+            cfg.eval_batch_size,
+            cfg.preprocessing,
+        ]),
+        Grouping::Check => {
+            let name = ExperimentConfig::block_name(&cfg.dataset, "name", "dataset")?;
+            // Generated sets with latent factors load through their own generator.
+            let latent = crate::data::registry::get(name)?
+                .has_latent_factors()
+                .then_some(name);
+            let mut model = cfg.model.clone();
+            model.remove("bn_init");
+            model.remove("dropout");
+            serde_json::json!([[d.channels, d.height, d.width, d.classes, latent], model])
+        }
+    }
+    .to_string())
+}
+
+/// How much a cell asks of a shape, compared lexicographically: batch size, evaluation batch
+/// size, training images held, and whether it mixes hidden states (the longest step).
+fn demand(cfg: &ExperimentConfig, d: &DataShape) -> (usize, usize, usize, bool) {
+    let hidden = cfg
+        .regularizer
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .is_some_and(|l| l.iter().any(|k| k.as_u64().is_some_and(|k| k > 0)));
+    (cfg.batch_size, cfg.eval_batch_size, d.train_size, hidden)
+}
+
+impl ShapeGroup {
+    /// How many cells (suite, profile, experiment, seed) train with this shape.
+    pub(crate) fn cell_count(&self) -> usize {
+        self.cells.len()
+    }
 }
 
 /// `preactresnet18 {width: 1} · cifar10 3×32×32, 10 classes, 50000 train images · batch 100 ·
@@ -374,12 +440,11 @@ pub(crate) fn project(
     let mut trained = std::collections::BTreeSet::new();
     for (i, (g, m)) in groups.iter().zip(&measured).enumerate() {
         let Ok(m) = m else { continue };
-        for (suite, c) in &g.cells {
+        for (suite, profile, c) in &g.cells {
             let new_model = trained.insert((c.training_hash.clone(), c.seed));
-            if let Some(row) = cells
-                .iter_mut()
-                .find(|r| r.suite == *suite && r.experiment == c.experiment)
-            {
+            if let Some(row) = cells.iter_mut().find(|r| {
+                r.suite == *suite && r.profile == *profile && r.experiment == c.experiment
+            }) {
                 row.seeds += 1;
                 row.hours += if new_model { row.hours_per_seed } else { 0.0 };
                 continue;
@@ -396,6 +461,7 @@ pub(crate) fn project(
             let image = (g.data.channels * g.data.height * g.data.width) as u64;
             cells.push(CellEstimate {
                 suite: suite.clone(),
+                profile: profile.clone(),
                 experiment: c.experiment.clone(),
                 seeds: 1,
                 shape: i,

@@ -39,6 +39,7 @@ pub(crate) fn render(r: &SuiteOutcome) -> Result<String> {
         esc(&r.caption)
     );
     tables(&mut s, r);
+    figures(&mut s, r)?;
     charts(&mut s, r)?;
     let md = super::markdown::render(r);
     let tail = md.find("## Verdict").map(|i| &md[i..]).unwrap_or_default();
@@ -92,6 +93,74 @@ fn tables(s: &mut String, r: &SuiteOutcome) {
 }
 
 /// Paper-vs-run dots, spectra, trends and learning curves as inline SVG.
+/// Each declared figure as the paper lays it out: panels side by side on shared axes.
+fn figures(s: &mut String, r: &SuiteOutcome) -> Result<()> {
+    use super::figure::{embedding_panels, loss_curves, order_check};
+    use crate::suite::schema::FigureKind;
+    for f in &r.figures {
+        let _ = write!(
+            s,
+            "<h2>{}</h2><div style=\"display:flex;flex-wrap:wrap\">",
+            esc(&f.title)
+        );
+        match f.kind {
+            FigureKind::TrainLoss => {
+                let curves = loss_curves(r, f);
+                let series: Vec<plot::Series> = curves
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| plot::Series {
+                        name: c.label.clone(),
+                        points: c.points.clone(),
+                        color: plot::palette(i),
+                    })
+                    .collect();
+                let range = plot::series_range(&series);
+                let charts = series.chunks(plot::MAX_CURVES);
+                let n = charts.len();
+                for (i, chunk) in charts.enumerate() {
+                    let title = match n {
+                        1 => "training loss".to_string(),
+                        _ => format!("training loss ({}/{n})", i + 1),
+                    };
+                    s.push_str(&plot::line_chart_in(
+                        &title,
+                        ("epoch", "loss"),
+                        chunk,
+                        Some(range),
+                    )?);
+                }
+                s.push_str("</div>");
+                if let Some(o) = order_check(&curves, f) {
+                    let _ = write!(
+                        s,
+                        "<p>The paper's order of training loss, highest first: {}. This run: {}: <strong class=\"{}\">{}</strong>. All charts share one y axis.</p>",
+                        esc(&o.paper.join(" > ")),
+                        esc(&o
+                            .run
+                            .iter()
+                            .map(|(l, v)| format!("{l} ({v:.4})"))
+                            .collect::<Vec<_>>()
+                            .join(" > ")),
+                        if o.holds { "good" } else { "bad" },
+                        if o.holds { "holds" } else { "does not hold" }
+                    );
+                }
+            }
+            FigureKind::Embedding => {
+                for p in embedding_panels(r, f) {
+                    s.push_str(&plot::scatter_chart(
+                        &format!("{} (seed {})", p.label, p.seed),
+                        &p.points,
+                    )?);
+                }
+                s.push_str("</div><p>Test points at the bottleneck, a colour per class; each panel has its own axes.</p>");
+            }
+        }
+    }
+    Ok(())
+}
+
 fn charts(s: &mut String, r: &SuiteOutcome) -> Result<()> {
     let _ = write!(
         s,

@@ -67,6 +67,7 @@ pub(crate) fn render(r: &SuiteOutcome) -> String {
         "Legend: = bit-identical to the baseline · ✓ within tolerance of the baseline · ✗ regression · ▲ better than the baseline · ≠ not comparable (training config, evaluation or data differ) · ⚠ a seed diverged (NaN/Inf; never averaged) · – no baseline / not run.\n"
     );
     tables(&mut s, r);
+    figures(&mut s, r);
     verdict(&mut s, r);
     if !r.notes.is_empty() {
         let _ = writeln!(s, "## Notes\n");
@@ -101,6 +102,79 @@ fn tables(s: &mut String, r: &SuiteOutcome) {
             s.push('\n');
         }
         s.push('\n');
+    }
+}
+
+/// Each declared figure's numbers (the HTML report draws the pictures).
+fn figures(s: &mut String, r: &SuiteOutcome) {
+    use super::figure::{embedding_panels, loss_curves, order_check};
+    use crate::suite::schema::FigureKind;
+    for f in &r.figures {
+        let _ = writeln!(s, "## {}\n", f.title);
+        match f.kind {
+            FigureKind::TrainLoss => {
+                let curves = loss_curves(r, f);
+                if curves.is_empty() {
+                    let _ = writeln!(s, "No training log among this run's records.\n");
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    "| curve | seeds | epochs | training loss, first epoch | last epoch (mean ± std) |\n|---|---|---|---|---|"
+                );
+                for c in &curves {
+                    let (first, (m, sd)) = (c.points[0].1, c.last().unwrap_or_default());
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {first:.4} | {m:.4} ± {sd:.4} |",
+                        c.label,
+                        c.seeds,
+                        c.points.len()
+                    );
+                }
+                if let Some(o) = order_check(&curves, f) {
+                    let run: Vec<String> =
+                        o.run.iter().map(|(l, v)| format!("{l} ({v:.4})")).collect();
+                    let _ = writeln!(
+                        s,
+                        "\nThe paper's order of training loss, highest first: {}. This run: {}: **{}**.",
+                        o.paper.join(" > "),
+                        run.join(" > "),
+                        if o.holds { "holds" } else { "does not hold" }
+                    );
+                }
+                s.push('\n');
+            }
+            FigureKind::Embedding => {
+                let panels = embedding_panels(r, f);
+                if panels.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "No `{}` embedding among this run's records.\n",
+                        f.evaluation.as_deref().unwrap_or_default()
+                    );
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    "Scatter plots in the HTML report (one panel per row, its lowest seed).\n\n| panel | seed | test points | classes |\n|---|---|---|---|"
+                );
+                for p in &panels {
+                    let mut classes: Vec<u32> = p.points.iter().map(|q| q.2).collect();
+                    classes.sort_unstable();
+                    classes.dedup();
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {} |",
+                        p.label,
+                        p.seed,
+                        p.points.len(),
+                        classes.len()
+                    );
+                }
+                s.push('\n');
+            }
+        }
     }
 }
 
@@ -334,6 +408,7 @@ mod tests {
             metrics,
             layout: Layout::ExperimentsAsRows,
             grid_rows: None,
+            figures: vec![],
             summaries,
             rows,
             notes: vec![],

@@ -3,6 +3,7 @@
 //! JSON, behind one entry point that writes the files, [`write_all`].
 
 pub(crate) mod comparison;
+pub(crate) mod figure;
 pub(crate) mod html;
 pub(crate) mod markdown;
 pub(crate) mod plot;

@@ -192,16 +192,32 @@ pub(crate) fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<String> {
+    line_chart_in(title, (x_label, y_label), series, None)
+}
+
+/// The (x0, x1, y0, y1) range of `series` with their ±1 std bands: charts drawn in one range
+/// share their axes.
+pub(crate) fn series_range(series: &[Series]) -> (f64, f64, f64, f64) {
+    bounds(series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .flat_map(|&(x, m, sd)| [(x, m - sd), (x, m + sd)])
+    }))
+}
+
+/// [`line_chart`] in a given (x0, x1, y0, y1) range (None: the series' own).
+pub(crate) fn line_chart_in(
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    series: &[Series],
+    range: Option<(f64, f64, f64, f64)>,
+) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (620, 340)).into_drawing_area();
         let err = |e: &dyn std::fmt::Display| Error::Other(format!("plot `{title}`: {e}"));
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let (x0, x1, y0, y1) = bounds(series.iter().flat_map(|s| {
-            s.points
-                .iter()
-                .flat_map(|&(x, m, sd)| [(x, m - sd), (x, m + sd)])
-        }));
+        let (x0, x1, y0, y1) = range.unwrap_or_else(|| series_range(series));
         let pad = (y1 - y0) * 0.05;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 16))
@@ -238,6 +254,76 @@ pub(crate) fn line_chart(
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
+}
+
+/// The `i`-th of [`CLASS_COLORS`], for curves that have no method colour.
+pub(crate) fn palette(i: usize) -> RGBColor {
+    CLASS_COLORS[i % CLASS_COLORS.len()]
+}
+
+/// Ten distinct class colours (matplotlib's `tab10`), cycled beyond ten classes.
+const CLASS_COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// A scatter plot of (x, y, class) points, one colour per class with a legend (`class c`), as an
+/// SVG string.
+pub(crate) fn scatter_chart(title: &str, points: &[(f64, f64, u32)]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (400, 380)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| Error::Other(format!("plot `{title}`: {e}"));
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let (x0, x1, y0, y1) = bounds(points.iter().map(|p| (p.0, p.1)));
+        let (px, py) = ((x1 - x0) * 0.05, (y1 - y0) * 0.05);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 14))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(45)
+            .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("unit 1")
+            .y_desc("unit 2")
+            .draw()
+            .map_err(|e| err(&e))?;
+        let mut classes: Vec<u32> = points.iter().map(|p| p.2).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        for c in classes {
+            let color = CLASS_COLORS[c as usize % CLASS_COLORS.len()];
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .filter(|p| p.2 == c)
+                        .map(|p| Circle::new((p.0, p.1), 2, color.mix(0.6).filled())),
+                )
+                .map_err(|e| err(&e))?
+                .label(format!("class {c}"))
+                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
         }
         chart
             .configure_series_labels()

@@ -144,6 +144,8 @@ pub(crate) struct SuiteOutcome {
     pub(crate) curves: Vec<(String, u64, Vec<EpochRecord>)>,
     /// Named arrays of the evaluations (spectra): (experiment, seed, `<eval id>.<name>` → values).
     pub(crate) arrays: Vec<(String, u64, BTreeMap<String, Vec<f64>>)>,
+    /// The paper's figures drawn from these records.
+    pub(crate) figures: Vec<crate::suite::schema::FigureSpec>,
 }
 
 impl SuiteOutcome {
@@ -174,6 +176,7 @@ impl SuiteOutcome {
             metrics,
             layout: s.layout,
             grid_rows: s.grid_rows.clone(),
+            figures: s.figures.clone(),
             summaries,
             rows,
             notes: s.notes.clone(),
@@ -371,6 +374,7 @@ mod tests {
             metrics: vec![],
             layout: Layout::ExperimentsAsRows,
             grid_rows: None,
+            figures: vec![],
             summaries: vec![],
             rows,
             notes: vec![],

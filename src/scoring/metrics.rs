@@ -220,6 +220,30 @@ mod tests {
     }
 
     #[test]
+    fn a_lower_index_counts_only_when_it_ties() {
+        // Class 2 scores highest; the lower-index classes 0 and 1 score less and do not rank
+        // above it, and only the higher scores count for class 1.
+        let row = vec![0.1, 0.5, 0.9, 0.7];
+        assert_eq!(rank_of(&row, 2), 0);
+        assert_eq!(rank_of(&row, 1), 2);
+        assert_eq!(rank_of(&row, 3), 1);
+    }
+
+    #[test]
+    fn finite_needs_both_every_logit_and_the_nll_finite() {
+        let m = |non_finite, nll| EvalMetrics {
+            error_pct: 0.0,
+            top5_pct: 100.0,
+            nll,
+            n: 4,
+            non_finite,
+        };
+        assert!(m(0, 0.5).is_finite());
+        assert!(!m(0, f64::INFINITY).is_finite());
+        assert!(!m(1, 0.5).is_finite());
+    }
+
+    #[test]
     fn nll_equals_hand_computed_cross_entropy() {
         // logits (1, 2, 0.5), true class 0: -log(e / (e + e^2 + e^0.5)).
         let z = [1.0f64, 2.0, 0.5];

@@ -84,6 +84,13 @@ fn check(cfg: &ExperimentConfig, plan: &Plan) -> std::result::Result<Facts, Fail
     let mut shape = source
         .shape(&serde_json::Value::Object(cfg.dataset_source_params()))
         .map_err(d)?;
+    if let Some(kept) = cfg.kept_classes(shape.classes).map_err(d)? {
+        // The split sizes after filtering are known only once the files are read: assume
+        // balanced classes (the sizes feed estimates, not training).
+        shape.train_size = shape.train_size * kept.len() / shape.classes;
+        shape.test_size = shape.test_size * kept.len() / shape.classes;
+        shape.classes = kept.len();
+    }
     if let Some(k) = cfg.dataset.get("train_per_class").and_then(|v| v.as_u64()) {
         shape.train_size = shape.train_size.min(k as usize * shape.classes);
     }

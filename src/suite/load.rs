@@ -6,7 +6,7 @@ use std::path::Path;
 use super::loaded::{LoadedSuite, profile_names};
 use super::locate::{Seg, locate, parse_path};
 use super::resolve::{Resolved, resolve_experiment};
-use super::schema::{ProfileSpec, Suite, Which};
+use super::schema::{FigureKind, ProfileSpec, Suite, Which};
 use super::yaml::{self, YamlError};
 use crate::error::{Error, Result};
 
@@ -127,6 +127,7 @@ fn validate(ls: &LoadedSuite) -> Result<()> {
     let mut errs: Vec<Error> = Vec::new();
     check_header(ls, &mut errs);
     check_experiments(ls, &mut errs);
+    check_figures(ls, &mut errs);
     if ls.suite.profiles.is_empty() {
         errs.push(ls.error_at(
             &[key("profiles")],
@@ -233,6 +234,46 @@ fn check_experiments(ls: &LoadedSuite, errs: &mut Vec<Error>) {
         }
         if !(e.overrides.is_object() || e.overrides.is_null()) {
             errs.push(ls.error_at(&at("overrides"), "expected a mapping"));
+        }
+    }
+}
+
+/// Each figure names experiments of the suite, and what its kind needs.
+fn check_figures(ls: &LoadedSuite, errs: &mut Vec<Error>) {
+    let s = &ls.suite;
+    let ids: Vec<&str> = s.experiments.iter().map(|e| e.id.as_str()).collect();
+    for (i, f) in s.figures.iter().enumerate() {
+        let at = |k: &str| [key("figures"), Seg::Index(i), key(k)];
+        for (field, list) in [("experiments", &f.experiments), ("order", &f.order)] {
+            for id in list.iter().filter(|id| !ids.contains(&id.as_str())) {
+                errs.push(ls.error_at(
+                    &at(field),
+                    &format!(
+                        "no experiment `{id}` in this suite (ids: {})",
+                        ids.join(", ")
+                    ),
+                ));
+            }
+        }
+        let drawn = |id: &String| f.experiments.is_empty() || f.experiments.contains(id);
+        if let Some(id) = f.order.iter().find(|id| !drawn(id)) {
+            errs.push(ls.error_at(
+                &at("order"),
+                &format!("`{id}` is ordered but not one of the figure's experiments"),
+            ));
+        }
+        match (f.kind, &f.evaluation, f.order.is_empty()) {
+            (FigureKind::Embedding, None, _) => errs.push(ls.error_at(
+                &at("kind"),
+                "an `embedding` figure needs `evaluation: <id of an embedding evaluation>`",
+            )),
+            (FigureKind::Embedding, _, false) => {
+                errs.push(ls.error_at(&at("order"), "`order` is for `train_loss` figures"))
+            }
+            (FigureKind::TrainLoss, Some(_), _) => {
+                errs.push(ls.error_at(&at("evaluation"), "`evaluation` is for `embedding` figures"))
+            }
+            _ => {}
         }
     }
 }

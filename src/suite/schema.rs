@@ -35,6 +35,40 @@ pub struct Suite {
     /// Header of the row-label column in the `grid` layout (`α`, `S`).
     #[serde(default)]
     pub grid_rows: Option<String>,
+    /// Figures of the paper the report draws from this suite's logs and evaluations.
+    #[serde(default)]
+    pub figures: Vec<FigureSpec>,
+}
+
+/// A figure of the paper, drawn in the report (HTML pictures, Markdown numbers).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FigureSpec {
+    /// Title as the paper numbers it (`Figure 6: train-set BCE loss, CIFAR-10 PreActResNet18`).
+    pub title: String,
+    /// What is drawn.
+    pub kind: FigureKind,
+    /// Experiment ids drawn, in order (sweep rows by their full id); empty: every row.
+    #[serde(default)]
+    pub experiments: Vec<String>,
+    /// `train_loss`: the order the paper states for the final training loss, highest first
+    /// (experiment ids); the report says whether this run keeps it.
+    #[serde(default)]
+    pub order: Vec<String>,
+    /// `embedding`: the id of the `embedding` evaluation whose points are drawn.
+    #[serde(default)]
+    pub evaluation: Option<String>,
+}
+
+/// Kinds of figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FigureKind {
+    /// Training loss by epoch, one curve per experiment (Figures 6 and 7).
+    TrainLoss,
+    /// Scatter plots of a 2-D representation, one panel per experiment, a colour per class
+    /// (Figures 1 and 5).
+    Embedding,
 }
 
 /// Report layout.
