@@ -19,6 +19,11 @@ pub static BUILTIN: &[DatasetEntry] = &[
         "generated class templates plus noise (no files; for smoke runs and tests)",
         || Box::new(super::generated::synthetic::SyntheticSource),
     ),
+    Entry::typed::<super::generated::spiral::SpiralParams>(
+        "spiral",
+        "Figures 1 and 2's 2-D spiral: interleaved arms in the plane, one class each, as 2-channel 1x1 images (no files)",
+        || Box::new(super::generated::spiral::SpiralSource),
+    ),
     Entry::typed::<super::sources::digits::DigitsParams>(
         "digits",
         "UCI/scikit-learn 8x8 handwritten digits, embedded: 1,797 greyscale images, 10 classes",

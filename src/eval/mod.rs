@@ -4,6 +4,7 @@
 
 pub mod affine;
 pub mod clean;
+pub mod decision_grid;
 pub mod deformation;
 pub mod embedding;
 pub mod fgsm;

@@ -46,6 +46,11 @@ pub static BUILTIN: &[EvaluatorEntry] = &[
         super::deformation::build_shear,
     )
     .with_sweep(&["radians"]),
+    EvaluatorEntry::typed::<super::decision_grid::Params>(
+        "decision_grid",
+        "a 2-D input plane (spiral) scored on a grid: predicted class and confidence per point, and where grid and test points land in a 2-D bottleneck (Figures 1 and 2); params: size, point",
+        super::decision_grid::build,
+    ),
     EvaluatorEntry::typed::<super::embedding::Params>(
         "embedding",
         "the test split's 2-D representation at a mix point (a bottleneck) as points for scatter plots, and its leave-one-out 1-NN error (Figures 1 and 5); params: point, count",

@@ -8,6 +8,7 @@
 pub mod cutmix;
 pub mod cutout;
 pub mod factor_mixup;
+pub mod gaussian_noise;
 pub mod input_mixup;
 pub mod manifold_mixup;
 pub mod mix;

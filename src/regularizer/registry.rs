@@ -45,6 +45,11 @@ pub static BUILTIN: &[RegularizerEntry] = &[
         "Cutout (DeVries & Taylor, 2017) as the reference's: zero a length×length patch; params: length, holes (default 1), per_example (default false: one mask per minibatch, as the reference)",
         super::cutout::build,
     ),
+    Entry::typed::<super::gaussian_noise::Params>(
+        "gaussian_noise",
+        "N(0, std²) noise added to each preprocessed input value (Figure 2); params: std",
+        super::gaussian_noise::build,
+    ),
 ];
 
 /// Every regularizer: the built-in ones and those a downstream crate registered.
@@ -73,6 +78,7 @@ mod tests {
         match name {
             "none" | "factor_mixup" => json!({}),
             "cutout" => json!({"length": 4}),
+            "gaussian_noise" => json!({"std": 0.1}),
             _ => json!({"alpha": 2.0}),
         }
     }

@@ -2,6 +2,8 @@
 //! training-loss curves of Figures 6/7 with the paper's stated order checked, and the 2-D
 //! embeddings of Figures 1 and 5. Renderers (Markdown numbers, HTML pictures) draw these.
 
+use std::collections::BTreeMap;
+
 use crate::results::outcome::{OutcomeRow, SuiteOutcome};
 use crate::suite::schema::FigureSpec;
 
@@ -105,31 +107,107 @@ pub(crate) struct Panel {
     pub(crate) points: Vec<(f64, f64, u32)>,
 }
 
-/// One panel per drawn experiment with the figure's embedding arrays.
-pub(crate) fn embedding_panels(r: &SuiteOutcome, f: &FigureSpec) -> Vec<Panel> {
+/// An evaluation's arrays by name (without the evaluation id).
+type Arrays<'a> = BTreeMap<&'a str, &'a Vec<f64>>;
+
+/// Points in a plane with their class.
+type Points = Vec<(f64, f64, u32)>;
+
+/// The arrays of the figure's evaluation for one drawn experiment's lowest seed that has them:
+/// (row label, seed, arrays).
+fn evaluation_arrays<'a>(
+    r: &'a SuiteOutcome,
+    f: &FigureSpec,
+    needs: &str,
+) -> Vec<(String, u64, Arrays<'a>)> {
     let Some(id) = &f.evaluation else {
         return Vec::new();
     };
-    let key = |n: &str| format!("{id}.{n}");
     drawn(r, f)
         .into_iter()
         .filter_map(|row| {
             let (_, seed, a) = r
                 .arrays
                 .iter()
-                .filter(|(e, _, a)| *e == row.experiment && a.contains_key(&key("x")))
+                .filter(|(e, _, a)| {
+                    *e == row.experiment && a.contains_key(&format!("{id}.{needs}"))
+                })
                 .min_by_key(|(_, seed, _)| *seed)?;
-            let (x, y, l) = (a.get(&key("x"))?, a.get(&key("y"))?, a.get(&key("label"))?);
-            let points = x
+            let mine = a
                 .iter()
-                .zip(y)
-                .zip(l)
-                .map(|((&x, &y), &l)| (x, y, l as u32))
+                .filter_map(|(k, v)| Some((k.strip_prefix(id.as_str())?.strip_prefix('.')?, v)))
                 .collect();
+            Some((label(row), *seed, mine))
+        })
+        .collect()
+}
+
+/// (x, y, class) triples from three equally long arrays.
+fn triples(x: &[f64], y: &[f64], c: &[f64]) -> Vec<(f64, f64, u32)> {
+    x.iter()
+        .zip(y)
+        .zip(c)
+        .map(|((&x, &y), &c)| (x, y, c as u32))
+        .collect()
+}
+
+/// One panel per drawn experiment with the figure's embedding arrays.
+pub(crate) fn embedding_panels(r: &SuiteOutcome, f: &FigureSpec) -> Vec<Panel> {
+    evaluation_arrays(r, f, "x")
+        .into_iter()
+        .filter_map(|(label, seed, a)| {
+            let points = triples(a.get("x")?, a.get("y")?, a.get("label")?);
             Some(Panel {
-                label: label(row),
-                seed: *seed,
+                label,
+                seed,
                 points,
+            })
+        })
+        .collect()
+}
+
+/// One experiment's decision grid: the plane and, when recorded, the bottleneck.
+#[derive(Debug, Clone)]
+pub(crate) struct DecisionPanel {
+    /// Label as the table prints the row.
+    pub(crate) label: String,
+    /// The seed drawn.
+    pub(crate) seed: u64,
+    /// Normalised input value of each grid index (both features).
+    pub(crate) axis: Vec<f64>,
+    /// Predicted class and its probability per grid point, row-major (y, then x).
+    pub(crate) cells: Vec<(u32, f64)>,
+    /// Test points in the plane: (x, y, class).
+    pub(crate) test: Vec<(f64, f64, u32)>,
+    /// Grid points at the bottleneck (x, y) and test points there (x, y, class).
+    pub(crate) bottleneck: Option<(Vec<(f64, f64)>, Points)>,
+}
+
+/// One decision panel per drawn experiment with the figure's grid arrays.
+pub(crate) fn decision_panels(r: &SuiteOutcome, f: &FigureSpec) -> Vec<DecisionPanel> {
+    evaluation_arrays(r, f, "class")
+        .into_iter()
+        .filter_map(|(label, seed, a)| {
+            let cells = a
+                .get("class")?
+                .iter()
+                .zip(a.get("confidence")?.iter())
+                .map(|(&c, &p)| (c as u32, p))
+                .collect();
+            let bottleneck = match (a.get("hx"), a.get("hy"), a.get("thx"), a.get("thy")) {
+                (Some(hx), Some(hy), Some(tx), Some(ty)) => Some((
+                    hx.iter().copied().zip(hy.iter().copied()).collect(),
+                    triples(tx, ty, a.get("tl")?),
+                )),
+                _ => None,
+            };
+            Some(DecisionPanel {
+                label,
+                seed,
+                axis: a.get("axis")?.to_vec(),
+                cells,
+                test: triples(a.get("tx")?, a.get("ty")?, a.get("tl")?),
+                bottleneck,
             })
         })
         .collect()

@@ -95,7 +95,7 @@ fn tables(s: &mut String, r: &SuiteOutcome) {
 /// Paper-vs-run dots, spectra, trends and learning curves as inline SVG.
 /// Each declared figure as the paper lays it out: panels side by side on shared axes.
 fn figures(s: &mut String, r: &SuiteOutcome) -> Result<()> {
-    use super::figure::{embedding_panels, loss_curves, order_check};
+    use super::figure::{decision_panels, embedding_panels, loss_curves, order_check};
     use crate::suite::schema::FigureKind;
     for f in &r.figures {
         let _ = write!(
@@ -155,6 +155,29 @@ fn figures(s: &mut String, r: &SuiteOutcome) -> Result<()> {
                     )?);
                 }
                 s.push_str("</div><p>Test points at the bottleneck, a colour per class; each panel has its own axes.</p>");
+            }
+            FigureKind::Decision => {
+                for p in decision_panels(r, f) {
+                    let title = format!("{} (seed {})", p.label, p.seed);
+                    s.push_str(&plot::decision_chart(&title, &p.axis, &p.cells, &p.test)?);
+                    if let Some((grid, test)) = &p.bottleneck {
+                        // Every other grid point each way: the same picture at a quarter of the
+                        // file size.
+                        let n = p.axis.len();
+                        let sparse: Vec<(f64, f64)> = grid
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| (i % n) % 2 == 0 && (i / n) % 2 == 0)
+                            .map(|(_, q)| *q)
+                            .collect();
+                        s.push_str(&plot::bottleneck_chart(
+                            &format!("{title}: bottleneck"),
+                            &sparse,
+                            test,
+                        )?);
+                    }
+                }
+                s.push_str("</div><p>Left of each pair: the input plane, each grid point in its predicted class's colour (paler where the model is less sure), test points on top. Right: the 2-D bottleneck, the grid's points as black dots (inputs sampled uniformly over the input range) and the test points in their class colours.</p>");
             }
         }
     }

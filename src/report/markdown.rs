@@ -107,7 +107,7 @@ fn tables(s: &mut String, r: &SuiteOutcome) {
 
 /// Each declared figure's numbers (the HTML report draws the pictures).
 fn figures(s: &mut String, r: &SuiteOutcome) {
-    use super::figure::{embedding_panels, loss_curves, order_check};
+    use super::figure::{decision_panels, embedding_panels, loss_curves, order_check};
     use crate::suite::schema::FigureKind;
     for f in &r.figures {
         let _ = writeln!(s, "## {}\n", f.title);
@@ -141,6 +141,32 @@ fn figures(s: &mut String, r: &SuiteOutcome) {
                         o.paper.join(" > "),
                         run.join(" > "),
                         if o.holds { "holds" } else { "does not hold" }
+                    );
+                }
+                s.push('\n');
+            }
+            FigureKind::Decision => {
+                let panels = decision_panels(r, f);
+                let _ = writeln!(
+                    s,
+                    "Pictures in the HTML report (one pair of panels per row, its lowest seed).\n\n| panel | seed | grid points | test points | mean confidence on the grid | bottleneck |\n|---|---|---|---|---|---|"
+                );
+                for p in &panels {
+                    let conf =
+                        p.cells.iter().map(|c| c.1).sum::<f64>() / p.cells.len().max(1) as f64;
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {} | {:.2}% | {} |",
+                        p.label,
+                        p.seed,
+                        p.cells.len(),
+                        p.test.len(),
+                        100.0 * conf,
+                        if p.bottleneck.is_some() {
+                            "drawn"
+                        } else {
+                            "–"
+                        }
                     );
                 }
                 s.push('\n');

@@ -337,6 +337,104 @@ pub(crate) fn scatter_chart(title: &str, points: &[(f64, f64, u32)]) -> Result<S
     Ok(svg)
 }
 
+/// Decision regions of a 2-D input plane: each grid cell in its predicted class's colour,
+/// paler where the prediction is less sure (white at probability 1/2 or below for two
+/// classes), with the test points on top in their true class's colour; as an SVG string.
+pub(crate) fn decision_chart(
+    title: &str,
+    axis: &[f64],
+    cells: &[(u32, f64)],
+    test: &[(f64, f64, u32)],
+) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (400, 380)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| Error::Other(format!("plot `{title}`: {e}"));
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let n = axis.len();
+        let (lo, hi) = (axis[0], axis[n - 1]);
+        let half = (hi - lo) / (n - 1).max(1) as f64 / 2.0;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 14))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(45)
+            .build_cartesian_2d((lo - half)..(hi + half), (lo - half)..(hi + half))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("input 1")
+            .y_desc("input 2")
+            .draw()
+            .map_err(|e| err(&e))?;
+        let classes = cells.iter().map(|c| c.0).max().unwrap_or(0) as f64 + 1.0;
+        chart
+            .draw_series(cells.iter().enumerate().map(|(i, &(c, p))| {
+                let (x, y) = (axis[i % n], axis[i / n]);
+                // Probability 1/classes (a coin toss) is white, 1 the full class colour.
+                let sure = ((p - 1.0 / classes) / (1.0 - 1.0 / classes)).clamp(0.0, 1.0);
+                let color = shade(palette(c as usize), 0.85 * (1.0 - sure) + 0.1);
+                // A little wider than the cell, so no hairline gaps show between cells.
+                let h = half * 1.08;
+                Rectangle::new([(x - h, y - h), (x + h, y + h)], color.filled())
+            }))
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(test.iter().map(|&(x, y, c)| {
+                // Darker than the regions' colours, so a point shows on its own class's region.
+                Circle::new((x, y), 2, shade(palette(c as usize), -0.55).filled())
+            }))
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
+}
+
+/// A 2-D bottleneck: the grid's points as small black dots under the test points in their
+/// class colours (Fig. 1 (d)/(e)); as an SVG string.
+pub(crate) fn bottleneck_chart(
+    title: &str,
+    grid: &[(f64, f64)],
+    test: &[(f64, f64, u32)],
+) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (400, 380)).into_drawing_area();
+        let err = |e: &dyn std::fmt::Display| Error::Other(format!("plot `{title}`: {e}"));
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let (x0, x1, y0, y1) = bounds(grid.iter().copied().chain(test.iter().map(|p| (p.0, p.1))));
+        let (px, py) = ((x1 - x0) * 0.05, (y1 - y0) * 0.05);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 14))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(45)
+            .build_cartesian_2d((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("unit 1")
+            .y_desc("unit 2")
+            .draw()
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(
+                grid.iter()
+                    .map(|&(x, y)| Circle::new((x, y), 1, BLACK.mix(0.5).filled())),
+            )
+            .map_err(|e| err(&e))?;
+        chart
+            .draw_series(
+                test.iter()
+                    .map(|&(x, y, c)| Circle::new((x, y), 2, palette(c as usize).filled())),
+            )
+            .map_err(|e| err(&e))?;
+        root.present().map_err(|e| err(&e))?;
+    }
+    Ok(svg)
+}
+
 /// The paper's printed value against this run's mean, one dot per row, with the diagonal;
 /// None when no row has both.
 pub(crate) fn paper_dot_plot(

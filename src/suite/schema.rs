@@ -55,7 +55,7 @@ pub struct FigureSpec {
     /// (experiment ids); the report says whether this run keeps it.
     #[serde(default)]
     pub order: Vec<String>,
-    /// `embedding`: the id of the `embedding` evaluation whose points are drawn.
+    /// `embedding` / `decision`: the id of the `embedding` / `decision_grid` evaluation drawn.
     #[serde(default)]
     pub evaluation: Option<String>,
 }
@@ -67,8 +67,12 @@ pub enum FigureKind {
     /// Training loss by epoch, one curve per experiment (Figures 6 and 7).
     TrainLoss,
     /// Scatter plots of a 2-D representation, one panel per experiment, a colour per class
-    /// (Figures 1 and 5).
+    /// (Figure 5).
     Embedding,
+    /// A 2-D input plane's decision regions with the test points, and the plane at a 2-D
+    /// bottleneck, one pair of panels per experiment (Figures 1 and 2; a `decision_grid`
+    /// evaluation).
+    Decision,
 }
 
 /// Report layout.
