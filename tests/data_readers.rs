@@ -466,7 +466,7 @@ fn status_on_a_fresh_machine() {
                 assert_eq!(s.presence, Presence::Embedded);
                 assert!(s.fingerprint.is_some());
             }
-            "synthetic" | "glyphs" => assert_eq!(s.presence, Presence::Embedded),
+            "synthetic" | "glyphs" | "spiral" => assert_eq!(s.presence, Presence::Embedded),
             _ => assert!(
                 matches!(s.presence, Presence::Missing(_)),
                 "{}: {:?}",
