@@ -646,3 +646,167 @@ fn singular_values_of_hidden_representations() {
             .to_string();
     assert!(e.contains("out of range"), "{e}");
 }
+
+/// A spiral set and a model with a 2-unit bottleneck at mix point 2, in f64.
+fn spiral_bottleneck() -> (mixbench::data::ImageDataset, Model, Preprocessing) {
+    use mixbench::data::DatasetSource;
+    use mixbench::data::generated::spiral::SpiralSource;
+    let src = SpiralSource;
+    let data = src
+        .load(
+            &json!({"train_size": 40, "test_size": 30, "seed": 2}),
+            &mixbench::data::LoadOptions {
+                data_dir: "data".into(),
+                allow_unverified: false,
+            },
+        )
+        .unwrap();
+    let model = Model::build_with_dtype(
+        "mlp",
+        json!({"hidden": [6, 2, 5], "bottleneck": 1})
+            .as_object()
+            .unwrap(),
+        InputSpec {
+            channels: 2,
+            height: 1,
+            width: 1,
+            classes: 2,
+        },
+        3,
+        &Device::Cpu,
+        DType::F64,
+    )
+    .unwrap();
+    (data, model, src.default_preprocessing())
+}
+
+/// The network's input for plane bytes (x, y), computed here as the batch filler's f32 formula.
+fn plane_input(points: &[(u8, u8)], pre: &Preprocessing) -> Tensor {
+    let v: Vec<f64> = points
+        .iter()
+        .flat_map(|&(x, y)| {
+            [(x, 0), (y, 1)].map(|(b, c)| ((b as f32 / 255.0 - pre.mean[c]) / pre.std[c]) as f64)
+        })
+        .collect();
+    Tensor::from_vec(v, (points.len(), 2, 1, 1), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn decision_grid_scores_each_grid_point_and_maps_it_to_the_bottleneck() {
+    use mixbench::eval::{EvalContext, registry};
+    let (data, model, pre) = spiral_bottleneck();
+    let ctx = EvalContext {
+        model: &model,
+        data: &data,
+        preprocessing: &pre,
+        seed: 0,
+        batch_size: 4,
+    };
+    let ev = (registry::get("decision_grid").unwrap().build)(
+        json!({"size": 5, "point": 2}).as_object().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ev.default_id(), "grid_5_at_2");
+    let out = ev.evaluate(&ctx).unwrap();
+    // The grid: bytes 0, 64, 128, 191, 255 on each axis, x fastest.
+    let bytes = [0u8, 64, 128, 191, 255];
+    let points: Vec<(u8, u8)> = bytes
+        .iter()
+        .flat_map(|&y| bytes.iter().map(move |&x| (x, y)))
+        .collect();
+    let x = plane_input(&points, &pre);
+    let p = candle_nn::ops::softmax(&model.forward(&x, false).unwrap(), 1).unwrap();
+    let p: Vec<Vec<f64>> = p.to_vec2().unwrap();
+    let h: Vec<Vec<f64>> = model.hidden(&x, 2, false).unwrap().to_vec2().unwrap();
+    for (i, row) in p.iter().enumerate() {
+        let best = if row[1] > row[0] { 1.0 } else { 0.0 };
+        assert_eq!(out.arrays["class"][i], best, "grid point {i}");
+        assert!((out.arrays["confidence"][i] - row[0].max(row[1])).abs() < 1e-12);
+        assert!((out.arrays["hx"][i] - h[i][0]).abs() < 1e-12);
+        assert!((out.arrays["hy"][i] - h[i][1]).abs() < 1e-12);
+    }
+    let axis: Vec<f64> = bytes
+        .iter()
+        .map(|&b| ((b as f32 / 255.0 - pre.mean[0]) / pre.std[0]) as f64)
+        .collect();
+    assert_eq!(out.arrays["axis"], axis);
+    assert!((axis[0] + 1.2).abs() < 1e-6 && (axis[4] - 1.2).abs() < 1e-6);
+    let mean: f64 = out.arrays["confidence"].iter().sum::<f64>() / 25.0;
+    assert!((out.metrics["mean_confidence"] - 100.0 * mean).abs() < 1e-9);
+    let mut differ = 0;
+    for y in 0..5 {
+        for x in 0..5 {
+            let c = out.arrays["class"][y * 5 + x];
+            differ += usize::from(x + 1 < 5 && out.arrays["class"][y * 5 + x + 1] != c);
+            differ += usize::from(y + 1 < 5 && out.arrays["class"][(y + 1) * 5 + x] != c);
+        }
+    }
+    assert!((out.metrics["boundary"] - 100.0 * differ as f64 / 40.0).abs() < 1e-12);
+    // Test points: their plane coordinates and where the bottleneck puts them.
+    let test: Vec<(u8, u8)> = data
+        .test
+        .images
+        .chunks_exact(2)
+        .map(|q| (q[0], q[1]))
+        .collect();
+    let th: Vec<Vec<f64>> = model
+        .hidden(&plane_input(&test, &pre), 2, false)
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    assert_eq!(out.arrays["tl"].len(), 30);
+    for (i, row) in th.iter().enumerate() {
+        assert_eq!(out.arrays["tl"][i], data.test.labels[i] as f64);
+        assert!((out.arrays["thx"][i] - row[0]).abs() < 1e-12);
+        assert!((out.arrays["thy"][i] - row[1]).abs() < 1e-12);
+    }
+    // A point whose representation is not 2-D is refused with the reason.
+    let wide = (registry::get("decision_grid").unwrap().build)(
+        json!({"size": 5, "point": 1}).as_object().unwrap(),
+    )
+    .unwrap();
+    let e = wide.evaluate(&ctx).err().unwrap().to_string();
+    assert!(e.contains("6 features"), "{e}");
+}
+
+#[test]
+fn embedding_keeps_the_first_test_points_at_the_bottleneck_and_their_1nn_error() {
+    use mixbench::eval::{EvalContext, registry};
+    let (data, model, pre) = spiral_bottleneck();
+    let ctx = EvalContext {
+        model: &model,
+        data: &data,
+        preprocessing: &pre,
+        seed: 0,
+        batch_size: 7,
+    };
+    let ev = (registry::get("embedding").unwrap().build)(
+        json!({"point": 2, "count": 20}).as_object().unwrap(),
+    )
+    .unwrap();
+    let out = ev.evaluate(&ctx).unwrap();
+    let test: Vec<(u8, u8)> = data.test.images[..40]
+        .chunks_exact(2)
+        .map(|q| (q[0], q[1]))
+        .collect();
+    let h: Vec<Vec<f64>> = model
+        .hidden(&plane_input(&test, &pre), 2, false)
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    assert_eq!(out.n, 20);
+    let mut wrong = 0;
+    for i in 0..20 {
+        assert!((out.arrays["x"][i] - h[i][0]).abs() < 1e-12);
+        assert!((out.arrays["y"][i] - h[i][1]).abs() < 1e-12);
+        assert_eq!(out.arrays["label"][i], data.test.labels[i] as f64);
+        // Brute force: the nearest other point (the lower index on a tie).
+        let d = |j: usize| (h[i][0] - h[j][0]).powi(2) + (h[i][1] - h[j][1]).powi(2);
+        let nearest = (0..20)
+            .filter(|&j| j != i)
+            .min_by(|&a, &b| d(a).total_cmp(&d(b)).then(a.cmp(&b)))
+            .unwrap();
+        wrong += usize::from(data.test.labels[nearest] != data.test.labels[i]);
+    }
+    assert_eq!(out.metrics["nearest_error"], 100.0 * wrong as f64 / 20.0);
+}

@@ -682,6 +682,23 @@ fn fgsm_steps_use_each_pixels_channel_and_leave_zero_gradients_alone() {
             .unwrap()
             .to_vec1()
             .unwrap();
+        let one_step = mixbench::eval::pgd::Pgd {
+            steps: 1,
+            step_size: eps,
+            epsilon: None,
+            random_start: false,
+            loss: AttackLoss::BceSoftmax,
+            space,
+            clip: false,
+        };
+        let mut rng = mixbench::rng::stream(0, "pgd", 0);
+        let pgd: Vec<f64> = one_step
+            .perturb(&model, &x, &labels, classes, &pre, &mut rng)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         for i in 0..n * len {
             let ch = (i / (h * w)) % c;
             let sign = if g[i] > 0.0 {
@@ -704,6 +721,38 @@ fn fgsm_steps_use_each_pixels_channel_and_leave_zero_gradients_alone() {
                 assert_eq!(g[i], 0.0, "input 4 has no weights");
                 assert_eq!(adv[i], xs[i], "{space:?}: a zero gradient moved pixel {i}");
             }
+            // One unbounded PGD step of size ε is this FGSM step: its pixel units go through
+            // each pixel's own channel too.
+            assert!(
+                (pgd[i] - want).abs() < 1e-12,
+                "PGD {space:?} element {i} (channel {ch}): {} vs {want}",
+                pgd[i]
+            );
         }
+    }
+    // A random start adds U(−ε, ε) draws from the evaluation's stream, element by element, to
+    // the clean input (a step of 1e-200 then changes nothing representable).
+    let start = mixbench::eval::pgd::Pgd {
+        steps: 1,
+        step_size: 1e-200,
+        epsilon: Some(0.05),
+        random_start: true,
+        loss: AttackLoss::BceSoftmax,
+        space: Space::Normalized,
+        clip: false,
+    };
+    let mut rng = mixbench::rng::stream(0, "pgd", 0);
+    let got: Vec<f64> = start
+        .perturb(&model, &x, &labels, classes, &pre, &mut rng)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let mut draws = mixbench::rng::stream(0, "pgd", 0);
+    for (i, g) in got.iter().enumerate() {
+        let want = xs[i] + draws.random_range(-0.05..=0.05);
+        assert!((g - want).abs() < 1e-15, "element {i}: {g} vs {want}");
+        assert!(g != &xs[i]);
     }
 }

@@ -40,8 +40,9 @@ pub(crate) struct ShapeGroup {
 pub(crate) enum Grouping {
     /// Everything that changes a step's cost: one measurement per group, for projections.
     Timing,
-    /// What decides whether a step fits and runs at all: the data's geometry (channels,
-    /// size, classes) and the model's layers (not their initialisation or dropout rate). The
+    /// What decides whether a step fits and runs at all: the input's geometry (channels and
+    /// size) and the model's layers (not their initialisation or dropout rate; the class count
+    /// sizes only the last layer, so the group runs its largest). The
     /// real-shape check runs each once, with the group's most demanding cell (see [`demand`]):
     /// a regularizer changes no tensor's size, and every mixing layer is checked against the
     /// model when the suite is validated.
@@ -174,21 +175,27 @@ fn group_key(cfg: &ExperimentConfig, d: &DataShape, grouping: Grouping) -> Resul
             let mut model = cfg.model.clone();
             model.remove("bn_init");
             model.remove("dropout");
-            serde_json::json!([[d.channels, d.height, d.width, d.classes, latent], model])
+            serde_json::json!([[d.channels, d.height, d.width, latent], model])
         }
     }
     .to_string())
 }
 
 /// How much a cell asks of a shape, compared lexicographically: batch size, evaluation batch
-/// size, training images held, and whether it mixes hidden states (the longest step).
-fn demand(cfg: &ExperimentConfig, d: &DataShape) -> (usize, usize, usize, bool) {
+/// size, classes, training images held, and whether it mixes hidden states (the longest step).
+fn demand(cfg: &ExperimentConfig, d: &DataShape) -> (usize, usize, usize, usize, bool) {
     let hidden = cfg
         .regularizer
         .get("layers")
         .and_then(|l| l.as_array())
         .is_some_and(|l| l.iter().any(|k| k.as_u64().is_some_and(|k| k > 0)));
-    (cfg.batch_size, cfg.eval_batch_size, d.train_size, hidden)
+    (
+        cfg.batch_size,
+        cfg.eval_batch_size,
+        d.classes,
+        d.train_size,
+        hidden,
+    )
 }
 
 impl ShapeGroup {

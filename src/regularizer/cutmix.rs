@@ -214,6 +214,65 @@ mod tests {
         );
     }
 
+    fn info(labels: &[u32]) -> BatchInfo<'_> {
+        BatchInfo {
+            indices: &[0, 1, 2, 3],
+            labels,
+            classes: 4,
+            shape: ImageShape { c: 1, h: 8, w: 8 },
+            latent: None,
+        }
+    }
+
+    fn cutmix(json: &str) -> Box<dyn Regularizer> {
+        build(&serde_json::from_str(json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn alpha_zero_is_refused_at_its_field() {
+        let e = build(&serde_json::from_str(r#"{"alpha": 0.0}"#).unwrap()).err();
+        assert!(
+            matches!(&e, Some(Error::Param { path, .. }) if path == "alpha"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn at_prob_1_no_coin_is_drawn_and_the_plan_is_the_authors_sequence() {
+        let labels = [0u32, 1, 2, 3];
+        let mut rng = crate::rng::stream(3, "mix", 0);
+        let t = cutmix(r#"{"alpha": 1.0}"#)
+            .treat(&info(&labels), &mut rng)
+            .unwrap();
+        let plan = t.mix.unwrap();
+        // λ, then the permutation, then the box centre (row, column), nothing before them.
+        let mut want = crate::rng::stream(3, "mix", 0);
+        let lambda = sample_lambda(1.0, &mut want) as f64;
+        let mut perm: Vec<u32> = (0..4).collect();
+        perm.shuffle(&mut want);
+        let (cr, cc) = (want.random_range(0..8), want.random_range(0..8));
+        let b = cutmix_box(8, 8, lambda, cr, cc);
+        assert_eq!(plan.perm, perm);
+        assert_eq!(plan.lambda, (1.0 - b.area() as f64 / 64.0) as f32);
+    }
+
+    #[test]
+    fn prob_is_the_share_of_minibatches_that_are_cut_mixed() {
+        let labels = [0u32, 1, 2, 3];
+        let share = |json: &str| {
+            let reg = cutmix(json);
+            let mut rng = crate::rng::stream(5, "mix", 0);
+            (0..400)
+                .filter(|_| reg.treat(&info(&labels), &mut rng).unwrap().mix.is_some())
+                .count()
+        };
+        assert_eq!(share(r#"{"alpha": 1.0, "prob": 0.0}"#), 0);
+        assert_eq!(share(r#"{"alpha": 1.0, "prob": 1.0}"#), 400);
+        // 400 coins at 0.3: 120 expected, sd 9.2.
+        let k = share(r#"{"alpha": 1.0, "prob": 0.3}"#);
+        assert!((85..=155).contains(&k), "{k}");
+    }
+
     #[test]
     fn targets_use_the_pasted_area() {
         let reg = build(&serde_json::from_str(r#"{"alpha": 1.0}"#).unwrap()).unwrap();

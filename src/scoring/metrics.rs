@@ -230,6 +230,16 @@ mod tests {
     }
 
     #[test]
+    fn an_infinite_logit_makes_the_nll_nan_even_when_its_term_is_finite() {
+        // −∞ on the wrong class leaves the true class's term finite (log-sum-exp = 1 − 1 = 0),
+        // but the example is not finite, so the mean NLL is not a score.
+        let m = score(&[(vec![f64::NEG_INFINITY, 1.0], 1), (vec![0.0, 1.0], 1)]);
+        assert_eq!(m.non_finite, 1);
+        assert!(m.nll.is_nan(), "{m:?}");
+        assert_eq!(m.error_pct, 0.0);
+    }
+
+    #[test]
     fn finite_needs_both_every_logit_and_the_nll_finite() {
         let m = |non_finite, nll| EvalMetrics {
             error_pct: 0.0,
