@@ -227,6 +227,10 @@ mod tests {
         assert_eq!(rank_of(&row, 2), 0);
         assert_eq!(rank_of(&row, 1), 2);
         assert_eq!(rank_of(&row, 3), 1);
+        // A NaN true score is torch.argmax's pick over finite ones: nothing ranks above it,
+        // and a finite lower-index class is no tie with it.
+        assert_eq!(rank_of(&[1.0, f64::NAN], 1), 0);
+        assert_eq!(rank_of(&[f64::NAN, f64::NAN], 1), 1);
     }
 
     #[test]
