@@ -13,7 +13,6 @@ use serde_json::{Map, Value};
 use super::{EvalContext, EvalOutput, Evaluator};
 use crate::data::Split;
 use crate::error::{Error, Result};
-use crate::scoring::metrics::for_each_batch;
 
 /// Parameters of `embedding`.
 #[derive(Deserialize, JsonSchema)]
@@ -83,33 +82,14 @@ impl Embedding {
             images: test.images[..n * len].to_vec(),
             labels: test.labels[..n].to_vec(),
         };
-        let (mut xs, mut ys) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for_each_batch(
-            ctx.model,
-            &split,
-            ctx.data.shape(),
-            ctx.preprocessing,
-            ctx.batch_size,
-            |x, _| {
-                let h = ctx.model.hidden(x, self.point, false)?.flatten_from(1)?;
-                let dim = h.dim(1)?;
-                if dim != 2 {
-                    return Err(Error::Config(format!(
-                        "evaluator `embedding`: the representation at point {} has {dim} features; a scatter plot needs exactly 2 (a 2-D bottleneck)",
-                        self.point
-                    )));
-                }
-                let v = h
-                    .to_dtype(candle_core::DType::F64)?
-                    .flatten_all()?
-                    .to_vec1::<f64>()?;
-                for p in v.chunks_exact(2) {
-                    xs.push(p[0]);
-                    ys.push(p[1]);
-                }
-                Ok(())
-            },
-        )?;
+        let (dim, rows) = super::representation(ctx, &split, self.point, false)?;
+        if dim != 2 {
+            return Err(Error::Config(format!(
+                "evaluator `embedding`: the representation at point {} has {dim} features; a scatter plot needs exactly 2 (a 2-D bottleneck)",
+                self.point
+            )));
+        }
+        let (xs, ys) = rows.chunks_exact(2).map(|p| (p[0], p[1])).unzip();
         Ok((xs, ys, split.labels))
     }
 }

@@ -171,19 +171,29 @@ impl Fgsm {
     }
 }
 
+/// What an attack's id adds for its space and loss: `_px` (pixel units), `_clip`, `_ce`;
+/// nothing for the defaults (normalised units, BCE on softmax), shared by FGSM and PGD.
+pub(crate) fn id_suffix(space: Space, clip: bool, loss: AttackLoss) -> String {
+    let mut s = String::new();
+    if space == Space::Pixel {
+        s.push_str("_px");
+        if clip {
+            s.push_str("_clip");
+        }
+    }
+    if loss == AttackLoss::CrossEntropy {
+        s.push_str("_ce");
+    }
+    s
+}
+
 impl Evaluator for Fgsm {
     fn default_id(&self) -> String {
-        let mut id = format!("fgsm_{}", id_number(self.epsilon));
-        if self.space == Space::Pixel {
-            id.push_str("_px");
-            if self.clip {
-                id.push_str("_clip");
-            }
-        }
-        if self.loss == AttackLoss::CrossEntropy {
-            id.push_str("_ce");
-        }
-        id
+        format!(
+            "fgsm_{}{}",
+            id_number(self.epsilon),
+            id_suffix(self.space, self.clip, self.loss)
+        )
     }
 
     fn metric_names(&self) -> Vec<&'static str> {

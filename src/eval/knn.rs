@@ -15,7 +15,6 @@ use super::{EvalContext, EvalOutput, Evaluator, id_number};
 use crate::data::Split;
 use crate::error::{Error, Result};
 use crate::kernels::cpu_float::gemm;
-use crate::scoring::metrics::for_each_batch;
 
 /// The distance neighbours are ranked by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
@@ -165,28 +164,11 @@ pub fn predict(
 }
 
 impl Knn {
-    /// The representations of `split` at the mix point, flattened, eval mode: (dim, rows).
+    /// The representations of `split` at the mix point (pooled when asked), eval mode, in the
+    /// f32 the search computes in: (dim, rows).
     fn features(&self, ctx: &EvalContext, split: &Split) -> Result<(usize, Vec<f32>)> {
-        let (mut dim, mut out) = (0, Vec::new());
-        for_each_batch(
-            ctx.model,
-            split,
-            ctx.data.shape(),
-            ctx.preprocessing,
-            ctx.batch_size,
-            |x, _| {
-                let h = ctx.model.hidden(x, self.point, false)?;
-                let h = match self.pool && h.rank() == 4 {
-                    true => h.mean((2, 3))?,
-                    false => h.flatten_from(1)?,
-                };
-                dim = h.dim(1)?;
-                let h = h.to_dtype(candle_core::DType::F32)?.flatten_all()?;
-                out.extend(h.to_vec1::<f32>()?);
-                Ok(())
-            },
-        )?;
-        Ok((dim, out))
+        let (dim, rows) = super::representation(ctx, split, self.point, self.pool)?;
+        Ok((dim, rows.into_iter().map(|v| v as f32).collect()))
     }
 }
 

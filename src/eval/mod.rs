@@ -81,6 +81,41 @@ pub trait Evaluator: Send + Sync {
     fn evaluate(&self, ctx: &EvalContext) -> Result<EvalOutput>;
 }
 
+/// The eval-mode representation of every example of `split` at mix point `point`, one row per
+/// example: flattened, or with `pool` an image-shaped [N, C, H, W] one averaged over H and W;
+/// (features per row, rows in f64). What the analyses of hidden states read (k-NN, singular
+/// values, embeddings).
+pub fn representation(
+    ctx: &EvalContext,
+    split: &crate::data::Split,
+    point: usize,
+    pool: bool,
+) -> Result<(usize, Vec<f64>)> {
+    let (mut dim, mut out) = (0, Vec::new());
+    crate::scoring::metrics::for_each_batch(
+        ctx.model,
+        split,
+        ctx.data.shape(),
+        ctx.preprocessing,
+        ctx.batch_size,
+        |x, _| {
+            let h = ctx.model.hidden(x, point, false)?;
+            let h = match pool && h.rank() == 4 {
+                true => h.mean((2, 3))?,
+                false => h.flatten_from(1)?,
+            };
+            dim = h.dim(1)?;
+            out.extend(
+                h.to_dtype(candle_core::DType::F64)?
+                    .flatten_all()?
+                    .to_vec1::<f64>()?,
+            );
+            Ok(())
+        },
+    )?;
+    Ok((dim, out))
+}
+
 /// Formats a parameter for an id: `0.03`, `20`, `1.2` (shortest form that reads back exactly).
 pub fn id_number(v: f64) -> String {
     // `Display` already prints that form and no `.0`; only −0 would read `-0`.

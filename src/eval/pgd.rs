@@ -189,15 +189,7 @@ impl Evaluator for Pgd {
         if self.random_start {
             id.push_str("_rs");
         }
-        if self.space == Space::Pixel {
-            id.push_str("_px");
-            if self.clip {
-                id.push_str("_clip");
-            }
-        }
-        if self.loss == AttackLoss::CrossEntropy {
-            id.push_str("_ce");
-        }
+        id.push_str(&super::fgsm::id_suffix(self.space, self.clip, self.loss));
         id
     }
 

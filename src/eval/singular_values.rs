@@ -7,9 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{EvalContext, EvalOutput, Evaluator};
-use crate::data::Split;
 use crate::error::{Error, Result};
-use crate::scoring::metrics::for_each_batch;
 
 /// Which split the representations come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
@@ -193,31 +191,6 @@ fn centered(rows: usize, cols: usize, data: &mut [f64]) {
     }
 }
 
-impl SingularValues {
-    /// Hidden representations of `split` at the mix point, flattened per example, eval mode.
-    fn representations(&self, ctx: &EvalContext, split: &Split) -> Result<(usize, Vec<f64>)> {
-        let (mut dim, mut out) = (0, Vec::new());
-        for_each_batch(
-            ctx.model,
-            split,
-            ctx.data.shape(),
-            ctx.preprocessing,
-            ctx.batch_size,
-            |x, _| {
-                let h = ctx.model.hidden(x, self.point, false)?.flatten_from(1)?;
-                dim = h.dim(1)?;
-                out.extend(
-                    h.to_dtype(candle_core::DType::F64)?
-                        .flatten_all()?
-                        .to_vec1::<f64>()?,
-                );
-                Ok(())
-            },
-        )?;
-        Ok((dim, out))
-    }
-}
-
 impl Evaluator for SingularValues {
     fn default_id(&self) -> String {
         let mut id = format!("sv_{}", self.point);
@@ -246,7 +219,7 @@ impl Evaluator for SingularValues {
             Which::Test => &ctx.data.test,
             Which::Train => &ctx.data.train,
         };
-        let (dim, reps) = self.representations(ctx, split)?;
+        let (dim, reps) = super::representation(ctx, split, self.point, false)?;
         let mut out = EvalOutput {
             n: split.len(),
             ..Default::default()

@@ -38,6 +38,26 @@ pub(crate) struct OrderCheck {
     pub(crate) holds: bool,
 }
 
+impl OrderCheck {
+    /// The sentence both reports print: the paper's order, this run's with its losses, and
+    /// whether it holds (the last as its own string, for emphasis).
+    pub(crate) fn sentence(&self) -> (String, &'static str) {
+        let run: Vec<String> = self
+            .run
+            .iter()
+            .map(|(l, v)| format!("{l} ({v:.4})"))
+            .collect();
+        (
+            format!(
+                "The paper's order of training loss, highest first: {}. This run: {}",
+                self.paper.join(" > "),
+                run.join(" > ")
+            ),
+            if self.holds { "holds" } else { "does not hold" },
+        )
+    }
+}
+
 /// The experiments a figure draws, in its order (every row that ran when it names none).
 fn drawn<'a>(r: &'a SuiteOutcome, f: &FigureSpec) -> Vec<&'a OutcomeRow> {
     let ran = |row: &&OutcomeRow| row.quoted.is_none();

@@ -132,18 +132,12 @@ fn figures(s: &mut String, r: &SuiteOutcome) -> Result<()> {
                 }
                 s.push_str("</div>");
                 if let Some(o) = order_check(&curves, f) {
+                    let (text, verdict) = o.sentence();
                     let _ = write!(
                         s,
-                        "<p>The paper's order of training loss, highest first: {}. This run: {}: <strong class=\"{}\">{}</strong>. All charts share one y axis.</p>",
-                        esc(&o.paper.join(" > ")),
-                        esc(&o
-                            .run
-                            .iter()
-                            .map(|(l, v)| format!("{l} ({v:.4})"))
-                            .collect::<Vec<_>>()
-                            .join(" > ")),
+                        "<p>{}: <strong class=\"{}\">{verdict}</strong>. All charts share one y axis.</p>",
+                        esc(&text),
                         if o.holds { "good" } else { "bad" },
-                        if o.holds { "holds" } else { "does not hold" }
                     );
                 }
             }

@@ -133,15 +133,8 @@ fn figures(s: &mut String, r: &SuiteOutcome) {
                     );
                 }
                 if let Some(o) = order_check(&curves, f) {
-                    let run: Vec<String> =
-                        o.run.iter().map(|(l, v)| format!("{l} ({v:.4})")).collect();
-                    let _ = writeln!(
-                        s,
-                        "\nThe paper's order of training loss, highest first: {}. This run: {}: **{}**.",
-                        o.paper.join(" > "),
-                        run.join(" > "),
-                        if o.holds { "holds" } else { "does not hold" }
-                    );
+                    let (text, verdict) = o.sentence();
+                    let _ = writeln!(s, "\n{text}: **{verdict}**.");
                 }
                 s.push('\n');
             }
