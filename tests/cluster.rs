@@ -390,6 +390,123 @@ fn emitted_slurm_and_kubernetes_files_parse_and_name_every_shard_once() {
     }
 }
 
+/// `plan --costs` balances measured hours (one 10-hour experiment against five 1-hour ones
+/// gives 10 h and 5 h, where the equal relative costs of six identical MLPs split 3 and 3), and
+/// a task given the emitted `--shard-costs` trains exactly the cells its header line lists.
+#[test]
+fn measured_costs_set_the_split_and_every_task_computes_the_same_one() {
+    let d = setup(&suite(1, SIX));
+    let p = d.path();
+    let hours = [
+        ("a", 10.0),
+        ("b", 1.0),
+        ("c", 1.0),
+        ("d", 1.0),
+        ("e", 1.0),
+        ("f", 1.0),
+    ];
+    let rows: Vec<serde_json::Value> = hours
+        .iter()
+        .map(|(e, h)| serde_json::json!({"suite": "lk", "profile": "smoke", "experiment": e, "hours_per_seed": h}))
+        .collect();
+    std::fs::write(
+        p.join("est.json"),
+        serde_json::json!({"shapes": [["mlp", {"Ok": {"device": "cpu (test)"}}]], "cells": rows})
+            .to_string(),
+    )
+    .unwrap();
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "lk",
+            "--profile",
+            "smoke",
+            "--shards",
+            "2",
+            "--emit",
+            "slurm",
+            "--gpus",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        let o = cmd(p, &args).output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8(o.stdout).unwrap(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let shard_cells = |text: &str, i: usize| -> Vec<String> {
+        let l = text
+            .lines()
+            .find(|l| l.starts_with(&format!("# shard {i} (")))
+            .unwrap();
+        l.split("): ")
+            .nth(1)
+            .unwrap()
+            .split(", ")
+            .map(String::from)
+            .collect()
+    };
+    let (code, relative, err) = plan(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(shard_cells(&relative, 0).len(), 3, "{relative}");
+    assert!(!relative.contains("--shard-costs"), "{relative}");
+    let (code, measured, err) = plan(&["--costs", "est.json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(shard_cells(&measured, 0), vec!["a s0"], "{measured}");
+    assert_eq!(shard_cells(&measured, 1).len(), 5, "{measured}");
+    assert!(
+        measured.contains("# shard 0 (66.7% of the estimated cost, 10.0 h)"),
+        "{measured}"
+    );
+    assert!(measured.contains("measured on cpu (test)"), "{measured}");
+    let arg = measured
+        .split("--shard-costs '")
+        .nth(1)
+        .and_then(|r| r.split('\'').next())
+        .unwrap()
+        .to_string();
+    for i in 0..2 {
+        let dir = format!("out{i}");
+        let shard = format!("{i}/2");
+        let (code, err) = run(
+            p,
+            &[
+                "--results-dir",
+                &dir,
+                "reproduce",
+                "lk",
+                "--shard",
+                &shard,
+                "--shard-costs",
+                &arg,
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        let mut trained: Vec<String> = std::fs::read_dir(p.join(&dir).join("lk/smoke"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with("-s0.json"))
+            .map(|n| n.replace("-s0.json", " s0"))
+            .collect();
+        trained.sort();
+        assert_eq!(trained, shard_cells(&measured, i), "shard {i}");
+    }
+    // An estimate without one of the experiments is refused, naming it.
+    let partial = serde_json::json!({"cells": &rows[..5]}).to_string();
+    std::fs::write(p.join("est.json"), partial).unwrap();
+    let (code, _, err) = plan(&["--costs", "est.json"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no hours for experiment `f`"), "{err}");
+    let (code, err) = run(p, &["reproduce", "lk", "--shard-costs", &arg]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--shard-costs balances shards: it needs --shard"),
+        "{err}"
+    );
+}
+
 /// Hostile ids (traversal, absolute, separators, empty, too long) are refused at load through
 /// the binary, and nothing at all is written, inside or outside the work folder.
 #[test]

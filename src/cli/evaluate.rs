@@ -24,6 +24,7 @@ pub fn run(cli: &Cli, a: &EvaluateArgs) -> anyhow::Result<i32> {
             no_train: true,
             lock_lease_minutes: 30.0,
             shard: None,
+            shard_costs: None,
             history: None,
         },
     )

@@ -3,6 +3,7 @@
 use clap::{Args, ValueEnum};
 
 use super::{Cli, EXIT_OK};
+use crate::ops::measured_cost;
 use crate::ops::plan::{Emit, PlanRequest, plan};
 use crate::suite::load;
 
@@ -41,6 +42,10 @@ pub struct PlanArgs {
     /// Dataset folder as the tasks see it.
     #[arg(long, default_value = "/data")]
     pub task_data_dir: String,
+    /// Balance shards by measured hours: the output of `mixbench estimate <suite> --profile P
+    /// --format json`, run on the machine type the tasks get (else a relative cost is used).
+    #[arg(long)]
+    pub costs: Option<std::path::PathBuf>,
 }
 
 /// Prints the scheduler file.
@@ -55,6 +60,14 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
         }
     }
     let results = a.task_results_dir.clone();
+    let costs = match &a.costs {
+        Some(path) => Some(measured_cost::from_estimate_file(
+            path,
+            &ls.suite.id,
+            &a.profile,
+        )?),
+        None => None,
+    };
     let out = plan(
         &ls,
         &PlanRequest {
@@ -68,6 +81,7 @@ pub fn run(cli: &Cli, a: &PlanArgs) -> anyhow::Result<i32> {
             data_dir: &a.task_data_dir,
             image: &a.image,
             gpus: a.gpus,
+            costs: costs.as_ref(),
         },
     )?;
     print!("{out}");

@@ -72,6 +72,10 @@ pub struct ReproduceArgs {
     /// Kubernetes Indexed Job from the environment. Writes no report (merge, then `report`).
     #[arg(long)]
     pub shard: Option<String>,
+    /// Measured hours per experiment that balance the shards, as a JSON object (`mixbench plan
+    /// --costs` writes it into each task's command, so every task computes the plan's split).
+    #[arg(long)]
+    pub shard_costs: Option<String>,
     /// Append this run's aggregate to a history folder (one small file per run) and chart the
     /// trend in the HTML report; read it back with `mixbench history`.
     #[arg(long)]
@@ -94,6 +98,10 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
         device: sel.open_device()?,
         lease: super::lease(a.lock_lease_minutes)?,
     };
+    let shard_costs = match &a.shard_costs {
+        Some(arg) => Some(crate::ops::measured_cost::parse_argument(arg)?),
+        None => None,
+    };
     let req = ReproduceRequest {
         profile: &sel.profile,
         seeds: sel.seeds.as_deref(),
@@ -103,6 +111,7 @@ pub fn run(cli: &Cli, a: &ReproduceArgs) -> anyhow::Result<i32> {
             Some(s) => Some(Shard::parse(s, &|k| std::env::var(k).ok())?),
             None => None,
         },
+        shard_costs: shard_costs.as_ref(),
     };
     let mut code = EXIT_OK;
     for ls in &suites {

@@ -6,6 +6,7 @@ pub(crate) mod diff;
 pub(crate) mod estimate;
 pub(crate) mod gc;
 pub(crate) mod history;
+pub(crate) mod measured_cost;
 pub(crate) mod merge;
 pub(crate) mod plan;
 pub(crate) mod reproduce;

@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use super::measured_cost::{self, MeasuredCosts};
 use super::shard::assign;
 use crate::error::{Error, Result};
 use crate::suite::{Cell, LoadedSuite, resolve};
@@ -33,6 +34,8 @@ pub(crate) struct PlanRequest<'a> {
     pub(crate) image: &'a str,
     /// GPUs per task (0 for CPU-only tasks).
     pub(crate) gpus: usize,
+    /// Measured hours per experiment (`estimate --format json`), instead of the relative cost.
+    pub(crate) costs: Option<&'a MeasuredCosts>,
 }
 
 /// The scheduler file for `ls` under `req`.
@@ -40,7 +43,14 @@ pub(crate) fn plan(ls: &LoadedSuite, req: &PlanRequest) -> Result<String> {
     if req.shards == 0 {
         return Err(Error::Config("--shards must be >= 1".into()));
     }
-    let cells = resolve(ls, req.profile, None)?;
+    let mut cells = resolve(ls, req.profile, None)?;
+    let shard_costs = match req.costs {
+        Some(m) => {
+            measured_cost::apply(&mut cells, &m.hours)?;
+            Some(measured_cost::to_argument(&m.hours))
+        }
+        None => None,
+    };
     let header = header(&ls.suite.id, req, &cells);
     let id = &ls.suite.id;
     let job = job_name(id, req.profile);
@@ -55,6 +65,9 @@ pub(crate) fn plan(ls: &LoadedSuite, req: &PlanRequest) -> Result<String> {
         "--shard",
         "auto",
     ];
+    if let Some(arg) = &shard_costs {
+        command.extend(["--shard-costs", arg]);
+    }
     if req.gpus > 0 {
         command.extend(["--device", "cuda"]);
     }
@@ -85,6 +98,13 @@ fn header(id: &str, req: &PlanRequest, cells: &[Cell]) -> Vec<String> {
             req.results_dir, req.data_dir, req.results_dir, req.profile
         ),
     ];
+    header.push(match req.costs {
+        Some(m) => format!(
+            "Shards are balanced by measured hours per seed (measured on {}); each task gets them as --shard-costs, so it computes this same split.",
+            m.device
+        ),
+        None => "Shards are balanced by a relative cost (epochs x training images x parameters); give `--costs` the output of `mixbench estimate --format json` to balance measured hours instead.".into(),
+    });
     for s in 0..req.shards {
         let mine: Vec<&Cell> = cells
             .iter()
@@ -93,8 +113,13 @@ fn header(id: &str, req: &PlanRequest, cells: &[Cell]) -> Vec<String> {
             .map(|(c, _)| c)
             .collect();
         let cost: f64 = mine.iter().map(|c| c.cost).sum();
+        let hours = match req.costs {
+            Some(_) if cost < 1.0 => format!(", {:.1} min", cost * 60.0),
+            Some(_) => format!(", {cost:.1} h"),
+            None => String::new(),
+        };
         header.push(format!(
-            "shard {s} ({:.1}% of the estimated cost): {}",
+            "shard {s} ({:.1}% of the estimated cost{hours}): {}",
             100.0 * cost / total,
             if mine.is_empty() {
                 "(no cells)".to_string()

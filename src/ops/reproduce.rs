@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::Progress;
+use super::measured_cost;
 use super::shard::{Shard, assign};
 use crate::error::{Error, Result};
 use crate::eval::registry::EPOCH_LOGGED;
@@ -29,6 +30,8 @@ pub(crate) struct ReproduceRequest<'a> {
     pub(crate) bless: bool,
     /// Run only this shard's cells (no report: merge the shards' results, then `report`).
     pub(crate) shard: Option<Shard>,
+    /// Measured hours per experiment that balance the shards (as `plan --costs` wrote them).
+    pub(crate) shard_costs: Option<&'a std::collections::BTreeMap<String, f64>>,
     /// Append this run's aggregate to the history in this folder (and chart the trend).
     pub(crate) history: Option<&'a std::path::Path>,
 }
@@ -158,10 +161,18 @@ pub(crate) fn reproduce(
 
 /// The cells this run covers: all of the profile's, or one shard's (which cannot bless).
 fn select_cells(ls: &LoadedSuite, req: &ReproduceRequest) -> Result<Vec<Cell>> {
-    let all_cells = resolve(ls, req.profile, req.seeds)?;
+    let mut all_cells = resolve(ls, req.profile, req.seeds)?;
     let Some(sh) = req.shard else {
+        if req.shard_costs.is_some() {
+            return Err(Error::Config(
+                "--shard-costs balances shards: it needs --shard".into(),
+            ));
+        }
         return Ok(all_cells);
     };
+    if let Some(hours) = req.shard_costs {
+        measured_cost::apply(&mut all_cells, hours)?;
+    }
     if req.bless {
         return Err(Error::Config(
             "--bless needs every cell: merge the shards' results (`mixbench merge`), then bless with `mixbench reproduce <suite> --no-train --bless`".into(),

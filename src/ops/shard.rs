@@ -180,4 +180,33 @@ mod tests {
         // Every cell gets a shard below the count.
         assert!(assign(&cells, 5).iter().all(|&s| s < 5));
     }
+
+    #[test]
+    fn measured_hours_replace_the_relative_cost_and_move_the_split() {
+        // Equal relative costs split four cells 2 and 2; measured hours 9, 1, 1, 1 put the
+        // 9-hour cell alone.
+        let mut cells: Vec<Cell> = (0..4).map(|i| cell(&format!("h{i}"), 0, 1.0)).collect();
+        assert_eq!(assign(&cells, 2), vec![0, 1, 0, 1]);
+        let hours = std::collections::BTreeMap::from([
+            ("eh0".to_string(), 1.0),
+            ("eh1".to_string(), 1.0),
+            ("eh2".to_string(), 9.0),
+            ("eh3".to_string(), 1.0),
+        ]);
+        crate::ops::measured_cost::apply(&mut cells, &hours).unwrap();
+        assert_eq!(
+            cells.iter().map(|c| c.cost).collect::<Vec<_>>(),
+            [1.0, 1.0, 9.0, 1.0]
+        );
+        assert_eq!(assign(&cells, 2), vec![1, 1, 0, 1]);
+        let mut fewer = hours.clone();
+        fewer.remove("eh3");
+        let e = crate::ops::measured_cost::apply(&mut cells, &fewer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no hours for experiment `eh3` (1 cells without)"),
+            "{e}"
+        );
+    }
 }
