@@ -94,6 +94,14 @@ mod tests {
         };
         let a = draw(7);
         assert_eq!(a, draw(7), "same seed, same noise");
+        // The input plus the stream's draws in example-major order (minus them has the same
+        // distribution, so only the draws themselves tell the sign).
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let normal = Normal::new(0.0, 0.5).unwrap();
+        let expect: Vec<f32> = (0..800)
+            .map(|_| 1.0 + normal.sample(&mut rng) as f32)
+            .collect();
+        assert_eq!(a, expect);
         assert_ne!(a, draw(8));
         let e: Vec<f64> = a.iter().map(|&v| v as f64 - 1.0).collect();
         let mean = e.iter().sum::<f64>() / e.len() as f64;
