@@ -57,6 +57,10 @@ impl Observer for Heartbeat<'_> {
         self.lock.heartbeat();
         self.inner.on_epoch(record);
     }
+
+    fn load_progress(&self) -> Option<crate::data::LoadProgress> {
+        self.inner.load_progress()
+    }
 }
 
 /// What happened to one cell.
@@ -210,7 +214,7 @@ pub(crate) fn run_cell(
                     evaluated += 1;
                     let p = match prepared.take() {
                         Some(p) => p,
-                        None => prepare_trained(cell, &paths, &meta, opts)?,
+                        None => prepare_trained(cell, &paths, &meta, opts, beat.load_progress())?,
                     };
                     let r = run_evaluation(cell, spec, &hash, &p, opts)?;
                     evaluation::write(&paths.evaluation(&hash), &r)?;
@@ -273,7 +277,11 @@ fn obtain_model(
         let _ = std::fs::remove_file(paths.meta());
         let _ = std::fs::remove_file(paths.weights());
     }
-    let p = prepare(&cell.config, cell.seed, &opts.load, &opts.device)?;
+    let load = crate::data::LoadOptions {
+        progress: observer.load_progress(),
+        ..opts.load.clone()
+    };
+    let p = prepare(&cell.config, cell.seed, &load, &opts.device)?;
     let meta = train_artifact(cell, paths, &p, opts, observer, notes)?;
     Ok(Obtained::Model(meta, Training::Trained, Some(p)))
 }
@@ -285,8 +293,13 @@ fn prepare_trained(
     paths: &ArtifactPaths,
     meta: &TrainedModel,
     opts: &HarnessOptions,
+    progress: Option<crate::data::LoadProgress>,
 ) -> Result<Prepared> {
-    let p = prepare(&cell.config, cell.seed, &opts.load, &opts.device)?;
+    let load = crate::data::LoadOptions {
+        progress,
+        ..opts.load.clone()
+    };
+    let p = prepare(&cell.config, cell.seed, &load, &opts.device)?;
     if p.data.provenance.fingerprint != meta.dataset.fingerprint {
         return Err(Error::Data(format!(
             "the data found now (fingerprint {}) is not the data {} was trained on ({}); restore that data or retrain with --force",

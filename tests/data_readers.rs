@@ -235,6 +235,66 @@ fn check_tiny(d: &mixbench::data::ImageDataset, fx: &TinyFixture) {
     );
 }
 
+/// Loading reports how far it has come, stage by stage, ending at the stage's total; a load
+/// from the cache decodes nothing, and a zip needs no per-file hashing.
+#[test]
+fn tiny_imagenet_reports_hashing_and_decoding_progress() {
+    use std::sync::{Arc, Mutex};
+    let fx = tiny_fixture();
+    let (nt, nv) = (fx.train.len() as u64, fx.val.len() as u64);
+    let seen: Arc<Mutex<Vec<(String, u64, u64)>>> = Arc::default();
+    let sink = seen.clone();
+    let progress = mixbench::data::LoadProgress(Arc::new(move |s: &str, d: u64, t: u64| {
+        sink.lock().unwrap().push((s.to_string(), d, t))
+    }));
+    let load_seen = |dir: &Path| {
+        seen.lock().unwrap().clear();
+        let mut o = opts(dir, true);
+        o.progress = Some(progress.clone());
+        let d = registry::get("tiny_imagenet")
+            .unwrap()
+            .load(&json!({}), &o)
+            .unwrap();
+        (d, seen.lock().unwrap().clone())
+    };
+    let r = |s: &str, d: u64, t: u64| (s.to_string(), d, t);
+    let hash = "hashing the extracted files";
+    let (train, val) = ("decoding train JPEGs", "decoding val JPEGs");
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(&dir.path().join("tiny-imagenet-200"), &fx.files);
+    let (a, got) = load_seen(dir.path());
+    check_tiny(&a, &fx);
+    assert_eq!(
+        got,
+        vec![
+            r(hash, 0, nt + nv),
+            r(hash, nt + nv, nt + nv),
+            r(train, 0, nt),
+            r(train, nt, nt),
+            r(val, 0, nv),
+            r(val, nv, nv)
+        ]
+    );
+    let (_, cached) = load_seen(dir.path());
+    assert_eq!(cached, vec![r(hash, 0, nt + nv), r(hash, nt + nv, nt + nv)]);
+    let zdir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        zdir.path().join("tiny-imagenet-200.zip"),
+        zip_bytes("tiny-imagenet-200/", &fx.files),
+    )
+    .unwrap();
+    let (_, zipped) = load_seen(zdir.path());
+    assert_eq!(
+        zipped,
+        vec![
+            r(train, 0, nt),
+            r(train, nt, nt),
+            r(val, 0, nv),
+            r(val, nv, nv)
+        ]
+    );
+}
+
 #[test]
 fn tiny_imagenet_tree_zip_and_cache() {
     let fx = tiny_fixture();

@@ -532,6 +532,7 @@ fn class_balanced_subsets_through_the_full_load_path() {
         let opts = mixbench::data::LoadOptions {
             data_dir: "data".into(),
             allow_unverified: false,
+            progress: None,
         };
         mixbench::experiment::run::load_dataset(&cfg, &opts)
             .unwrap()
@@ -798,6 +799,7 @@ fn keep_classes_filters_both_splits_relabels_and_is_checked() {
     let opts = mixbench::data::LoadOptions {
         data_dir: "data".into(),
         allow_unverified: false,
+        progress: None,
     };
     let load = |keep| mixbench::experiment::run::load_dataset(&cfg(keep), &opts);
     let full = load(json!([0, 1, 2, 3])).unwrap().0;

@@ -386,6 +386,7 @@ fn identity_evaluations_reproduce_clean_accuracy_exactly() {
             &mixbench::data::LoadOptions {
                 data_dir: "data".into(),
                 allow_unverified: false,
+                progress: None,
             },
         )
         .unwrap();
@@ -590,6 +591,7 @@ fn singular_values_of_hidden_representations() {
             &mixbench::data::LoadOptions {
                 data_dir: "data".into(),
                 allow_unverified: false,
+                progress: None,
             },
         )
         .unwrap();
@@ -658,6 +660,7 @@ fn spiral_bottleneck() -> (mixbench::data::ImageDataset, Model, Preprocessing) {
             &mixbench::data::LoadOptions {
                 data_dir: "data".into(),
                 allow_unverified: false,
+                progress: None,
             },
         )
         .unwrap();

@@ -427,6 +427,7 @@ fn non_finite_test_outputs_stop_training_at_the_evaluation() {
             &mixbench::data::LoadOptions {
                 data_dir: "data".into(),
                 allow_unverified: false,
+                progress: None,
             },
         )
         .unwrap();

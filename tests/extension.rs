@@ -40,6 +40,7 @@ fn train(reg: &dyn Regularizer) -> Vec<f64> {
             &mixbench::data::LoadOptions {
                 data_dir: ".".into(),
                 allow_unverified: false,
+                progress: None,
             },
         )
         .unwrap();

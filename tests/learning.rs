@@ -35,6 +35,7 @@ fn mlp_on_real_digits_reaches_90_percent() {
     let opts = mixbench::data::LoadOptions {
         data_dir: "data".into(),
         allow_unverified: false,
+        progress: None,
     };
     let ds = src.load(&json!({}), &opts).unwrap();
     let m = Model::build(

@@ -40,6 +40,7 @@ pub fn run(args: &DataArgs) -> anyhow::Result<i32> {
     let opts = LoadOptions {
         data_dir: data_dir.clone(),
         allow_unverified: args.allow_unverified,
+        progress: None,
     };
     let (verify, only) = match &args.command {
         DataCommand::Status => (false, None),

@@ -101,6 +101,10 @@ impl Observer for BarObserver {
         if !self.stepped {
             self.stepped = true;
             self.bar.disable_steady_tick();
+            // A loading bar's count and stage must not show under the training bar's style.
+            self.bar.set_length(steps as u64);
+            self.bar.set_position(0);
+            self.bar.set_message("");
             self.bar.set_style(
                 ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
                     .expect("valid template")
@@ -127,6 +131,23 @@ impl Observer for BarObserver {
         };
         self.bar
             .set_message(format!("loss {loss:.4}{per_epoch}{eta}{}", self.last_test));
+    }
+
+    fn load_progress(&self) -> Option<crate::data::LoadProgress> {
+        // A bar by units done (images decoded, files hashed) until the first step replaces it.
+        let bar = self.bar.clone();
+        let style = ProgressStyle::with_template("{prefix} {msg} [{bar:30}] {pos}/{len} ({eta})")
+            .expect("valid template")
+            .progress_chars("=> ");
+        Some(crate::data::LoadProgress(std::sync::Arc::new(
+            move |stage: &str, done: u64, total: u64| {
+                // Length and position first: a style change redraws, and must not show 0/0.
+                bar.set_length(total);
+                bar.set_position(done);
+                bar.set_message(stage.to_string());
+                bar.set_style(style.clone());
+            },
+        )))
     }
 
     fn on_epoch(&mut self, r: &EpochRecord) {

@@ -49,6 +49,7 @@ impl Selection {
         LoadOptions {
             data_dir: super::data_dir(self.data_dir.as_ref()),
             allow_unverified: self.allow_unverified,
+            progress: None,
         }
     }
 }

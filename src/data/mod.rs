@@ -16,4 +16,4 @@ pub use batch::Preprocessing;
 pub use dataset::{DatasetProvenance, ImageDataset, SourceFile, Split};
 pub use files::location::resolve_data_dir;
 pub use latent::LatentFactors;
-pub use source::{DataShape, DatasetSource, DatasetStatus, LoadOptions, Presence};
+pub use source::{DataShape, DatasetSource, DatasetStatus, LoadOptions, LoadProgress, Presence};

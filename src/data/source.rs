@@ -14,6 +14,28 @@ pub struct LoadOptions {
     pub data_dir: PathBuf,
     /// Turn a checksum mismatch into a warning recorded in provenance instead of an error.
     pub allow_unverified: bool,
+    /// Told how far a long load has come (decoding a full-size dataset takes tens of seconds).
+    pub progress: Option<LoadProgress>,
+}
+
+/// A callback taking `(stage, done, total)`.
+pub type LoadProgressFn = dyn Fn(&str, u64, u64) + Send + Sync;
+
+/// Receives `(stage, done, total)` as a long load advances; called from any thread.
+#[derive(Clone)]
+pub struct LoadProgress(pub std::sync::Arc<LoadProgressFn>);
+
+impl LoadProgress {
+    /// Reports `done` of `total` units of `stage`.
+    pub fn report(&self, stage: &str, done: u64, total: u64) {
+        (self.0)(stage, done, total)
+    }
+}
+
+impl std::fmt::Debug for LoadProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoadProgress")
+    }
 }
 
 /// Presence of a dataset on disk, as `mixbench data status` reports it.

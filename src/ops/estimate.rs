@@ -270,6 +270,7 @@ fn real_shape_data(g: &ShapeGroup, take: usize) -> Result<(Split, ImageDataset)>
         let opts = crate::data::source::LoadOptions {
             data_dir: std::env::temp_dir(),
             allow_unverified: false,
+            progress: None,
         };
         let (mut ds, _) = experiment::run::load_dataset(cfg, &opts)?;
         let len = ds.image_len();

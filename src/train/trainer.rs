@@ -104,6 +104,10 @@ pub trait Observer {
     fn on_step(&mut self, _epoch: usize, _step: usize, _steps: usize, _loss: f64) {}
     /// After each epoch.
     fn on_epoch(&mut self, _record: &EpochRecord) {}
+    /// Where a long dataset load (before the first step) reports how far it has come.
+    fn load_progress(&self) -> Option<crate::data::LoadProgress> {
+        None
+    }
 }
 
 /// An observer that ignores everything.

@@ -14,6 +14,7 @@ pub fn opts(dir: &Path, allow_unverified: bool) -> LoadOptions {
     LoadOptions {
         data_dir: dir.to_path_buf(),
         allow_unverified,
+        progress: None,
     }
 }
 

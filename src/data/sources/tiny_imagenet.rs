@@ -23,7 +23,7 @@ use crate::data::files::manifest::{
 };
 use crate::data::{
     DataShape, DatasetProvenance, DatasetSource, DatasetStatus, ImageDataset, LoadOptions,
-    Preprocessing, Presence, SourceFile, Split,
+    LoadProgress, Preprocessing, Presence, SourceFile, Split,
 };
 use crate::error::{Error, Result};
 
@@ -439,19 +439,31 @@ pub fn decode_jpeg(name: &str, bytes: &[u8], out: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
-/// Decodes `files` in parallel into a split.
-fn decode_split(src: &Source, files: &[(String, u32)]) -> Result<Split> {
+/// Decodes `files` in parallel into a split, reporting images done as `stage`.
+fn decode_split(
+    src: &Source,
+    files: &[(String, u32)],
+    stage: &str,
+    progress: Option<&LoadProgress>,
+) -> Result<Split> {
     let rels: Vec<String> = files.iter().map(|(r, _)| r.clone()).collect();
     let mut images = vec![0u8; files.len() * IMG];
+    let total = files.len() as u64;
     // Bounded chunks keep the compressed bytes of only a few thousand images in memory.
     const CHUNK: usize = 4096;
     for (ci, chunk) in rels.chunks(CHUNK).enumerate() {
-        let raw = src.read_many(chunk)?;
         let base = ci * CHUNK;
+        if let Some(p) = progress {
+            p.report(stage, base as u64, total);
+        }
+        let raw = src.read_many(chunk)?;
         images[base * IMG..(base + chunk.len()) * IMG]
             .par_chunks_mut(IMG)
             .zip(raw.par_iter().zip(chunk.par_iter()))
             .try_for_each(|(out, (bytes, rel))| decode_jpeg(rel, bytes, out))?;
+    }
+    if let Some(p) = progress {
+        p.report(stage, total, total);
     }
     let labels = files.iter().map(|(_, l)| *l).collect();
     Ok(Split { images, labels })
@@ -573,7 +585,12 @@ fn tree_digest(mut parts: Vec<(String, String)>) -> String {
 }
 
 /// Hashes the source without decoding (for `data verify` and cache lookup of a tree).
-fn source_fingerprint(src: &Source, sf: &SourceFile, idx: &Index) -> Result<(String, u64)> {
+fn source_fingerprint(
+    src: &Source,
+    sf: &SourceFile,
+    idx: &Index,
+    progress: Option<&LoadProgress>,
+) -> Result<(String, u64)> {
     if let Source::Zip { .. } = src {
         return Ok((sf.sha256.clone(), sf.bytes));
     }
@@ -589,11 +606,18 @@ fn source_fingerprint(src: &Source, sf: &SourceFile, idx: &Index) -> Result<(Str
         .map(|(n, b)| (n.clone(), sha256_hex(b)))
         .collect();
     let mut total: u64 = idx.texts.iter().map(|(_, b)| b.len() as u64).sum();
-    for chunk in rels.chunks(4096) {
+    let files = rels.len() as u64;
+    for (ci, chunk) in rels.chunks(4096).enumerate() {
+        if let Some(p) = progress {
+            p.report("hashing the extracted files", (ci * 4096) as u64, files);
+        }
         let raw = src.read_many(chunk)?;
         total += raw.iter().map(|b| b.len() as u64).sum::<u64>();
         let hs: Vec<String> = raw.par_iter().map(|b| sha256_hex(b)).collect();
         parts.extend(chunk.iter().cloned().zip(hs));
+    }
+    if let Some(p) = progress {
+        p.report("hashing the extracted files", files, files);
     }
     Ok((tree_digest(parts), total))
 }
@@ -640,7 +664,7 @@ pub fn load(params: &TinyImagenetParams, opts: &LoadOptions) -> Result<ImageData
     let classes = idx.wnids.len();
     // A tree's key needs every file hashed; a zip's key is the zip's sha256 computed above.
     let key = if is_tree {
-        let (key, total) = source_fingerprint(&src, &sf, &idx)?;
+        let (key, total) = source_fingerprint(&src, &sf, &idx, opts.progress.as_ref())?;
         sf.sha256 = key.clone();
         sf.bytes = total;
         key
@@ -655,8 +679,9 @@ pub fn load(params: &TinyImagenetParams, opts: &LoadOptions) -> Result<ImageData
     let (train, test) = match cached {
         Some(pair) => pair,
         None => {
-            let train = decode_split(&src, &idx.train)?;
-            let test = decode_split(&src, &idx.val)?;
+            let p = opts.progress.as_ref();
+            let train = decode_split(&src, &idx.train, "decoding train JPEGs", p)?;
+            let test = decode_split(&src, &idx.val, "decoding val JPEGs", p)?;
             if params.cache {
                 let path = cache_path(&opts.data_dir, &key);
                 match write_cache(&path, &key, classes, &train, &test) {
@@ -749,10 +774,12 @@ impl DatasetSource for TinyImagenetSource {
         let mut notes = Vec::new();
         let r = Source::open(&found, opts, &mut notes).and_then(|(src, sf)| {
             let idx = build_index(&src)?;
-            source_fingerprint(&src, &sf, &idx).map(|(k, bytes)| SourceFile {
-                sha256: k,
-                bytes,
-                ..sf
+            source_fingerprint(&src, &sf, &idx, opts.progress.as_ref()).map(|(k, bytes)| {
+                SourceFile {
+                    sha256: k,
+                    bytes,
+                    ..sf
+                }
             })
         });
         st.notes.extend(notes);
