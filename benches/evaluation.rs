@@ -26,6 +26,7 @@ fn bench(c: &mut Criterion) {
             &mixbench::data::LoadOptions {
                 data_dir: "data".into(),
                 allow_unverified: false,
+                progress: None,
             },
         )
         .unwrap();
