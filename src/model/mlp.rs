@@ -2,7 +2,9 @@
 //! ReLU or LeakyReLU, an optional linear bottleneck followed by BatchNorm `bn{i}` and no
 //! activation (as the reference's MNIST bottleneck net), then `out`.
 //! Optional dropout after hidden layers (a number: every hidden layer but the bottleneck, as
-//! the paper's Fig. 2; a list: one probability per hidden layer).
+//! the paper's Fig. 2; a list: one probability per hidden layer), and optional BatchNorm `bn{i}`
+//! after every hidden layer's linear map, before its activation (Fig. 2's "batch norm in all
+//! layers").
 //! Mix points: 0 the input, i+1 the output of hidden layer i (after its dropout).
 
 use candle_core::{Result, Tensor};
@@ -38,6 +40,9 @@ pub struct MlpParams {
     /// Dropout probability after hidden layers.
     #[serde(default)]
     pub dropout: Option<DropoutSpec>,
+    /// BatchNorm after every hidden layer's linear map, not only the bottleneck's.
+    #[serde(default)]
+    pub batch_norm: bool,
     /// Multiplier on every hidden width except the bottleneck's (CPU-sized profiles).
     #[serde(default = "one")]
     pub width: f64,
@@ -114,7 +119,8 @@ fn default_activation() -> Activation {
 #[derive(Debug, Clone)]
 pub struct Mlp {
     layers: Vec<Linear>,
-    bottleneck: Option<(usize, BatchNorm)>,
+    bottleneck: Option<usize>,
+    norms: Vec<Option<BatchNorm>>,
     dropout: Vec<Option<Dropout>>,
     activation: Activation,
     out: Linear,
@@ -141,6 +147,7 @@ impl Mlp {
             candle_core::bail!("mlp width must be > 0, got {}", p.width);
         }
         let mut layers = Vec::new();
+        let mut widths = Vec::new();
         let mut cin = inputs;
         for (i, &w) in p.hidden.iter().enumerate() {
             let w = if Some(i) == p.bottleneck {
@@ -149,15 +156,20 @@ impl Mlp {
                 super::scaled(w, p.width)
             };
             layers.push(Linear::new(&b.pp(format!("fc{i}")), cin, w)?);
+            widths.push(w);
             cin = w;
         }
-        let bottleneck = match p.bottleneck {
-            Some(i) => Some((
-                i,
-                BatchNorm::new(&b.pp(format!("bn{i}")), p.hidden[i], 0.1)?,
-            )),
-            None => None,
-        };
+        let norms = widths
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                if p.batch_norm || Some(i) == p.bottleneck {
+                    BatchNorm::new(&b.pp(format!("bn{i}")), w, 0.1).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
         let probs: Vec<f64> = match &p.dropout {
             None => vec![0.0; p.hidden.len()],
             Some(DropoutSpec::AllButBottleneck(q)) => (0..p.hidden.len())
@@ -182,7 +194,8 @@ impl Mlp {
             .collect::<Result<Vec<_>>>()?;
         Ok(Mlp {
             layers,
-            bottleneck,
+            bottleneck: p.bottleneck,
+            norms,
             dropout,
             activation: p.activation,
             out: Linear::new(&b.pp("out"), cin, classes)?,
@@ -209,16 +222,142 @@ impl Network for Mlp {
             .get(i)
             .ok_or_else(|| candle_core::Error::Msg(format!("mlp has no segment {i}")))?
             .forward(&h)?;
-        let y = match &self.bottleneck {
-            Some((b, bn)) if *b == i => bn.forward(&y, train)?,
-            _ => match self.activation {
+        let y = match &self.norms[i] {
+            Some(bn) => bn.forward(&y, train)?,
+            None => y,
+        };
+        let y = if self.bottleneck == Some(i) {
+            y
+        } else {
+            match self.activation {
                 Activation::Relu => relu(&y)?,
                 Activation::LeakyRelu => candle_nn::ops::leaky_relu(&y, 0.01)?,
-            },
+            }
         };
         match &self.dropout[i] {
             Some(d) => d.forward(&y, train),
             None => Ok(y),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{InputSpec, Model};
+    use candle_core::{DType, Device, Tensor};
+
+    /// `batch_norm: true` puts a train-mode BatchNorm (batch mean, biased variance, eps 1e-5)
+    /// between every hidden layer's linear map and its activation, and the bottleneck stays
+    /// without activation: checked against the same arithmetic by hand, in f64.
+    #[test]
+    fn batch_norm_everywhere_normalises_every_hidden_layer_before_its_activation() {
+        let params: serde_json::Map<String, serde_json::Value> = serde_json::from_value(
+            serde_json::json!({"hidden": [3, 2], "bottleneck": 1, "batch_norm": true}),
+        )
+        .unwrap();
+        let input = InputSpec {
+            channels: 1,
+            height: 1,
+            width: 4,
+            classes: 2,
+        };
+        let m =
+            Model::build_with_dtype("mlp", &params, input, 5, &Device::Cpu, DType::F64).unwrap();
+        let named: std::collections::BTreeMap<String, Vec<f64>> = m
+            .store
+            .params()
+            .into_iter()
+            .map(|(n, v)| (n, v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()))
+            .collect();
+        let names: Vec<&str> = named.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "bn0.bias",
+                "bn0.weight",
+                "bn1.bias",
+                "bn1.weight",
+                "fc0.bias",
+                "fc0.weight",
+                "fc1.bias",
+                "fc1.weight",
+                "out.bias",
+                "out.weight"
+            ]
+        );
+        let x: Vec<f64> = (0..20).map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0).collect();
+        let linear = |h: &[Vec<f64>], w: &[f64], b: &[f64]| -> Vec<Vec<f64>> {
+            h.iter()
+                .map(|row| {
+                    b.iter()
+                        .enumerate()
+                        .map(|(o, bo)| {
+                            bo + row
+                                .iter()
+                                .enumerate()
+                                .map(|(i, v)| v * w[o * row.len() + i])
+                                .sum::<f64>()
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let bn = |h: Vec<Vec<f64>>, g: &[f64], b: &[f64]| -> Vec<Vec<f64>> {
+            let n = h.len() as f64;
+            let mut out = h.clone();
+            for c in 0..g.len() {
+                let mean = h.iter().map(|r| r[c]).sum::<f64>() / n;
+                let var = h.iter().map(|r| (r[c] - mean).powi(2)).sum::<f64>() / n;
+                for (o, r) in out.iter_mut().zip(&h) {
+                    o[c] = (r[c] - mean) / (var + 1e-5).sqrt() * g[c] + b[c];
+                }
+            }
+            out
+        };
+        let leaky = |h: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+            h.into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .map(|v| if v > 0.0 { v } else { 0.01 * v })
+                        .collect()
+                })
+                .collect()
+        };
+        let p = |n: &str| named[n].as_slice();
+        let rows: Vec<Vec<f64>> = x.chunks(4).map(<[f64]>::to_vec).collect();
+        let h0 = leaky(bn(
+            linear(&rows, p("fc0.weight"), p("fc0.bias")),
+            p("bn0.weight"),
+            p("bn0.bias"),
+        ));
+        let h1 = bn(
+            linear(&h0, p("fc1.weight"), p("fc1.bias")),
+            p("bn1.weight"),
+            p("bn1.bias"),
+        );
+        let want: Vec<f64> = linear(&h1, p("out.weight"), p("out.bias")).concat();
+        let xt = Tensor::from_vec(x, (5, 1, 1, 4), &Device::Cpu).unwrap();
+        let got: Vec<f64> = m
+            .forward(&xt, true)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
+        }
+        // Without the option, only the bottleneck has a BatchNorm.
+        let mut plain = params.clone();
+        plain.remove("batch_norm");
+        let m = Model::build("mlp", &plain, input, 5, &Device::Cpu).unwrap();
+        let bns: Vec<String> = m
+            .store
+            .params()
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| n.starts_with("bn"))
+            .collect();
+        assert_eq!(bns, ["bn1.bias", "bn1.weight"]);
     }
 }

@@ -54,7 +54,7 @@ pub static BUILTIN: &[ModelEntry] = &[
     ),
     Entry::typed::<MlpParams>(
         "mlp",
-        "MLP; params: hidden, activation, bottleneck, dropout, width",
+        "MLP; params: hidden, activation, bottleneck, dropout, batch_norm, width",
         mlp,
     ),
 ];

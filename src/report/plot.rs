@@ -305,6 +305,7 @@ pub(crate) fn scatter_chart(title: &str, points: &[(f64, f64, u32)]) -> Result<S
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_desc("unit 1")
             .y_desc("unit 2")
             .draw()
@@ -375,8 +376,9 @@ pub(crate) fn decision_chart(
                 // Probability 1/classes (a coin toss) is white, 1 the full class colour.
                 let sure = ((p - 1.0 / classes) / (1.0 - 1.0 / classes)).clamp(0.0, 1.0);
                 let color = shade(palette(c as usize), 0.85 * (1.0 - sure) + 0.1);
-                // A little wider than the cell, so no hairline gaps show between cells.
-                let h = half * 1.08;
+                // Wider than the cell by about a pixel on each side: the SVG backend rounds
+                // corners to whole pixels, and a narrower overlap left white hairline seams.
+                let h = half * 1.3;
                 Rectangle::new([(x - h, y - h), (x + h, y + h)], color.filled())
             }))
             .map_err(|e| err(&e))?;
@@ -414,6 +416,7 @@ pub(crate) fn bottleneck_chart(
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_desc("unit 1")
             .y_desc("unit 2")
             .draw()
