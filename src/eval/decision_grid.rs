@@ -257,6 +257,15 @@ mod tests {
     }
 
     #[test]
+    fn an_omitted_size_is_101_points_per_feature() {
+        let e = build(&Map::new()).unwrap();
+        assert_eq!(e.default_id(), "grid_101");
+        let p: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"size": 7, "point": 3})).unwrap();
+        assert_eq!(build(&p).unwrap().default_id(), "grid_7_at_3");
+    }
+
+    #[test]
     fn a_size_outside_2_to_256_is_refused() {
         for size in [1, 257] {
             let p: Map<String, Value> =
