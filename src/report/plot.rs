@@ -286,17 +286,18 @@ const CLASS_COLORS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// A scatter plot of (x, y, class) points, one colour per class with a legend (`class c`), as an
-/// SVG string.
+/// A scatter plot of (x, y, class) points, one colour per class, with the legend (`class c`)
+/// in a column right of the plot so it never hides points; as an SVG string.
 pub(crate) fn scatter_chart(title: &str, points: &[(f64, f64, u32)]) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (400, 380)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (480, 380)).into_drawing_area();
         let err = |e: &dyn std::fmt::Display| Error::Other(format!("plot `{title}`: {e}"));
         root.fill(&WHITE).map_err(|e| err(&e))?;
+        let (plot, legend) = root.split_horizontally(400);
         let (x0, x1, y0, y1) = bounds(points.iter().map(|p| (p.0, p.1)));
         let (px, py) = ((x1 - x0) * 0.05, (y1 - y0) * 0.05);
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, ("sans-serif", 14))
             .margin(10)
             .x_label_area_size(30)
@@ -313,7 +314,7 @@ pub(crate) fn scatter_chart(title: &str, points: &[(f64, f64, u32)]) -> Result<S
         let mut classes: Vec<u32> = points.iter().map(|p| p.2).collect();
         classes.sort_unstable();
         classes.dedup();
-        for c in classes {
+        for (row, &c) in classes.iter().enumerate() {
             let color = CLASS_COLORS[c as usize % CLASS_COLORS.len()];
             chart
                 .draw_series(
@@ -322,17 +323,19 @@ pub(crate) fn scatter_chart(title: &str, points: &[(f64, f64, u32)]) -> Result<S
                         .filter(|p| p.2 == c)
                         .map(|p| Circle::new((p.0, p.1), 2, color.mix(0.6).filled())),
                 )
-                .map_err(|e| err(&e))?
-                .label(format!("class {c}"))
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+                .map_err(|e| err(&e))?;
+            let y = 40 + 18 * row as i32;
+            legend
+                .draw(&Circle::new((10, y), 4, color.filled()))
+                .map_err(|e| err(&e))?;
+            legend
+                .draw(&Text::new(
+                    format!("class {c}"),
+                    (20, y - 6),
+                    ("sans-serif", 12),
+                ))
+                .map_err(|e| err(&e))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
     }
     Ok(svg)
