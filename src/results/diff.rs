@@ -447,4 +447,176 @@ mod tests {
             Status::Regression
         );
     }
+
+    #[test]
+    fn bit_identity_needs_every_seed_and_the_std_not_only_the_mean() {
+        let st = |cur: &[f64], base: &[f64]| {
+            compare(
+                &summary("h", "f", cur),
+                Some(&summary("h", "f", base)),
+                &spec(),
+                0.05,
+            )[0]
+            .clone()
+        };
+        let d = st(&[5.0, 5.25, 5.5], &[5.0, 5.25, 5.5]);
+        assert_eq!(
+            (d.status, d.reason.as_str()),
+            (Status::Identical, "identical bits (3 seed(s))")
+        );
+        // Same mean, other spread: close, not identical.
+        assert_eq!(
+            st(&[5.0, 5.25, 5.5], &[4.75, 5.25, 5.75]).status,
+            Status::Ok
+        );
+        // Same mean and std, the seeds' values swapped: not identical either.
+        assert_eq!(st(&[5.0, 5.25, 5.5], &[5.5, 5.25, 5.0]).status, Status::Ok);
+        // The same mean from fewer seeds.
+        let d = st(&[5.25, 5.25], &[5.25, 5.25, 5.25]);
+        assert_eq!(d.status, Status::Ok, "{}", d.reason);
+    }
+
+    #[test]
+    fn better_by_exactly_the_tolerance_is_within_it() {
+        let st = |cur: f64| {
+            compare(
+                &summary("h", "f", &[cur]),
+                Some(&summary("h", "f", &[5.0])),
+                &spec(),
+                0.05,
+            )[0]
+            .status
+        };
+        assert_eq!(st(4.5), Status::Ok);
+        assert_eq!(st(4.4999999), Status::Better);
+    }
+
+    #[test]
+    fn the_t_test_needs_three_seeds_on_both_sides() {
+        // Worse beyond tolerance, three noisy seeds against one: no t-test, so tolerance decides.
+        let d = compare(
+            &summary("h", "f", &[3.0, 9.0, 6.0]),
+            Some(&summary("h", "f", &[5.0])),
+            &spec(),
+            0.05,
+        )
+        .remove(0);
+        assert_eq!((d.status, d.p_value), (Status::Regression, None));
+        let d = compare(
+            &summary("h", "f", &[6.0]),
+            Some(&summary("h", "f", &[3.0, 9.0, 3.0])),
+            &spec(),
+            0.05,
+        )
+        .remove(0);
+        assert_eq!((d.status, d.p_value), (Status::Regression, None));
+    }
+
+    #[test]
+    fn welch_without_spread_is_certain() {
+        // Zero variance on both sides: p is 0 when worse and 1 when not.
+        let (a, b) = (stat(&[6.0, 6.0, 6.0]), stat(&[5.0, 5.0, 5.0]));
+        assert_eq!(welch_p_worse(&a, &b, Better::Lower), 0.0);
+        assert_eq!(welch_p_worse(&b, &a, Better::Lower), 1.0);
+        assert_eq!(welch_p_worse(&b, &b, Better::Lower), 1.0);
+        let d = compare(
+            &summary("h", "f", &[6.0, 6.0, 6.0]),
+            Some(&summary("h", "f", &[5.0, 5.0, 5.0])),
+            &spec(),
+            0.05,
+        )
+        .remove(0);
+        assert_eq!((d.status, d.p_value), (Status::Regression, Some(0.0)));
+        assert_eq!(d.delta, Some(1.0));
+    }
+
+    #[test]
+    fn a_different_evaluation_is_not_comparable_and_missing_metrics_are_told_apart() {
+        let mut cur = summary("h", "f", &[5.0]);
+        let mut base = summary("h", "f", &[5.0]);
+        cur.metric_sources
+            .insert("clean.test_error".into(), "aaaaaaaaaaaaaaaa".into());
+        base.metric_sources
+            .insert("clean.test_error".into(), "bbbbbbbbbbbbbbbb".into());
+        let d = compare(&cur, Some(&base), &spec(), 0.05).remove(0);
+        assert_eq!(d.status, Status::NotComparable);
+        assert_eq!(
+            d.reason,
+            "evaluation differs (baseline bbbbbbbbbbbb vs aaaaaaaaaaaa)"
+        );
+        base.metric_sources = cur.metric_sources.clone();
+        assert_eq!(
+            compare(&cur, Some(&base), &spec(), 0.05)[0].status,
+            Status::Identical
+        );
+        let d = compare(&summary("h", "f2", &[5.0]), Some(&base), &spec(), 0.05).remove(0);
+        assert_eq!(d.reason, "dataset differs (baseline f vs f2)");
+        let d = compare(&summary("h2", "f", &[5.0]), Some(&base), &spec(), 0.05).remove(0);
+        assert_eq!(d.reason, "training config differs (baseline h vs h2)");
+        // A metric new since the baseline has no baseline yet; one gone from this run is ≠.
+        let mut newer = base.clone();
+        newer.metrics.clear();
+        let d = compare(&cur, Some(&newer), &spec(), 0.05).remove(0);
+        assert_eq!(d.status, Status::NoBaseline);
+        assert!(
+            d.reason.contains("no baseline for this metric"),
+            "{}",
+            d.reason
+        );
+        let d = compare(&newer, Some(&base), &spec(), 0.05).remove(0);
+        assert_eq!(d.status, Status::NotComparable);
+        assert_eq!(
+            d.reason,
+            "the baseline has this metric but this run does not"
+        );
+    }
+
+    #[test]
+    fn a_diverged_seed_fails_even_without_a_baseline_and_says_where() {
+        let mut cur = summary("h", "f", &[5.0]);
+        cur.diverged = vec![
+            (
+                1,
+                crate::results::record::CellDivergence {
+                    stage: "training".into(),
+                    epoch: Some(3),
+                    step: Some(7),
+                    reason: "loss NaN".into(),
+                },
+            ),
+            (
+                2,
+                crate::results::record::CellDivergence {
+                    stage: "fgsm".into(),
+                    epoch: Some(4),
+                    step: None,
+                    reason: "output inf".into(),
+                },
+            ),
+        ];
+        for base in [None, Some(&summary("h", "f", &[5.0]))] {
+            let d = compare(&cur, base, &spec(), 0.05).remove(0);
+            assert_eq!(d.status, Status::Diverged);
+            assert_eq!(
+                d.reason,
+                "seed 1 diverged in training at epoch 3 step 7: loss NaN; seed 2 diverged in fgsm at epoch 4: output inf"
+            );
+            assert_eq!(d.baseline.is_some(), base.is_some());
+        }
+    }
+
+    #[test]
+    fn every_status_has_its_own_symbol() {
+        let all = [
+            Status::Identical,
+            Status::Ok,
+            Status::Regression,
+            Status::Better,
+            Status::NotComparable,
+            Status::NoBaseline,
+            Status::Diverged,
+        ];
+        let symbols: Vec<&str> = all.iter().map(|s| s.symbol()).collect();
+        assert_eq!(symbols, ["=", "✓", "✗", "▲", "≠", "–", "⚠"]);
+    }
 }
