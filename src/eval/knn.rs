@@ -115,7 +115,16 @@ pub fn predict(
         normalized(&mut test, dim);
     }
     let (n_train, n_test) = (labels.len(), test.len() / dim.max(1));
-    let (tn, qn) = (row_norms(&train, dim), row_norms(&test, dim));
+    let (mut tn, mut qn) = (row_norms(&train, dim), row_norms(&test, dim));
+    if distance == Distance::Cosine {
+        // Unit rows are at ‖a − b‖² = 2·(1 − cos); a zero row counted as norm 1 with every
+        // product 0 is at 2 from everything, i.e. at 1 − cos = 1, as documented.
+        for n in tn.iter_mut().chain(qn.iter_mut()) {
+            if *n == 0.0 {
+                *n = 1.0;
+            }
+        }
+    }
     let k = k.min(n_train).max(1);
     let mut out = Vec::with_capacity(n_test);
     let mut dots = vec![0f32; TEST_BLOCK * TRAIN_BLOCK];
@@ -362,6 +371,22 @@ mod tests {
         );
     }
 
+    /// A zero vector is at cosine distance 1 from everything: as far as an orthogonal row,
+    /// nearer than an opposite one (ties to the lower index).
+    #[test]
+    fn a_zero_row_is_at_cosine_distance_one() {
+        let train = [1.0f32, 0.0, 0.0, 0.0];
+        let labels = [0u32, 1];
+        let nearest = |q: [f32; 2]| predict(&train, &labels, &q, 2, 1, Distance::Cosine, 2)[0];
+        // From a zero query everything is at 1: the lower index wins.
+        assert_eq!(nearest([0.0, 0.0]), 0);
+        // Orthogonal to the first row (1 − cos = 1) and at 1 from the zero row: a tie.
+        assert_eq!(nearest([0.0, 3.0]), 0);
+        // Opposite the first row (1 − cos = 2): the zero row is nearer.
+        assert_eq!(nearest([-2.0, 0.0]), 1);
+        assert_eq!(nearest([2.0, 0.5]), 0);
+    }
+
     #[test]
     fn k_zero_is_refused_at_its_field_and_ids_name_k_point_and_distance() {
         let p = |v: serde_json::Value| v.as_object().unwrap().clone();
@@ -379,5 +404,12 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(e.default_id(), "knn_1_at_0_cos");
+        let e = build(&p(
+            serde_json::json!({"k": 3, "point": 4, "pool": true, "distance": "cosine"}),
+        ))
+        .unwrap();
+        assert_eq!(e.default_id(), "knn_3_at_4_pooled_cos");
+        let e = build(&p(serde_json::json!({"k": 3, "point": 4, "pool": true}))).unwrap();
+        assert_eq!(e.default_id(), "knn_3_at_4_pooled");
     }
 }
