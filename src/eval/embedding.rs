@@ -73,6 +73,14 @@ pub fn loo_nearest_error(x: &[f64], y: &[f64], labels: &[u32]) -> f64 {
     100.0 * wrong as f64 / n.max(1) as f64
 }
 
+/// Points with a coordinate that is not finite (either one: the point cannot be drawn).
+fn non_finite_points(x: &[f64], y: &[f64]) -> usize {
+    x.iter()
+        .zip(y)
+        .filter(|(a, b)| !a.is_finite() || !b.is_finite())
+        .count()
+}
+
 impl Embedding {
     /// The first `count` test images' representation at the point: (x, y, labels).
     fn points(&self, ctx: &EvalContext, test: &Split) -> Result<(Vec<f64>, Vec<f64>, Vec<u32>)> {
@@ -115,11 +123,7 @@ impl Evaluator for Embedding {
             ));
         }
         let (x, y, labels) = self.points(ctx, &ctx.data.test)?;
-        let non_finite = x
-            .iter()
-            .zip(&y)
-            .filter(|(a, b)| !a.is_finite() || !b.is_finite())
-            .count();
+        let non_finite = non_finite_points(&x, &y);
         let error = loo_nearest_error(&x, &y, &labels);
         Ok(EvalOutput {
             metrics: [("nearest_error".to_string(), error)].into(),
@@ -159,6 +163,23 @@ mod tests {
         let (x, y, labels) = ([0.0, 1.0, 2.0], [0.0; 3], [0, 0, 1]);
         // 0 -> 1 right, 1 -> 0 right, 2 -> 1 wrong.
         assert!((loo_nearest_error(&x, &y, &labels) - 100.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_point_with_either_coordinate_not_finite_counts_once() {
+        let x = [0.0, f64::NAN, 1.0, f64::INFINITY, 2.0];
+        let y = [0.0, 1.0, f64::NEG_INFINITY, f64::NAN, 2.0];
+        assert_eq!(non_finite_points(&x, &y), 3);
+        assert_eq!(non_finite_points(&x[4..], &y[4..]), 0);
+    }
+
+    #[test]
+    fn an_omitted_count_is_2000_and_the_id_names_the_point() {
+        let p: Map<String, Value> = serde_json::from_str(r#"{"point": 3}"#).unwrap();
+        let q: Params = crate::params::parse("evaluator `embedding`", &p).unwrap();
+        assert_eq!((q.point, q.count), (3, 2000));
+        assert_eq!(build(&p).unwrap().default_id(), "embedding_3");
+        assert_eq!(build(&p).unwrap().metric_names(), vec!["nearest_error"]);
     }
 
     #[test]
