@@ -332,4 +332,98 @@ mod tests {
         assert!(c.validate().is_err());
         assert!(cfg(0.0).validate().is_ok());
     }
+
+    #[test]
+    fn omitted_settings_take_pytorchs_defaults() {
+        let c: AdamConfig = serde_json::from_str(r#"{"name": "adam", "lr": 0.01}"#).unwrap();
+        assert_eq!((c.betas, c.eps, c.weight_decay), ([0.9, 0.999], 1e-8, 0.0));
+    }
+
+    #[test]
+    fn every_setting_must_be_finite_and_in_range() {
+        let bad = |f: &dyn Fn(&mut AdamConfig)| {
+            let mut c = cfg(0.0);
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(bad(&|c| c.lr = -0.1).contains("optimizer.lr"));
+        assert!(bad(&|c| c.lr = f64::INFINITY).contains("optimizer.lr"));
+        assert!(bad(&|c| c.lr = f64::NAN).contains("optimizer.lr"));
+        assert!(bad(&|c| c.betas = [1.0, 0.999]).contains("betas"));
+        assert!(bad(&|c| c.betas = [-0.1, 0.999]).contains("betas"));
+        assert!(bad(&|c| c.eps = -1e-8).contains("optimizer.eps"));
+        assert!(bad(&|c| c.eps = f64::INFINITY).contains("optimizer.eps"));
+        assert!(bad(&|c| c.weight_decay = f64::INFINITY).contains("weight_decay"));
+        // The edges PyTorch accepts.
+        let mut c = cfg(0.0);
+        (c.lr, c.eps, c.betas) = (0.0, 0.0, [0.0, 0.0]);
+        assert!(c.validate().is_ok());
+    }
+
+    /// A parameter that had a gradient keeps stepping on a zero one (its moments and weight
+    /// decay still move it, as PyTorch's Adam after `zero_grad`), on both code paths; one that
+    /// never had a gradient is not touched.
+    #[test]
+    fn a_parameter_without_a_gradient_steps_on_its_moments_once_it_had_one() {
+        for candle_ops in [false, true] {
+            let dev = Device::Cpu;
+            let a = Var::from_tensor(&Tensor::new(&[1.0f64, -2.0], &dev).unwrap()).unwrap();
+            let b = Var::from_tensor(&Tensor::new(&[3.0f64], &dev).unwrap()).unwrap();
+            let never = Var::from_tensor(&Tensor::new(&[5.0f64], &dev).unwrap()).unwrap();
+            let params = vec![
+                ("a".to_string(), a.clone()),
+                ("b".to_string(), b.clone()),
+                ("never".to_string(), never.clone()),
+            ];
+            let mut opt = Adam::new(cfg(0.01));
+            if candle_ops {
+                opt.use_candle_ops();
+            }
+            let both = (a.as_tensor().sqr().unwrap().sum_all().unwrap()
+                + b.as_tensor().sqr().unwrap().sum_all().unwrap())
+            .unwrap();
+            opt.step(&params, &both.backward().unwrap(), 0.1).unwrap();
+            let b1 = b.as_tensor().to_vec1::<f64>().unwrap()[0];
+            // Step 2: only `a` has a gradient.
+            let only_a = a.as_tensor().sqr().unwrap().sum_all().unwrap();
+            opt.step(&params, &only_a.backward().unwrap(), 0.1).unwrap();
+            // By hand for b: g1 = 2·3 + 0.01·3, then g2 = 0 + 0.01·b1.
+            let g1 = 6.0 + 0.03;
+            let (m1, v1) = (0.1 * g1, 0.001 * g1 * g1);
+            let g2 = 0.01 * b1;
+            let (m2, v2) = (0.9 * m1 + 0.1 * g2, 0.999 * v1 + 0.001 * g2 * g2);
+            let denom = v2.sqrt() / (1.0 - 0.999f64.powi(2)).sqrt() + 1e-8;
+            let want = b1 - 0.1 / (1.0 - 0.9f64.powi(2)) * m2 / denom;
+            let got = b.as_tensor().to_vec1::<f64>().unwrap()[0];
+            assert!((got - want).abs() < 1e-12, "{candle_ops}: {got} vs {want}");
+            assert!((got - b1).abs() > 0.05, "b moved on its moments");
+            assert_eq!(never.as_tensor().to_vec1::<f64>().unwrap(), [5.0]);
+            let st = opt.state().unwrap();
+            assert!(!st.contains_key("adam/exp_avg/never"));
+            assert_eq!(st["adam/step/b"].to_vec1::<f64>().unwrap(), [2.0]);
+        }
+    }
+
+    #[test]
+    fn a_state_missing_a_piece_is_refused_by_name() {
+        let dev = Device::Cpu;
+        let t = Tensor::new(&[0.5f64], &dev).unwrap();
+        let mut st = BTreeMap::new();
+        st.insert("adam/exp_avg/w".to_string(), t.clone());
+        st.insert(
+            "adam/step/w".to_string(),
+            Tensor::new(&[3.0f64], &dev).unwrap(),
+        );
+        let e = Adam::new(cfg(0.0)).set_state(&st).unwrap_err().to_string();
+        assert!(e.contains("checkpoint has no adam/exp_avg_sq/w"), "{e}");
+        st.insert("adam/exp_avg_sq/w".to_string(), t);
+        let mut opt = Adam::new(cfg(0.0));
+        opt.set_state(&st).unwrap();
+        let back = opt.state().unwrap();
+        assert_eq!(back.len(), 3);
+        for (k, v) in [("step", 3.0), ("exp_avg", 0.5), ("exp_avg_sq", 0.5)] {
+            let got = back[&format!("adam/{k}/w")].to_vec1::<f64>().unwrap();
+            assert_eq!(got, [v], "{k}");
+        }
+    }
 }
