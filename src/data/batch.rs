@@ -137,6 +137,29 @@ mod tests {
     }
 
     #[test]
+    fn shapes_count_their_values_and_centred_maps_bytes_to_minus_one_to_one() {
+        let s = ImageShape { c: 3, h: 4, w: 5 };
+        assert_eq!((s.len(), s.is_empty()), (60, false));
+        assert!(ImageShape { c: 3, h: 0, w: 5 }.is_empty());
+        let pre = Preprocessing::centered(2);
+        assert_eq!((pre.crop_padding, pre.hflip), (0, false));
+        let split = Split {
+            images: vec![0, 255],
+            labels: vec![0],
+        };
+        let mut out = [9f32; 2];
+        fill_batch::<ChaCha8Rng>(
+            &split,
+            ImageShape { c: 2, h: 1, w: 1 },
+            &[0],
+            &pre,
+            None,
+            &mut out,
+        );
+        assert_eq!(out, [-1.0, 1.0]);
+    }
+
+    #[test]
     fn normalises_without_augmentation() {
         let s = split_1x2x3();
         let pre = Preprocessing::centered(1);
