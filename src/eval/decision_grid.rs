@@ -263,6 +263,7 @@ mod tests {
         let p: Map<String, Value> =
             serde_json::from_value(serde_json::json!({"size": 7, "point": 3})).unwrap();
         assert_eq!(build(&p).unwrap().default_id(), "grid_7_at_3");
+        assert_eq!(e.metric_names(), ["mean_confidence", "boundary"]);
     }
 
     #[test]

@@ -411,5 +411,6 @@ mod tests {
         assert_eq!(e.default_id(), "knn_3_at_4_pooled_cos");
         let e = build(&p(serde_json::json!({"k": 3, "point": 4, "pool": true}))).unwrap();
         assert_eq!(e.default_id(), "knn_3_at_4_pooled");
+        assert_eq!(e.metric_names(), ["accuracy", "error"]);
     }
 }

@@ -258,5 +258,7 @@ mod tests {
             ),
             "pgd_7x0.007_eps0.03_rs_px_clip_ce"
         );
+        let e = build(json!({"steps": 1, "step_size": 0.1}).as_object().unwrap()).unwrap();
+        assert_eq!(e.metric_names(), ["accuracy", "error"]);
     }
 }
