@@ -339,4 +339,47 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn ids_metric_names_and_a_zero_per_class() {
+        let b = |v: serde_json::Value| build(v.as_object().unwrap());
+        let e = b(serde_json::json!({"point": 2})).unwrap();
+        assert_eq!(e.default_id(), "sv_2");
+        assert_eq!(
+            e.metric_names(),
+            ["top_mean", "rest_sum_mean", "all_top", "all_rest_sum"]
+        );
+        let e = b(serde_json::json!({"point": 1, "split": "train", "center": true})).unwrap();
+        assert_eq!(e.default_id(), "sv_1_train_centered");
+        let e = b(serde_json::json!({"point": 0, "center": true})).unwrap();
+        assert_eq!(e.default_id(), "sv_0_centered");
+        assert!(matches!(
+            b(serde_json::json!({"point": 0, "per_class": 0})).err().unwrap(),
+            Error::Param { ref path, .. } if path == "per_class"
+        ));
+    }
+
+    /// A zero column (nothing to reflect) and a zero matrix give zero singular values; a NaN
+    /// never converges and says so instead of returning numbers.
+    #[test]
+    fn zero_columns_are_exact_and_nan_is_an_error() {
+        let got = singular_values(3, 2, &[1.0, 0.0, 2.0, 0.0, 3.0, 0.0]).unwrap();
+        assert_eq!(got, [14f64.sqrt(), 0.0]);
+        let got = singular_values(3, 2, &[0.0, 1.0, 0.0, 2.0, 0.0, 3.0]).unwrap();
+        assert_eq!(got, [14f64.sqrt(), 0.0]);
+        assert_eq!(singular_values(2, 2, &[0.0; 4]).unwrap(), [0.0, 0.0]);
+        assert!(singular_values(0, 3, &[]).unwrap().is_empty());
+        let e = singular_values(2, 2, &[1.0, f64::NAN, 0.5, 2.0])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did not converge"), "{e}");
+        assert_eq!(top_and_rest(&[]), (0.0, 0.0));
+    }
+
+    #[test]
+    fn centring_subtracts_each_columns_mean() {
+        let mut d = [1.0, 10.0, 3.0, 20.0, 5.0, 60.0];
+        centered(3, 2, &mut d);
+        assert_eq!(d, [-2.0, -20.0, 0.0, -10.0, 2.0, 30.0]);
+    }
 }
