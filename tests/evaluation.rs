@@ -745,6 +745,8 @@ fn decision_grid_scores_each_grid_point_and_maps_it_to_the_bottleneck() {
         }
     }
     assert!((out.metrics["boundary"] - 100.0 * differ as f64 / 40.0).abs() < 1e-12);
+    // Scored over the 25 grid points, all finite.
+    assert_eq!((out.n, out.non_finite), (25, 0));
     // Test points: their plane coordinates and where the bottleneck puts them.
     let test: Vec<(u8, u8)> = data
         .test
