@@ -512,6 +512,25 @@ mod tests {
         assert_eq!((d.status, d.p_value), (Status::Regression, None));
     }
 
+    /// Significant means p < α: a p-value equal to α is not a regression.
+    #[test]
+    fn a_p_value_equal_to_the_significance_level_is_not_significant() {
+        let (cur, base) = ([6.0, 6.5, 5.9], [5.0, 5.1, 4.9]);
+        let p = welch_p_worse(&stat(&cur), &stat(&base), Better::Lower);
+        assert!(p > 0.0 && p < 0.5, "{p}");
+        let st = |alpha: f64| {
+            compare(
+                &summary("h", "f", &cur),
+                Some(&summary("h", "f", &base)),
+                &spec(),
+                alpha,
+            )[0]
+            .status
+        };
+        assert_eq!(st(p), Status::Ok);
+        assert_eq!(st(f64::from_bits(p.to_bits() + 1)), Status::Regression);
+    }
+
     #[test]
     fn welch_without_spread_is_certain() {
         // Zero variance on both sides: p is 0 when worse and 1 when not.
