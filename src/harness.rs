@@ -277,10 +277,7 @@ fn obtain_model(
         let _ = std::fs::remove_file(paths.meta());
         let _ = std::fs::remove_file(paths.weights());
     }
-    let load = crate::data::LoadOptions {
-        progress: observer.load_progress(),
-        ..opts.load.clone()
-    };
+    let load = opts.load.with_progress(observer.load_progress());
     let p = prepare(&cell.config, cell.seed, &load, &opts.device)?;
     let meta = train_artifact(cell, paths, &p, opts, observer, notes)?;
     Ok(Obtained::Model(meta, Training::Trained, Some(p)))
@@ -295,11 +292,12 @@ fn prepare_trained(
     opts: &HarnessOptions,
     progress: Option<crate::data::LoadProgress>,
 ) -> Result<Prepared> {
-    let load = crate::data::LoadOptions {
-        progress,
-        ..opts.load.clone()
-    };
-    let p = prepare(&cell.config, cell.seed, &load, &opts.device)?;
+    let p = prepare(
+        &cell.config,
+        cell.seed,
+        &opts.load.with_progress(progress),
+        &opts.device,
+    )?;
     if p.data.provenance.fingerprint != meta.dataset.fingerprint {
         return Err(Error::Data(format!(
             "the data found now (fingerprint {}) is not the data {} was trained on ({}); restore that data or retrain with --force",

@@ -18,6 +18,16 @@ pub struct LoadOptions {
     pub progress: Option<LoadProgress>,
 }
 
+impl LoadOptions {
+    /// The same options, reporting progress to `progress`.
+    pub fn with_progress(&self, progress: Option<LoadProgress>) -> LoadOptions {
+        LoadOptions {
+            progress,
+            ..self.clone()
+        }
+    }
+}
+
 /// A callback taking `(stage, done, total)`.
 pub type LoadProgressFn = dyn Fn(&str, u64, u64) + Send + Sync;
 
