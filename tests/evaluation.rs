@@ -815,3 +815,138 @@ fn embedding_keeps_the_first_test_points_at_the_bottleneck_and_their_1nn_error()
     }
     assert_eq!(out.metrics["nearest_error"], 100.0 * wrong as f64 / 20.0);
 }
+
+/// Rows of a hidden representation as the f32 values knn searches in, widened back to f64.
+fn rows_f32(h: &Tensor) -> Vec<Vec<f64>> {
+    let h: Vec<Vec<f64>> = h.flatten_from(1).unwrap().to_vec2().unwrap();
+    h.into_iter()
+        .map(|r| r.into_iter().map(|v| v as f32 as f64).collect())
+        .collect()
+}
+
+/// The k-NN error over the test split by brute force: every distance computed directly, ties in
+/// distance to the lower training index, ties in votes to the smaller class.
+fn brute_force_knn_error(
+    train: &[Vec<f64>],
+    labels: &[u32],
+    test: &[Vec<f64>],
+    truth: &[u32],
+    k: usize,
+    cosine: bool,
+) -> f64 {
+    let norm = |a: &[f64]| a.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let dist = |a: &[f64], b: &[f64]| {
+        if cosine {
+            let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            1.0 - dot / (norm(a) * norm(b))
+        } else {
+            a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum()
+        }
+    };
+    let mut wrong = 0;
+    for (q, &y) in test.iter().zip(truth) {
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.sort_by(|&a, &b| {
+            dist(q, &train[a])
+                .total_cmp(&dist(q, &train[b]))
+                .then(a.cmp(&b))
+        });
+        let mut votes = [0usize; 2];
+        for &j in &order[..k] {
+            votes[labels[j] as usize] += 1;
+        }
+        let pred = u32::from(votes[1] > votes[0]);
+        wrong += usize::from(pred != y);
+    }
+    100.0 * wrong as f64 / test.len() as f64
+}
+
+#[test]
+fn knn_scores_the_test_split_against_a_brute_force_search_over_the_training_features() {
+    use mixbench::eval::{EvalContext, registry};
+    let (data, model, pre) = spiral_bottleneck();
+    let ctx = EvalContext {
+        model: &model,
+        data: &data,
+        preprocessing: &pre,
+        seed: 0,
+        batch_size: 7,
+    };
+    let split_input = |s: &mixbench::data::Split| {
+        let p: Vec<(u8, u8)> = s.images.chunks_exact(2).map(|q| (q[0], q[1])).collect();
+        plane_input(&p, &pre)
+    };
+    let (xtr, xte) = (split_input(&data.train), split_input(&data.test));
+    let knn = |p: Value| {
+        (registry::get("knn").unwrap().build)(p.as_object().unwrap())
+            .unwrap()
+            .evaluate(&ctx)
+    };
+    let mut errors = Vec::new();
+    for (point, k, cosine) in [(1, 3, false), (2, 1, false), (1, 5, true)] {
+        let distance = if cosine { "cosine" } else { "euclidean" };
+        let out = knn(json!({"k": k, "point": point, "distance": distance})).unwrap();
+        let train = rows_f32(&model.hidden(&xtr, point, false).unwrap());
+        let test = rows_f32(&model.hidden(&xte, point, false).unwrap());
+        assert_eq!(train.len(), 40);
+        assert_eq!(test.len(), 30);
+        let want = brute_force_knn_error(
+            &train,
+            &data.train.labels,
+            &test,
+            &data.test.labels,
+            k,
+            cosine,
+        );
+        let case = format!("point {point}, k {k}, {distance}");
+        assert_eq!(out.metrics["error"], want, "{case}");
+        assert_eq!(out.metrics["accuracy"], 100.0 - want, "{case}");
+        assert_eq!((out.n, out.non_finite), (30, 0), "{case}");
+        errors.push(want);
+    }
+    // The cases differ, so a constant answer cannot pass all three.
+    assert!(errors.iter().any(|&e| e != errors[0]), "{errors:?}");
+    // A mix point past the last is refused, naming the range the model has.
+    let last = model.num_mix_points() - 1;
+    let e = knn(json!({"k": 1, "point": last + 1}))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains(&format!("mix points 0..{last}")), "{e}");
+    knn(json!({"k": 1, "point": last})).unwrap();
+}
+
+#[test]
+fn knn_counts_non_finite_test_rows_and_every_row_when_a_training_row_is_not_finite() {
+    use mixbench::eval::{EvalContext, registry};
+    let (mut data, model, mut pre) = spiral_bottleneck();
+    // x = 128 gives (128/255 − mean) / std = 0 exactly; any other x overflows to ±inf.
+    pre.mean[0] = 128.0 / 255.0;
+    pre.std[0] = 1e-45;
+    for px in data.train.images.chunks_exact_mut(2) {
+        px[0] = 128;
+    }
+    // Test rows 0..30: every third one is not 128, so 10 of the 30 are not finite.
+    for (i, px) in data.test.images.chunks_exact_mut(2).enumerate() {
+        px[0] = if i % 3 == 0 { 7 } else { 128 };
+    }
+    let ev =
+        (registry::get("knn").unwrap().build)(json!({"k": 1, "point": 0}).as_object().unwrap())
+            .unwrap();
+    let score = |data: &mixbench::data::ImageDataset| {
+        ev.evaluate(&EvalContext {
+            model: &model,
+            data,
+            preprocessing: &pre,
+            seed: 0,
+            batch_size: 4,
+        })
+        .unwrap()
+    };
+    let out = score(&data);
+    assert_eq!((out.n, out.non_finite), (30, 10));
+    // One non-finite training row can be anyone's neighbour: every test row counts, capped at n.
+    data.train.images[0] = 9;
+    let out = score(&data);
+    assert_eq!((out.n, out.non_finite), (30, 30));
+}

@@ -25,6 +25,8 @@ tests_for() {
   case $1 in
     src/data/*) echo "--lib --test=sampling --test=data_readers --test=engine";;
     src/regularizer/*) echo "--lib --test=sampling --test=engine --test=reference_fixtures";;
+    # adam.rs: reference_fixtures never builds an Adam; adam_fixture is its PyTorch check.
+    src/train/adam.rs) echo "--lib --test=adam_fixture --test=engine";;
     src/train/*|src/scoring/loss.rs) echo "--lib --test=adam_fixture --test=reference_fixtures --test=engine";;
     src/scoring/metrics.rs) echo "--lib --test=evaluation --test=evaluator_reference --test=engine";;
     # reference_fixtures (~34 s at opt-level 0) drives models, losses, optimizers and mixing
