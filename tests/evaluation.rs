@@ -950,3 +950,66 @@ fn knn_counts_non_finite_test_rows_and_every_row_when_a_training_row_is_not_fini
     let out = score(&data);
     assert_eq!((out.n, out.non_finite), (30, 30));
 }
+
+#[test]
+fn embedding_refuses_bad_points_caps_count_at_the_split_and_counts_points_it_cannot_draw() {
+    use mixbench::eval::{EvalContext, registry};
+    let (mut data, model, mut pre) = spiral_bottleneck();
+    let embed = |p: Value, data: &mixbench::data::ImageDataset, pre: &Preprocessing| {
+        (registry::get("embedding").unwrap().build)(p.as_object().unwrap())
+            .unwrap()
+            .evaluate(&EvalContext {
+                model: &model,
+                data,
+                preprocessing: pre,
+                seed: 0,
+                batch_size: 8,
+            })
+    };
+    // More requested than the test split has: all 30, finite.
+    let out = embed(json!({"point": 2, "count": 50}), &data, &pre).unwrap();
+    assert_eq!((out.n, out.non_finite), (30, 0));
+    assert_eq!(out.arrays["x"].len(), 30);
+    // A point past the last, and a point that is not 2-D, are refused with the reason.
+    let last = model.num_mix_points() - 1;
+    let e = embed(json!({"point": last + 1}), &data, &pre)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains(&format!("mix points 0..{}", last + 1)), "{e}");
+    let e = embed(json!({"point": 1}), &data, &pre)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("has 6 features"), "{e}");
+    // At point 0 (the 2-D input itself), x = 128 maps to 0 and any other x to ±inf.
+    pre.mean[0] = 128.0 / 255.0;
+    pre.std[0] = 1e-45;
+    let bad: Vec<usize> = (0..30).filter(|i| i % 4 == 1).collect();
+    for (i, px) in data.test.images.chunks_exact_mut(2).enumerate() {
+        px[0] = if bad.contains(&i) { 3 } else { 128 };
+    }
+    let out = embed(json!({"point": 0, "count": 30}), &data, &pre).unwrap();
+    assert_eq!((out.n, out.non_finite), (30, bad.len()));
+    // A point that cannot be drawn has no nearest neighbour (wrong); the others' neighbours are
+    // found among the finite points only.
+    let y = &out.arrays["y"];
+    let labels = &data.test.labels;
+    let good: Vec<usize> = (0..30).filter(|i| !bad.contains(i)).collect();
+    let mut wrong = bad.len();
+    for &i in &good {
+        let nearest = good
+            .iter()
+            .copied()
+            .filter(|&j| j != i)
+            .min_by(|&a, &b| {
+                ((y[a] - y[i]).powi(2))
+                    .total_cmp(&(y[b] - y[i]).powi(2))
+                    .then(a.cmp(&b))
+            })
+            .unwrap();
+        wrong += usize::from(labels[nearest] != labels[i]);
+    }
+    assert_eq!(out.metrics["nearest_error"], 100.0 * wrong as f64 / 30.0);
+    assert!(wrong > bad.len() && wrong < 30, "{wrong}");
+}
