@@ -6,6 +6,7 @@ use std::ops::{Add, AddAssign, Div, Mul, Sub, SubAssign};
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, Layout, Result, Shape, WithDType};
+use rayon::prelude::*;
 
 /// Scratch slots per thread: a kernel may hold this many buffers at once.
 const SLOTS: usize = 3;
@@ -289,6 +290,74 @@ pub unsafe fn gemm<T: CpuFloat>(
         unsafe { small_gemm((m, n, k), dst, accumulate, lhs, rhs) };
         return;
     }
+    let pieces = parallel_pieces(m, n, k, threads);
+    if pieces <= 1 {
+        // SAFETY: forwarded from the caller.
+        unsafe { crate_gemm((m, n, k), dst, accumulate, lhs, rhs) };
+        return;
+    }
+    // Each thread takes a contiguous range of the longer side. Only which thread computes an
+    // output changes, not how: every piece still has more than SMALL_OUTPUTS outputs and at
+    // least 16 rows and columns, so it takes the same `gemm` crate path as the whole.
+    let split_cols = n >= m;
+    let len = if split_cols { n } else { m };
+    let bound = |p: usize| (len * p / pieces) / 16 * 16;
+    let (d, l, r) = (dst.0 as usize, lhs.0 as usize, rhs.0 as usize);
+    let size = std::mem::size_of::<T>();
+    (0..pieces).into_par_iter().for_each(|p| {
+        let (a, b) = (bound(p), if p + 1 == pieces { len } else { bound(p + 1) });
+        let (dst, lhs, rhs, dims) = if split_cols {
+            (
+                ((d + a * dst.2 * size) as *mut T, dst.1, dst.2),
+                (l as *const T, lhs.1, lhs.2),
+                ((r + a * rhs.2 * size) as *const T, rhs.1, rhs.2),
+                (m, b - a, k),
+            )
+        } else {
+            (
+                ((d + a * dst.1 * size) as *mut T, dst.1, dst.2),
+                ((l + a * lhs.1 * size) as *const T, lhs.1, lhs.2),
+                (r as *const T, rhs.1, rhs.2),
+                (b - a, n, k),
+            )
+        };
+        // SAFETY: the piece is a sub-matrix of the caller's (rows or columns a..b of dst and
+        // of the operand they come from); pieces write disjoint elements of dst.
+        unsafe { crate_gemm(dims, dst, accumulate, lhs, rhs) };
+    });
+}
+
+/// Work (m·n·k) below which one thread does the whole product: below it, waking a second
+/// thread costs more than it saves.
+const PARALLEL_WORK: usize = 1 << 21;
+
+/// How many threads share a product: candle's thread count when `threads` and the product is
+/// large enough, as long as every piece keeps at least 16 of the split side and more than
+/// [`SMALL_OUTPUTS`] outputs.
+fn parallel_pieces(m: usize, n: usize, k: usize, threads: bool) -> usize {
+    let t = candle_core::utils::get_num_threads();
+    if !threads || t < 2 || m * n * k < PARALLEL_WORK || m < 16 || n < 16 {
+        return 1;
+    }
+    let (len, other) = if n >= m { (n, m) } else { (m, n) };
+    let mut pieces = t.min(len / 32);
+    while pieces > 1 && (len / pieces / 16 * 16) * other <= SMALL_OUTPUTS {
+        pieces -= 1;
+    }
+    pieces.max(1)
+}
+
+/// The `gemm` crate on one thread, one call per chunk of [`k_chunks`].
+///
+/// # Safety
+/// As [`gemm`].
+unsafe fn crate_gemm<T: CpuFloat>(
+    (m, n, k): (usize, usize, usize),
+    dst: (*mut T, usize, usize),
+    accumulate: bool,
+    lhs: (*const T, usize, usize),
+    rhs: (*const T, usize, usize),
+) {
     for (i, (k0, k1)) in k_chunks(k).enumerate() {
         // SAFETY: forwarded from the caller; the chunk's operands are sub-matrices of the
         // given ones (columns k0..k1 of lhs, rows k0..k1 of rhs), and gemm reads only the
@@ -313,7 +382,7 @@ pub unsafe fn gemm<T: CpuFloat>(
                 false,
                 false,
                 false,
-                parallelism(threads),
+                gemm::Parallelism::None,
             )
         }
     }
@@ -422,15 +491,6 @@ unsafe fn small_gemm<T: CpuFloat>(
         (lhs.1, lhs.2),
         &rhs_t,
     );
-}
-
-fn parallelism(threads: bool) -> gemm::Parallelism {
-    let n = candle_core::utils::get_num_threads();
-    if threads && n > 1 {
-        gemm::Parallelism::Rayon(n)
-    } else {
-        gemm::Parallelism::None
-    }
 }
 
 #[cfg(test)]
@@ -556,6 +616,47 @@ mod tests {
         ] {
             check::<f32>(m, n, k);
             check::<f64>(m, n, k);
+        }
+    }
+
+    /// Products large enough are shared between threads (so the specification test above runs
+    /// split products on a machine with two or more threads), and every piece keeps at least
+    /// 16 of the split side and more than SMALL_OUTPUTS outputs.
+    #[test]
+    fn parallel_pieces_keep_every_piece_on_the_blocked_path() {
+        let t = candle_core::utils::get_num_threads();
+        assert_eq!(parallel_pieces(70, 90, 513, false), 1);
+        assert_eq!(parallel_pieces(16, 16, 700, true), 1, "below PARALLEL_WORK");
+        assert_eq!(
+            parallel_pieces(8, 4096, 1024, true),
+            1,
+            "fewer than 16 rows"
+        );
+        for (m, n, k) in [
+            (70, 90, 513),
+            (64, 64, 1025),
+            (17, 300, 1500),
+            (96, 20, 2048),
+        ] {
+            let p = parallel_pieces(m, n, k, true);
+            assert!(
+                p <= t && (t < 2 || p >= 2),
+                "{m}×{n}×{k}: {p} pieces on {t} threads"
+            );
+        }
+        for (m, n, k) in [
+            (256, 1024, 1024),
+            (20, 40, 4096),
+            (1000, 16, 512),
+            (17, 33, 8192),
+        ] {
+            let p = parallel_pieces(m, n, k, true);
+            let (len, other) = if n >= m { (n, m) } else { (m, n) };
+            let smallest = len / p / 16 * 16;
+            assert!(
+                p == 1 || (smallest >= 16 && smallest * other > SMALL_OUTPUTS),
+                "{m}×{n}×{k}: {p}"
+            );
         }
     }
 
