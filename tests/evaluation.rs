@@ -949,6 +949,12 @@ fn knn_counts_non_finite_test_rows_and_every_row_when_a_training_row_is_not_fini
     data.train.images[0] = 9;
     let out = score(&data);
     assert_eq!((out.n, out.non_finite), (30, 30));
+    // Every test row and a training row not finite: still each of the 30 once.
+    for px in data.test.images.chunks_exact_mut(2) {
+        px[0] = 7;
+    }
+    let out = score(&data);
+    assert_eq!((out.n, out.non_finite), (30, 30));
 }
 
 #[test]
