@@ -1019,3 +1019,56 @@ fn embedding_refuses_bad_points_caps_count_at_the_split_and_counts_points_it_can
     assert_eq!(out.metrics["nearest_error"], 100.0 * wrong as f64 / 30.0);
     assert!(wrong > bad.len() && wrong < 30, "{wrong}");
 }
+
+#[test]
+fn singular_values_skip_absent_classes_name_the_point_range_and_count_unused_non_finite_rows() {
+    use mixbench::eval::{EvalContext, registry};
+    let (mut data, model, mut pre) = spiral_bottleneck();
+    let sv = |p: Value, data: &mixbench::data::ImageDataset, pre: &Preprocessing| {
+        (registry::get("singular_values").unwrap().build)(p.as_object().unwrap())
+            .unwrap()
+            .evaluate(&EvalContext {
+                model: &model,
+                data,
+                preprocessing: pre,
+                seed: 0,
+                batch_size: 8,
+            })
+    };
+    let last = model.num_mix_points() - 1;
+    let e = sv(json!({"point": last + 1}), &data, &pre)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains(&format!("mix points 0..{last}")), "{e}");
+    let full = sv(json!({"point": 1}), &data, &pre).unwrap();
+    assert_eq!((full.n, full.non_finite), (30, 0));
+    // A test split with no example of class 1: its spectrum is absent, not an empty one
+    // averaged in as zero.
+    let keep: Vec<usize> = (0..30).filter(|&i| data.test.labels[i] == 0).collect();
+    assert!(keep.len() >= 5 && keep.len() < 30);
+    let only0 = mixbench::data::subset::select(&data.test, 2, &keep);
+    let mut one_class = data.clone();
+    one_class.test = only0;
+    let out = sv(json!({"point": 1}), &one_class, &pre).unwrap();
+    assert!(!out.arrays.contains_key("class1"));
+    let s0 = &out.arrays["class0"];
+    assert_eq!(out.metrics["top_mean"], s0[0]);
+    assert_eq!(out.metrics["rest_sum_mean"], s0[1..].iter().sum::<f64>());
+    assert_eq!(out.n, keep.len());
+    // At point 0 (the input), x = 128 maps to 0 and any other x to ±inf. With `per_class: 3`
+    // only each class's first three rows enter the SVD (all finite), so it succeeds, but the
+    // split's other rows are not finite and every example counts as such.
+    pre.mean[0] = 128.0 / 255.0;
+    pre.std[0] = 1e-45;
+    let mut seen = [0usize; 2];
+    for (i, px) in data.test.images.chunks_exact_mut(2).enumerate() {
+        let c = data.test.labels[i] as usize;
+        px[0] = if seen[c] < 3 { 128 } else { 7 };
+        seen[c] += 1;
+    }
+    let out = sv(json!({"point": 0, "per_class": 3}), &data, &pre).unwrap();
+    assert_eq!(out.arrays["class0"].len(), 2);
+    assert!(out.arrays["all"].iter().all(|v| v.is_finite()));
+    assert_eq!((out.n, out.non_finite), (30, 30));
+}
