@@ -280,6 +280,60 @@ mod tests {
         out
     }
 
+    /// The documented draw order, replayed on a second generator with the same seed: per
+    /// image the row offset, the column offset (only when padding) and then the flip (only
+    /// when flipping), so the batch is exactly that replay's pad-then-slice.
+    #[test]
+    fn each_image_draws_its_offsets_then_its_flip_from_the_stream_in_order() {
+        let (c, h, w) = (2usize, 3usize, 4usize);
+        let img: Vec<u8> = (0..c * h * w).map(|i| (10 * i + 5) as u8).collect();
+        let n = 40;
+        let s = Split {
+            images: img.repeat(n),
+            labels: vec![0; n],
+        };
+        let idx: Vec<usize> = (0..n).collect();
+        for (p, hflip) in [(0usize, true), (1, false), (1, true), (3, true)] {
+            let pre = Preprocessing {
+                mean: vec![0.3, 0.6],
+                std: vec![0.5, 0.25],
+                crop_padding: p,
+                hflip,
+            };
+            let mut out = vec![0f32; n * c * h * w];
+            let mut rng = ChaCha8Rng::seed_from_u64(11);
+            fill_batch(
+                &s,
+                ImageShape { c, h, w },
+                &idx,
+                &pre,
+                Some(&mut rng),
+                &mut out,
+            );
+            let mut replay = ChaCha8Rng::seed_from_u64(11);
+            let mut flips = 0;
+            for i in 0..n {
+                let pi = p as i64;
+                let (mut dy, mut dx) = (0, 0);
+                if p > 0 {
+                    dy = (replay.random_range(0..=2 * pi) - pi) as isize;
+                    dx = (replay.random_range(0..=2 * pi) - pi) as isize;
+                }
+                let flip = hflip && replay.random_bool(0.5);
+                flips += usize::from(flip);
+                let want = pad_then_slice(&img, (c, h, w), p, (dy, dx, flip), &pre);
+                assert_eq!(
+                    &out[i * c * h * w..(i + 1) * c * h * w],
+                    &want[..],
+                    "padding {p}, flip {hflip}, image {i}"
+                );
+            }
+            // The generator is left where the replay is: nothing else was drawn.
+            assert_eq!(rng.random::<u64>(), replay.random::<u64>());
+            assert!(!hflip || (flips > 5 && flips < 35), "{flips} flips of {n}");
+        }
+    }
+
     #[test]
     fn crops_and_flips_equal_pad_then_slice_and_cover_every_offset() {
         let (c, h, w, p) = (3usize, 5usize, 6usize, 2usize);
