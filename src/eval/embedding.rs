@@ -183,8 +183,10 @@ mod tests {
     }
 
     #[test]
-    fn a_count_below_two_is_refused() {
+    fn a_count_below_two_is_refused_and_two_is_enough() {
         let p: Map<String, Value> = serde_json::from_str(r#"{"point": 1, "count": 1}"#).unwrap();
-        assert!(build(&p).is_err());
+        assert!(matches!(build(&p), Err(Error::Param { ref path, .. }) if path == "count"));
+        let p: Map<String, Value> = serde_json::from_str(r#"{"point": 1, "count": 2}"#).unwrap();
+        assert!(build(&p).is_ok());
     }
 }
