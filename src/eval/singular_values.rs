@@ -376,6 +376,35 @@ mod tests {
         assert_eq!(top_and_rest(&[]), (0.0, 0.0));
     }
 
+    /// A first column almost along e1, with either sign: the reflection must be built away
+    /// from it (`alpha` of the opposite sign), or `col[0] − alpha` cancels to noise and the
+    /// spectrum is wrong (seen failing with `>` turned into `<`). `numpy.linalg.svd(a,
+    /// compute_uv=False)` (numpy 2.4.6), equal for both signs of the first column.
+    #[test]
+    fn a_column_almost_along_the_first_axis_keeps_full_accuracy() {
+        let want = [5.60474651037921, 2.009957020775345, 0.9270325393577031];
+        for sign in [1.0, -1.0] {
+            let a = [
+                sign,
+                2.0,
+                0.5,
+                sign * 1e-9,
+                3.0,
+                -1.0,
+                sign * -2e-9,
+                4.0,
+                2.0,
+                sign * 1e-9,
+                -1.0,
+                0.25,
+            ];
+            let got = singular_values(4, 3, &a).unwrap();
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-12, "sign {sign}: {got:?} vs {want:?}");
+            }
+        }
+    }
+
     #[test]
     fn centring_subtracts_each_columns_mean() {
         let mut d = [1.0, 10.0, 3.0, 20.0, 5.0, 60.0];
