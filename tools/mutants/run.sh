@@ -45,6 +45,7 @@ tests_for() {
 filter_for() {
   case $1 in
     src/eval/singular_values.rs) echo "singular";;
+    src/eval/affine.rs) echo "affine deform zoom warp rotat shear";;
     src/eval/pgd.rs) echo "pgd";;
     src/train/adam.rs) echo "adam";;
     src/eval/fgsm.rs) echo "fgsm";;
