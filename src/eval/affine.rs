@@ -52,10 +52,10 @@ impl Affine {
 }
 
 /// scipy's order-0 sample along an axis of length `n` in mode `constant`: inside only when
-/// 0 ≤ x ≤ n − 1 (closed), then rounded half up.
+/// 0 ≤ x ≤ n − 1 (closed), then rounded half up (x ≤ n − 1 keeps ⌊x + 0.5⌋ ≤ n − 1: no clamp).
 fn nearest(x: f64, n: usize) -> Option<usize> {
     if x >= 0.0 && x <= (n - 1) as f64 {
-        Some(((x + 0.5).floor() as usize).min(n - 1))
+        Some((x + 0.5).floor() as usize)
     } else {
         None
     }
@@ -77,5 +77,38 @@ pub fn warp_nearest(src: &[u8], c: usize, h: usize, w: usize, a: &Affine, dst: &
                 };
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_inside_the_closed_range_round_half_up_as_scipy() {
+        // scipy 1.17.1 ndimage.map_coordinates(np.arange(1., 6.), [[x]], order=0,
+        // mode='constant') reads outside (cval) below 0 and above 4, index ⌊x + 0.5⌋ between.
+        assert_eq!(nearest(-1e-12, 5), None);
+        assert_eq!(nearest(0.0, 5), Some(0));
+        assert_eq!(nearest(0.499_999, 5), Some(0));
+        assert_eq!(nearest(0.5, 5), Some(1));
+        assert_eq!(nearest(3.5, 5), Some(4));
+        assert_eq!(nearest(4.0, 5), Some(4));
+        assert_eq!(nearest(4.0 + 1e-12, 5), None);
+        assert_eq!(nearest(0.0, 1), Some(0));
+    }
+
+    #[test]
+    fn a_quarter_turn_about_the_references_centre_matches_scipy() {
+        // 3×3 single-channel image 1..=9. The reference's centre (h/2 + 0.5 = 2) is off the
+        // middle pixel, so a 90° turn also shifts: input = (4 − col, row), and only the last
+        // column reads inside the image. Expected: scipy 1.17.1
+        // ndimage.affine_transform(img, m, c − m·c, order=0, mode='constant', cval=0).
+        let a = Affine::rotation(90.0, 3, 3);
+        assert!((a.offset[0] - 4.0).abs() < 1e-12 && a.offset[1].abs() < 1e-12);
+        let src: Vec<u8> = (1..=9).collect();
+        let mut dst = vec![99u8; 9];
+        warp_nearest(&src, 1, 3, 3, &a, &mut dst);
+        assert_eq!(dst, vec![0, 0, 7, 0, 0, 8, 0, 0, 9]);
     }
 }
