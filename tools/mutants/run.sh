@@ -46,7 +46,8 @@ filter_for() {
   case $1 in
     src/eval/singular_values.rs) echo "singular";;
     src/eval/affine.rs) echo "affine deform zoom warp rotat shear";;
-    src/eval/pgd.rs) echo "pgd";;
+    # fgsm_steps_use_each_pixels_channel... also checks a PGD step and its random start.
+    src/eval/pgd.rs) echo "pgd fgsm";;
     src/train/adam.rs) echo "adam";;
     src/eval/fgsm.rs) echo "fgsm";;
     *) echo "";;
