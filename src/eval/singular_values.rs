@@ -405,6 +405,25 @@ mod tests {
         }
     }
 
+    /// A centred class of two examples is rank 1: after one rotation the second column holds
+    /// only rounding noise (~1e-16 of the first), which no rotation makes orthogonal. Whatever
+    /// the scale of the representations, that noise must count as converged (a threshold that
+    /// shrank as the matrix grew made every large case fail to converge).
+    #[test]
+    fn a_rank_one_class_converges_at_every_scale() {
+        let x1 = [0.3, -1.7, 2.2, 0.9, -0.4, 1.1, 3.0, -2.5];
+        let x2 = [1.9, 0.6, -0.8, 2.4, 1.3, -1.2, 0.5, 0.7];
+        for scale in [1e-3, 1.0, 1e2, 1e4, 1e8] {
+            let mut rows: Vec<f64> = x1.iter().chain(&x2).map(|v| v * scale).collect();
+            centered(2, 8, &mut rows);
+            let got = singular_values(2, 8, &rows).unwrap();
+            let d: f64 = x1.iter().zip(&x2).map(|(a, b)| (a - b) * (a - b)).sum();
+            let want = scale * (d / 2.0).sqrt();
+            assert!((got[0] - want).abs() <= 1e-12 * want, "scale {scale}: {got:?}");
+            assert!(got[1] <= 1e-14 * want, "scale {scale}: {got:?}");
+        }
+    }
+
     #[test]
     fn centring_subtracts_each_columns_mean() {
         let mut d = [1.0, 10.0, 3.0, 20.0, 5.0, 60.0];
