@@ -419,8 +419,52 @@ mod tests {
             let got = singular_values(2, 8, &rows).unwrap();
             let d: f64 = x1.iter().zip(&x2).map(|(a, b)| (a - b) * (a - b)).sum();
             let want = scale * (d / 2.0).sqrt();
-            assert!((got[0] - want).abs() <= 1e-12 * want, "scale {scale}: {got:?}");
+            assert!(
+                (got[0] - want).abs() <= 1e-12 * want,
+                "scale {scale}: {got:?}"
+            );
             assert!(got[1] <= 1e-14 * want, "scale {scale}: {got:?}");
+        }
+    }
+
+    /// Six examples spanning only `rank` directions: the other columns end as rounding noise
+    /// next to large ones. The spectrum keeps the Frobenius norm, and the noise counts as zero.
+    #[test]
+    fn rank_deficient_classes_converge_at_every_scale() {
+        let basis = [
+            [3.0, -1.0, 2.0, 0.5, -2.0, 1.0, 4.0, -3.0],
+            [1.0, 2.0, -1.5, 3.0, 0.25, -2.0, 1.0, 2.0],
+            [-2.0, 0.5, 1.0, -1.0, 3.0, 2.5, -0.5, 1.5],
+        ];
+        let coef = [
+            [1.0, 2.0, -1.0],
+            [-3.0, 1.0, 2.0],
+            [2.0, -2.0, 1.0],
+            [0.5, 4.0, -3.0],
+            [-1.0, -1.0, 0.5],
+            [2.5, 0.5, 2.0],
+        ];
+        for rank in 1..=3 {
+            for scale in [1.0, 1e3, 1e6, 1e9] {
+                let rows: Vec<f64> = coef
+                    .iter()
+                    .flat_map(|c| {
+                        (0..8).map(move |j| {
+                            scale * (0..rank).map(|k| c[k] * basis[k][j]).sum::<f64>()
+                        })
+                    })
+                    .collect();
+                let got = singular_values(6, 8, &rows).unwrap();
+                let frob: f64 = rows.iter().map(|v| v * v).sum();
+                let spec: f64 = got.iter().map(|v| v * v).sum();
+                assert!(
+                    (spec - frob).abs() <= 1e-12 * frob,
+                    "rank {rank}, scale {scale}"
+                );
+                for s in &got[rank..] {
+                    assert!(*s <= 1e-13 * got[0], "rank {rank}, scale {scale}: {got:?}");
+                }
+            }
         }
     }
 
