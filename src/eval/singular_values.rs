@@ -468,6 +468,24 @@ mod tests {
         }
     }
 
+    /// The numerics version fixes the bits, including two choices that are equally right in
+    /// value: the reflection's sign when a column starts with an exact 0 (ReLU outputs do;
+    /// either sign is free of cancellation) and the level below which a column counts as
+    /// rounding noise (here it leaves 3.6e-15 instead of rotating it to 0). The expected values
+    /// are this implementation's own (numerics version 1); a change of either choice changes
+    /// them by a few ulps, which a stored result's bits would show.
+    #[test]
+    fn the_numerics_version_pins_the_bits_of_both_free_choices() {
+        let relu_like = [0.0, 0.0, 1.5, 3.0, 0.0, 0.5, 1.0, 0.0, 1.5, 0.0, 1.5, 0.5];
+        let want = [3.3787921882170044, 1.9688107174645146, 1.3991239071792825];
+        assert_eq!(singular_values(4, 3, &relu_like).unwrap(), want);
+        let rank_one = [
+            -15.0, 60.0, -60.0, -30.0, -15.0, 60.0, -60.0, -30.0, 2.5, -10.0, 10.0, 5.0,
+        ];
+        let want = [129.92786460186284, 3.552713678800501e-15, 0.0];
+        assert_eq!(singular_values(3, 4, &rank_one).unwrap(), want);
+    }
+
     #[test]
     fn centring_subtracts_each_columns_mean() {
         let mut d = [1.0, 10.0, 3.0, 20.0, 5.0, 60.0];
