@@ -133,7 +133,7 @@ fn run_on(env: &[(&str, &str)], caches: Option<(usize, usize)>) -> Fingerprint {
             }),
         );
     }
-    assert_eq!(fp.len(), 9, "{fp:?}");
+    assert_eq!(fp.len(), 10, "{fp:?}");
     fp
 }
 
