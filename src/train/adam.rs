@@ -254,6 +254,34 @@ mod tests {
         }
     }
 
+    /// A parameter the in-place kernels cannot take (f16 here, as any CUDA tensor) steps with
+    /// the candle ops: the first Adam step moves each value by ≈ lr · sign(gradient).
+    #[test]
+    fn a_parameter_outside_the_kernels_steps_with_the_candle_ops() {
+        let dev = Device::Cpu;
+        let w = Tensor::new(&[1.0f32, -2.0, 0.5], &dev).unwrap();
+        let p = Var::from_tensor(&w.to_dtype(DType::F16).unwrap()).unwrap();
+        assert!(!optimizer_update::supported(p.as_tensor()));
+        let c = Tensor::new(&[1.0f32, 2.0, -3.0], &dev).unwrap();
+        let loss = (p.as_tensor().to_dtype(DType::F32).unwrap() * &c)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let mut opt = Adam::new(cfg(0.0));
+        opt.step(&[("w".to_string(), p.clone())], &grads, 0.1)
+            .unwrap();
+        let got: Vec<f32> = p
+            .as_tensor()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (g, want) in got.iter().zip([0.9f32, -2.1, 0.6]) {
+            assert!((g - want).abs() < 4e-3, "{got:?}");
+        }
+    }
+
     /// Three steps of loss = Σ c·p² against the PyTorch update rule in f64 by hand.
     #[test]
     fn matches_pytorch_rule_by_hand() {

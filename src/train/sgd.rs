@@ -175,6 +175,39 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// A parameter the in-place kernels cannot take (f16 here, as any CUDA tensor) steps with
+    /// the candle ops: p − lr·c.
+    #[test]
+    fn a_parameter_outside_the_kernels_steps_with_the_candle_ops() {
+        let dev = Device::Cpu;
+        let w = Tensor::new(&[1.0f32, -2.0, 0.5], &dev).unwrap();
+        let p = Var::from_tensor(&w.to_dtype(candle_core::DType::F16).unwrap()).unwrap();
+        assert!(!optimizer_update::supported(p.as_tensor()));
+        let c = Tensor::new(&[1.0f32, 2.0, -3.0], &dev).unwrap();
+        let loss = (p.as_tensor().to_dtype(candle_core::DType::F32).unwrap() * &c)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        let mut opt = Sgd::new(SgdConfig {
+            lr: 0.1,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        });
+        opt.step(&[("w".to_string(), p.clone())], &grads, 0.1)
+            .unwrap();
+        let got: Vec<f32> = p
+            .as_tensor()
+            .to_dtype(candle_core::DType::F32)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (g, want) in got.iter().zip([0.9f32, -2.2, 0.8]) {
+            assert!((g - want).abs() < 4e-3, "{got:?}");
+        }
+    }
+
     /// Two steps on p = [1, -2, 0.5] with loss = Σ c·p (constant gradient c), against the
     /// PyTorch rule worked out by hand.
     #[test]
