@@ -906,6 +906,10 @@ fn knn_scores_the_test_split_against_a_brute_force_search_over_the_training_feat
     }
     // The cases differ, so a constant answer cannot pass all three.
     assert!(errors.iter().any(|&e| e != errors[0]), "{errors:?}");
+    // `pool` averages image-shaped ([N, C, H, W]) representations only; a flat one is used as
+    // it is, so the first case again.
+    let pooled = knn(json!({"k": 3, "point": 1, "pool": true})).unwrap();
+    assert_eq!(pooled.metrics["error"], errors[0]);
     // A mix point past the last is refused, naming the range the model has.
     let last = model.num_mix_points() - 1;
     let e = knn(json!({"k": 1, "point": last + 1}))
