@@ -407,8 +407,8 @@ mod tests {
 
     /// A centred class of two examples is rank 1: after one rotation the second column holds
     /// only rounding noise (~1e-16 of the first), which no rotation makes orthogonal. Whatever
-    /// the scale of the representations, that noise must count as converged (a threshold that
-    /// shrank as the matrix grew made every large case fail to converge).
+    /// the scale of the representations, that noise must count as converged and the top value
+    /// stay exact.
     #[test]
     fn a_rank_one_class_converges_at_every_scale() {
         let x1 = [0.3, -1.7, 2.2, 0.9, -0.4, 1.1, 3.0, -2.5];
