@@ -1,7 +1,7 @@
 //! `mixbench estimate <suite|all> [--profile P[,P...]] [--device D] [--steps N]
 //! [--format md|json|csv] [--check]`.
 //!
-//! Each training shape is measured in its own process (this binary, with `--measure-shape`), so
+//! Each training shape is measured in its own process (this binary, with `--measure-experiment`: it rebuilds that one cell only), so
 //! its peak memory is its own and a shape that runs out of memory fails alone.
 
 use std::process::Command as Process;
@@ -10,7 +10,9 @@ use clap::{Args, ValueEnum};
 
 use super::{Cli, EXIT_ERROR, EXIT_OK};
 use crate::experiment::DeviceSpec;
-use crate::ops::estimate::{Estimate, Grouping, Measurement, ShapeGroup, measure, project, shapes};
+use crate::ops::estimate::{
+    Estimate, Grouping, Measurement, ShapeGroup, experiment_group, measure, project, shapes,
+};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,9 +51,10 @@ pub struct EstimateArgs {
     /// Print the shapes (and how many cells each stands for) without measuring anything.
     #[arg(long)]
     pub list: bool,
-    /// Measure only shape N and print its measurement as JSON (what each child process runs).
+    /// Measure only this experiment's shape (SUITE is then its suite file and --profile one
+    /// profile) and print the measurement as JSON: what each child process runs.
     #[arg(long, hide = true)]
-    pub measure_shape: Option<usize>,
+    pub measure_experiment: Option<String>,
 }
 
 /// Measures every shape (one child process each), prints the projection (or, with `--check`,
@@ -66,18 +69,16 @@ pub fn run(cli: &Cli, a: &EstimateArgs) -> anyhow::Result<i32> {
         Grouping::Timing
     };
     let steps = if a.check { 1 } else { a.steps };
-    let groups = shapes(&cli.suites_dir, &a.suite, &a.profile, grouping)?;
-    if let Some(i) = a.measure_shape {
-        let g = groups.get(i).ok_or_else(|| {
-            anyhow::anyhow!(
-                "--measure-shape {i}: the profile has {} shapes",
-                groups.len()
-            )
-        })?;
+    if let Some(e) = &a.measure_experiment {
+        let [profile] = a.profile.as_slice() else {
+            anyhow::bail!("--measure-experiment needs exactly one --profile");
+        };
+        let g = experiment_group(&cli.suites_dir, &a.suite, profile, e)?;
         let device = DeviceSpec::parse(&a.device)?.open()?;
-        println!("{}", serde_json::to_string(&measure(g, steps, &device)?)?);
+        println!("{}", serde_json::to_string(&measure(&g, steps, &device)?)?);
         return Ok(EXIT_OK);
     }
+    let groups = shapes(&cli.suites_dir, &a.suite, &a.profile, grouping)?;
     if a.list {
         for (i, g) in groups.iter().enumerate() {
             println!("{i}\t{} cells\t{}", g.cell_count(), g.label);
@@ -110,20 +111,21 @@ fn measure_in_children(
     for (i, g) in groups.iter().enumerate() {
         eprintln!("measuring shape {}/{}: {}", i + 1, groups.len(), g.label);
         let started = std::time::Instant::now();
+        let (suite_file, profile, experiment) = &g.measured;
         let out = Process::new(&exe)
             .arg("--suites-dir")
             .arg(&cli.suites_dir)
             .args([
                 "estimate",
-                &a.suite,
+                suite_file,
                 "--profile",
-                &a.profile.join(","),
+                profile,
                 "--device",
                 &a.device,
                 "--steps",
                 &a.steps.to_string(),
-                "--measure-shape",
-                &i.to_string(),
+                "--measure-experiment",
+                experiment,
             ])
             .args(a.check.then_some("--check"))
             .output()?;
@@ -171,22 +173,35 @@ fn print_check(
         a.profile.join(", "),
         a.device
     );
-    println!("| # | training shape | cells | step | eval batch | peak memory (RSS) | result |");
-    println!("|---|---|---|---|---|---|---|");
+    let gpu = on_gpu(measured.iter());
+    println!(
+        "| # | training shape | cells | step | eval batch | peak memory (RSS) |{} result |",
+        if gpu {
+            " peak GPU memory (tensors) |"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "|---|---|---|---|---|---|{}---|",
+        if gpu { "---|" } else { "" }
+    );
     for (i, (g, m)) in groups.iter().zip(measured).enumerate() {
         match m {
             Ok(m) => println!(
-                "| {i} | {} | {} | {:.3} s | {:.3} s | {} | ran |",
+                "| {i} | {} | {} | {:.3} s | {:.3} s | {} |{} ran |",
                 g.label,
                 g.cell_count(),
                 m.step_seconds,
                 m.eval_batch_seconds,
                 m.peak_rss_bytes.map_or("not measured".into(), bytes),
+                gpu_cell(gpu, m),
             ),
             Err(e) => println!(
-                "| {i} | {} | {} | | | | **failed**: {e} |",
+                "| {i} | {} | {} | | | |{} **failed**: {e} |",
                 g.label,
-                g.cell_count()
+                g.cell_count(),
+                if gpu { " |" } else { "" }
             ),
         }
     }
@@ -195,6 +210,22 @@ fn print_check(
         groups.len()
     );
     Ok(())
+}
+
+/// Whether any measurement has a GPU memory figure (then the tables get its column).
+fn on_gpu<'a>(mut ms: impl Iterator<Item = &'a Result<Measurement, String>>) -> bool {
+    ms.any(|m| m.as_ref().is_ok_and(|m| m.peak_device_bytes.is_some()))
+}
+
+/// The GPU memory column's cell (with its leading space), empty when the table has none.
+fn gpu_cell(gpu: bool, m: &Measurement) -> String {
+    if !gpu {
+        return String::new();
+    }
+    match (m.peak_device_bytes, m.device_tensors_peak_bytes) {
+        (Some(p), Some(t)) => format!(" {} ({}) |", bytes(p), bytes(t)),
+        _ => " not measured |".into(),
+    }
 }
 
 /// Bytes in the largest binary unit that keeps the number at or above 1.
@@ -235,21 +266,34 @@ fn print_markdown(a: &EstimateArgs, est: &Estimate) {
         device.as_deref().unwrap_or(&a.device),
         a.steps
     );
+    let gpu = on_gpu(est.shapes.iter().map(|(_, m)| m));
     println!(
-        "| # | training shape | step | eval batch | peak memory (RSS) | model file | checkpoint |"
+        "| # | training shape | step | eval batch | peak memory (RSS) |{} model file | checkpoint |",
+        if gpu {
+            " peak GPU memory (tensors) |"
+        } else {
+            ""
+        }
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "|---|---|---|---|---|---|---|{}",
+        if gpu { "---|" } else { "" }
+    );
     for (i, (label, m)) in est.shapes.iter().enumerate() {
         match m {
             Ok(m) => println!(
-                "| {i} | {label} | {:.3} s | {:.3} s | {} | {} | {} |",
+                "| {i} | {label} | {:.3} s | {:.3} s | {} |{} {} | {} |",
                 m.step_seconds,
                 m.eval_batch_seconds,
                 m.peak_rss_bytes.map_or("not measured".into(), bytes),
+                gpu_cell(gpu, m),
                 bytes(m.model_bytes),
                 bytes(m.checkpoint_bytes),
             ),
-            Err(e) => println!("| {i} | {label} | **failed**: {e} | | | | |"),
+            Err(e) => println!(
+                "| {i} | {label} | **failed**: {e} | | |{} | |",
+                if gpu { " |" } else { "" }
+            ),
         }
     }
     println!(
@@ -281,14 +325,14 @@ fn print_markdown(a: &EstimateArgs, est: &Estimate) {
 
 fn print_csv(est: &Estimate) {
     println!(
-        "suite,profile,experiment,seeds,shape,epochs,steps_per_epoch,step_seconds,eval_batch_seconds,peak_rss_bytes,model_bytes,checkpoint_bytes,data_bytes,hours_per_seed,hours"
+        "suite,profile,experiment,seeds,shape,epochs,steps_per_epoch,step_seconds,eval_batch_seconds,peak_rss_bytes,peak_device_bytes,device_tensors_peak_bytes,model_bytes,checkpoint_bytes,data_bytes,hours_per_seed,hours"
     );
     for c in &est.cells {
         let Ok(m) = &est.shapes[c.shape].1 else {
             continue;
         };
         println!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             c.suite,
             c.profile,
             c.experiment,
@@ -299,6 +343,9 @@ fn print_csv(est: &Estimate) {
             m.step_seconds,
             m.eval_batch_seconds,
             m.peak_rss_bytes.map_or(String::new(), |b| b.to_string()),
+            m.peak_device_bytes.map_or(String::new(), |b| b.to_string()),
+            m.device_tensors_peak_bytes
+                .map_or(String::new(), |b| b.to_string()),
             m.model_bytes,
             m.checkpoint_bytes,
             c.data_bytes,

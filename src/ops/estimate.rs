@@ -33,6 +33,9 @@ pub(crate) struct ShapeGroup {
     data: DataShape,
     /// The group's cells: (suite, profile, cell).
     cells: Vec<(String, String, Cell)>,
+    /// The cell whose config, plan and data the group measures: (suite file, profile,
+    /// experiment), so that a child process can rebuild just that one (see [`experiment_group`]).
+    pub(crate) measured: (String, String, String),
 }
 
 /// How cells are grouped into shapes.
@@ -60,6 +63,13 @@ pub(crate) struct Measurement {
     pub(crate) eval_batch_seconds: f64,
     /// Peak resident memory of the measuring process (bytes; Linux `VmHWM`), None elsewhere.
     pub(crate) peak_rss_bytes: Option<u64>,
+    /// Peak GPU memory of the measuring process (bytes; see `experiment::device_memory`), None
+    /// on the CPU.
+    #[serde(default)]
+    pub(crate) peak_device_bytes: Option<u64>,
+    /// Peak bytes of live tensors on the GPU (the memory pool's used high-water mark).
+    #[serde(default)]
+    pub(crate) device_tensors_peak_bytes: Option<u64>,
     /// Size of the model file (parameters and buffers as safetensors).
     pub(crate) model_bytes: u64,
     /// Size of one checkpoint (model, optimizer state and the epoch log).
@@ -128,11 +138,17 @@ pub(crate) fn shapes(
                 let key = group_key(cfg, &facts.data, grouping)?;
                 let label = label(cfg, &facts.data);
                 let (config, plan) = (cfg.clone(), cell.plan.clone());
+                let measured = (
+                    ls.path.display().to_string(),
+                    profile.clone(),
+                    cell.experiment.clone(),
+                );
                 let member = (ls.suite.id.clone(), profile.clone(), cell);
                 match groups.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, g)) => {
                         if demand(&config, &facts.data) > demand(&g.config, &g.data) {
-                            (g.label, g.config, g.plan, g.data) = (label, config, plan, facts.data);
+                            (g.label, g.config, g.plan, g.data, g.measured) =
+                                (label, config, plan, facts.data, measured);
                         }
                         g.cells.push(member)
                     }
@@ -144,6 +160,7 @@ pub(crate) fn shapes(
                             plan,
                             data: facts.data,
                             cells: vec![member],
+                            measured,
                         },
                     )),
                 }
@@ -151,6 +168,41 @@ pub(crate) fn shapes(
         }
     }
     Ok(groups.into_iter().map(|(_, g)| g).collect())
+}
+
+/// The group of one experiment alone (its first seed), as [`shapes`] builds it for the group's
+/// measured cell: what a measuring child process needs, without resolving and building every
+/// other cell of every suite again (for `all` three profiles that took 15 s per child).
+pub(crate) fn experiment_group(
+    suites_dir: &Path,
+    suite_file: &str,
+    profile: &str,
+    experiment: &str,
+) -> Result<ShapeGroup> {
+    let ls = crate::suite::load(suites_dir, suite_file)?;
+    let spec = ls
+        .suite
+        .experiments
+        .iter()
+        .find(|e| e.id == experiment && e.quoted.is_none())
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "{}: no experiment `{experiment}` to measure",
+                ls.path.display()
+            ))
+        })?;
+    let r = crate::suite::resolve::resolve_experiment(&ls, spec, profile)?;
+    let facts = Checker::default()
+        .check(&r.config, &r.plan)
+        .map_err(|(_, path, msg)| Error::Config(format!("{path}: {msg}")))?;
+    Ok(ShapeGroup {
+        label: label(&r.config, &facts.data),
+        config: r.config,
+        plan: r.plan,
+        data: facts.data,
+        cells: Vec::new(),
+        measured: (suite_file.into(), profile.into(), experiment.into()),
+    })
 }
 
 /// The fields two cells of one group share.
@@ -413,12 +465,15 @@ pub(crate) fn measure(g: &ShapeGroup, steps: usize, device: &Device) -> Result<M
         )));
     }
     let model_bytes = model_file_bytes(&model, &tmp.path().join("model.safetensors"))?;
+    let gpu = experiment::device_memory_peak(device);
     drop(full_train);
     Ok(Measurement {
         step_seconds: last.duration_since(*first).as_secs_f64() / timed as f64,
         steps_timed: timed,
         eval_batch_seconds: end.duration_since(*last).as_secs_f64(),
         peak_rss_bytes: crate::memory::peak_rss_bytes(),
+        peak_device_bytes: gpu.map(|g| g.peak_bytes),
+        device_tensors_peak_bytes: gpu.map(|g| g.tensors_peak_bytes),
         model_bytes,
         checkpoint_bytes: dir_bytes(&spec.dir),
         device: experiment::device_name(device),
@@ -508,6 +563,36 @@ fn split_sizes(cfg: &ExperimentConfig, d: &DataShape) -> (usize, usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_rebuilds_exactly_the_cell_its_group_measures() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites");
+        let profiles = ["smoke".to_string(), "paper".to_string()];
+        for grouping in [Grouping::Check, Grouping::Timing] {
+            let groups = shapes(&dir, "table1", &profiles, grouping).unwrap();
+            // Check groups pool cells with different regularizers and class counts: the
+            // measured cell is the most demanding one, not the first.
+            if grouping == Grouping::Check {
+                assert!(
+                    groups
+                        .iter()
+                        .any(|g| g.cells[0].2.experiment != g.measured.2)
+                );
+            }
+            for g in &groups {
+                let (suite, profile, experiment) = &g.measured;
+                let child = experiment_group(&dir, suite, profile, experiment).unwrap();
+                assert_eq!(child.config, g.config, "{}", g.label);
+                assert_eq!(child.data, g.data, "{}", g.label);
+                assert_eq!(child.label, g.label);
+            }
+        }
+        let e = experiment_group(&dir, "table1", "paper", "no-such")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("no experiment `no-such`"), "{e}");
+    }
 
     #[test]
     fn an_epoch_drops_a_last_batch_of_one_as_the_trainer_does() {
