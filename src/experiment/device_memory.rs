@@ -29,6 +29,8 @@ pub fn device_memory_peak(device: &Device) -> Option<DeviceMemoryPeak> {
 }
 
 /// Peak = reserved high-water mark + (in use on the device - reserved now).
+// Only the CUDA build reads the pool; the arithmetic stays in every build so its test runs here.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 fn combine(
     used_high: u64,
     reserved_high: u64,
