@@ -237,6 +237,51 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn each_batch_is_attacked_once_with_its_own_index() {
+        // PGD keys each batch's random start by this index: a counter that stuck at 0 or
+        // wrapped would give every batch the same start, unseen by accuracy alone.
+        use crate::data::DatasetSource;
+        use crate::data::generated::spiral::SpiralSource;
+        use crate::model::InputSpec;
+        use candle_core::Device;
+        let data = SpiralSource
+            .load(
+                &json!({"train_size": 8, "test_size": 30, "seed": 1}),
+                &crate::data::LoadOptions {
+                    data_dir: "data".into(),
+                    allow_unverified: false,
+                    progress: None,
+                },
+            )
+            .unwrap();
+        let spec = InputSpec {
+            channels: 2,
+            height: 1,
+            width: 1,
+            classes: 2,
+        };
+        let params = json!({"hidden": [4]});
+        let model = Model::build("mlp", params.as_object().unwrap(), spec, 0, &Device::Cpu);
+        let model = model.unwrap();
+        let pre = SpiralSource.default_preprocessing();
+        let ctx = EvalContext {
+            model: &model,
+            data: &data,
+            preprocessing: &pre,
+            seed: 0,
+            batch_size: 8,
+        };
+        let mut seen = Vec::new();
+        let out = adversarial_accuracy(&ctx, |_, x, labels, b| {
+            seen.push((b, labels.len()));
+            Ok(x.clone())
+        })
+        .unwrap();
+        assert_eq!(seen, [(0, 8), (1, 8), (2, 8), (3, 6)]);
+        assert_eq!(out.n, 30);
+    }
+
     fn field_of(v: Value) -> String {
         match build(v.as_object().unwrap()) {
             Err(Error::Param { path, .. }) => path,
