@@ -11,7 +11,7 @@
 use candle_core::{D, Result, Tensor};
 
 use super::Network;
-use super::layers::{BatchNorm, Conv2d, Linear};
+use super::layers::{BatchNorm, Conv2d, Linear, leaky_relu};
 use super::store::ParamBuilder;
 
 const CHANNELS: [usize; 4] = [32, 64, 128, 256];
@@ -66,7 +66,7 @@ impl Network for GlyphCnn {
             .ok_or_else(|| candle_core::Error::Msg(format!("glyph_cnn has no segment {i}")))?;
         let y = bn.forward(&conv.forward(h)?, train)?;
         if i + 1 < self.blocks.len() {
-            candle_nn::ops::leaky_relu(&y, 0.02)
+            leaky_relu(&y, 0.02)
         } else {
             Ok(y)
         }

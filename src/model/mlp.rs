@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Network;
-use super::layers::{BatchNorm, Dropout, Linear, relu};
+use super::layers::{BatchNorm, Dropout, Linear, leaky_relu, relu};
 use super::store::ParamBuilder;
 
 /// Hidden-layer activation.
@@ -231,7 +231,7 @@ impl Network for Mlp {
         } else {
             match self.activation {
                 Activation::Relu => relu(&y)?,
-                Activation::LeakyRelu => candle_nn::ops::leaky_relu(&y, 0.01)?,
+                Activation::LeakyRelu => leaky_relu(&y, 0.01)?,
             }
         };
         match &self.dropout[i] {

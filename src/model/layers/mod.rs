@@ -3,12 +3,14 @@
 pub mod batch_norm;
 pub mod conv;
 pub mod dropout;
+pub mod leaky_relu;
 pub mod linear;
 pub mod relu;
 
 pub use batch_norm::BatchNorm;
 pub use conv::Conv2d;
 pub use dropout::Dropout;
+pub use leaky_relu::leaky_relu;
 pub use linear::Linear;
 pub use relu::relu;
 
