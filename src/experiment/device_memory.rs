@@ -65,10 +65,10 @@ mod imp {
         }
         ctx.bind_to_thread().ok()?;
         let (free, total) = result::mem_get_info().ok()?;
-        // SAFETY: the device handle comes from a live context; each attribute below is a
-        // cuuint64_t, written into a u64.
+        // SAFETY: the device handle comes from a live context.
+        let pool = unsafe { result::device::get_mem_pool(ctx.cu_device()) }.ok()?;
+        // SAFETY: a pool of that device; each attribute below is a cuuint64_t, read into a u64.
         let attr = |a: sys::CUmemPool_attribute| -> Option<u64> {
-            let pool = unsafe { result::device::get_mem_pool(ctx.cu_device()) }.ok()?;
             let mut v: u64 = 0;
             unsafe { result::mem_pool::get_attribute(pool, a, (&mut v as *mut u64).cast()) }
                 .ok()?;

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::ops::{Add, AddAssign, Div, Mul, Sub, SubAssign};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, Layout, Result, Shape, WithDType};
+use candle_core::{CpuStorage, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
 /// Scratch slots per thread: a kernel may hold this many buffers at once.
@@ -92,6 +92,33 @@ macro_rules! cpu_float {
 
 cpu_float!(f32, F32, F32);
 cpu_float!(f64, F64, F64);
+
+/// Whether `t` can go through these kernels: a CPU tensor of f32 or f64 (other devices and
+/// types keep candle's own ops).
+pub fn supported(t: &Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+}
+
+/// The bit patterns of `t`'s values (f32 or f64, any shape), for tests that compare kernels
+/// with candle's ops bit for bit.
+#[cfg(test)]
+pub fn tensor_bits(t: &Tensor) -> Vec<u64> {
+    let t = t.flatten_all().unwrap();
+    match t.dtype() {
+        candle_core::DType::F32 => t
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits() as u64)
+            .collect(),
+        _ => t
+            .to_vec1::<f64>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect(),
+    }
+}
 
 /// The contiguous data of `s` under layout `l`, checked to have `dims`.
 pub fn contiguous<'a, T: CpuFloat>(

@@ -7,7 +7,7 @@
 //! which turns −0 into +0), in two or three passes that write in place, so results are bit
 //! for bit those of the candle ops.
 
-use candle_core::{CpuStorage, InplaceOp3, Layout, Result, Tensor};
+use candle_core::{CpuStorage, InplaceOp3, Layout, Result};
 use rayon::prelude::*;
 
 use crate::kernels::cpu_float::{CpuFloat, simd_kernel};
@@ -228,15 +228,12 @@ fn par3<T: CpuFloat>(dst: &mut [T], a: &[T], b: &[T], f: impl Fn(&mut [T], &[T],
 }
 
 /// Whether `t` can be updated by these kernels (a CPU tensor of f32 or f64).
-pub fn supported(t: &Tensor) -> bool {
-    t.device().is_cpu() && matches!(t.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
-}
+pub use super::cpu_float::supported;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::train::{Adam, AdamConfig, Sgd, SgdConfig};
-    use candle_core::{DType, Device, Var};
+    use candle_core::{DType, Device, Tensor, Var};
 
     /// Parameters with zeros, negatives and a wide range of magnitudes.
     fn values(len: usize, salt: f64, dtype: DType) -> Tensor {
@@ -253,10 +250,7 @@ mod tests {
             .unwrap()
     }
 
-    fn bits(t: &Tensor) -> Vec<u64> {
-        let v = t.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
-        v.iter().map(|x| x.to_bits()).collect()
-    }
+    use crate::kernels::cpu_float::tensor_bits as bits;
 
     /// Three steps of a loss Σ c·p² + Σ d·p (gradients with zeros and both signs) through the
     /// in-place kernels and through the candle ops: parameters bit for bit equal after each.

@@ -90,23 +90,7 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
 
-    fn bits(t: &Tensor) -> Vec<u64> {
-        let t = t.flatten_all().unwrap();
-        match t.dtype() {
-            DType::F32 => t
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits() as u64)
-                .collect(),
-            _ => t
-                .to_vec1::<f64>()
-                .unwrap()
-                .iter()
-                .map(|v| v.to_bits())
-                .collect(),
-        }
-    }
+    use crate::kernels::cpu_float::tensor_bits as bits;
 
     /// Output and input gradient equal candle's `x * (x > 0)` bit for bit, signed zeros and
     /// NaN included, in both float types.

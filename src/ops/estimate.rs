@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::{DataShape, ImageDataset, Split};
 use crate::error::{Error, Result};
 use crate::experiment::{self, ExperimentConfig, Plan};
-use crate::suite::{Cell, check::Checker, resolve};
+use crate::suite::check::{Checker, Facts};
+use crate::suite::{Cell, resolve};
 use crate::train::epoch_evaluation::TestSplitEvaluation;
 use crate::train::trainer::{CheckpointSpec, Checkpointing, EpochRecord, Observer, Trainer};
 
@@ -132,9 +133,7 @@ pub(crate) fn shapes(
         for ls in super::reproduce::select_suites(suites_dir, suite, profile)? {
             for cell in resolve(&ls, profile, None)? {
                 let cfg = &cell.config;
-                let facts = checker
-                    .check(cfg, &cell.plan)
-                    .map_err(|(_, path, msg)| Error::Config(format!("{path}: {msg}")))?;
+                let facts = check(&mut checker, cfg, &cell.plan)?;
                 let key = group_key(cfg, &facts.data, grouping)?;
                 let label = label(cfg, &facts.data);
                 let (config, plan) = (cfg.clone(), cell.plan.clone());
@@ -170,6 +169,13 @@ pub(crate) fn shapes(
     Ok(groups.into_iter().map(|(_, g)| g).collect())
 }
 
+/// What building `cfg` showed (data shape, parameters), a failure as a config error.
+fn check(checker: &mut Checker, cfg: &ExperimentConfig, plan: &Plan) -> Result<Facts> {
+    checker
+        .check(cfg, plan)
+        .map_err(|(_, path, msg)| Error::Config(format!("{path}: {msg}")))
+}
+
 /// The group of one experiment alone (its first seed), as [`shapes`] builds it for the group's
 /// measured cell: what a measuring child process needs, without resolving and building every
 /// other cell of every suite again (for `all` three profiles that took 15 s per child).
@@ -192,9 +198,7 @@ pub(crate) fn experiment_group(
             ))
         })?;
     let r = crate::suite::resolve::resolve_experiment(&ls, spec, profile)?;
-    let facts = Checker::default()
-        .check(&r.config, &r.plan)
-        .map_err(|(_, path, msg)| Error::Config(format!("{path}: {msg}")))?;
+    let facts = check(&mut Checker::default(), &r.config, &r.plan)?;
     Ok(ShapeGroup {
         label: label(&r.config, &facts.data),
         config: r.config,

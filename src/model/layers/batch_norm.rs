@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, DeviceLocation, Result, Tensor, Var};
+use candle_core::{DType, Result, Tensor, Var};
 
 use crate::kernels::batch_norm::{NormApply, batch_mean_var, eval_norm_params, train_norm_params};
 use crate::model::store::ParamBuilder;
@@ -48,8 +48,7 @@ impl BatchNorm {
     }
 
     fn forward_fused(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
-        let cpu = x.device().location() == DeviceLocation::Cpu;
-        if !cpu || !matches!(x.dtype(), DType::F32 | DType::F64) {
+        if !crate::kernels::cpu_float::supported(x) {
             let y = self.forward_ops(x, train)?;
             return if relu { super::relu(&y) } else { Ok(y) };
         }

@@ -1,6 +1,6 @@
 //! Fully connected layer.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 
 use super::pytorch_uniform;
 use crate::model::store::ParamBuilder;
@@ -24,8 +24,7 @@ impl Linear {
 
     /// Applies the layer to an [N, in] input.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let cpu = x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64);
-        if cpu && x.rank() == 2 {
+        if crate::kernels::cpu_float::supported(x) && x.rank() == 2 {
             return crate::kernels::linear::linear_cpu(x, &self.weight, &self.bias);
         }
         x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)

@@ -5,11 +5,11 @@
 //! over the batch (e.g. dead channels of a reduced-width network), and there the two disagree
 //! by whole gradient terms.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 
 /// `max(x, 0)` whose gradient is 1 where `x > 0` and 0 elsewhere, as in PyTorch.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64) {
+    if crate::kernels::cpu_float::supported(x) {
         return crate::kernels::relu::relu_cpu(x);
     }
     // The comparison is not differentiable, so the mask is a constant in the backward pass.
