@@ -184,15 +184,32 @@ fn grad_input<T: CpuFloat>(g: &ConvGeometry, o: usize, gout: &[T], w: &[T]) -> V
 ///
 /// Measured on PreActResNet18's 3×3 convolutions (batch 64, 2 cores): with few output
 /// channels the gemm is fastest writing a transposed partial while streaming the channel-major
-/// slab (64 channels: 24–29 ms against 31–39 ms); with many, the transposed partials cost
-/// more to add up than packing a pixel-major slab (512 channels: 17–18 ms against 36 ms).
+/// slab (64 channels: 24–29 ms against 31–39 ms); with many, packing a pixel-major slab is
+/// (512 channels: 17–18 ms against 36 ms). Measured again on an AMD EPYC with AVX-512 after
+/// the partials' sum became layout-blind: 64 channels 33–42 against 54–59 ms channel-major
+/// first; 512 channels (8×8, stride 2) 17–20 against 23–33 ms pixel-major first.
 const PIXEL_MAJOR_ABOVE: usize = 128;
+
+/// Receptive-field sizes (c·k·k) below which the weight gradient builds its columns
+/// pixel-major whatever the channel count: on the stem (3·3·3 = 27, 64 channels, 32×32, batch
+/// 64, AMD EPYC with AVX-512, 2 threads) 4.0–4.7 ms against 8.2–9.7 ms channel-major, whose
+/// gemm would have only 27 output columns.
+const PIXEL_MAJOR_BELOW_ROWS: usize = 64;
+
+/// Whether the weight gradient of `o` output channels over `rl`-long receptive fields builds
+/// its columns pixel-major (else channel-major, with transposed partials).
+fn pixel_major(o: usize, rl: usize) -> bool {
+    o > PIXEL_MAJOR_ABOVE || rl < PIXEL_MAJOR_BELOW_ROWS
+}
+
+/// Elements of the weight gradient one thread sums over all slabs at a time (16 KiB of f32).
+const SUM_BLOCK: usize = 4096;
 
 fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> Vec<T> {
     let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
     let nb = slab_images(g, MIN_COLUMNS_WEIGHT);
     let slabs = g.n.div_ceil(nb);
-    let pixel_major = o > PIXEL_MAJOR_ABOVE;
+    let pixel_major = pixel_major(o, rl);
     // Each slab's partial dW: [o, rl] when the columns are pixel-major, else transposed,
     // [rl, o], so that the gemm streams the channel-major slab as it is.
     let mut partials = vec![T::zero(); slabs * o * rl];
@@ -233,20 +250,27 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
                 with_columns(g, xs, cnt, |cols| multiply(cols, (1, cnt * p)))
             }
         });
-    // dW = Σ_s partial_s, slabs in slab order whichever thread runs the row.
-    let mut dw = vec![T::zero(); o * rl];
-    dw.par_chunks_mut(rl).enumerate().for_each(|(oc, row)| {
-        for s in 0..slabs {
-            let part = &partials[s * o * rl..][..o * rl];
-            if pixel_major {
-                for (d, &v) in row.iter_mut().zip(&part[oc * rl..][..rl]) {
+    // Σ_s partial_s elementwise, slabs in slab order whichever thread runs a block: blocks of
+    // the partials' own layout, so every pass streams contiguous memory that stays in cache.
+    let mut sum = vec![T::zero(); o * rl];
+    sum.par_chunks_mut(SUM_BLOCK)
+        .enumerate()
+        .for_each(|(b, blk)| {
+            for s in 0..slabs {
+                let part = &partials[s * o * rl + b * SUM_BLOCK..][..blk.len()];
+                for (d, &v) in blk.iter_mut().zip(part) {
                     *d += v;
                 }
-            } else {
-                for (r, d) in row.iter_mut().enumerate() {
-                    *d += part[r * o + oc];
-                }
             }
+        });
+    if pixel_major {
+        return sum;
+    }
+    // The sum is dWᵀ ([rl, o]): transpose it into [o, rl].
+    let mut dw = vec![T::zero(); o * rl];
+    dw.par_chunks_mut(rl).enumerate().for_each(|(oc, row)| {
+        for (r, d) in row.iter_mut().enumerate() {
+            *d = sum[r * o + oc];
         }
     });
     dw
@@ -470,13 +494,26 @@ mod tests {
         }
     }
 
-    /// Both weight-gradient layouts (few and many output channels) against candle.
+    /// Both weight-gradient layouts (few and many output channels, short receptive fields)
+    /// against candle, with several slabs and gradients longer than one summing block.
     #[test]
     fn weight_gradient_layouts_match_candle() {
-        for o in [PIXEL_MAJOR_ABOVE, PIXEL_MAJOR_ABOVE + 1] {
+        const {
+            assert!(
+                PIXEL_MAJOR_ABOVE * 8 * 9 > SUM_BLOCK,
+                "several summing blocks"
+            )
+        };
+        let mut layouts = std::collections::BTreeSet::new();
+        for (o, c) in [
+            (PIXEL_MAJOR_ABOVE, 8),
+            (PIXEL_MAJOR_ABOVE + 1, 8),
+            (PIXEL_MAJOR_ABOVE, 2),
+        ] {
             for (n, k, stride, padding) in [(1, 3, 1, 1), (9, 3, 2, 1), (5, 1, 1, 0)] {
-                let x = Var::from_tensor(&fixed(&[n, 2, 5, 5], 0.4, DType::F64)).unwrap();
-                let w = Var::from_tensor(&fixed(&[o, 2, k, k], 1.1, DType::F64)).unwrap();
+                layouts.insert(pixel_major(o, c * k * k));
+                let x = Var::from_tensor(&fixed(&[n, c, 5, 5], 0.4, DType::F64)).unwrap();
+                let w = Var::from_tensor(&fixed(&[o, c, k, k], 1.1, DType::F64)).unwrap();
                 let ours = conv2d_gemm(&x, &w, stride, padding).unwrap();
                 let theirs = x.conv2d(&w, padding, stride, 1, 1).unwrap();
                 let up = fixed(theirs.dims(), 3.1, DType::F64);
@@ -493,9 +530,17 @@ mod tests {
                     .backward()
                     .unwrap();
                 let (a, b) = (go.get(&w).unwrap(), gt.get(&w).unwrap());
-                assert!(rel_diff(a, b) < 1e-12, "o={o} n={n} k={k} s={stride}");
+                assert!(rel_diff(a, b) < 1e-12, "o={o} c={c} n={n} k={k} s={stride}");
             }
         }
+        assert_eq!(layouts.len(), 2, "both layouts ran");
+    }
+
+    #[test]
+    fn short_receptive_fields_and_many_channels_go_pixel_major() {
+        assert!(!pixel_major(64, 576), "PreActResNet18's first stage");
+        assert!(pixel_major(64, 27), "the stem");
+        assert!(pixel_major(256, 1152));
     }
 
     #[test]
