@@ -2,7 +2,8 @@
 //! of 64 CIFAR-sized images: width 1 and 0.125, no mixing vs manifold mixup.
 //!
 //! A second group times one convolution's forward + backward: candle's `conv2d` against the
-//! per-slab im2col + gemm kernel the models use on CPU.
+//! per-slab im2col + gemm kernel the models use on CPU; `conv_layer` times each distinct
+//! PreActResNet18 width-1 convolution's forward, input gradient and weight gradient apart.
 //!
 //! Run: `cargo bench --bench train_step`. Width 1 is slow on CPU (seconds per step), so its
 //! sample count is the minimum criterion allows.
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use candle_core::{Device, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
-use mixbench::kernels::conv_gemm::conv2d_gemm;
+use mixbench::kernels::conv_gemm::{conv2d_gemm, conv2d_input_grad, conv2d_weight_grad};
 
 mod common;
 
@@ -91,5 +92,42 @@ fn eval_forward(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, conv, eval_forward);
+/// Each distinct convolution of PreActResNet18 at width 1 (batch 64, 32×32 input): forward,
+/// input gradient and weight gradient apart, as the train step runs them.
+fn conv_layers(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let mut group = c.benchmark_group("conv_layer");
+    group.sample_size(10);
+    // (in channels, map size, out channels, kernel, stride)
+    for (ci, h, o, k, s) in [
+        (3, 32, 64, 3, 1),
+        (64, 32, 64, 3, 1),
+        (64, 32, 128, 3, 2),
+        (64, 32, 128, 1, 2),
+        (128, 16, 128, 3, 1),
+        (128, 16, 256, 3, 2),
+        (256, 8, 256, 3, 1),
+        (256, 8, 512, 3, 2),
+        (512, 4, 512, 3, 1),
+    ] {
+        let pad = k / 2;
+        let x = Tensor::randn(0f32, 1.0, (64, ci, h, h), &dev).unwrap();
+        let w = Tensor::randn(0f32, 0.1, (o, ci, k, k), &dev).unwrap();
+        let y = conv2d_gemm(&x, &w, s, pad).unwrap();
+        let gout = Tensor::randn(0f32, 1.0, y.dims(), &dev).unwrap();
+        let name = format!("c{ci}_{h}x{h}_o{o}_k{k}_s{s}");
+        group.bench_function(format!("{name}/forward"), |b| {
+            b.iter(|| conv2d_gemm(&x, &w, s, pad).unwrap())
+        });
+        group.bench_function(format!("{name}/input_grad"), |b| {
+            b.iter(|| conv2d_input_grad(&x, &w, &gout, s, pad).unwrap())
+        });
+        group.bench_function(format!("{name}/weight_grad"), |b| {
+            b.iter(|| conv2d_weight_grad(&x, &w, &gout, s, pad).unwrap())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, conv, eval_forward, conv_layers);
 criterion_main!(benches);

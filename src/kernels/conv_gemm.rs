@@ -397,30 +397,68 @@ impl CustomOp2 for ConvGradWeight {
 
 /// `x` [n, c, h, w] convolved with `weight` [o, c, k, k] (no bias) on the CPU.
 pub fn conv2d_gemm(x: &Tensor, weight: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
-    let (n, c, h, w) = x.dims4()?;
-    let (o, wc, k, k2) = weight.dims4()?;
-    if wc != c || k != k2 || h + 2 * padding < k || w + 2 * padding < k || stride == 0 {
-        candle_core::bail!(
-            "conv2d: input {:?} does not fit weight {:?} (stride {stride}, padding {padding})",
-            x.dims(),
-            weight.dims()
-        );
-    }
-    if n == 0 || c == 0 || o == 0 {
+    let (g, o) = geometry(x.dims(), weight.dims(), stride, padding)?;
+    if g.n == 0 || g.c == 0 || o == 0 {
         // Nothing to multiply; candle's op handles the empty shapes.
         return x.conv2d(weight, padding, stride, 1, 1);
+    }
+    x.contiguous()?
+        .apply_op2(&weight.contiguous()?, ConvForward(g, o))
+}
+
+/// The checked geometry of `x` [n, c, h, w] under a [o, c, k, k] weight, and `o`.
+fn geometry(
+    x: &[usize],
+    w: &[usize],
+    stride: usize,
+    padding: usize,
+) -> Result<(ConvGeometry, usize)> {
+    let (&[n, c, h, wd], &[o, wc, k, k2]) = (x, w) else {
+        candle_core::bail!("conv2d: input {x:?} and weight {w:?} must both have four dims");
+    };
+    if wc != c || k != k2 || h + 2 * padding < k || wd + 2 * padding < k || stride == 0 {
+        candle_core::bail!(
+            "conv2d: input {x:?} does not fit weight {w:?} (stride {stride}, padding {padding})"
+        );
     }
     let g = ConvGeometry {
         n,
         c,
         h,
-        w,
+        w: wd,
         k,
         stride,
         padding,
     };
+    Ok((g, o))
+}
+
+/// The input gradient alone ([n, c, h, w], the shape of `x`) for upstream gradient `gout`,
+/// as the backward pass computes it: for per-layer benches.
+pub fn conv2d_input_grad(
+    x: &Tensor,
+    weight: &Tensor,
+    gout: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    let (g, o) = geometry(x.dims(), weight.dims(), stride, padding)?;
+    gout.contiguous()?
+        .apply_op2_no_bwd(&weight.contiguous()?, &ConvGradInput(g, o))
+}
+
+/// The weight gradient alone ([o, c, k, k]) for upstream gradient `gout`, as the backward pass
+/// computes it: for per-layer benches.
+pub fn conv2d_weight_grad(
+    x: &Tensor,
+    weight: &Tensor,
+    gout: &Tensor,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    let (g, o) = geometry(x.dims(), weight.dims(), stride, padding)?;
     x.contiguous()?
-        .apply_op2(&weight.contiguous()?, ConvForward(g, o))
+        .apply_op2_no_bwd(&gout.contiguous()?, &ConvGradWeight(g, o))
 }
 
 #[cfg(test)]
@@ -570,6 +608,24 @@ mod tests {
         let grads = y.sum_all().unwrap().backward().unwrap();
         assert!(grads.get(&x).is_none());
         assert!(grads.get(&w).is_some());
+    }
+
+    /// The two gradient ops alone give exactly what backward gives, and a gradient of the
+    /// wrong shape is refused.
+    #[test]
+    fn the_gradient_ops_alone_equal_the_backward_pass() {
+        let x = Var::from_tensor(&fixed(&[5, 3, 6, 6], 0.2, DType::F32)).unwrap();
+        let w = Var::from_tensor(&fixed(&[4, 3, 3, 3], 0.8, DType::F32)).unwrap();
+        let y = conv2d_gemm(&x, &w, 2, 1).unwrap();
+        let up = fixed(y.dims(), 1.7, DType::F32);
+        let grads = (&y * &up).unwrap().sum_all().unwrap().backward().unwrap();
+        let dx = conv2d_input_grad(&x, &w, &up, 2, 1).unwrap();
+        let dw = conv2d_weight_grad(&x, &w, &up, 2, 1).unwrap();
+        use crate::kernels::cpu_float::tensor_bits;
+        assert_eq!(tensor_bits(&dx), tensor_bits(grads.get(&x).unwrap()));
+        assert_eq!(tensor_bits(&dw), tensor_bits(grads.get(&w).unwrap()));
+        let wrong = fixed(&[5, 4, 6, 6], 0.0, DType::F32);
+        assert!(conv2d_weight_grad(&x, &w, &wrong, 2, 1).is_err());
     }
 
     #[test]
