@@ -574,6 +574,73 @@ mod tests {
         assert_eq!(layouts.len(), 2, "both layouts ran");
     }
 
+    /// The weight gradient is, bit for bit, Σ over slabs in slab order of each slab's partial,
+    /// each partial the gemm's specification (FMA chains over the slab's pixels in order, one
+    /// per k-chunk, the chunks added in order): in both layouts, with several slabs, blocks and
+    /// k-chunks.
+    #[test]
+    fn weight_gradient_is_its_slab_ordered_specification() {
+        use crate::kernels::cpu_float::k_chunks;
+        let mut layouts = std::collections::BTreeSet::new();
+        for (n, c, h, o, k, stride, padding) in [
+            (9, 8, 24, 4, 3, 1, 1),
+            (5, 8, 6, 64, 3, 1, 1),
+            (9, 3, 24, 4, 3, 1, 1),
+            (9, 8, 5, 129, 3, 2, 1),
+            (6, 2, 7, 3, 1, 1, 0),
+        ] {
+            let g = ConvGeometry {
+                n,
+                c,
+                h,
+                w: h,
+                k,
+                stride,
+                padding,
+            };
+            let (p, rl, il, ow) = (g.pixels(), g.row_len(), g.image_len(), g.ow());
+            let x: Vec<f32> = (0..n * il).map(|i| ((i as f32) * 0.37).sin()).collect();
+            let go: Vec<f32> = (0..n * o * p)
+                .map(|i| ((i as f32) * 0.11).cos() * 1e3f32.powi((i % 3) as i32 - 1))
+                .collect();
+            // Entry (r, px) of image `img`'s column matrix.
+            let col = |img: usize, r: usize, px: usize| {
+                let (ci, ky, kx) = (r / (k * k), r / k % k, r % k);
+                let iy = (px / ow * stride + ky).checked_sub(padding).filter(|&v| v < h);
+                let ix = (px % ow * stride + kx).checked_sub(padding).filter(|&v| v < h);
+                match (iy, ix) {
+                    (Some(iy), Some(ix)) => x[img * il + (ci * h + iy) * h + ix],
+                    _ => 0.0,
+                }
+            };
+            let nb = slab_images(&g, MIN_COLUMNS_WEIGHT);
+            layouts.insert(pixel_major(o, rl));
+            let got = grad_weight(&g, o, &x, &go);
+            for oc in 0..o {
+                for r in 0..rl {
+                    let mut dw = 0f32;
+                    for s in 0..n.div_ceil(nb) {
+                        let cnt = nb.min(n - s * nb);
+                        let mut part = 0f32;
+                        for (i, (k0, k1)) in k_chunks(cnt * p).enumerate() {
+                            let mut acc = 0f32;
+                            for kk in k0..k1 {
+                                let img = s * nb + kk / p;
+                                let gv = go[(img * o + oc) * p + kk % p];
+                                acc = gv.mul_add(col(img, r, kk % p), acc);
+                            }
+                            part = if i == 0 { acc } else { part + acc };
+                        }
+                        dw += part;
+                    }
+                    let at = got[oc * rl + r];
+                    assert_eq!(at.to_bits(), dw.to_bits(), "{g:?} o={o} ({oc}, {r})");
+                }
+            }
+        }
+        assert_eq!(layouts.len(), 2, "both layouts ran");
+    }
+
     #[test]
     fn short_receptive_fields_and_many_channels_go_pixel_major() {
         assert!(!pixel_major(64, 576), "PreActResNet18's first stage");
