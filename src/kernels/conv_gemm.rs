@@ -606,8 +606,12 @@ mod tests {
             // Entry (r, px) of image `img`'s column matrix.
             let col = |img: usize, r: usize, px: usize| {
                 let (ci, ky, kx) = (r / (k * k), r / k % k, r % k);
-                let iy = (px / ow * stride + ky).checked_sub(padding).filter(|&v| v < h);
-                let ix = (px % ow * stride + kx).checked_sub(padding).filter(|&v| v < h);
+                let iy = (px / ow * stride + ky)
+                    .checked_sub(padding)
+                    .filter(|&v| v < h);
+                let ix = (px % ow * stride + kx)
+                    .checked_sub(padding)
+                    .filter(|&v| v < h);
                 match (iy, ix) {
                     (Some(iy), Some(ix)) => x[img * il + (ci * h + iy) * h + ix],
                     _ => 0.0,
