@@ -43,19 +43,26 @@ fn ncs(dims: &[usize]) -> (usize, usize, usize) {
 #[derive(Debug, Clone, Copy)]
 pub struct BatchStats;
 
-/// Adds `f(i)` for `i` in `0..len` into eight interleaved f64 lanes (the tail into the first
-/// lanes): a fixed summation order that the compiler can vectorise, unlike one running sum.
+/// Calls `f(i, lane)` for `i` in `0..len` in order, `lane` the one of eight interleaved lanes
+/// that `i` is summed into (the tail into the first lanes): a fixed summation order that the
+/// compiler can vectorise, unlike one running sum.
 #[inline(always)]
-fn add_lanes(lanes: &mut [f64; 8], len: usize, f: impl Fn(usize) -> f64) {
+fn each_lane(len: usize, mut f: impl FnMut(usize, usize)) {
     let full = len - len % 8;
     for i in (0..full).step_by(8) {
-        for (j, l) in lanes.iter_mut().enumerate() {
-            *l += f(i + j);
+        for l in 0..8 {
+            f(i + l, l);
         }
     }
     for i in full..len {
-        lanes[i - full] += f(i);
+        f(i, i - full);
     }
+}
+
+/// Adds `f(i)` for `i` in `0..len` into eight interleaved f64 lanes, as [`each_lane`] orders them.
+#[inline(always)]
+fn add_lanes(lanes: &mut [f64; 8], len: usize, f: impl Fn(usize) -> f64) {
+    each_lane(len, |i, l| lanes[l] += f(i));
 }
 
 /// The lanes' total, in a fixed pairwise order.
@@ -193,20 +200,11 @@ simd_kernel! {
             let o = (i * c + ch) * s;
             let (xs, gs, rs) = (&x[o..o + s], &gout[o..o + s], &res[o..o + s]);
             // Both sums in one pass over the data, each lane in the same order as two passes.
-            let full = s - s % 8;
-            let mut one = |i: usize, l: usize| {
+            each_lane(s, |i, l| {
                 let g = masked(p.relu, gs[i], rs[i]).to_f64();
                 lg[l] += g;
                 lgx[l] += g * (xs[i].to_f64() - mean);
-            };
-            for i in (0..full).step_by(8) {
-                for l in 0..8 {
-                    one(i + l, l);
-                }
-            }
-            for i in full..s {
-                one(i, i - full);
-            }
+            });
         }
         (total(&lg), total(&lgx))
     }

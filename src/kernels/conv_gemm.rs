@@ -330,15 +330,14 @@ impl CustomOp2 for ConvForward {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
         // An untracked operand (the input images, detached weights under FGSM) gets no gradient,
         // which saves that gemm entirely.
         let dx = match x.track_op() {
-            true => Some(grad.apply_op2_no_bwd(w, &ConvGradInput(self.0, self.1))?),
+            true => Some(input_grad(self.0, self.1, grad, w)?),
             false => None,
         };
         let dw = match w.track_op() {
-            true => Some(x.apply_op2_no_bwd(&grad, &ConvGradWeight(self.0, self.1))?),
+            true => Some(weight_grad(self.0, self.1, x, grad)?),
             false => None,
         };
         Ok((dx, dw))
@@ -443,8 +442,7 @@ pub fn conv2d_input_grad(
     padding: usize,
 ) -> Result<Tensor> {
     let (g, o) = geometry(x.dims(), weight.dims(), stride, padding)?;
-    gout.contiguous()?
-        .apply_op2_no_bwd(&weight.contiguous()?, &ConvGradInput(g, o))
+    input_grad(g, o, gout, weight)
 }
 
 /// The weight gradient alone ([o, c, k, k]) for upstream gradient `gout`, as the backward pass
@@ -457,6 +455,17 @@ pub fn conv2d_weight_grad(
     padding: usize,
 ) -> Result<Tensor> {
     let (g, o) = geometry(x.dims(), weight.dims(), stride, padding)?;
+    weight_grad(g, o, x, gout)
+}
+
+/// The input gradient op of convolution `g` with `o` output channels.
+fn input_grad(g: ConvGeometry, o: usize, gout: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    gout.contiguous()?
+        .apply_op2_no_bwd(&weight.contiguous()?, &ConvGradInput(g, o))
+}
+
+/// The weight gradient op of convolution `g` with `o` output channels.
+fn weight_grad(g: ConvGeometry, o: usize, x: &Tensor, gout: &Tensor) -> Result<Tensor> {
     x.contiguous()?
         .apply_op2_no_bwd(&gout.contiguous()?, &ConvGradWeight(g, o))
 }
