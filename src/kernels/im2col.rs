@@ -54,7 +54,7 @@ impl ConvGeometry {
     }
     /// The output columns `ox` whose input column `ox·stride + kx − padding` lies inside the
     /// image, as a half-open range.
-    fn valid_ox(&self, kx: usize) -> (usize, usize) {
+    pub(crate) fn valid_ox(&self, kx: usize) -> (usize, usize) {
         let ow = self.ow();
         // ox·s + kx ≥ p  ⇔  ox ≥ ⌈(p − kx) / s⌉
         let lo = self

@@ -12,4 +12,5 @@ pub mod im2col;
 pub mod leaky_relu;
 pub mod linear;
 pub mod optimizer_update;
+pub mod panel_gemm;
 pub mod relu;

@@ -1,0 +1,408 @@
+//! An AVX-512 f32 product whose operands come packed by their producers: the pixel side as
+//! 64-pixel panels that im2col writes directly ([`im2col_panels`]), the other side (a weight,
+//! packed once per call and shared by every slab and thread) as 6-row panels.
+//!
+//! The `gemm` crate packs both operands again on every call (per slab and k-chunk), and the
+//! convolution's forward then copies a multi-image slab's output back to NCHW; here the tile
+//! is stored straight into the caller's layout. The sum is [`super::cpu_float::gemm`]'s
+//! specification: per output and chunk of [`k_chunks`], an FMA chain from zero over the
+//! chunk's terms in order, added to the output with one rounding (`out = acc` for the first
+//! chunk), so both paths give the same bits and the CPU picks only the speed.
+
+use rayon::prelude::*;
+
+use super::cpu_float::{CpuFloat, k_chunks};
+use super::im2col::ConvGeometry;
+
+/// Pixels per panel: four AVX-512 vectors side by side.
+pub const PANEL_PIXELS: usize = 64;
+/// Rows per packed panel of the other operand: 6 × 4 accumulators fill 24 of 32 registers.
+pub const PANEL_ROWS: usize = 6;
+/// Pixel panels one k-chunk pass keeps in L2 while every row panel streams over them
+/// (4 × 64 × 512 × 4 bytes = 512 KiB at the longest chunk).
+const BLOCK_PANELS: usize = 4;
+
+/// Whether this machine and type take the panel path (AVX-512, f32).
+pub fn available<T: CpuFloat>() -> bool {
+    T::DTYPE == candle_core::DType::F32
+        && super::cpu_float::kernel_level() == super::cpu_float::KernelLevel::Avx512
+}
+
+/// A `rows × k` matrix packed as panels of [`PANEL_ROWS`] rows: panel `p`, term `kk`, row `r`
+/// at `data[(p·k + kk)·PANEL_ROWS + r]`, rows past the end zero.
+#[derive(Debug, Clone)]
+pub struct PackedRows {
+    data: Vec<f32>,
+    rows: usize,
+    k: usize,
+}
+
+impl PackedRows {
+    /// Packs the matrix whose element (r, kk) is `src[r·row_stride + kk·k_stride]`.
+    pub fn new(
+        src: &[f32],
+        (rows, k): (usize, usize),
+        (row_stride, k_stride): (usize, usize),
+    ) -> Self {
+        Self::from_fn(rows, k, |r, kk| src[r * row_stride + kk * k_stride])
+    }
+
+    /// Packs the `rows × k` matrix whose element (r, kk) is `at(r, kk)`, panels in parallel.
+    pub fn from_fn(rows: usize, k: usize, at: impl Fn(usize, usize) -> f32 + Sync) -> Self {
+        let panels = rows.div_ceil(PANEL_ROWS);
+        let mut data = vec![0f32; panels * k * PANEL_ROWS];
+        data.par_chunks_mut((k * PANEL_ROWS).max(1))
+            .enumerate()
+            .for_each(|(p, panel)| {
+                let live = PANEL_ROWS.min(rows - p * PANEL_ROWS);
+                // Term-major: the panel's rows are read side by side (one cache line of a
+                // transposed source serves all of them).
+                for (kk, dst) in panel.chunks_mut(PANEL_ROWS).enumerate() {
+                    for (r, d) in dst[..live].iter_mut().enumerate() {
+                        *d = at(p * PANEL_ROWS + r, kk);
+                    }
+                }
+            });
+        PackedRows { data, rows, k }
+    }
+}
+
+/// Values of `pixels` pixel panels over `k` terms.
+pub fn panels_len(pixels: usize, k: usize) -> usize {
+    pixels.div_ceil(PANEL_PIXELS) * PANEL_PIXELS * k
+}
+
+/// Zeroes the lanes past `pixels` in the last of `pixels`' panels over `k` terms, so that
+/// stale scratch values (NaN, subnormals) never slow the tiles that read them.
+pub fn clear_tail(panels: &mut [f32], pixels: usize, k: usize) {
+    let (last, used) = (pixels / PANEL_PIXELS, pixels % PANEL_PIXELS);
+    if used == 0 {
+        return;
+    }
+    for kk in 0..k {
+        panels[panel_index(kk, last * PANEL_PIXELS + used, k)..][..PANEL_PIXELS - used].fill(0.0);
+    }
+}
+
+/// Where the pixel-side operand's (term `kk`, pixel `q`) lives in its panels of `k` terms.
+#[inline(always)]
+fn panel_index(kk: usize, q: usize, k: usize) -> usize {
+    (q / PANEL_PIXELS * k + kk) * PANEL_PIXELS + q % PANEL_PIXELS
+}
+
+/// Writes image `x` ([c, h, w]) as its column matrix into pixel panels of `g.row_len()` terms:
+/// (row r, pixel p) at the panel index of pixel `first + p`, as [`super::im2col::im2col_into`]
+/// writes (r, p) into rows (zeros for padding). Call only where [`available`] holds.
+pub fn im2col_panels(g: &ConvGeometry, x: &[f32], dst: &mut [f32], first: usize) {
+    assert!(available::<f32>(), "the panel im2col needs AVX-512");
+    let (rl, p) = (g.row_len(), g.pixels());
+    assert!(x.len() >= g.image_len() && dst.len() >= panels_len(first + p, rl));
+    // SAFETY: AVX-512 checked above; every write is at a panel index of a term below rl and
+    // a pixel below first + p, inside dst by the assert, and every read is a pixel of x.
+    unsafe { im2col_panels_avx512(g, x, dst, first) }
+}
+
+/// [`im2col_panels`]' loops: each output row's run of taps is split where the panels break
+/// and moved 16 lanes at a time with masked loads and stores (no call per run).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn im2col_panels_avx512(g: &ConvGeometry, x: &[f32], dst: &mut [f32], first: usize) {
+    let (oh, ow, k, s, rl) = (g.oh(), g.ow(), g.k, g.stride, g.row_len());
+    let d = dst.as_mut_ptr();
+    for c in 0..g.c {
+        for ky in 0..k {
+            for kx in 0..k {
+                let r = (c * k + ky) * k + kx;
+                let (lo, hi) = g.valid_ox(kx);
+                for oy in 0..oh {
+                    let q = first + oy * ow;
+                    let row = (oy * s + ky).checked_sub(g.padding).filter(|&iy| iy < g.h);
+                    // SAFETY: as in im2col_panels; the source run is pixels
+                    // ix0 .. ix0 + s·(hi − lo − 1) of input row iy, inside the image.
+                    unsafe {
+                        match row {
+                            Some(iy) if lo < hi => {
+                                let ix0 = lo * s + kx - g.padding;
+                                let src = x.as_ptr().add((c * g.h + iy) * g.w + ix0);
+                                put_run(d, rl, r, q, lo, None);
+                                put_run(d, rl, r, q + lo, hi - lo, Some((src, s)));
+                                put_run(d, rl, r, q + hi, ow - hi, None);
+                            }
+                            _ => put_run(d, rl, r, q, ow, None),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes `len` pixels of term `r` from pixel `q` on: `src`'s values at stride `step`, or
+/// zeros.
+///
+/// # Safety
+/// AVX-512F; the panel indices of (r, q .. q + len) lie in `d`'s allocation and, when given,
+/// `src + step·j` for j < len in `src`'s.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn put_run(
+    d: *mut f32,
+    rl: usize,
+    r: usize,
+    q: usize,
+    len: usize,
+    src: Option<(*const f32, usize)>,
+) {
+    use std::arch::x86_64::*;
+    let mut done = 0;
+    while done < len {
+        let qq = q + done;
+        let n = (16 - qq % 16).min(len - done);
+        let mask: __mmask16 = ((1u32 << n) - 1) as u16;
+        // SAFETY: by the caller's contract, for the n ≤ 16 lanes of this piece (which stay
+        // inside one 16-lane group of one panel).
+        unsafe {
+            let v = match src {
+                None => _mm512_setzero_ps(),
+                Some((sp, 1)) => _mm512_maskz_loadu_ps(mask, sp.add(done)),
+                Some((sp, step)) => {
+                    let idx = _mm512_mullo_epi32(
+                        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                        _mm512_set1_epi32(step as i32),
+                    );
+                    _mm512_mask_i32gather_ps::<4>(
+                        _mm512_setzero_ps(),
+                        mask,
+                        idx,
+                        sp.add(done * step),
+                    )
+                }
+            };
+            _mm512_mask_storeu_ps(d.add(panel_index(r, qq, rl)), mask, v);
+        }
+        done += n;
+    }
+}
+
+/// Packs `cnt` images of `rows` rows × `p` pixels (`src`, NCHW: image after image) as pixel
+/// panels over `rows` terms: (row r, image j, pixel px) at the panel index of (r, j·p + px).
+/// Call only where [`available`] holds.
+pub fn pack_pixels(src: &[f32], (rows, p, cnt): (usize, usize, usize), dst: &mut [f32]) {
+    assert!(available::<f32>(), "the panel packing needs AVX-512");
+    assert!(src.len() >= rows * p * cnt && dst.len() >= panels_len(cnt * p, rows));
+    for j in 0..cnt {
+        for r in 0..rows {
+            // SAFETY: AVX-512 checked; the run is src[(j·rows + r)·p ..][..p], and its panel
+            // indices are below panels_len(cnt·p, rows) ≤ dst.len().
+            unsafe {
+                let run = src.as_ptr().add((j * rows + r) * p);
+                put_run(dst.as_mut_ptr(), rows, r, j * p, p, Some((run, 1)));
+            }
+        }
+    }
+}
+
+/// Writes image `x` as its transposed column matrix into panels of receptive-field entries
+/// over pixels: entry r of pixel `first + p` at the panel index of (term `first + p`, lane r)
+/// in panels of `terms` terms, as [`super::im2col::im2col_t_into`] writes it pixel after
+/// pixel (zeros for padding). Call only where [`available`] holds.
+pub fn im2col_t_panels(g: &ConvGeometry, x: &[f32], dst: &mut [f32], first: usize, terms: usize) {
+    assert!(available::<f32>(), "the panel im2col needs AVX-512");
+    assert!(x.len() >= g.image_len());
+    assert!(first + g.pixels() <= terms && dst.len() >= panels_len(g.row_len(), terms));
+    assert!(
+        g.image_len() + g.h * g.w < i32::MAX as usize,
+        "image offsets fit in i32"
+    );
+    // SAFETY: AVX-512 checked; offsets are gathered only where the tap is inside the image,
+    // and every write is at a panel index of a term below `terms` and a lane below rl.
+    unsafe { im2col_t_panels_avx512(g, x, dst, first, terms) }
+}
+
+/// [`im2col_t_panels`]' loops: per pixel and group of 16 entries, one masked gather, the
+/// entries' offsets and (ky, kx) precomputed once.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn im2col_t_panels_avx512(
+    g: &ConvGeometry,
+    x: &[f32],
+    dst: &mut [f32],
+    first: usize,
+    terms: usize,
+) {
+    use std::arch::x86_64::*;
+    let (oh, ow, k, s, rl) = (g.oh(), g.ow(), g.k, g.stride, g.row_len());
+    let groups = rl.div_ceil(16);
+    // Per entry r = (c, ky, kx): its offset c·h·w + ky·w + kx, and ky, kx; past rl, a ky that
+    // is never inside the image.
+    let (mut roff, mut kys, mut kxs) = (
+        vec![0i32; groups * 16],
+        vec![i32::MIN / 2; groups * 16],
+        vec![0i32; groups * 16],
+    );
+    for r in 0..rl {
+        let (c, ky, kx) = (r / (k * k), r / k % k, r % k);
+        roff[r] = (c * g.h * g.w + ky * g.w + kx) as i32;
+        (kys[r], kxs[r]) = (ky as i32, kx as i32);
+    }
+    let (h, w) = (_mm512_set1_epi32(g.h as i32), _mm512_set1_epi32(g.w as i32));
+    let d = dst.as_mut_ptr();
+    for oy in 0..oh {
+        let y0 = (oy * s) as i32 - g.padding as i32;
+        for ox in 0..ow {
+            let x0 = (ox * s) as i32 - g.padding as i32;
+            let q = first + oy * ow + ox;
+            let base = _mm512_set1_epi32(y0 * g.w as i32 + x0);
+            for grp in 0..groups {
+                // SAFETY: the three tables hold groups·16 entries; lanes are gathered only
+                // where 0 ≤ y0 + ky < h and 0 ≤ x0 + kx < w, i.e. inside the image; the
+                // 16 lanes r = 16·grp.. stay inside one 64-lane panel row of term q.
+                unsafe {
+                    let at = 16 * grp;
+                    let iy = _mm512_add_epi32(
+                        _mm512_loadu_si512(kys.as_ptr().add(at).cast()),
+                        _mm512_set1_epi32(y0),
+                    );
+                    let ix = _mm512_add_epi32(
+                        _mm512_loadu_si512(kxs.as_ptr().add(at).cast()),
+                        _mm512_set1_epi32(x0),
+                    );
+                    let zero = _mm512_setzero_si512();
+                    let inside = _mm512_cmpge_epi32_mask(iy, zero)
+                        & _mm512_cmplt_epi32_mask(iy, h)
+                        & _mm512_cmpge_epi32_mask(ix, zero)
+                        & _mm512_cmplt_epi32_mask(ix, w);
+                    let off =
+                        _mm512_add_epi32(_mm512_loadu_si512(roff.as_ptr().add(at).cast()), base);
+                    let v =
+                        _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), inside, off, x.as_ptr());
+                    let lanes = (rl - at).min(16);
+                    let keep: __mmask16 = ((1u32 << lanes) - 1) as u16;
+                    _mm512_mask_storeu_ps(d.add(panel_index(q, at, terms)), keep, v);
+                }
+            }
+        }
+    }
+}
+
+/// Where `product` stores: output (row, pixel q) at
+/// `ptr[(q / pixels)·image_stride + row·row_stride + q % pixels]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// The output's first element.
+    pub ptr: *mut f32,
+    /// Pixels per image (the run that is contiguous in a row).
+    pub pixels: usize,
+    /// Elements between images.
+    pub image_stride: usize,
+    /// Elements between rows.
+    pub row_stride: usize,
+}
+
+/// `rows · panels` into `out`: for each chunk of [`k_chunks`]`(k)` the chunk's sums are stored
+/// (first chunk) or added with one rounding (later chunks).
+///
+/// `panels` holds `pixels` pixels over `rows.k` terms ([`panels_len`]); lanes past `pixels`
+/// are never stored.
+///
+/// # Safety
+/// [`available`] holds, and every (row < rows, q < pixels) of `out` lies in one allocation
+/// that nothing else touches meanwhile.
+pub unsafe fn product(rows: &PackedRows, panels: &[f32], pixels: usize, out: Output) {
+    let k = rows.k;
+    let count = pixels.div_ceil(PANEL_PIXELS);
+    assert!(panels.len() >= count * PANEL_PIXELS * k);
+    for (ci, (k0, k1)) in k_chunks(k).enumerate() {
+        for block in (0..count).step_by(BLOCK_PANELS) {
+            for (rp, packed) in rows.data.chunks(k * PANEL_ROWS).enumerate() {
+                let b = &packed[k0 * PANEL_ROWS..k1 * PANEL_ROWS];
+                let live = PANEL_ROWS.min(rows.rows - rp * PANEL_ROWS);
+                for pp in block..(block + BLOCK_PANELS).min(count) {
+                    let a = &panels[(pp * k + k0) * PANEL_PIXELS..(pp * k + k1) * PANEL_PIXELS];
+                    let at = (rp * PANEL_ROWS, pp * PANEL_PIXELS, pixels);
+                    // SAFETY: the caller's contract; a and b hold k1 − k0 terms.
+                    unsafe { tile(a, b, out, at, live, ci == 0) };
+                }
+            }
+        }
+    }
+}
+
+/// One 6 × 64 tile: `Σ_kk b[kk·6 + r] · a[kk·64 + i]` as one FMA chain from zero in kk order
+/// per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`) of
+/// `out`, or added there unless `first`.
+///
+/// # Safety
+/// As [`product`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile(
+    a: &[f32],
+    b: &[f32],
+    out: Output,
+    (row0, q0, end): (usize, usize, usize),
+    live: usize,
+    first: bool,
+) {
+    use std::arch::x86_64::*;
+    let kc = b.len() / PANEL_ROWS;
+    debug_assert_eq!(a.len(), kc * PANEL_PIXELS);
+    let mut acc = [[_mm512_setzero_ps(); 4]; PANEL_ROWS];
+    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    for kk in 0..kc {
+        // SAFETY: kk < kc, so the 64 values at ap + 64·kk and the 6 at bp + 6·kk are inside
+        // a and b.
+        unsafe {
+            let av = ap.add(kk * PANEL_PIXELS);
+            let v = [
+                _mm512_loadu_ps(av),
+                _mm512_loadu_ps(av.add(16)),
+                _mm512_loadu_ps(av.add(32)),
+                _mm512_loadu_ps(av.add(48)),
+            ];
+            let bv = bp.add(kk * PANEL_ROWS);
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let w = _mm512_set1_ps(*bv.add(r));
+                for (x, vi) in acc_r.iter_mut().zip(&v) {
+                    *x = _mm512_fmadd_ps(*vi, w, *x);
+                }
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate().take(live) {
+        for (i, x) in acc_r.iter().enumerate() {
+            let q = q0 + 16 * i;
+            if q >= end {
+                break;
+            }
+            let n = (end - q).min(16);
+            let (img, px) = (q / out.pixels, q % out.pixels);
+            let at = img * out.image_stride + (row0 + r) * out.row_stride + px;
+            if px + n <= out.pixels {
+                let mask: __mmask16 = ((1u32 << n) - 1) as u16;
+                // SAFETY: lanes q .. q + n are pixels px .. px + n of one image's row.
+                unsafe {
+                    let p = out.ptr.add(at);
+                    let v = match first {
+                        true => *x,
+                        false => _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), *x),
+                    };
+                    _mm512_mask_storeu_ps(p, mask, v);
+                }
+            } else {
+                let mut lanes = [0f32; 16];
+                // SAFETY: 16 values into a 16-value array.
+                unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), *x) };
+                for (j, v) in lanes[..n].iter().enumerate() {
+                    let (img, px) = ((q + j) / out.pixels, (q + j) % out.pixels);
+                    let at = img * out.image_stride + (row0 + r) * out.row_stride + px;
+                    // SAFETY: (row0 + r, q + j) is an output by the caller's contract.
+                    unsafe {
+                        let p = out.ptr.add(at);
+                        *p = if first { *v } else { *p + *v };
+                    }
+                }
+            }
+        }
+    }
+}
