@@ -34,10 +34,10 @@ unsafe fn gemm<T: CpuFloat>(
     // SAFETY: forwarded from the caller.
     unsafe { super::cpu_float::gemm(dims, dst, accumulate, lhs, rhs, false) }
 }
-use super::im2col::{ConvGeometry, col2im_add, im2col_into, im2col_t_into};
+use super::im2col::{ConvGeometry, col2im_add, col2im_add_rows_f32, im2col_into, im2col_t_into};
 use super::panel_gemm::{
-    self, Output, PackedRows, clear_tail, im2col_panels, im2col_t_panels, pack_pixels, panels_len,
-    product,
+    self, Output, PANEL_ROWS, PackedRows, clear_tail, im2col_panels, im2col_t_panels, pack_pixels,
+    panels_len, product, product_strips,
 };
 
 /// Fewest output columns (images × pixels) one gemm gets when the batch allows.
@@ -190,18 +190,13 @@ fn grad_input_panels(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec
                 unsafe { product(&weight_t, panels, cnt * p, out) };
                 return;
             }
-            f32::with_scratch(2, rl * cnt * p, |dcol| {
-                let out = Output {
-                    ptr: dcol.as_mut_ptr(),
-                    pixels: cnt * p,
-                    image_stride: 0,
-                    row_stride: cnt * p,
-                };
-                // SAFETY: available(); (row < rl, q < cnt·p) is dcol[row·cnt·p + q].
-                unsafe { product(&weight_t, panels, cnt * p, out) };
-                for (j, img) in dst.chunks_mut(il).enumerate() {
-                    col2im_add(g, &dcol[j * p..], cnt * p, img);
-                }
+            // Six rows of the column gradient at a time, added into the images while in L1.
+            f32::with_scratch(2, PANEL_ROWS * cnt * p, |strip| {
+                product_strips(&weight_t, panels, cnt * p, strip, |r0, live, rows| {
+                    for (j, img) in dst.chunks_mut(il).enumerate() {
+                        col2im_add_rows_f32(g, &rows[j * p..], cnt * p, (r0, r0 + live), img);
+                    }
+                })
             })
         })
     });

@@ -153,6 +153,95 @@ pub fn col2im_add<T: CpuFloat>(
 }
 }
 
+/// Rows `r0 .. r1` of [`col2im_add`] for f32 with AVX-512: `cols`' row i is column-matrix row
+/// `r0 + i`. Adding all rows in ascending bands gives [`col2im_add`]'s bits (each pixel gets
+/// at most one term per row, in row order); each stride-1 run is added 16 lanes at a time with
+/// masked loads and stores, so the short runs of small maps cost a few instructions instead
+/// of a loop with a remainder. Needs AVX-512 ([`super::cpu_float::kernel_level`]).
+pub fn col2im_add_rows_f32(
+    g: &ConvGeometry,
+    cols: &[f32],
+    row_stride: usize,
+    (r0, r1): (usize, usize),
+    dx: &mut [f32],
+) {
+    assert!(super::cpu_float::kernel_level() == super::cpu_float::KernelLevel::Avx512);
+    assert!(r0 <= r1 && r1 <= g.row_len() && dx.len() >= g.image_len());
+    if r0 == r1 {
+        return;
+    }
+    assert!(cols.len() >= (r1 - r0 - 1) * row_stride + g.pixels());
+    // SAFETY: AVX-512 checked; every run read is inside row r − r0's pixels of cols and every
+    // run written is inside row iy of channel c of dx (valid_ox keeps ix in 0..w), by the
+    // asserts.
+    unsafe { col2im_add_avx512(g, cols, row_stride, (r0, r1), dx) }
+}
+
+/// [`col2im_add_rows_f32`]'s loops.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn col2im_add_avx512(
+    g: &ConvGeometry,
+    cols: &[f32],
+    row_stride: usize,
+    (r0, r1): (usize, usize),
+    dx: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let (oh, ow, k, s) = (g.oh(), g.ow(), g.k, g.stride);
+    let (src, dst) = (cols.as_ptr(), dx.as_mut_ptr());
+    for r in r0..r1 {
+        let (c, ky, kx) = (r / (k * k), r / k % k, r % k);
+        let (lo, hi) = g.valid_ox(kx);
+        if lo >= hi {
+            continue;
+        }
+        let ix0 = lo * s + kx - g.padding;
+        for oy in 0..oh {
+            let Some(iy) = (oy * s + ky).checked_sub(g.padding).filter(|&iy| iy < g.h) else {
+                continue;
+            };
+            let (from, to) = (
+                (r - r0) * row_stride + oy * ow + lo,
+                (c * g.h + iy) * g.w + ix0,
+            );
+            if s != 1 {
+                for j in 0..hi - lo {
+                    // SAFETY: the caller's bounds: pixel lo + j of the row, input column
+                    // ix0 + s·j < w.
+                    unsafe { *dst.add(to + s * j) += *src.add(from + j) };
+                }
+                continue;
+            }
+            let mut done = 0;
+            while done < hi - lo {
+                let n = (hi - lo - done).min(16);
+                let mask: __mmask16 = ((1u32 << n) - 1) as u16;
+                // SAFETY: the caller's bounds: lanes done .. done + n of the run.
+                unsafe {
+                    let d = dst.add(to + done);
+                    let v = _mm512_maskz_loadu_ps(mask, src.add(from + done));
+                    let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, d), v);
+                    _mm512_mask_storeu_ps(d, mask, sum);
+                }
+                done += n;
+            }
+        }
+    }
+}
+
+// Off x86-64 the kernel level is never AVX-512, so this is never called.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn col2im_add_avx512(
+    _: &ConvGeometry,
+    _: &[f32],
+    _: usize,
+    _: (usize, usize),
+    _: &mut [f32],
+) {
+    unreachable!("no AVX-512 off x86-64")
+}
+
 simd_kernel! {
 /// Writes image `x` ([c, h, w]) as its transposed column matrix into `dst`: the receptive
 /// field of pixel p (entries in (c, ky, kx) order) at `dst[p * row_len ..][..row_len]`.
@@ -294,6 +383,28 @@ mod tests {
                     .zip(&want_back)
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "col2im {g:?}"
+            );
+            // The AVX-512 copy in ascending bands of 5 rows (where the CPU has it), onto a
+            // nonzero image so that the order of the adds matters.
+            if crate::kernels::cpu_float::kernel_level()
+                != crate::kernels::cpu_float::KernelLevel::Avx512
+            {
+                continue;
+            }
+            let start: Vec<f32> = (0..g.image_len())
+                .map(|i| (i as f32 * 0.29).cos())
+                .collect();
+            let (mut fast, mut slow) = (start.clone(), start);
+            for r0 in (0..g.row_len()).step_by(5) {
+                let r1 = (r0 + 5).min(g.row_len());
+                col2im_add_rows_f32(&g, &cols[r0 * rs..], rs, (r0, r1), &mut fast);
+            }
+            col2im_add(&g, &cols, rs, &mut slow);
+            assert!(
+                fast.iter()
+                    .zip(&slow)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "col2im f32 {g:?}"
             );
         }
     }

@@ -44,23 +44,37 @@ impl PackedRows {
         (rows, k): (usize, usize),
         (row_stride, k_stride): (usize, usize),
     ) -> Self {
-        Self::from_fn(rows, k, |r, kk| src[r * row_stride + kk * k_stride])
+        if rows > 0 && k > 0 {
+            assert!(src.len() > (rows - 1) * row_stride + (k - 1) * k_stride);
+        }
+        Self::pack(rows, k, |first, kk, dst| {
+            let at = first * row_stride + kk * k_stride;
+            for (r, d) in dst.iter_mut().enumerate() {
+                *d = src[at + r * row_stride];
+            }
+        })
     }
 
-    /// Packs the `rows × k` matrix whose element (r, kk) is `at(r, kk)`, panels in parallel.
+    /// Packs the `rows × k` matrix whose element (r, kk) is `at(r, kk)`.
     pub fn from_fn(rows: usize, k: usize, at: impl Fn(usize, usize) -> f32 + Sync) -> Self {
+        Self::pack(rows, k, |first, kk, dst| {
+            for (r, d) in dst.iter_mut().enumerate() {
+                *d = at(first + r, kk);
+            }
+        })
+    }
+
+    /// Panels in parallel, each filled term by term: `fill(first row, kk, the panel's live
+    /// rows at term kk)`. Term-major, so a transposed source is read a cache line at a time.
+    fn pack(rows: usize, k: usize, fill: impl Fn(usize, usize, &mut [f32]) + Sync) -> Self {
         let panels = rows.div_ceil(PANEL_ROWS);
         let mut data = vec![0f32; panels * k * PANEL_ROWS];
         data.par_chunks_mut((k * PANEL_ROWS).max(1))
             .enumerate()
             .for_each(|(p, panel)| {
-                let live = PANEL_ROWS.min(rows - p * PANEL_ROWS);
-                // Term-major: the panel's rows are read side by side (one cache line of a
-                // transposed source serves all of them).
+                let (first, live) = (p * PANEL_ROWS, PANEL_ROWS.min(rows - p * PANEL_ROWS));
                 for (kk, dst) in panel.chunks_mut(PANEL_ROWS).enumerate() {
-                    for (r, d) in dst[..live].iter_mut().enumerate() {
-                        *d = at(p * PANEL_ROWS + r, kk);
-                    }
+                    fill(first, kk, &mut dst[..live]);
                 }
             });
         PackedRows { data, rows, k }
@@ -328,6 +342,42 @@ pub unsafe fn product(rows: &PackedRows, panels: &[f32], pixels: usize, out: Out
     }
 }
 
+/// `rows · panels` one row panel at a time: each panel's [`PANEL_ROWS`] output rows over all
+/// `pixels` (every chunk of [`k_chunks`] summed as in [`product`]) go to `strip` (row i at
+/// `strip[i·pixels..]`), which is then handed to `each(first row, live rows, strip)` while it
+/// is still in L1, row panels in ascending order.
+pub fn product_strips(
+    rows: &PackedRows,
+    panels: &[f32],
+    pixels: usize,
+    strip: &mut [f32],
+    mut each: impl FnMut(usize, usize, &[f32]),
+) {
+    assert!(available::<f32>(), "the panel product needs AVX-512");
+    let k = rows.k;
+    let count = pixels.div_ceil(PANEL_PIXELS);
+    assert!(panels.len() >= count * PANEL_PIXELS * k && strip.len() >= PANEL_ROWS * pixels);
+    let out = Output {
+        ptr: strip.as_mut_ptr(),
+        pixels,
+        image_stride: 0,
+        row_stride: pixels,
+    };
+    for (rp, packed) in rows.data.chunks(k * PANEL_ROWS).enumerate() {
+        let live = PANEL_ROWS.min(rows.rows - rp * PANEL_ROWS);
+        for (ci, (k0, k1)) in k_chunks(k).enumerate() {
+            let b = &packed[k0 * PANEL_ROWS..k1 * PANEL_ROWS];
+            for pp in 0..count {
+                let a = &panels[(pp * k + k0) * PANEL_PIXELS..(pp * k + k1) * PANEL_PIXELS];
+                // SAFETY: AVX-512 checked; rows 0..live and pixels below `pixels` of the
+                // strip are inside it (asserted), and nothing else holds it meanwhile.
+                unsafe { tile(a, b, out, (0, pp * PANEL_PIXELS, pixels), live, ci == 0) };
+            }
+        }
+        each(rp * PANEL_ROWS, live, &strip[..live * pixels]);
+    }
+}
+
 /// One 6 × 64 tile: `Σ_kk b[kk·6 + r] · a[kk·64 + i]` as one FMA chain from zero in kk order
 /// per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`) of
 /// `out`, or added there unless `first`.
@@ -405,4 +455,30 @@ unsafe fn tile(
             }
         }
     }
+}
+
+// Off x86-64 `available` is false, so none of these is ever called: they keep the crate
+// building there.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn im2col_panels_avx512(_: &ConvGeometry, _: &[f32], _: &mut [f32], _: usize) {
+    unreachable!("no AVX-512 off x86-64")
+}
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn put_run(
+    _: *mut f32,
+    _: usize,
+    _: usize,
+    _: usize,
+    _: usize,
+    _: Option<(*const f32, usize)>,
+) {
+    unreachable!("no AVX-512 off x86-64")
+}
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn im2col_t_panels_avx512(_: &ConvGeometry, _: &[f32], _: &mut [f32], _: usize, _: usize) {
+    unreachable!("no AVX-512 off x86-64")
+}
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn tile(_: &[f32], _: &[f32], _: Output, _: (usize, usize, usize), _: usize, _: bool) {
+    unreachable!("no AVX-512 off x86-64")
 }
