@@ -321,32 +321,46 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
     sum_partials(partials, (o, g.row_len()), pixel_major)
 }
 
-/// Fewest output channels for which the convolution takes the panel path (when the CPU has
-/// it).
+/// Which of a layer's three products take the panel path (on CPUs that have it); the rest
+/// stay on the `gemm` crate path. Both give the same bits, so this is speed alone.
 ///
-/// With fewer, the 6-row panels leave rows idle (8 channels fill 12) and the input
-/// gradient's tiles sum too few terms per store. PreActResNet18 width 0.125 (8 to 64
-/// channels) train step, batch 64, AMD EPYC with AVX-512: 95–98 ms with every layer on
-/// panels against 76–88 ms with none. Both paths give the same bits.
-const PANEL_MIN_CHANNELS: usize = 64;
-
-/// Whether a convolution with `o` output channels takes the panel path.
-fn on_panels(o: usize) -> bool {
-    o >= PANEL_MIN_CHANNELS
+/// Measured on PreActResNet18's layers (batch 64, AMD EPYC with AVX-512, 2 threads, criterion
+/// medians of the `conv_layer` group, panel path on and off alternating in three rounds):
+/// - fewer than 64 output channels (6-row panels leave rows idle: 8 channels fill 12): the
+///   width-0.125 train step took 95–98 ms with every layer on panels against 76–88 ms;
+/// - receptive fields under 64 (the stem, 27 terms per tile): forward 2.3–2.4 against
+///   1.7–1.9 ms, input gradient 2.1–2.2 against 1.4–1.6 ms;
+/// - stride 2 forward (im2col gathers every other pixel): 64→128 16.3–17.0 against
+///   15.1–15.4 ms, 128→256 14.9–15.4 against 13.1–13.5 ms, the 1×1 shortcut 3.0–3.4
+///   against 2.0–2.3 ms;
+/// - input gradient over 64 output channels (64 terms per tile): 30.5–32.2 against
+///   27.3–28.0 ms; at 128 and 256 about even, at 512 (8×8 stride 2 and 4×4) ahead;
+/// - weight gradient on 32×32 maps (each receptive field gathered pixel by pixel): 64
+///   channels 40 against 36 ms; at ≤ 16×16 even or ahead (256 at 8×8: 28–31 against
+///   35–49 ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PanelOps {
+    forward: bool,
+    input_grad: bool,
+    weight_grad: bool,
 }
 
-/// Pixels per image above which the weight gradient stays on the `gemm` crate path.
-///
-/// The panel path gathers every receptive-field entry pixel by pixel, which costs more than
-/// its packing saves on large maps. Measured per PreActResNet18 width-1 layer (batch 64, AMD
-/// EPYC with AVX-512, 2 threads), panel against crate path: 64 channels at 32×32 40 against
-/// 36 ms, the stem 7.3 against 4.0 ms; 128 at 16×16 34 against 35 ms; 256 at 8×8 31 against
-/// 49 ms, 512 at 4×4 32 against 35 ms. Both paths give the same bits.
-const PANEL_WEIGHT_GRAD_PIXELS: usize = 256;
-
-/// Whether the weight gradient of `g` with `o` output channels takes the panel path.
-fn weight_grad_on_panels(g: &ConvGeometry, o: usize) -> bool {
-    on_panels(o) && g.pixels() <= PANEL_WEIGHT_GRAD_PIXELS
+impl PanelOps {
+    /// The choice for a layer of geometry `g` with `o` output channels.
+    fn for_layer(g: &ConvGeometry, o: usize) -> Self {
+        if !panel_gemm::available::<f32>() || o < 64 || g.row_len() < 64 {
+            return PanelOps {
+                forward: false,
+                input_grad: false,
+                weight_grad: false,
+            };
+        }
+        PanelOps {
+            forward: g.stride == 1,
+            input_grad: o >= 256,
+            weight_grad: g.pixels() <= 256,
+        }
+    }
 }
 
 /// [`grad_weight`] on the AVX-512 panel path: the same partials in the pixel-major layout,
@@ -487,7 +501,7 @@ impl CustomOp2 for ConvForward {
             (s1, l1, &self.input_dims()),
             (s2, l2, &self.weight_dims()),
             Shape::from(self.output_dims().to_vec()),
-            |x, w| match panel_gemm::available::<f32>() && on_panels(o) {
+            |x, w| match PanelOps::for_layer(g, o).forward {
                 true => forward_panels(g, o, x, w),
                 false => forward(g, o, x, w),
             },
@@ -535,7 +549,7 @@ impl CustomOp2 for ConvGradInput {
             (s1, l1, &f.output_dims()),
             (s2, l2, &f.weight_dims()),
             Shape::from(f.input_dims().to_vec()),
-            |go, w| match panel_gemm::available::<f32>() && on_panels(o) {
+            |go, w| match PanelOps::for_layer(g, o).input_grad {
                 true => grad_input_panels(g, o, go, w),
                 false => grad_input(g, o, go, w),
             },
@@ -563,7 +577,7 @@ impl CustomOp2 for ConvGradWeight {
             (s1, l1, &f.input_dims()),
             (s2, l2, &f.output_dims()),
             Shape::from(f.weight_dims().to_vec()),
-            |x, go| match panel_gemm::available::<f32>() && weight_grad_on_panels(g, o) {
+            |x, go| match PanelOps::for_layer(g, o).weight_grad {
                 true => grad_weight_panels(g, o, x, go),
                 false => grad_weight(g, o, x, go),
             },
@@ -884,6 +898,36 @@ mod tests {
         assert_eq!(tensor_bits(&dw), tensor_bits(grads.get(&w).unwrap()));
         let wrong = fixed(&[5, 4, 6, 6], 0.0, DType::F32);
         assert!(conv2d_weight_grad(&x, &w, &wrong, 2, 1).is_err());
+    }
+
+    /// The panel path's per-layer choice follows the measurements in [`PanelOps`]' comment.
+    #[test]
+    fn panel_ops_follow_the_measured_rule() {
+        let g = |c, h, k, stride| ConvGeometry {
+            n: 64,
+            c,
+            h,
+            w: h,
+            k,
+            stride,
+            padding: k / 2,
+        };
+        let ops = |g: ConvGeometry, o| {
+            let p = PanelOps::for_layer(&g, o);
+            (p.forward, p.input_grad, p.weight_grad)
+        };
+        if !panel_gemm::available::<f32>() {
+            assert_eq!(ops(g(512, 4, 3, 1), 512), (false, false, false));
+            return;
+        }
+        assert_eq!(ops(g(3, 32, 3, 1), 64), (false, false, false), "stem");
+        assert_eq!(ops(g(8, 32, 3, 1), 8), (false, false, false), "8 channels");
+        assert_eq!(ops(g(64, 32, 3, 1), 64), (true, false, false));
+        assert_eq!(ops(g(64, 32, 3, 2), 128), (false, false, true));
+        assert_eq!(ops(g(64, 32, 1, 2), 128), (false, false, true));
+        assert_eq!(ops(g(128, 16, 3, 1), 128), (true, false, true));
+        assert_eq!(ops(g(256, 8, 3, 1), 256), (true, true, true));
+        assert_eq!(ops(g(512, 4, 3, 1), 512), (true, true, true));
     }
 
     /// The AVX-512 panel path gives the `gemm` crate path's bits: forward, input gradient and
