@@ -326,8 +326,9 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 ///
 /// Measured on PreActResNet18's layers (batch 64, AMD EPYC with AVX-512, 2 threads, criterion
 /// medians of the `conv_layer` group, panel path on and off alternating in three rounds):
-/// - fewer than 64 output channels (6-row panels leave rows idle: 8 channels fill 12): the
-///   width-0.125 train step took 95–98 ms with every layer on panels against 76–88 ms;
+/// - fewer than 64 output channels: 6-row panels leave rows idle (8 channels fill 12). A
+///   first width-0.125 train-step comparison (95–98 ms with every layer on panels against
+///   76–88 ms) did not hold up: that step later moved between 65 and 113 ms either way;
 /// - receptive fields under 64 (the stem, 27 terms per tile): forward 2.3–2.4 against
 ///   1.7–1.9 ms, input gradient 2.1–2.2 against 1.4–1.6 ms;
 /// - stride 2 forward (im2col gathers every other pixel): 64→128 16.3–17.0 against
