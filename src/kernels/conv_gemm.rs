@@ -668,6 +668,26 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
 
+    /// The geometry of `n` images of `c` channels on an h×h map under a k×k kernel.
+    fn square(
+        n: usize,
+        c: usize,
+        h: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+    ) -> ConvGeometry {
+        ConvGeometry {
+            n,
+            c,
+            h,
+            w: h,
+            k,
+            stride,
+            padding,
+        }
+    }
+
     fn fixed(shape: &[usize], salt: f64, dtype: DType) -> Tensor {
         let len: usize = shape.iter().product();
         let v: Vec<f64> = (0..len)
@@ -791,15 +811,7 @@ mod tests {
             (9, 8, 5, 129, 3, 2, 1),
             (6, 2, 7, 3, 1, 1, 0),
         ] {
-            let g = ConvGeometry {
-                n,
-                c,
-                h,
-                w: h,
-                k,
-                stride,
-                padding,
-            };
+            let g = square(n, c, h, k, stride, padding);
             let (p, rl, il, ow) = (g.pixels(), g.row_len(), g.image_len(), g.ow());
             let x: Vec<f32> = (0..n * il).map(|i| ((i as f32) * 0.37).sin()).collect();
             let go: Vec<f32> = (0..n * o * p)
@@ -856,15 +868,7 @@ mod tests {
 
     #[test]
     fn slabs_widen_on_small_maps_but_keep_four_per_batch() {
-        let g = |n, h| ConvGeometry {
-            n,
-            c: 8,
-            h,
-            w: h,
-            k: 3,
-            stride: 1,
-            padding: 1,
-        };
+        let g = |n, h| square(n, 8, h, 3, 1, 1);
         assert_eq!(slab_images(&g(64, 32), 256), 1);
         assert_eq!(slab_images(&g(64, 8), 256), 4);
         assert_eq!(slab_images(&g(64, 4), 256), 16);
@@ -904,15 +908,7 @@ mod tests {
     /// The panel path's per-layer choice follows the measurements in [`PanelOps`]' comment.
     #[test]
     fn panel_ops_follow_the_measured_rule() {
-        let g = |c, h, k, stride| ConvGeometry {
-            n: 64,
-            c,
-            h,
-            w: h,
-            k,
-            stride,
-            padding: k / 2,
-        };
+        let g = |c, h, k, stride| square(64, c, h, k, stride, k / 2);
         let ops = |g: ConvGeometry, o| {
             let p = PanelOps::for_layer(&g, o);
             (p.forward, p.input_grad, p.weight_grad)
@@ -958,15 +954,7 @@ mod tests {
             (17, 2, 4, 3, 3, 1, 0),
             (1, 3, 33, 64, 3, 1, 1),
         ] {
-            let g = ConvGeometry {
-                n,
-                c,
-                h,
-                w: h,
-                k,
-                stride: s,
-                padding: pad,
-            };
+            let g = square(n, c, h, k, s, pad);
             let x = values(g.n * g.image_len(), 0.3);
             let w = values(o * g.row_len(), 1.1);
             let gout = values(g.n * o * g.pixels(), 2.9);
