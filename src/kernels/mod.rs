@@ -7,6 +7,7 @@
 
 pub mod batch_norm;
 pub mod conv_gemm;
+pub mod conv_skip;
 pub mod cpu_float;
 pub mod im2col;
 pub mod leaky_relu;
@@ -14,3 +15,4 @@ pub mod linear;
 pub mod optimizer_update;
 pub mod panel_gemm;
 pub mod relu;
+pub mod tap_classes;

@@ -64,6 +64,38 @@ impl PackedRows {
         })
     }
 
+    /// A convolution weight [rows' k, rows, taps] as one packed matrix per tap: tap `t`'s
+    /// element (r, kk) is `w[(kk·rows + r)·taps + t]` (Wᵀ at that tap). One pass over `w`:
+    /// each panel's rows are read a contiguous `6·taps` run per term.
+    pub fn per_tap(w: &[f32], (k, rows, taps): (usize, usize, usize)) -> Vec<Self> {
+        assert!(w.len() >= k * rows * taps);
+        let len = rows.div_ceil(PANEL_ROWS) * k * PANEL_ROWS;
+        let mut data: Vec<Vec<f32>> = (0..taps).map(|_| vec![0f32; len]).collect();
+        let mut panels: Vec<Vec<&mut [f32]>> = Vec::new();
+        for tap in data.iter_mut() {
+            for (p, chunk) in tap.chunks_mut((k * PANEL_ROWS).max(1)).enumerate() {
+                if panels.len() <= p {
+                    panels.push(Vec::with_capacity(taps));
+                }
+                panels[p].push(chunk);
+            }
+        }
+        panels.into_par_iter().enumerate().for_each(|(p, mut dst)| {
+            let (first, live) = (p * PANEL_ROWS, PANEL_ROWS.min(rows - p * PANEL_ROWS));
+            for kk in 0..k {
+                let run = &w[(kk * rows + first) * taps..][..live * taps];
+                for (t, d) in dst.iter_mut().enumerate() {
+                    for r in 0..live {
+                        d[kk * PANEL_ROWS + r] = run[r * taps + t];
+                    }
+                }
+            }
+        });
+        data.into_iter()
+            .map(|data| PackedRows { data, rows, k })
+            .collect()
+    }
+
     /// Panels in parallel, each filled term by term: `fill(first row, kk, the panel's live
     /// rows at term kk)`. Term-major, so a transposed source is read a cache line at a time.
     fn pack(rows: usize, k: usize, fill: impl Fn(usize, usize, &mut [f32]) + Sync) -> Self {
@@ -216,6 +248,55 @@ pub fn pack_pixels(src: &[f32], (rows, p, cnt): (usize, usize, usize), dst: &mut
     }
 }
 
+/// Gathers one panel: `dst[t·64 + lane] = src[lanes[lane] + offsets[t]]` for every term `t`
+/// and every lane below `lanes.len()` (at most 64); the lanes past it are zero.
+/// Call only where [`available`] holds.
+pub fn gather_panel(src: &[f32], lanes: &[i32], offsets: &[i32], dst: &mut [f32]) {
+    assert!(available::<f32>(), "the panel gather needs AVX-512");
+    assert!(lanes.len() <= PANEL_PIXELS && dst.len() >= offsets.len() * PANEL_PIXELS);
+    let span = |v: &[i32]| (v.iter().min().copied(), v.iter().max().copied());
+    if let ((Some(l0), Some(l1)), (Some(o0), Some(o1))) = (span(lanes), span(offsets)) {
+        let (lo, hi) = (l0 as i64 + o0 as i64, l1 as i64 + o1 as i64);
+        assert!(
+            lo >= 0 && hi < src.len() as i64 && hi <= i32::MAX as i64,
+            "gather inside src"
+        );
+    }
+    // SAFETY: AVX-512 checked; every gathered index lanes[l] + offsets[t] lies in
+    // 0 .. src.len() and fits in i32 (asserted), and every store is below offsets.len()·64.
+    unsafe { gather_panel_avx512(src, lanes, offsets, dst) }
+}
+
+/// [`gather_panel`]'s loop: four masked 16-lane gathers per term.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_panel_avx512(src: &[f32], lanes: &[i32], offsets: &[i32], dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let mut padded = [0i32; PANEL_PIXELS];
+    padded[..lanes.len()].copy_from_slice(lanes);
+    let live = |v: usize| -> __mmask16 {
+        let n = lanes.len().saturating_sub(16 * v).min(16);
+        ((1u32 << n) - 1) as u16
+    };
+    let masks = [live(0), live(1), live(2), live(3)];
+    // SAFETY: 64 i32 in padded; the gathers read only the live lanes, inside src by the
+    // caller's contract; the stores are the 64 values of term t, inside dst.
+    unsafe {
+        let base: [__m512i; 4] =
+            std::array::from_fn(|v| _mm512_loadu_si512(padded.as_ptr().add(16 * v).cast()));
+        for (t, &off) in offsets.iter().enumerate() {
+            let off = _mm512_set1_epi32(off);
+            let d = dst.as_mut_ptr().add(t * PANEL_PIXELS);
+            for v in 0..4 {
+                let idx = _mm512_add_epi32(base[v], off);
+                let g =
+                    _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), masks[v], idx, src.as_ptr());
+                _mm512_storeu_ps(d.add(16 * v), g);
+            }
+        }
+    }
+}
+
 /// Writes image `x` as its transposed column matrix into panels of receptive-field entries
 /// over pixels: entry r of pixel `first + p` at the panel index of (term `first + p`, lane r)
 /// in panels of `terms` terms, as [`super::im2col::im2col_t_into`] writes it pixel after
@@ -313,32 +394,106 @@ pub struct Output {
     pub row_stride: usize,
 }
 
+/// Which of the packed rows' terms the pixel panels hold, in order.
+#[derive(Debug, Clone, Copy)]
+pub enum Terms<'a> {
+    /// All of them.
+    All,
+    /// Only these (ascending, each below the rows' `k`): the others would multiply zeros,
+    /// and leaving them out of an FMA chain that starts at +0 gives the same bits whenever
+    /// the rows are finite (an added ±0 leaves a nonzero sum alone and +0 at +0, and the chain
+    /// is never −0).
+    Only(&'a [u32]),
+}
+
 /// `rows · panels` into `out`: for each chunk of [`k_chunks`]`(k)` the chunk's sums are stored
-/// (first chunk) or added with one rounding (later chunks).
+/// (first chunk, unless `add`) or added with one rounding (later chunks, or all when `add`).
 ///
-/// `panels` holds `pixels` pixels over `rows.k` terms ([`panels_len`]); lanes past `pixels`
-/// are never stored.
+/// `panels` holds `pixels` pixels over the terms `terms` names ([`panels_len`]); lanes past
+/// `pixels` are never stored.
 ///
 /// # Safety
 /// [`available`] holds, and every (row < rows, q < pixels) of `out` lies in one allocation
 /// that nothing else touches meanwhile.
-pub unsafe fn product(rows: &PackedRows, panels: &[f32], pixels: usize, out: Output) {
+pub unsafe fn product(
+    rows: &PackedRows,
+    (panels, pixels, terms): (&[f32], usize, Terms),
+    out: Output,
+    add: bool,
+) {
     let k = rows.k;
+    let held = match terms {
+        Terms::All => k,
+        Terms::Only(t) => {
+            assert!(
+                t.windows(2).all(|w| w[0] < w[1]) && t.last().is_none_or(|&l| (l as usize) < k)
+            );
+            t.len()
+        }
+    };
     let count = pixels.div_ceil(PANEL_PIXELS);
-    assert!(panels.len() >= count * PANEL_PIXELS * k);
+    assert!(panels.len() >= count * PANEL_PIXELS * held);
     for (ci, (k0, k1)) in k_chunks(k).enumerate() {
+        // The chunk's terms as positions in the panels.
+        let (h0, h1) = match terms {
+            Terms::All => (k0, k1),
+            Terms::Only(t) => (
+                t.partition_point(|&x| (x as usize) < k0),
+                t.partition_point(|&x| (x as usize) < k1),
+            ),
+        };
         for block in (0..count).step_by(BLOCK_PANELS) {
             for (rp, packed) in rows.data.chunks(k * PANEL_ROWS).enumerate() {
-                let b = &packed[k0 * PANEL_ROWS..k1 * PANEL_ROWS];
                 let live = PANEL_ROWS.min(rows.rows - rp * PANEL_ROWS);
                 for pp in block..(block + BLOCK_PANELS).min(count) {
-                    let a = &panels[(pp * k + k0) * PANEL_PIXELS..(pp * k + k1) * PANEL_PIXELS];
+                    let a =
+                        &panels[(pp * held + h0) * PANEL_PIXELS..(pp * held + h1) * PANEL_PIXELS];
                     let at = (rp * PANEL_ROWS, pp * PANEL_PIXELS, pixels);
-                    // SAFETY: the caller's contract; a and b hold k1 − k0 terms.
-                    unsafe { tile(a, b, out, at, live, ci == 0) };
+                    let first = ci == 0 && !add;
+                    // SAFETY: the caller's contract; a holds h1 − h0 terms, and b the terms
+                    // (k0 .. k1, or the chunk's listed terms, all below k) they pair with.
+                    unsafe {
+                        match terms {
+                            Terms::All => {
+                                let b = &packed[k0 * PANEL_ROWS..k1 * PANEL_ROWS];
+                                tile(a, b, Dense, out, at, live, first)
+                            }
+                            Terms::Only(t) => {
+                                tile(a, packed, Listed(&t[h0..h1]), out, at, live, first)
+                            }
+                        }
+                    };
                 }
             }
         }
+    }
+}
+
+/// Where a tile finds term `kk`'s row values: at `6·at(kk)` in its row panel.
+trait TermIndex: Copy {
+    /// The row-panel term that the panels' term `kk` pairs with.
+    fn at(self, kk: usize) -> usize;
+}
+
+/// Consecutive terms: the panels' term `kk` is the row panel's `kk`.
+#[derive(Clone, Copy)]
+struct Dense;
+
+impl TermIndex for Dense {
+    #[inline(always)]
+    fn at(self, kk: usize) -> usize {
+        kk
+    }
+}
+
+/// Listed terms: the panels' term `kk` is the row panel's `list[kk]`.
+#[derive(Clone, Copy)]
+struct Listed<'a>(&'a [u32]);
+
+impl TermIndex for Listed<'_> {
+    #[inline(always)]
+    fn at(self, kk: usize) -> usize {
+        self.0[kk] as usize
     }
 }
 
@@ -371,37 +526,48 @@ pub fn product_strips(
                 let a = &panels[(pp * k + k0) * PANEL_PIXELS..(pp * k + k1) * PANEL_PIXELS];
                 // SAFETY: AVX-512 checked; rows 0..live and pixels below `pixels` of the
                 // strip are inside it (asserted), and nothing else holds it meanwhile.
-                unsafe { tile(a, b, out, (0, pp * PANEL_PIXELS, pixels), live, ci == 0) };
+                unsafe {
+                    tile(
+                        a,
+                        b,
+                        Dense,
+                        out,
+                        (0, pp * PANEL_PIXELS, pixels),
+                        live,
+                        ci == 0,
+                    )
+                };
             }
         }
         each(rp * PANEL_ROWS, live, &strip[..live * pixels]);
     }
 }
 
-/// One 6 × 64 tile: `Σ_kk b[kk·6 + r] · a[kk·64 + i]` as one FMA chain from zero in kk order
-/// per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`) of
-/// `out`, or added there unless `first`.
+/// One 6 × 64 tile: `Σ_kk b[6·terms.at(kk) + r] · a[kk·64 + i]` as one FMA chain from zero in
+/// kk order per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`)
+/// of `out`, or added there unless `first`.
 ///
 /// # Safety
 /// As [`product`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile(
+unsafe fn tile<I: TermIndex>(
     a: &[f32],
     b: &[f32],
+    terms: I,
     out: Output,
     (row0, q0, end): (usize, usize, usize),
     live: usize,
     first: bool,
 ) {
     use std::arch::x86_64::*;
-    let kc = b.len() / PANEL_ROWS;
-    debug_assert_eq!(a.len(), kc * PANEL_PIXELS);
+    let kc = a.len() / PANEL_PIXELS;
+    debug_assert!((0..kc).all(|kk| terms.at(kk) < b.len() / PANEL_ROWS));
     let mut acc = [[_mm512_setzero_ps(); 4]; PANEL_ROWS];
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
     for kk in 0..kc {
-        // SAFETY: kk < kc, so the 64 values at ap + 64·kk and the 6 at bp + 6·kk are inside
-        // a and b.
+        // SAFETY: kk < kc, so the 64 values at ap + 64·kk are inside a, and the 6 at
+        // bp + 6·terms.at(kk) inside b (the callers' contract, checked in debug builds).
         unsafe {
             let av = ap.add(kk * PANEL_PIXELS);
             let v = [
@@ -410,7 +576,7 @@ unsafe fn tile(
                 _mm512_loadu_ps(av.add(32)),
                 _mm512_loadu_ps(av.add(48)),
             ];
-            let bv = bp.add(kk * PANEL_ROWS);
+            let bv = bp.add(terms.at(kk) * PANEL_ROWS);
             for (r, acc_r) in acc.iter_mut().enumerate() {
                 let w = _mm512_set1_ps(*bv.add(r));
                 for (x, vi) in acc_r.iter_mut().zip(&v) {
@@ -475,10 +641,22 @@ unsafe fn put_run(
     unreachable!("no AVX-512 off x86-64")
 }
 #[cfg(not(target_arch = "x86_64"))]
+unsafe fn gather_panel_avx512(_: &[f32], _: &[i32], _: &[i32], _: &mut [f32]) {
+    unreachable!("no AVX-512 off x86-64")
+}
+#[cfg(not(target_arch = "x86_64"))]
 unsafe fn im2col_t_panels_avx512(_: &ConvGeometry, _: &[f32], _: &mut [f32], _: usize, _: usize) {
     unreachable!("no AVX-512 off x86-64")
 }
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn tile(_: &[f32], _: &[f32], _: Output, _: (usize, usize, usize), _: usize, _: bool) {
+unsafe fn tile<I: TermIndex>(
+    _: &[f32],
+    _: &[f32],
+    _: I,
+    _: Output,
+    _: (usize, usize, usize),
+    _: usize,
+    _: bool,
+) {
     unreachable!("no AVX-512 off x86-64")
 }
