@@ -13,7 +13,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu_float::{CpuFloat, contiguous, simd_kernel};
+use super::cpu_float::{CpuFloat, contiguous, par_filled, simd_kernel};
 
 /// Per-channel affine map of a BatchNorm, as f64 values (exact copies of f32 values in eval
 /// mode).
@@ -156,13 +156,12 @@ simd_kernel! {
 }
 
 fn apply<T: CpuFloat>(p: &NormParams, x: &[T], (_, c, s): (usize, usize, usize)) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
-    if s > 0 {
-        out.par_chunks_mut(c * s)
-            .zip(x.par_chunks(c * s))
-            .for_each(|(dst, src)| apply_image(p, src, dst, s));
+    if s == 0 {
+        return vec![T::zero(); x.len()];
     }
-    out
+    par_filled(x.len(), c * s, |i, dst: &mut [T]| {
+        apply_image(p, &x[i * c * s..][..dst.len()], dst, s)
+    })
 }
 
 /// Gradients of [`NormApply`] w.r.t. x, weight and bias, concatenated (each only if asked).
@@ -257,17 +256,16 @@ fn backward<T: CpuFloat>(
     let count = (n * s) as f64;
     let mut out = Vec::new();
     if nb.want[0] {
-        let mut dx = vec![T::zero(); x.len()];
-        if s > 0 {
-            let cs = c * s;
-            dx.par_chunks_mut(cs)
-                .zip(x.par_chunks(cs))
-                .zip(gout.par_chunks(cs).zip(res.par_chunks(cs)))
-                .for_each(|((dst, xs), (gs, rs))| {
-                    image_grad_input(p, &sums, count, (xs, gs, rs), dst, s)
-                });
-        }
-        out.extend(dx);
+        // The input gradient is the output's first part: built in place, never copied.
+        let cs = c * s;
+        out = match s {
+            0 => vec![T::zero(); x.len()],
+            _ => par_filled(x.len(), cs, |i, dst: &mut [T]| {
+                let (at, len) = (i * cs, dst.len());
+                let parts = (&x[at..][..len], &gout[at..][..len], &res[at..][..len]);
+                image_grad_input(p, &sums, count, parts, dst, s)
+            }),
+        };
     }
     if nb.want[1] {
         out.extend(

@@ -16,9 +16,8 @@
 //! partial products in slab order, so results do not depend on the thread count.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
-use super::cpu_float::{CpuFloat, dispatch2};
+use super::cpu_float::{CpuFloat, dispatch2, par_filled};
 
 /// [`super::cpu_float::gemm`] on this thread only: the slabs already run in parallel.
 ///
@@ -100,36 +99,32 @@ fn with_columns<T: CpuFloat, R>(
 fn forward<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], w: &[T]) -> Vec<T> {
     let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
     let nb = slab_images(g, MIN_COLUMNS);
-    let mut out = vec![T::zero(); g.n * o * p];
-    out.par_chunks_mut(nb * o * p)
-        .enumerate()
-        .for_each(|(s, dst)| {
-            let cnt = dst.len() / (o * p);
-            let xs = &x[s * nb * il..][..cnt * il];
-            with_columns(g, xs, cnt, |cols| {
-                let lhs = (w.as_ptr(), rl, 1);
-                let rhs = (cols.as_ptr(), cnt * p, 1);
-                if cnt == 1 {
-                    // SAFETY: w is [o, rl], cols [rl, p], dst [o, p], all contiguous.
-                    unsafe { gemm((o, p, rl), (dst.as_mut_ptr(), p, 1), false, lhs, rhs) };
-                } else {
-                    T::with_scratch(1, o * cnt * p, |tmp| {
-                        // SAFETY: w is [o, rl], cols [rl, cnt·p], tmp [o, cnt·p].
-                        unsafe {
-                            gemm(
-                                (o, cnt * p, rl),
-                                (tmp.as_mut_ptr(), cnt * p, 1),
-                                false,
-                                lhs,
-                                rhs,
-                            )
-                        };
-                        scatter(tmp, o, p, cnt, dst);
-                    });
-                }
-            })
-        });
-    out
+    par_filled(g.n * o * p, nb * o * p, |s, dst: &mut [T]| {
+        let cnt = dst.len() / (o * p);
+        let xs = &x[s * nb * il..][..cnt * il];
+        with_columns(g, xs, cnt, |cols| {
+            let lhs = (w.as_ptr(), rl, 1);
+            let rhs = (cols.as_ptr(), cnt * p, 1);
+            if cnt == 1 {
+                // SAFETY: w is [o, rl], cols [rl, p], dst [o, p], all contiguous.
+                unsafe { gemm((o, p, rl), (dst.as_mut_ptr(), p, 1), false, lhs, rhs) };
+            } else {
+                T::with_scratch(1, o * cnt * p, |tmp| {
+                    // SAFETY: w is [o, rl], cols [rl, cnt·p], tmp [o, cnt·p].
+                    unsafe {
+                        gemm(
+                            (o, cnt * p, rl),
+                            (tmp.as_mut_ptr(), cnt * p, 1),
+                            false,
+                            lhs,
+                            rhs,
+                        )
+                    };
+                    scatter(tmp, o, p, cnt, dst);
+                });
+            }
+        })
+    })
 }
 
 /// [`forward`] on the AVX-512 panel path: the same sums in the same order (see
@@ -139,29 +134,25 @@ fn forward_panels(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> 
     let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
     let nb = slab_images(g, MIN_COLUMNS);
     let weight = PackedRows::new(w, (o, rl), (rl, 1));
-    let mut out = vec![0f32; g.n * o * p];
-    out.par_chunks_mut(nb * o * p)
-        .enumerate()
-        .for_each(|(s, dst)| {
-            let cnt = dst.len() / (o * p);
-            let xs = &x[s * nb * il..][..cnt * il];
-            f32::with_scratch(0, panels_len(cnt * p, rl), |panels| {
-                for j in 0..cnt {
-                    im2col_panels(g, &xs[j * il..][..il], panels, j * p);
-                }
-                clear_tail(panels, cnt * p, rl);
-                let out = Output {
-                    ptr: dst.as_mut_ptr(),
-                    pixels: p,
-                    image_stride: o * p,
-                    row_stride: p,
-                };
-                // SAFETY: available() (the caller's check); (row < o, q < cnt·p) is
-                // dst[(q / p)·o·p + row·p + q % p], inside this slab's dst.
-                unsafe { product(&weight, (panels, cnt * p, Terms::All), out, false) };
-            })
-        });
-    out
+    par_filled(g.n * o * p, nb * o * p, |s, dst: &mut [f32]| {
+        let cnt = dst.len() / (o * p);
+        let xs = &x[s * nb * il..][..cnt * il];
+        f32::with_scratch(0, panels_len(cnt * p, rl), |panels| {
+            for j in 0..cnt {
+                im2col_panels(g, &xs[j * il..][..il], panels, j * p);
+            }
+            clear_tail(panels, cnt * p, rl);
+            let out = Output {
+                ptr: dst.as_mut_ptr(),
+                pixels: p,
+                image_stride: o * p,
+                row_stride: p,
+            };
+            // SAFETY: available() (the caller's check); (row < o, q < cnt·p) is
+            // dst[(q / p)·o·p + row·p + q % p], inside this slab's dst.
+            unsafe { product(&weight, (panels, cnt * p, Terms::All), out, false) };
+        })
+    })
 }
 
 /// [`grad_input`] on the AVX-512 panel path (see [`forward_panels`]): the slab's upstream
@@ -170,8 +161,7 @@ fn grad_input_panels(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec
     let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
     let nb = slab_images(g, MIN_COLUMNS);
     let weight_t = PackedRows::new(w, (rl, o), (1, rl));
-    let mut dx = vec![0f32; g.n * il];
-    dx.par_chunks_mut(nb * il).enumerate().for_each(|(s, dst)| {
+    par_filled(g.n * il, nb * il, |s, dst: &mut [f32]| {
         let cnt = dst.len() / il;
         let go = &gout[s * nb * o * p..][..cnt * o * p];
         f32::with_scratch(0, panels_len(cnt * p, o), |panels| {
@@ -200,8 +190,7 @@ fn grad_input_panels(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec
                 })
             })
         })
-    });
-    dx
+    })
 }
 
 /// The slabs' partial weight gradients on the AVX-512 panel path, [o, rl] each (the
@@ -211,38 +200,32 @@ fn weight_partials_panels(g: &ConvGeometry, o: usize, x: &[f32], gout: &[f32]) -
     let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
     let nb = slab_images(g, MIN_COLUMNS_WEIGHT);
     let slabs = g.n.div_ceil(nb);
-    let mut partials = vec![0f32; slabs * o * rl];
-    partials
-        .par_chunks_mut(o * rl)
-        .enumerate()
-        .for_each(|(s, dst)| {
-            let cnt = nb.min(g.n - s * nb);
-            let xs = &x[s * nb * il..][..cnt * il];
-            let go = &gout[s * nb * o * p..][..cnt * o * p];
-            let rows = PackedRows::from_fn(o, cnt * p, |ch, q| go[(q / p * o + ch) * p + q % p]);
-            f32::with_scratch(0, panels_len(rl, cnt * p), |panels| {
-                for j in 0..cnt {
-                    im2col_t_panels(g, &xs[j * il..][..il], panels, j * p, cnt * p);
-                }
-                clear_tail(panels, rl, cnt * p);
-                let out = Output {
-                    ptr: dst.as_mut_ptr(),
-                    pixels: rl,
-                    image_stride: 0,
-                    row_stride: rl,
-                };
-                // SAFETY: available() (the caller's check); (row < o, r < rl) is dst[row·rl + r].
-                unsafe { product(&rows, (panels, rl, Terms::All), out, false) };
-            })
-        });
-    partials
+    par_filled(slabs * o * rl, o * rl, |s, dst: &mut [f32]| {
+        let cnt = nb.min(g.n - s * nb);
+        let xs = &x[s * nb * il..][..cnt * il];
+        let go = &gout[s * nb * o * p..][..cnt * o * p];
+        let rows = PackedRows::from_fn(o, cnt * p, |ch, q| go[(q / p * o + ch) * p + q % p]);
+        f32::with_scratch(0, panels_len(rl, cnt * p), |panels| {
+            for j in 0..cnt {
+                im2col_t_panels(g, &xs[j * il..][..il], panels, j * p, cnt * p);
+            }
+            clear_tail(panels, rl, cnt * p);
+            let out = Output {
+                ptr: dst.as_mut_ptr(),
+                pixels: rl,
+                image_stride: 0,
+                row_stride: rl,
+            };
+            // SAFETY: available() (the caller's check); (row < o, r < rl) is dst[row·rl + r].
+            unsafe { product(&rows, (panels, rl, Terms::All), out, false) };
+        })
+    })
 }
 
 fn grad_input<T: CpuFloat>(g: &ConvGeometry, o: usize, gout: &[T], w: &[T]) -> Vec<T> {
     let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
     let nb = slab_images(g, MIN_COLUMNS);
-    let mut dx = vec![T::zero(); g.n * il];
-    dx.par_chunks_mut(nb * il).enumerate().for_each(|(s, dst)| {
+    par_filled(g.n * il, nb * il, |s, dst: &mut [T]| {
         let cnt = dst.len() / il;
         let go = &gout[s * nb * o * p..][..cnt * o * p];
         // Wᵀ: [rl, o] read from W's [o, rl] storage.
@@ -287,8 +270,7 @@ fn grad_input<T: CpuFloat>(g: &ConvGeometry, o: usize, gout: &[T], w: &[T]) -> V
                 }
             })
         });
-    });
-    dx
+    })
 }
 
 /// Output channels above which the weight gradient builds its columns pixel-major.
@@ -349,6 +331,8 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 /// gathered class panels and the reordering cost more than the taps save: 128→128 at 16×16
 /// forward 26.7 / 26.9 against 30.4 / 32.0 ms, 64→64 at 32×32 30.8 / 30.1 against
 /// 44.8 / 44.4 ms.
+/// Weight gradient, skipping off and on alternating in two rounds: 512→512 at 4×4
+/// 29.6 / 32.7 against 25.5 / 25.3 ms, 256→256 at 8×8 33.8 / 28.6 against 23.4 / 27.0 ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PanelOps {
     forward: bool,
@@ -358,6 +342,8 @@ struct PanelOps {
     skip_forward: bool,
     /// The same for the input gradient.
     skip_input_grad: bool,
+    /// The same for the weight gradient.
+    skip_weight_grad: bool,
 }
 
 impl PanelOps {
@@ -370,6 +356,7 @@ impl PanelOps {
                 weight_grad: false,
                 skip_forward: false,
                 skip_input_grad: false,
+                skip_weight_grad: false,
             };
         }
         let small = g.padding > 0 && g.stride == 1 && g.h * g.w <= 64;
@@ -379,6 +366,7 @@ impl PanelOps {
             weight_grad: g.pixels() <= 256,
             skip_forward: small,
             skip_input_grad: small,
+            skip_weight_grad: small,
         }
     }
 }
@@ -388,6 +376,15 @@ impl PanelOps {
 fn grad_weight_panels(g: &ConvGeometry, o: usize, x: &[f32], gout: &[f32]) -> Vec<f32> {
     let partials = weight_partials_panels(g, o, x, gout);
     sum_partials(partials, (o, g.row_len()), true)
+}
+
+/// [`grad_weight`] with padding taps skipped ([`conv_skip::weight_partials`]): the same slabs,
+/// summed the same way, tap-major until the end.
+fn grad_weight_skipping(g: &ConvGeometry, o: usize, x: &[f32], gout: &[f32]) -> Vec<f32> {
+    let nb = slab_images(g, MIN_COLUMNS_WEIGHT);
+    let partials = conv_skip::weight_partials(g, o, (x, gout), nb);
+    let sum = sum_partials(partials, (o, g.row_len()), true);
+    conv_skip::tap_major_to_weight(&sum, (o, g.c, g.k * g.k))
 }
 
 /// Each slab's partial weight gradient, one after another: [o, rl] when `pixel_major`, else
@@ -404,45 +401,40 @@ fn weight_partials<T: CpuFloat>(
     let slabs = g.n.div_ceil(nb);
     // Each slab's partial dW: [o, rl] when the columns are pixel-major, else transposed,
     // [rl, o], so that the gemm streams the channel-major slab as it is.
-    let mut partials = vec![T::zero(); slabs * o * rl];
-    partials
-        .par_chunks_mut(o * rl)
-        .enumerate()
-        .for_each(|(s, dst)| {
-            let cnt = nb.min(g.n - s * nb);
-            let xs = &x[s * nb * il..][..cnt * il];
-            let go = &gout[s * nb * o * p..][..cnt * o * p];
-            let mut multiply = |cols: &[T], rhs_strides: (usize, usize)| {
-                let rhs = (cols.as_ptr(), rhs_strides.0, rhs_strides.1);
-                let out = match pixel_major {
-                    true => (dst.as_mut_ptr(), rl, 1),
-                    false => (dst.as_mut_ptr(), 1, o),
-                };
-                if cnt == 1 {
-                    // SAFETY: go [o, p], colsᵀ [p, rl] and dst [o, rl] by their strides.
-                    unsafe { gemm((o, rl, p), out, false, (go.as_ptr(), p, 1), rhs) };
-                } else {
-                    T::with_scratch(1, o * cnt * p, |slab| {
-                        gather(go, o, p, cnt, slab);
-                        let lhs = (slab.as_ptr(), cnt * p, 1);
-                        // SAFETY: slab [o, cnt·p], colsᵀ [cnt·p, rl], dst as above.
-                        unsafe { gemm((o, rl, cnt * p), out, false, lhs, rhs) };
-                    })
-                }
+    par_filled(slabs * o * rl, o * rl, |s, dst: &mut [T]| {
+        let cnt = nb.min(g.n - s * nb);
+        let xs = &x[s * nb * il..][..cnt * il];
+        let go = &gout[s * nb * o * p..][..cnt * o * p];
+        let mut multiply = |cols: &[T], rhs_strides: (usize, usize)| {
+            let rhs = (cols.as_ptr(), rhs_strides.0, rhs_strides.1);
+            let out = match pixel_major {
+                true => (dst.as_mut_ptr(), rl, 1),
+                false => (dst.as_mut_ptr(), 1, o),
             };
-            if pixel_major {
-                T::with_scratch(0, cnt * p * rl, |cols_t| {
-                    for j in 0..cnt {
-                        let img = &xs[j * il..][..il];
-                        im2col_t_into(g, img, &mut cols_t[j * p * rl..][..p * rl]);
-                    }
-                    multiply(cols_t, (rl, 1))
-                })
+            if cnt == 1 {
+                // SAFETY: go [o, p], colsᵀ [p, rl] and dst [o, rl] by their strides.
+                unsafe { gemm((o, rl, p), out, false, (go.as_ptr(), p, 1), rhs) };
             } else {
-                with_columns(g, xs, cnt, |cols| multiply(cols, (1, cnt * p)))
+                T::with_scratch(1, o * cnt * p, |slab| {
+                    gather(go, o, p, cnt, slab);
+                    let lhs = (slab.as_ptr(), cnt * p, 1);
+                    // SAFETY: slab [o, cnt·p], colsᵀ [cnt·p, rl], dst as above.
+                    unsafe { gemm((o, rl, cnt * p), out, false, lhs, rhs) };
+                })
             }
-        });
-    partials
+        };
+        if pixel_major {
+            T::with_scratch(0, cnt * p * rl, |cols_t| {
+                for j in 0..cnt {
+                    let img = &xs[j * il..][..il];
+                    im2col_t_into(g, img, &mut cols_t[j * p * rl..][..p * rl]);
+                }
+                multiply(cols_t, (rl, 1))
+            })
+        } else {
+            with_columns(g, xs, cnt, |cols| multiply(cols, (1, cnt * p)))
+        }
+    })
 }
 
 /// Σ_s partial_s of `partials` (whole [o, rl] weights, or [rl, o] unless `pixel_major`),
@@ -455,28 +447,23 @@ fn sum_partials<T: CpuFloat>(
     let slabs = partials.len() / (o * rl).max(1);
     // Σ_s partial_s elementwise, slabs in slab order whichever thread runs a block: blocks of
     // the partials' own layout, so every pass streams contiguous memory that stays in cache.
-    let mut sum = vec![T::zero(); o * rl];
-    sum.par_chunks_mut(SUM_BLOCK)
-        .enumerate()
-        .for_each(|(b, blk)| {
-            for s in 0..slabs {
-                let part = &partials[s * o * rl + b * SUM_BLOCK..][..blk.len()];
-                for (d, &v) in blk.iter_mut().zip(part) {
-                    *d += v;
-                }
+    let sum = par_filled(o * rl, SUM_BLOCK, |b, blk: &mut [T]| {
+        for s in 0..slabs {
+            let part = &partials[s * o * rl + b * SUM_BLOCK..][..blk.len()];
+            for (d, &v) in blk.iter_mut().zip(part) {
+                *d += v;
             }
-        });
+        }
+    });
     if pixel_major {
         return sum;
     }
     // The sum is dWᵀ ([rl, o]): transpose it into [o, rl].
-    let mut dw = vec![T::zero(); o * rl];
-    dw.par_chunks_mut(rl).enumerate().for_each(|(oc, row)| {
+    par_filled(o * rl, rl, |oc, row: &mut [T]| {
         for (r, d) in row.iter_mut().enumerate() {
             *d = sum[r * o + oc];
         }
-    });
-    dw
+    })
 }
 
 /// Forward convolution: `x` [n, c, h, w] with weight [o, c, k, k] → [n, o, oh, ow].
@@ -609,9 +596,15 @@ impl CustomOp2 for ConvGradWeight {
             (s1, l1, &f.input_dims()),
             (s2, l2, &f.output_dims()),
             Shape::from(f.weight_dims().to_vec()),
-            |x, go| match PanelOps::for_layer(g, o).weight_grad {
-                true => grad_weight_panels(g, o, x, go),
-                false => grad_weight(g, o, x, go),
+            |x, go| {
+                let ops = PanelOps::for_layer(g, o);
+                if ops.skip_weight_grad && conv_skip::weight_grad_applies(g, x, go) {
+                    grad_weight_skipping(g, o, x, go)
+                } else if ops.weight_grad {
+                    grad_weight_panels(g, o, x, go)
+                } else {
+                    grad_weight(g, o, x, go)
+                }
             },
             |x, go| grad_weight(g, o, x, go),
         )
@@ -950,13 +943,21 @@ mod tests {
         }
         let skips = |g: ConvGeometry, o| {
             let p = PanelOps::for_layer(&g, o);
-            (p.skip_forward, p.skip_input_grad)
+            (p.skip_forward, p.skip_input_grad, p.skip_weight_grad)
         };
-        assert_eq!(skips(g(512, 4, 3, 1), 512), (true, true));
-        assert_eq!(skips(g(256, 8, 3, 1), 256), (true, true));
-        assert_eq!(skips(g(128, 16, 3, 1), 128), (false, false));
-        assert_eq!(skips(g(256, 8, 3, 2), 512), (false, false), "stride 2");
-        assert_eq!(skips(g(256, 8, 1, 1), 512), (false, false), "no padding");
+        assert_eq!(skips(g(512, 4, 3, 1), 512), (true, true, true));
+        assert_eq!(skips(g(256, 8, 3, 1), 256), (true, true, true));
+        assert_eq!(skips(g(128, 16, 3, 1), 128), (false, false, false));
+        assert_eq!(
+            skips(g(256, 8, 3, 2), 512),
+            (false, false, false),
+            "stride 2"
+        );
+        assert_eq!(
+            skips(g(256, 8, 1, 1), 512),
+            (false, false, false),
+            "no padding"
+        );
         assert_eq!(ops(g(3, 32, 3, 1), 64), (false, false, false), "stem");
         assert_eq!(ops(g(8, 32, 3, 1), 8), (false, false, false), "8 channels");
         assert_eq!(ops(g(64, 32, 3, 1), 64), (true, false, false));
@@ -1065,6 +1066,12 @@ mod tests {
                 bits(grad_input(&g, o, &gout, &w)),
                 "input gradient {what}"
             );
+            assert!(conv_skip::weight_grad_applies(&g, &x, &gout));
+            assert_eq!(
+                bits(grad_weight_skipping(&g, o, &x, &gout)),
+                bits(grad_weight(&g, o, &x, &gout)),
+                "weight gradient {what}"
+            );
         }
         let g = square(2, 4, 4, 3, 1, 1);
         let mut w = values(5 * g.row_len(), 1.1);
@@ -1080,6 +1087,13 @@ mod tests {
             &w
         ));
         assert!(conv_skip::input_grad_applies(&g, 512) && !conv_skip::input_grad_applies(&g, 513));
+        let (x, mut gout) = (
+            values(g.n * g.image_len(), 0.3),
+            values(g.n * 5 * g.pixels(), 2.9),
+        );
+        assert!(conv_skip::weight_grad_applies(&g, &x, &gout));
+        gout[9] = f32::NAN;
+        assert!(!conv_skip::weight_grad_applies(&g, &x, &gout));
         assert!(
             !conv_skip::input_grad_applies(&square(2, 4, 4, 3, 2, 1), 8),
             "stride 2"

@@ -10,11 +10,16 @@
 //! * input gradient: a dead tap's column-gradient value is computed there and then dropped by
 //!   col2im, so here it is never computed; each input pixel gets its live taps' values added
 //!   to zero in ascending tap order, which is col2im's order. Only where the output channels
-//!   make one k-chunk: with several, col2im adds the chunks' sum, not the chunks one by one.
+//!   make one k-chunk: with several, col2im adds the chunks' sum, not the chunks one by one;
+//! * weight gradient: per slab and tap, the chains over the slab's pixels less the pixels
+//!   where the tap reads padding, terms `gout · (+0)` (an upstream gradient with an Inf or
+//!   NaN is left to the column path). The partials come tap-major ([taps, o, c] per slab)
+//!   so that each tile stores whole vectors; the caller sums them in slab order as the
+//!   column path does and [`tap_major_to_weight`] reorders the sum once.
 
 use rayon::prelude::*;
 
-use super::cpu_float::{CpuFloat, k_chunks};
+use super::cpu_float::{CpuFloat, k_chunks, par_filled};
 use super::im2col::ConvGeometry;
 use super::panel_gemm::{self, Output, PANEL_PIXELS, PackedRows, Terms, gather_panel, product};
 use super::tap_classes::{ClassPanels, TapClasses};
@@ -39,6 +44,96 @@ pub fn input_grad_applies(g: &ConvGeometry, o: usize) -> bool {
         && panel_gemm::available::<f32>()
         && k_chunks(o).count() == 1
         && g.n * o * g.pixels() < i32::MAX as usize
+}
+
+/// Whether the weight gradient may run here: stride 1, panel path available, a finite
+/// upstream gradient, and every input offset inside an i32.
+pub fn weight_grad_applies(g: &ConvGeometry, x: &[f32], gout: &[f32]) -> bool {
+    g.stride == 1
+        && panel_gemm::available::<f32>()
+        && x.len() < i32::MAX as usize
+        && gout
+            .par_chunks(1 << 14)
+            .all(|c| c.iter().all(|v| v.is_finite()))
+}
+
+/// The slabs' partial weight gradients (slabs of `per_slab` images, as the column path cuts
+/// them), tap-major: [slabs, taps, o, c]. Call only where [`weight_grad_applies`] holds.
+pub fn weight_partials(
+    g: &ConvGeometry,
+    o: usize,
+    (x, gout): (&[f32], &[f32]),
+    per_slab: usize,
+) -> Vec<f32> {
+    assert!(g.stride == 1 && panel_gemm::available::<f32>() && per_slab > 0);
+    let (k, c, hw, il) = (g.k, g.c, g.h * g.w, g.image_len());
+    let (p, ow) = (g.pixels(), g.ow());
+    let classes = TapClasses::of_outputs((g.h, g.w, k), g.padding);
+    // Per tap, the pixels of one image where it reads inside the image, ascending.
+    let mut live_px: Vec<Vec<usize>> = vec![Vec::new(); k * k];
+    for class in &classes.classes {
+        for &t in &class.taps {
+            live_px[t].extend(&class.pixels);
+        }
+    }
+    live_px.iter_mut().for_each(|v| v.sort_unstable());
+    let lane_panels: Vec<Vec<i32>> = (0..c)
+        .step_by(PANEL_PIXELS)
+        .map(|c0| {
+            (c0..(c0 + PANEL_PIXELS).min(c))
+                .map(|ch| (ch * hw) as i32)
+                .collect()
+        })
+        .collect();
+    let slabs = g.n.div_ceil(per_slab);
+    par_filled(
+        slabs * o * g.row_len(),
+        o * g.row_len(),
+        |s, dst: &mut [f32]| {
+            let cnt = per_slab.min(g.n - s * per_slab);
+            let xs = &x[s * per_slab * il..][..cnt * il];
+            let go = &gout[s * per_slab * o * p..][..cnt * o * p];
+            let rows = PackedRows::from_fn(o, cnt * p, |ch, q| go[(q / p * o + ch) * p + q % p]);
+            for (t, px) in live_px.iter().enumerate() {
+                let (ky, kx) = (t / k, t % k);
+                let terms: Vec<u32> = (0..cnt)
+                    .flat_map(|j| px.iter().map(move |&q| (j * p + q) as u32))
+                    .collect();
+                // Pixel (oy, ox) of image j reads (oy + ky − padding, ox + kx − padding).
+                let offsets: Vec<i32> = terms
+                    .iter()
+                    .map(|&q| {
+                        let (j, oy, ox) = (q as usize / p, q as usize % p / ow, q as usize % ow);
+                        (j * il + (oy + ky - g.padding) * g.w + ox + kx - g.padding) as i32
+                    })
+                    .collect();
+                let held = terms.len() * PANEL_PIXELS;
+                f32::with_scratch(0, lane_panels.len() * held, |panels| {
+                    for (cp, lanes) in lane_panels.iter().enumerate() {
+                        gather_panel(xs, lanes, &offsets, &mut panels[cp * held..][..held]);
+                    }
+                    let out = Output {
+                        ptr: dst[t * o * c..].as_mut_ptr(),
+                        pixels: c,
+                        image_stride: 0,
+                        row_stride: c,
+                    };
+                    // SAFETY: available (asserted); (row < o, channel < c) is
+                    // dst[t·o·c + row·c + channel], inside this slab's dst.
+                    unsafe { product(&rows, (&panels[..], c, Terms::Only(&terms)), out, false) };
+                })
+            }
+        },
+    )
+}
+
+/// A weight gradient summed tap-major ([taps, o, c]) as [o, c, taps].
+pub fn tap_major_to_weight(sum: &[f32], (o, c, taps): (usize, usize, usize)) -> Vec<f32> {
+    par_filled(o * c * taps, c * taps, |oo, row: &mut [f32]| {
+        for (i, d) in row.iter_mut().enumerate() {
+            *d = sum[((i % taps) * o + oo) * c + i / taps];
+        }
+    })
 }
 
 /// The forward: `x` [n, c, h, w] and weight [o, c, k, k] give [n, o, oh, ow], bit for bit as
@@ -149,7 +244,12 @@ fn by_units(
     unit: impl Fn((usize, usize), &mut [f32]) + Sync,
 ) -> Vec<f32> {
     let per_panel = rows * PANEL_PIXELS;
-    let mut buf = vec![0f32; layout.panels.len() * per_panel];
+    // Zeroed in parallel: the input gradient adds into it.
+    let mut buf = par_filled(
+        layout.panels.len() * per_panel,
+        per_panel,
+        |_, _: &mut [f32]| {},
+    );
     let mut parts = Vec::with_capacity(layout.units.len());
     let mut rest = &mut buf[..];
     for &(first, end) in &layout.units {
@@ -181,20 +281,16 @@ fn unscramble(
     (n, rows, pixels): (usize, usize, usize),
 ) -> Vec<f32> {
     let slots = layout.slots();
-    let mut out = vec![0f32; n * rows * pixels];
     let at: Vec<usize> = slots
         .iter()
         .map(|&slot| slot / PANEL_PIXELS * rows * PANEL_PIXELS + slot % PANEL_PIXELS)
         .collect();
-    out.par_chunks_mut(rows * pixels)
-        .enumerate()
-        .for_each(|(img, dst)| {
-            let at = &at[img * pixels..][..pixels];
-            for (r, row) in dst.chunks_mut(pixels).enumerate() {
-                for (d, &a) in row.iter_mut().zip(at) {
-                    *d = buf[a + r * PANEL_PIXELS];
-                }
+    par_filled(n * rows * pixels, rows * pixels, |img, dst: &mut [f32]| {
+        let at = &at[img * pixels..][..pixels];
+        for (r, row) in dst.chunks_mut(pixels).enumerate() {
+            for (d, &a) in row.iter_mut().zip(at) {
+                *d = buf[a + r * PANEL_PIXELS];
             }
-        });
-    out
+        }
+    })
 }

@@ -204,6 +204,32 @@ pub fn detected_kernel_level() -> KernelLevel {
     })
 }
 
+/// `len` values built in parallel chunks of `chunk` (the last shorter): the thread that runs
+/// `fill(chunk index, chunk)` first zeroes that chunk, while it is about to be in its cache.
+/// `vec![0; len]` instead zeroes everything on the calling thread while the others wait.
+pub fn par_filled<T: Copy + Default + Send + Sync>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [T]) + Sync + Send,
+) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, part)| {
+            for x in part.iter_mut() {
+                x.write(T::default());
+            }
+            // SAFETY: every element of `part` was initialized just above, and MaybeUninit<T>
+            // has T's layout.
+            let part = unsafe { &mut *(part as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
+            fill(i, part);
+        });
+    // SAFETY: the chunks cover 0..len and each was initialized above.
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// The level the kernels run at: the CPU's widest, capped by `MIXBENCH_CPU_KERNELS=baseline|avx2`
 /// (read once), so tests can run every copy a CPU has; results must not change with it.
 pub fn kernel_level() -> KernelLevel {

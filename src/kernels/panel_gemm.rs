@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::cpu_float::{CpuFloat, k_chunks};
+use super::cpu_float::{CpuFloat, k_chunks, par_filled};
 use super::im2col::ConvGeometry;
 
 /// Pixels per panel: four AVX-512 vectors side by side.
@@ -100,15 +100,16 @@ impl PackedRows {
     /// rows at term kk)`. Term-major, so a transposed source is read a cache line at a time.
     fn pack(rows: usize, k: usize, fill: impl Fn(usize, usize, &mut [f32]) + Sync) -> Self {
         let panels = rows.div_ceil(PANEL_ROWS);
-        let mut data = vec![0f32; panels * k * PANEL_ROWS];
-        data.par_chunks_mut((k * PANEL_ROWS).max(1))
-            .enumerate()
-            .for_each(|(p, panel)| {
+        let data = par_filled(
+            panels * k * PANEL_ROWS,
+            k * PANEL_ROWS,
+            |p, panel: &mut [f32]| {
                 let (first, live) = (p * PANEL_ROWS, PANEL_ROWS.min(rows - p * PANEL_ROWS));
                 for (kk, dst) in panel.chunks_mut(PANEL_ROWS).enumerate() {
                     fill(first, kk, &mut dst[..live]);
                 }
-            });
+            },
+        );
         PackedRows { data, rows, k }
     }
 }
