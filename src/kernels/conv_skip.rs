@@ -19,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use super::cpu_float::{CpuFloat, k_chunks, par_filled};
+use super::cpu_float::{CpuFloat, k_chunks, par_filled, par_pushed};
 use super::im2col::ConvGeometry;
 use super::panel_gemm::{self, Output, PANEL_PIXELS, PackedRows, Terms, gather_panel, product};
 use super::tap_classes::{ClassPanels, TapClasses};
@@ -202,7 +202,9 @@ pub fn grad_input(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f3
     let classes = TapClasses::of_inputs((g.h, g.w, k), g.padding);
     let layout = classes.panels(g.n, PANEL_PIXELS, UNIT_PANELS);
     // Wᵀ one tap at a time: rows c, terms o.
-    let per_tap = PackedRows::per_tap(w, (o, g.c, k * k));
+    let per_tap: Vec<PackedRows> = (0..k * k)
+        .map(|t| PackedRows::new(&w[t..], (g.c, o), (k * k, g.row_len())))
+        .collect();
     let offsets: Vec<i32> = (0..o).map(|oo| (oo * p) as i32).collect();
     let held = o * PANEL_PIXELS;
     let buf = by_units(&layout, g.c, |(first, end), dst| {
@@ -285,12 +287,11 @@ fn unscramble(
         .iter()
         .map(|&slot| slot / PANEL_PIXELS * rows * PANEL_PIXELS + slot % PANEL_PIXELS)
         .collect();
-    par_filled(n * rows * pixels, rows * pixels, |img, dst: &mut [f32]| {
+    par_pushed(n * rows * pixels, rows * pixels, |img, sink| {
         let at = &at[img * pixels..][..pixels];
-        for (r, row) in dst.chunks_mut(pixels).enumerate() {
-            for (d, &a) in row.iter_mut().zip(at) {
-                *d = buf[a + r * PANEL_PIXELS];
-            }
+        for r in 0..rows {
+            at.iter()
+                .for_each(|&a| sink.push(buf[a + r * PANEL_PIXELS]));
         }
     })
 }

@@ -230,6 +230,45 @@ pub fn par_filled<T: Copy + Default + Send + Sync>(
     v
 }
 
+/// `len` values built in parallel chunks of `chunk` (the last shorter), each written in order
+/// by `fill(chunk index, sink)` and never zeroed first. Panics unless `fill` pushes exactly
+/// its chunk's length.
+pub fn par_pushed<T: Send + Sync>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut Sink<'_, T>) + Sync + Send,
+) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, part)| {
+            let want = part.len();
+            let mut sink = Sink { buf: part, at: 0 };
+            fill(i, &mut sink);
+            assert_eq!(sink.at, want, "chunk {i} filled in part");
+        });
+    // SAFETY: the chunks cover 0..len, and each chunk's sink wrote all of its elements
+    // (asserted above; a panic there leaves the vector empty).
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// Where [`par_pushed`]'s `fill` writes its chunk, front to back.
+pub struct Sink<'a, T> {
+    buf: &'a mut [std::mem::MaybeUninit<T>],
+    at: usize,
+}
+
+impl<T> Sink<'_, T> {
+    /// Writes the chunk's next element (panics past its end).
+    #[inline(always)]
+    pub fn push(&mut self, v: T) {
+        self.buf[self.at].write(v);
+        self.at += 1;
+    }
+}
+
 /// The level the kernels run at: the CPU's widest, capped by `MIXBENCH_CPU_KERNELS=baseline|avx2`
 /// (read once), so tests can run every copy a CPU has; results must not change with it.
 pub fn kernel_level() -> KernelLevel {
@@ -726,5 +765,25 @@ mod tests {
             k_chunks(1025).collect::<Vec<_>>(),
             vec![(0, 342), (342, 684), (684, 1025)]
         );
+    }
+
+    /// Both builders give every chunk to its filler once, with its index: `par_filled`
+    /// zeroed first, `par_pushed` in push order; a filler that pushes too few is caught.
+    #[test]
+    fn parallel_builders_fill_every_chunk_once() {
+        let filled = par_filled(10, 4, |i, c: &mut [u32]| {
+            assert!(c.iter().all(|&v| v == 0));
+            c.iter_mut()
+                .enumerate()
+                .for_each(|(j, v)| *v += (10 * i + j) as u32);
+        });
+        assert_eq!(filled, vec![0, 1, 2, 3, 10, 11, 12, 13, 20, 21]);
+        let pushed = par_pushed(10, 4, |i, sink| {
+            let n = if i == 2 { 2 } else { 4 };
+            (0..n).for_each(|j| sink.push((10 * i + j) as u32));
+        });
+        assert_eq!(pushed, filled);
+        let short = std::panic::catch_unwind(|| par_pushed(10, 4, |_, sink| sink.push(1u32)));
+        assert!(short.is_err());
     }
 }

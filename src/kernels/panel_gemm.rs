@@ -9,9 +9,7 @@
 //! chunk's terms in order, added to the output with one rounding (`out = acc` for the first
 //! chunk), so both paths give the same bits and the CPU picks only the speed.
 
-use rayon::prelude::*;
-
-use super::cpu_float::{CpuFloat, k_chunks, par_filled};
+use super::cpu_float::{CpuFloat, k_chunks, par_pushed};
 use super::im2col::ConvGeometry;
 
 /// Pixels per panel: four AVX-512 vectors side by side.
@@ -64,52 +62,19 @@ impl PackedRows {
         })
     }
 
-    /// A convolution weight [rows' k, rows, taps] as one packed matrix per tap: tap `t`'s
-    /// element (r, kk) is `w[(kk·rows + r)·taps + t]` (Wᵀ at that tap). One pass over `w`:
-    /// each panel's rows are read a contiguous `6·taps` run per term.
-    pub fn per_tap(w: &[f32], (k, rows, taps): (usize, usize, usize)) -> Vec<Self> {
-        assert!(w.len() >= k * rows * taps);
-        let len = rows.div_ceil(PANEL_ROWS) * k * PANEL_ROWS;
-        let mut data: Vec<Vec<f32>> = (0..taps).map(|_| vec![0f32; len]).collect();
-        let mut panels: Vec<Vec<&mut [f32]>> = Vec::new();
-        for tap in data.iter_mut() {
-            for (p, chunk) in tap.chunks_mut((k * PANEL_ROWS).max(1)).enumerate() {
-                if panels.len() <= p {
-                    panels.push(Vec::with_capacity(taps));
-                }
-                panels[p].push(chunk);
-            }
-        }
-        panels.into_par_iter().enumerate().for_each(|(p, mut dst)| {
-            let (first, live) = (p * PANEL_ROWS, PANEL_ROWS.min(rows - p * PANEL_ROWS));
-            for kk in 0..k {
-                let run = &w[(kk * rows + first) * taps..][..live * taps];
-                for (t, d) in dst.iter_mut().enumerate() {
-                    for r in 0..live {
-                        d[kk * PANEL_ROWS + r] = run[r * taps + t];
-                    }
-                }
-            }
-        });
-        data.into_iter()
-            .map(|data| PackedRows { data, rows, k })
-            .collect()
-    }
-
     /// Panels in parallel, each filled term by term: `fill(first row, kk, the panel's live
     /// rows at term kk)`. Term-major, so a transposed source is read a cache line at a time.
     fn pack(rows: usize, k: usize, fill: impl Fn(usize, usize, &mut [f32]) + Sync) -> Self {
         let panels = rows.div_ceil(PANEL_ROWS);
-        let data = par_filled(
-            panels * k * PANEL_ROWS,
-            k * PANEL_ROWS,
-            |p, panel: &mut [f32]| {
-                let (first, live) = (p * PANEL_ROWS, PANEL_ROWS.min(rows - p * PANEL_ROWS));
-                for (kk, dst) in panel.chunks_mut(PANEL_ROWS).enumerate() {
-                    fill(first, kk, &mut dst[..live]);
-                }
-            },
-        );
+        // Pushed, not zeroed and then overwritten: packing runs once per product call.
+        let data = par_pushed(panels * k * PANEL_ROWS, k * PANEL_ROWS, |p, sink| {
+            let (first, live) = (p * PANEL_ROWS, PANEL_ROWS.min(rows - p * PANEL_ROWS));
+            for kk in 0..k {
+                let mut term = [0f32; PANEL_ROWS];
+                fill(first, kk, &mut term[..live]);
+                term.into_iter().for_each(|v| sink.push(v));
+            }
+        });
         PackedRows { data, rows, k }
     }
 }
