@@ -422,10 +422,19 @@ pub unsafe fn product(
                         match terms {
                             Terms::All => {
                                 let b = &packed[k0 * PANEL_ROWS..k1 * PANEL_ROWS];
-                                tile(a, b, Dense, out, at, live, first)
+                                tile::<_, false>(Pixels::packed(a), b, Dense, out, at, live, first)
                             }
                             Terms::Only(t) => {
-                                tile(a, packed, Listed(&t[h0..h1]), out, at, live, first)
+                                let terms = Listed(&t[h0..h1]);
+                                tile::<_, false>(
+                                    Pixels::packed(a),
+                                    packed,
+                                    terms,
+                                    out,
+                                    at,
+                                    live,
+                                    first,
+                                )
                             }
                         }
                     };
@@ -438,7 +447,10 @@ pub unsafe fn product(
 /// Where a tile finds term `kk`'s row values: at `6·at(kk)` in its row panel.
 trait TermIndex: Copy {
     /// The row-panel term that the panels' term `kk` pairs with.
-    fn at(self, kk: usize) -> usize;
+    ///
+    /// # Safety
+    /// `kk` is below the number of terms the tile's panels hold.
+    unsafe fn at(self, kk: usize) -> usize;
 }
 
 /// Consecutive terms: the panels' term `kk` is the row panel's `kk`.
@@ -447,7 +459,7 @@ struct Dense;
 
 impl TermIndex for Dense {
     #[inline(always)]
-    fn at(self, kk: usize) -> usize {
+    unsafe fn at(self, kk: usize) -> usize {
         kk
     }
 }
@@ -458,8 +470,88 @@ struct Listed<'a>(&'a [u32]);
 
 impl TermIndex for Listed<'_> {
     #[inline(always)]
-    fn at(self, kk: usize) -> usize {
-        self.0[kk] as usize
+    unsafe fn at(self, kk: usize) -> usize {
+        // Unchecked: a checked index in the tile's loop made the compiler keep ten of its
+        // accumulators on the stack, stored every term.
+        debug_assert!(kk < self.0.len());
+        // SAFETY: the list has one entry per term the panels hold, and kk is below that.
+        unsafe { *self.0.get_unchecked(kk) as usize }
+    }
+}
+
+/// Whether [`forward_rows`] can run layer `g`: stride 1, a kernel centred by its padding
+/// (k = 2·padding + 1), rows of 16, 32 or 64 pixels, and image offsets inside an i32.
+pub fn rows_apply(g: &ConvGeometry) -> bool {
+    available::<f32>()
+        && g.stride == 1
+        && g.k == 2 * g.padding + 1
+        && matches!(g.w, 16 | 32 | 64)
+        && (g.h * g.w).is_multiple_of(PANEL_PIXELS)
+        && g.k * g.k <= 256
+        && g.image_len() < i32::MAX as usize / 2
+}
+
+/// The forward product of one image `x` read straight from its rows, without a column
+/// matrix: each 64-pixel panel is whole rows, so term (c, ky, kx) of its four vectors is four
+/// runs of the image shifted by (ky − padding, kx − padding), loaded with the lanes outside
+/// the image masked to +0. Those are [`im2col_panels`]' values in its order, summed by the
+/// same tile in the same chunks, so the bits are [`product`]'s.
+///
+/// # Safety
+/// [`rows_apply`] holds, and every (row < rows.rows, q < pixels) of `out` lies in one
+/// allocation that nothing else touches meanwhile.
+pub unsafe fn forward_rows(g: &ConvGeometry, rows: &PackedRows, x: &[f32], out: Output) {
+    assert!(rows_apply(g) && x.len() >= g.image_len() && rows.k == g.row_len());
+    let (k, w, h, pad, rl) = (
+        g.k,
+        g.w as isize,
+        g.h as isize,
+        g.padding as isize,
+        g.row_len(),
+    );
+    let (taps, p) = (k * k, g.pixels());
+    let offsets: Vec<i32> = (0..rl)
+        .map(|kk| {
+            let (c, ky, kx) = (kk / taps, (kk / k % k) as isize, (kk % k) as isize);
+            (c as isize * h * w + (ky - pad) * w + kx - pad) as i32
+        })
+        .collect();
+    let tap_of: Vec<u8> = (0..rl).map(|kk| (kk % taps) as u8).collect();
+    let count = p / PANEL_PIXELS;
+    // Per panel and tap, the lanes of each vector whose source pixel is inside the image.
+    let masks: Vec<[u16; 4]> = (0..count * taps)
+        .map(|i| {
+            let (pp, ky, kx) = (i / taps, (i % taps / k) as isize, (i % k) as isize);
+            std::array::from_fn(|v| {
+                let q = (pp * PANEL_PIXELS + 16 * v) as isize;
+                let (y, x0) = (q / w + ky - pad, q % w + kx - pad);
+                (0..16)
+                    .filter(|l| (0..h).contains(&y) && (0..w).contains(&(x0 + l)))
+                    .fold(0u16, |m, l| m | 1 << l)
+            })
+        })
+        .collect();
+    for (ci, (k0, k1)) in k_chunks(rl).enumerate() {
+        for block in (0..count).step_by(BLOCK_PANELS) {
+            for (rp, packed) in rows.data.chunks(rl * PANEL_ROWS).enumerate() {
+                let b = &packed[k0 * PANEL_ROWS..k1 * PANEL_ROWS];
+                let live = PANEL_ROWS.min(rows.rows - rp * PANEL_ROWS);
+                for pp in block..(block + BLOCK_PANELS).min(count) {
+                    let a = Pixels {
+                        ptr: x.as_ptr().wrapping_add(pp * PANEL_PIXELS),
+                        count: k1 - k0,
+                        offsets: &offsets[k0..k1],
+                        taps: &tap_of[k0..k1],
+                        masks: &masks[pp * taps..][..taps],
+                    };
+                    let at = (rp * PANEL_ROWS, pp * PANEL_PIXELS, p);
+                    // SAFETY: the caller's contract for out; an unmasked lane of term
+                    // (c, ky, kx) is pixel (y + ky − padding, x + kx − padding) of channel c,
+                    // inside the image by its mask.
+                    unsafe { tile::<_, true>(a, b, Dense, out, at, live, ci == 0) };
+                }
+            }
+        }
     }
 }
 
@@ -493,8 +585,8 @@ pub fn product_strips(
                 // SAFETY: AVX-512 checked; rows 0..live and pixels below `pixels` of the
                 // strip are inside it (asserted), and nothing else holds it meanwhile.
                 unsafe {
-                    tile(
-                        a,
+                    tile::<_, false>(
+                        Pixels::packed(a),
                         b,
                         Dense,
                         out,
@@ -509,16 +601,46 @@ pub fn product_strips(
     }
 }
 
-/// One 6 × 64 tile: `Σ_kk b[6·terms.at(kk) + r] · a[kk·64 + i]` as one FMA chain from zero in
-/// kk order per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`)
-/// of `out`, or added there unless `first`.
+/// Where a tile reads its pixel side's 64 values per term.
+#[derive(Clone, Copy)]
+struct Pixels<'a> {
+    /// Packed: the chunk's first value, term `kk` at `64·kk`. Direct: the image's value that
+    /// the tile's first pixel reads at offset 0.
+    ptr: *const f32,
+    /// Terms in the chunk.
+    count: usize,
+    /// Direct: per term, its offset from `ptr` ...
+    offsets: &'a [i32],
+    /// ... its tap ...
+    taps: &'a [u8],
+    /// ... and per tap, the lanes of the four vectors that lie inside the image.
+    masks: &'a [[u16; 4]],
+}
+
+impl<'a> Pixels<'a> {
+    /// Packed panels: `a` holds the chunk's terms, 64 values each.
+    fn packed(a: &'a [f32]) -> Self {
+        Pixels {
+            ptr: a.as_ptr(),
+            count: a.len() / PANEL_PIXELS,
+            offsets: &[],
+            taps: &[],
+            masks: &[],
+        }
+    }
+}
+
+/// One 6 × 64 tile: `Σ_kk b[6·terms.at(kk) + r] · a(kk)[i]` as one FMA chain from zero in kk
+/// order per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`)
+/// of `out`, or added there unless `first`. `a(kk)` is the packed panel's term `kk`, or when
+/// `DIRECT` the four masked runs at `a.ptr + a.offsets[kk] + 16·v` (zero outside the masks).
 ///
 /// # Safety
-/// As [`product`].
+/// As [`product`]; when `DIRECT`, every unmasked lane is inside the image.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile<I: TermIndex>(
-    a: &[f32],
+unsafe fn tile<I: TermIndex, const DIRECT: bool>(
+    a: Pixels,
     b: &[f32],
     terms: I,
     out: Output,
@@ -527,21 +649,35 @@ unsafe fn tile<I: TermIndex>(
     first: bool,
 ) {
     use std::arch::x86_64::*;
-    let kc = a.len() / PANEL_PIXELS;
-    debug_assert!((0..kc).all(|kk| terms.at(kk) < b.len() / PANEL_ROWS));
+    let kc = a.count;
+    // SAFETY: kk < kc, the terms the panels hold.
+    debug_assert!((0..kc).all(|kk| unsafe { terms.at(kk) } < b.len() / PANEL_ROWS));
+    debug_assert!(!DIRECT || (a.offsets.len() >= kc && a.taps.len() >= kc));
     let mut acc = [[_mm512_setzero_ps(); 4]; PANEL_ROWS];
-    let (ap, bp) = (a.as_ptr(), b.as_ptr());
+    let (ap, bp) = (a.ptr, b.as_ptr());
     for kk in 0..kc {
-        // SAFETY: kk < kc, so the 64 values at ap + 64·kk are inside a, and the 6 at
-        // bp + 6·terms.at(kk) inside b (the callers' contract, checked in debug builds).
+        // SAFETY: kk < kc, so the 64 values at ap + 64·kk are inside the packed panel (or,
+        // direct, the unmasked lanes inside the image), and the 6 at bp + 6·terms.at(kk)
+        // inside b (the callers' contract, checked in debug builds).
         unsafe {
-            let av = ap.add(kk * PANEL_PIXELS);
-            let v = [
-                _mm512_loadu_ps(av),
-                _mm512_loadu_ps(av.add(16)),
-                _mm512_loadu_ps(av.add(32)),
-                _mm512_loadu_ps(av.add(48)),
-            ];
+            let v = if DIRECT {
+                let at = ap.wrapping_offset(*a.offsets.get_unchecked(kk) as isize);
+                let m = a.masks.get_unchecked(*a.taps.get_unchecked(kk) as usize);
+                [
+                    _mm512_maskz_loadu_ps(m[0], at),
+                    _mm512_maskz_loadu_ps(m[1], at.wrapping_add(16)),
+                    _mm512_maskz_loadu_ps(m[2], at.wrapping_add(32)),
+                    _mm512_maskz_loadu_ps(m[3], at.wrapping_add(48)),
+                ]
+            } else {
+                let av = ap.add(kk * PANEL_PIXELS);
+                [
+                    _mm512_loadu_ps(av),
+                    _mm512_loadu_ps(av.add(16)),
+                    _mm512_loadu_ps(av.add(32)),
+                    _mm512_loadu_ps(av.add(48)),
+                ]
+            };
             let bv = bp.add(terms.at(kk) * PANEL_ROWS);
             for (r, acc_r) in acc.iter_mut().enumerate() {
                 let w = _mm512_set1_ps(*bv.add(r));
@@ -615,8 +751,8 @@ unsafe fn im2col_t_panels_avx512(_: &ConvGeometry, _: &[f32], _: &mut [f32], _: 
     unreachable!("no AVX-512 off x86-64")
 }
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn tile<I: TermIndex>(
-    _: &[f32],
+unsafe fn tile<I: TermIndex, const DIRECT: bool>(
+    _: Pixels,
     _: &[f32],
     _: I,
     _: Output,
