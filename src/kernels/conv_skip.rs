@@ -30,11 +30,13 @@ const UNIT_PANELS: usize = 4;
 /// Whether the forward may run here: stride 1, panel path available, a finite weight, and
 /// every input offset inside an i32.
 pub fn forward_applies(g: &ConvGeometry, x: &[f32], w: &[f32]) -> bool {
-    g.stride == 1
-        && panel_gemm::available::<f32>()
-        && x.len() < i32::MAX as usize
-        && w.par_chunks(1 << 14)
-            .all(|c| c.iter().all(|v| v.is_finite()))
+    g.stride == 1 && panel_gemm::available::<f32>() && x.len() < i32::MAX as usize && all_finite(w)
+}
+
+/// Whether no value of `v` is Inf or NaN (the factor that would meet a skipped padding zero).
+fn all_finite(v: &[f32]) -> bool {
+    v.par_chunks(1 << 14)
+        .all(|c| c.iter().all(|x| x.is_finite()))
 }
 
 /// Whether the input gradient may run here: stride 1, panel path available, `o` channels in
@@ -52,9 +54,7 @@ pub fn weight_grad_applies(g: &ConvGeometry, x: &[f32], gout: &[f32]) -> bool {
     g.stride == 1
         && panel_gemm::available::<f32>()
         && x.len() < i32::MAX as usize
-        && gout
-            .par_chunks(1 << 14)
-            .all(|c| c.iter().all(|v| v.is_finite()))
+        && all_finite(gout)
 }
 
 /// The slabs' partial weight gradients (slabs of `per_slab` images, as the column path cuts
