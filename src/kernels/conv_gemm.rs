@@ -221,7 +221,7 @@ fn weight_partials_panels(g: &ConvGeometry, o: usize, x: &[f32], gout: &[f32]) -
         let cnt = nb.min(g.n - s * nb);
         let xs = &x[s * nb * il..][..cnt * il];
         let go = &gout[s * nb * o * p..][..cnt * o * p];
-        let rows = PackedRows::from_fn(o, cnt * p, |ch, q| go[(q / p * o + ch) * p + q % p]);
+        let rows = PackedRows::channels(go, (o, p, cnt));
         f32::with_scratch(0, panels_len(rl, cnt * p), |panels| {
             for j in 0..cnt {
                 im2col_t_panels(g, &xs[j * il..][..il], panels, j * p, cnt * p);

@@ -93,7 +93,7 @@ pub fn weight_partials(
             let cnt = per_slab.min(g.n - s * per_slab);
             let xs = &x[s * per_slab * il..][..cnt * il];
             let go = &gout[s * per_slab * o * p..][..cnt * o * p];
-            let rows = PackedRows::from_fn(o, cnt * p, |ch, q| go[(q / p * o + ch) * p + q % p]);
+            let rows = PackedRows::channels(go, (o, p, cnt));
             for (t, px) in live_px.iter().enumerate() {
                 let (ky, kx) = (t / k, t % k);
                 let terms: Vec<u32> = (0..cnt)

@@ -212,22 +212,17 @@ pub fn par_filled<T: Copy + Default + Send + Sync>(
     chunk: usize,
     fill: impl Fn(usize, &mut [T]) + Sync + Send,
 ) -> Vec<T> {
-    let mut v: Vec<T> = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len]
-        .par_chunks_mut(chunk.max(1))
-        .enumerate()
-        .for_each(|(i, part)| {
-            for x in part.iter_mut() {
-                x.write(T::default());
-            }
-            // SAFETY: every element of `part` was initialized just above, and MaybeUninit<T>
-            // has T's layout.
-            let part = unsafe { &mut *(part as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
-            fill(i, part);
-        });
-    // SAFETY: the chunks cover 0..len and each was initialized above.
-    unsafe { v.set_len(len) };
-    v
+    let init = |i, part: &mut [std::mem::MaybeUninit<T>]| {
+        for x in part.iter_mut() {
+            x.write(T::default());
+        }
+        // SAFETY: every element of `part` was initialized just above, and MaybeUninit<T> has
+        // T's layout.
+        let part = unsafe { &mut *(part as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
+        fill(i, part);
+    };
+    // SAFETY: `init` writes each chunk in full with T::default() before `fill` sees it.
+    unsafe { par_init(len, chunk, init) }
 }
 
 /// `len` values built in parallel chunks of `chunk` (the last shorter), each written in order
@@ -238,18 +233,35 @@ pub fn par_pushed<T: Send + Sync>(
     chunk: usize,
     fill: impl Fn(usize, &mut Sink<'_, T>) + Sync + Send,
 ) -> Vec<T> {
-    let mut v: Vec<T> = Vec::with_capacity(len);
-    v.spare_capacity_mut()[..len]
-        .par_chunks_mut(chunk.max(1))
-        .enumerate()
-        .for_each(|(i, part)| {
+    // SAFETY: each chunk's sink wrote all of its elements, or the assert panics (and
+    // par_init never exposes the vector).
+    unsafe {
+        par_init(len, chunk, |i, part| {
             let want = part.len();
             let mut sink = Sink { buf: part, at: 0 };
             fill(i, &mut sink);
             assert_eq!(sink.at, want, "chunk {i} filled in part");
-        });
-    // SAFETY: the chunks cover 0..len, and each chunk's sink wrote all of its elements
-    // (asserted above; a panic there leaves the vector empty).
+        })
+    }
+}
+
+/// The vector of `len` values whose chunks of `chunk` (the last shorter) `init(chunk index,
+/// chunk)` writes in parallel; nothing is written before.
+///
+/// # Safety
+/// `init` initializes every element of every chunk it returns from (a panic in it leaves the
+/// vector unexposed and empty).
+unsafe fn par_init<T: Send>(
+    len: usize,
+    chunk: usize,
+    init: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, part)| init(i, part));
+    // SAFETY: the chunks cover 0..len, and the caller's init wrote each of them.
     unsafe { v.set_len(len) };
     v
 }

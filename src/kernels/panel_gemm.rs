@@ -53,11 +53,14 @@ impl PackedRows {
         })
     }
 
-    /// Packs the `rows × k` matrix whose element (r, kk) is `at(r, kk)`.
-    pub fn from_fn(rows: usize, k: usize, at: impl Fn(usize, usize) -> f32 + Sync) -> Self {
-        Self::pack(rows, k, |first, kk, dst| {
+    /// Packs `cnt` NCHW images of `ch` channels × `p` pixels (`src`, image after image) as the
+    /// `ch × cnt·p` matrix of channels over the images' pixels: (c, j·p + px) is channel c of
+    /// image j at pixel px.
+    pub fn channels(src: &[f32], (ch, p, cnt): (usize, usize, usize)) -> Self {
+        assert!(src.len() >= ch * p * cnt);
+        Self::pack(ch, cnt * p, |first, q, dst| {
             for (r, d) in dst.iter_mut().enumerate() {
-                *d = at(first + r, kk);
+                *d = src[(q / p * ch + first + r) * p + q % p];
             }
         })
     }
