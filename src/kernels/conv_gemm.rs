@@ -335,7 +335,11 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 ///   15.1–15.4 ms, 128→256 14.9–15.4 against 13.1–13.5 ms, the 1×1 shortcut 3.0–3.4
 ///   against 2.0–2.3 ms;
 /// - input gradient over 64 output channels (64 terms per tile): 30.5–32.2 against
-///   27.3–28.0 ms; at 128 and 256 about even, at 512 (8×8 stride 2 and 4×4) ahead;
+///   27.3–28.0 ms; at 128 and 256 about even, at 512 (8×8 stride 2 and 4×4) ahead. Once
+///   the tile stopped dividing per store, alternating in two rounds: 64 channels (32×32)
+///   28.4 / 27.8 against 26.8 / 26.8 ms; 128 channels ahead: 64→128 stride 2 14.4 / 14.7
+///   against 15.4 / 15.4 ms, its 1×1 shortcut 2.07 / 1.97 against 2.41 / 2.37 ms, 128→128
+///   at 16×16 25.0 / 25.5 against 25.6 / 25.6 ms;
 /// - weight gradient on 32×32 maps (each receptive field gathered pixel by pixel): 64
 ///   channels 40 against 36 ms; at ≤ 16×16 even or ahead (256 at 8×8: 28–31 against
 ///   35–49 ms).
@@ -387,7 +391,7 @@ impl PanelOps {
         let small = g.padding > 0 && g.stride == 1 && g.h * g.w <= 64;
         PanelOps {
             forward: g.stride == 1,
-            input_grad: o >= 256,
+            input_grad: o >= 128,
             weight_grad: g.pixels() <= 256,
             skip_forward: small,
             skip_input_grad: small,
@@ -994,9 +998,9 @@ mod tests {
         assert_eq!(ops(g(3, 32, 3, 1), 64), (false, false, false), "stem");
         assert_eq!(ops(g(8, 32, 3, 1), 8), (false, false, false), "8 channels");
         assert_eq!(ops(g(64, 32, 3, 1), 64), (true, false, false));
-        assert_eq!(ops(g(64, 32, 3, 2), 128), (false, false, true));
-        assert_eq!(ops(g(64, 32, 1, 2), 128), (false, false, true));
-        assert_eq!(ops(g(128, 16, 3, 1), 128), (true, false, true));
+        assert_eq!(ops(g(64, 32, 3, 2), 128), (false, true, true));
+        assert_eq!(ops(g(64, 32, 1, 2), 128), (false, true, true));
+        assert_eq!(ops(g(128, 16, 3, 1), 128), (true, true, true));
         assert_eq!(ops(g(256, 8, 3, 1), 256), (true, true, true));
         assert_eq!(ops(g(512, 4, 3, 1), 512), (true, true, true));
     }

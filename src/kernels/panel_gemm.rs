@@ -690,20 +690,25 @@ unsafe fn tile<I: TermIndex, const DIRECT: bool>(
             }
         }
     }
+    // Each vector's place in the output, worked out once for all the tile's rows: a division
+    // per store cost as much as a fifth of a 64-term tile's FMAs.
+    let places: [(usize, usize, usize, bool); 4] = std::array::from_fn(|i| {
+        let (q, px) = (q0 + 16 * i, (q0 + 16 * i) % out.pixels);
+        let n = end.saturating_sub(q).min(16);
+        let base = q / out.pixels * out.image_stride + px;
+        (q, n, base, px + n <= out.pixels)
+    });
     for (r, acc_r) in acc.iter().enumerate().take(live) {
-        for (i, x) in acc_r.iter().enumerate() {
-            let q = q0 + 16 * i;
-            if q >= end {
+        let row = (row0 + r) * out.row_stride;
+        for (x, &(q, n, base, one_run)) in acc_r.iter().zip(&places) {
+            if n == 0 {
                 break;
             }
-            let n = (end - q).min(16);
-            let (img, px) = (q / out.pixels, q % out.pixels);
-            let at = img * out.image_stride + (row0 + r) * out.row_stride + px;
-            if px + n <= out.pixels {
+            if one_run {
                 let mask: __mmask16 = ((1u32 << n) - 1) as u16;
-                // SAFETY: lanes q .. q + n are pixels px .. px + n of one image's row.
+                // SAFETY: lanes q .. q + n are n pixels of one image's row (one_run).
                 unsafe {
-                    let p = out.ptr.add(at);
+                    let p = out.ptr.add(base + row);
                     let v = match first {
                         true => *x,
                         false => _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), *x),
@@ -716,7 +721,7 @@ unsafe fn tile<I: TermIndex, const DIRECT: bool>(
                 unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), *x) };
                 for (j, v) in lanes[..n].iter().enumerate() {
                     let (img, px) = ((q + j) / out.pixels, (q + j) % out.pixels);
-                    let at = img * out.image_stride + (row0 + r) * out.row_stride + px;
+                    let at = img * out.image_stride + row + px;
                     // SAFETY: (row0 + r, q + j) is an output by the caller's contract.
                     unsafe {
                         let p = out.ptr.add(at);
