@@ -36,8 +36,8 @@ unsafe fn gemm<T: CpuFloat>(
 use super::conv_skip;
 use super::im2col::{ConvGeometry, col2im_add, col2im_add_rows_f32, im2col_into, im2col_t_into};
 use super::panel_gemm::{
-    self, Output, PANEL_ROWS, PackedRows, Terms, clear_tail, im2col_panels, im2col_t_panels,
-    pack_pixels, panels_len, product, product_strips,
+    self, Output, PANEL_ROWS, PackedRows, PixelSide, Terms, clear_tail, im2col_panels,
+    im2col_t_panels, pack_pixels, panels_len, product, product_strips,
 };
 
 /// Fewest output columns (images × pixels) one gemm gets when the batch allows.
@@ -150,7 +150,14 @@ fn forward_panels(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> 
             };
             // SAFETY: available() (the caller's check); (row < o, q < cnt·p) is
             // dst[(q / p)·o·p + row·p + q % p], inside this slab's dst.
-            unsafe { product(&weight, (panels, cnt * p, Terms::All), out, false) };
+            unsafe {
+                product(
+                    &weight,
+                    (PixelSide::Packed(panels), cnt * p, Terms::All),
+                    out,
+                    false,
+                )
+            };
         })
     })
 }
@@ -195,7 +202,14 @@ fn grad_input_panels(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec
                 };
                 // SAFETY: available() (the caller's check); (row < c, q < cnt·p) is
                 // dst[(q / p)·il + row·p + q % p], inside this slab's dx.
-                unsafe { product(&weight_t, (panels, cnt * p, Terms::All), out, false) };
+                unsafe {
+                    product(
+                        &weight_t,
+                        (PixelSide::Packed(panels), cnt * p, Terms::All),
+                        out,
+                        false,
+                    )
+                };
                 return;
             }
             // Six rows of the column gradient at a time, added into the images while in L1.
@@ -234,7 +248,14 @@ fn weight_partials_panels(g: &ConvGeometry, o: usize, x: &[f32], gout: &[f32]) -
                 row_stride: rl,
             };
             // SAFETY: available() (the caller's check); (row < o, r < rl) is dst[row·rl + r].
-            unsafe { product(&rows, (panels, rl, Terms::All), out, false) };
+            unsafe {
+                product(
+                    &rows,
+                    (PixelSide::Packed(panels), rl, Terms::All),
+                    out,
+                    false,
+                )
+            };
         })
     })
 }

@@ -21,7 +21,9 @@ use rayon::prelude::*;
 
 use super::cpu_float::{CpuFloat, k_chunks, par_filled, par_pushed};
 use super::im2col::ConvGeometry;
-use super::panel_gemm::{self, Output, PANEL_PIXELS, PackedRows, Terms, gather_panel, product};
+use super::panel_gemm::{
+    self, Output, PANEL_PIXELS, PackedRows, PixelSide, Terms, gather_panel, product,
+};
 use super::tap_classes::{ClassPanels, TapClasses};
 
 /// Panels of one class that one unit of work gathers and multiplies together.
@@ -120,7 +122,14 @@ pub fn weight_partials(
                     };
                     // SAFETY: available (asserted); (row < o, channel < c) is
                     // dst[t·o·c + row·c + channel], inside this slab's dst.
-                    unsafe { product(&rows, (&panels[..], c, Terms::Only(&terms)), out, false) };
+                    unsafe {
+                        product(
+                            &rows,
+                            (PixelSide::Packed(&panels[..]), c, Terms::Only(&terms)),
+                            out,
+                            false,
+                        )
+                    };
                 })
             }
         },
@@ -182,7 +191,7 @@ pub fn forward(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
             // dst[lane / 64 · o · 64 + row · 64 + lane % 64], inside this unit's dst.
             unsafe {
                 let operand = (
-                    &panels[..],
+                    PixelSide::Packed(&panels[..]),
                     (end - first) * PANEL_PIXELS,
                     Terms::Only(terms),
                 );
@@ -229,7 +238,11 @@ pub fn grad_input(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f3
                 // SAFETY: available (asserted); (row < c, lane < (end − first)·64) is
                 // dst[lane / 64 · c · 64 + row · 64 + lane % 64], inside this unit's dst.
                 unsafe {
-                    let operand = (&panels[..], (end - first) * PANEL_PIXELS, Terms::All);
+                    let operand = (
+                        PixelSide::Packed(&panels[..]),
+                        (end - first) * PANEL_PIXELS,
+                        Terms::All,
+                    );
                     product(&per_tap[t], operand, out, true)
                 };
             }

@@ -251,7 +251,7 @@ pub fn par_pushed<T: Send + Sync>(
 /// # Safety
 /// `init` initializes every element of every chunk it returns from (a panic in it leaves the
 /// vector unexposed and empty).
-unsafe fn par_init<T: Send>(
+pub unsafe fn par_init<T: Send>(
     len: usize,
     chunk: usize,
     init: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync + Send,

@@ -16,3 +16,4 @@ pub mod optimizer_update;
 pub mod panel_gemm;
 pub mod relu;
 pub mod tap_classes;
+pub mod transpose;

@@ -375,18 +375,86 @@ pub enum Terms<'a> {
     Only(&'a [u32]),
 }
 
+/// The pixel side of a [`product`].
+#[derive(Clone, Copy)]
+pub enum PixelSide<'a> {
+    /// Panels of 64 pixels over the held terms ([`panels_len`]), packed by the caller.
+    Packed(&'a [f32]),
+    /// Panels read where their values lie.
+    InPlace(InPlace<'a>),
+}
+
+/// Pixel panels read in place: panel `pp`'s vector `v` (16 lanes) at held term `kk` is the
+/// 16 values of `src` from `bases[pp][v] + offsets[kk]` on, its lanes outside
+/// `masks[pp·taps + tap_of[kk]][v]` taken as +0.
+#[derive(Clone, Copy)]
+pub struct InPlace<'a> {
+    /// Where the values lie.
+    pub src: &'a [f32],
+    /// Per panel, each vector's first value (before the term's offset).
+    pub bases: &'a [[isize; 4]],
+    /// Per held term, its offset.
+    pub offsets: &'a [i32],
+    /// Per held term, which of its panel's masks it uses.
+    pub tap_of: &'a [u8],
+    /// Per panel and tap, the live lanes of each vector.
+    pub masks: &'a [[u16; 4]],
+    /// Masks per panel.
+    pub taps: usize,
+}
+
+impl InPlace<'_> {
+    /// Panics unless every live lane of every panel and term lies inside `src` and there is
+    /// one offset and one tap (below `taps`) per held term.
+    fn check(&self, held: usize) {
+        assert!(self.offsets.len() == held && self.tap_of.len() == held);
+        assert!(self.masks.len() >= self.bases.len() * self.taps);
+        // Per tap, the smallest and largest offset of the terms that use it.
+        let mut span = vec![(i64::MAX, i64::MIN); self.taps];
+        for (&off, &t) in self.offsets.iter().zip(self.tap_of) {
+            let s = &mut span[t as usize];
+            *s = (s.0.min(off as i64), s.1.max(off as i64));
+        }
+        for (pp, bases) in self.bases.iter().enumerate() {
+            for (t, &(lo, hi)) in span.iter().enumerate().filter(|(_, s)| s.0 <= s.1) {
+                for (v, &m) in self.masks[pp * self.taps + t].iter().enumerate() {
+                    if m != 0 {
+                        let first = bases[v] as i64 + m.trailing_zeros() as i64 + lo;
+                        let last = bases[v] as i64 + 15 - m.leading_zeros() as i64 + hi;
+                        assert!(
+                            first >= 0 && last < self.src.len() as i64,
+                            "in-place panel {pp} reads outside its source"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Panel `pp`'s terms `h0 .. h1` as a tile reads them.
+    fn panel(&self, pp: usize, (h0, h1): (usize, usize)) -> Pixels<'_> {
+        Pixels {
+            ptrs: self.bases[pp].map(|b| self.src.as_ptr().wrapping_offset(b)),
+            count: h1 - h0,
+            offsets: &self.offsets[h0..h1],
+            taps: &self.tap_of[h0..h1],
+            masks: &self.masks[pp * self.taps..][..self.taps],
+        }
+    }
+}
+
 /// `rows · panels` into `out`: for each chunk of [`k_chunks`]`(k)` the chunk's sums are stored
 /// (first chunk, unless `add`) or added with one rounding (later chunks, or all when `add`).
 ///
-/// `panels` holds `pixels` pixels over the terms `terms` names ([`panels_len`]); lanes past
-/// `pixels` are never stored.
+/// The pixel side holds `pixels` pixels (in-place: at most 64 per panel) over the terms
+/// `terms` names; lanes past `pixels` are never stored.
 ///
 /// # Safety
 /// [`available`] holds, and every (row < rows, q < pixels) of `out` lies in one allocation
 /// that nothing else touches meanwhile.
 pub unsafe fn product(
     rows: &PackedRows,
-    (panels, pixels, terms): (&[f32], usize, Terms),
+    (side, pixels, terms): (PixelSide, usize, Terms),
     out: Output,
     add: bool,
 ) {
@@ -400,8 +468,18 @@ pub unsafe fn product(
             t.len()
         }
     };
-    let count = pixels.div_ceil(PANEL_PIXELS);
-    assert!(panels.len() >= count * PANEL_PIXELS * held);
+    let count = match side {
+        PixelSide::Packed(panels) => {
+            let count = pixels.div_ceil(PANEL_PIXELS);
+            assert!(panels.len() >= count * PANEL_PIXELS * held);
+            count
+        }
+        PixelSide::InPlace(at) => {
+            at.check(held);
+            assert!(pixels <= at.bases.len() * PANEL_PIXELS);
+            at.bases.len()
+        }
+    };
     for (ci, (k0, k1)) in k_chunks(k).enumerate() {
         // The chunk's terms as positions in the panels.
         let (h0, h1) = match terms {
@@ -415,29 +493,49 @@ pub unsafe fn product(
             for (rp, packed) in rows.data.chunks(k * PANEL_ROWS).enumerate() {
                 let live = PANEL_ROWS.min(rows.rows - rp * PANEL_ROWS);
                 for pp in block..(block + BLOCK_PANELS).min(count) {
-                    let a =
-                        &panels[(pp * held + h0) * PANEL_PIXELS..(pp * held + h1) * PANEL_PIXELS];
                     let at = (rp * PANEL_ROWS, pp * PANEL_PIXELS, pixels);
                     let first = ci == 0 && !add;
-                    // SAFETY: the caller's contract; a holds h1 − h0 terms, and b the terms
-                    // (k0 .. k1, or the chunk's listed terms, all below k) they pair with.
+                    // SAFETY: the caller's contract; a holds h1 − h0 terms (packed, or in
+                    // place with every live lane inside its source, checked above), and b the
+                    // terms (k0 .. k1, or the chunk's listed terms, all below k) they pair with.
                     unsafe {
-                        match terms {
-                            Terms::All => {
+                        match (side, terms) {
+                            (PixelSide::Packed(panels), Terms::All) => {
+                                let a = &panels[(pp * held + h0) * PANEL_PIXELS..]
+                                    [..(h1 - h0) * PANEL_PIXELS];
                                 let b = &packed[k0 * PANEL_ROWS..k1 * PANEL_ROWS];
                                 tile::<_, false>(Pixels::packed(a), b, Dense, out, at, live, first)
                             }
-                            Terms::Only(t) => {
-                                let terms = Listed(&t[h0..h1]);
+                            (PixelSide::Packed(panels), Terms::Only(t)) => {
+                                let a = &panels[(pp * held + h0) * PANEL_PIXELS..]
+                                    [..(h1 - h0) * PANEL_PIXELS];
+                                let listed = Listed(&t[h0..h1]);
                                 tile::<_, false>(
                                     Pixels::packed(a),
                                     packed,
-                                    terms,
+                                    listed,
                                     out,
                                     at,
                                     live,
                                     first,
                                 )
+                            }
+                            (PixelSide::InPlace(src), Terms::All) => {
+                                let b = &packed[k0 * PANEL_ROWS..k1 * PANEL_ROWS];
+                                tile::<_, true>(
+                                    src.panel(pp, (h0, h1)),
+                                    b,
+                                    Dense,
+                                    out,
+                                    at,
+                                    live,
+                                    first,
+                                )
+                            }
+                            (PixelSide::InPlace(src), Terms::Only(t)) => {
+                                let listed = Listed(&t[h0..h1]);
+                                let a = src.panel(pp, (h0, h1));
+                                tile::<_, true>(a, packed, listed, out, at, live, first)
                             }
                         }
                     };
@@ -534,28 +632,21 @@ pub unsafe fn forward_rows(g: &ConvGeometry, rows: &PackedRows, x: &[f32], out: 
             })
         })
         .collect();
-    for (ci, (k0, k1)) in k_chunks(rl).enumerate() {
-        for block in (0..count).step_by(BLOCK_PANELS) {
-            for (rp, packed) in rows.data.chunks(rl * PANEL_ROWS).enumerate() {
-                let b = &packed[k0 * PANEL_ROWS..k1 * PANEL_ROWS];
-                let live = PANEL_ROWS.min(rows.rows - rp * PANEL_ROWS);
-                for pp in block..(block + BLOCK_PANELS).min(count) {
-                    let a = Pixels {
-                        ptr: x.as_ptr().wrapping_add(pp * PANEL_PIXELS),
-                        count: k1 - k0,
-                        offsets: &offsets[k0..k1],
-                        taps: &tap_of[k0..k1],
-                        masks: &masks[pp * taps..][..taps],
-                    };
-                    let at = (rp * PANEL_ROWS, pp * PANEL_PIXELS, p);
-                    // SAFETY: the caller's contract for out; an unmasked lane of term
-                    // (c, ky, kx) is pixel (y + ky − padding, x + kx − padding) of channel c,
-                    // inside the image by its mask.
-                    unsafe { tile::<_, true>(a, b, Dense, out, at, live, ci == 0) };
-                }
-            }
-        }
-    }
+    let bases: Vec<[isize; 4]> = (0..count)
+        .map(|pp| std::array::from_fn(|v| (pp * PANEL_PIXELS + 16 * v) as isize))
+        .collect();
+    let side = InPlace {
+        src: &x[..g.image_len()],
+        bases: &bases,
+        offsets: &offsets,
+        tap_of: &tap_of,
+        masks: &masks,
+        taps,
+    };
+    // SAFETY: the caller's contract for out; an unmasked lane of term (c, ky, kx) is pixel
+    // (y + ky − padding, x + kx − padding) of channel c, inside the image by its mask (and
+    // product checks it).
+    unsafe { product(rows, (PixelSide::InPlace(side), p, Terms::All), out, false) }
 }
 
 /// `rows · panels` one row panel at a time: each panel's [`PANEL_ROWS`] output rows over all
@@ -607,9 +698,9 @@ pub fn product_strips(
 /// Where a tile reads its pixel side's 64 values per term.
 #[derive(Clone, Copy)]
 struct Pixels<'a> {
-    /// Packed: the chunk's first value, term `kk` at `64·kk`. Direct: the image's value that
-    /// the tile's first pixel reads at offset 0.
-    ptr: *const f32,
+    /// Packed: the chunk's first value (in `ptrs[0]`), term `kk` at `64·kk`. Direct: where
+    /// each vector reads at offset 0.
+    ptrs: [*const f32; 4],
     /// Terms in the chunk.
     count: usize,
     /// Direct: per term, its offset from `ptr` ...
@@ -624,7 +715,7 @@ impl<'a> Pixels<'a> {
     /// Packed panels: `a` holds the chunk's terms, 64 values each.
     fn packed(a: &'a [f32]) -> Self {
         Pixels {
-            ptr: a.as_ptr(),
+            ptrs: [a.as_ptr(); 4],
             count: a.len() / PANEL_PIXELS,
             offsets: &[],
             taps: &[],
@@ -636,7 +727,7 @@ impl<'a> Pixels<'a> {
 /// One 6 × 64 tile: `Σ_kk b[6·terms.at(kk) + r] · a(kk)[i]` as one FMA chain from zero in kk
 /// order per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`)
 /// of `out`, or added there unless `first`. `a(kk)` is the packed panel's term `kk`, or when
-/// `DIRECT` the four masked runs at `a.ptr + a.offsets[kk] + 16·v` (zero outside the masks).
+/// `DIRECT` the four masked runs at `a.ptrs[v] + a.offsets[kk]` (zero outside the masks).
 ///
 /// # Safety
 /// As [`product`]; when `DIRECT`, every unmasked lane is inside the image.
@@ -657,20 +748,20 @@ unsafe fn tile<I: TermIndex, const DIRECT: bool>(
     debug_assert!((0..kc).all(|kk| unsafe { terms.at(kk) } < b.len() / PANEL_ROWS));
     debug_assert!(!DIRECT || (a.offsets.len() >= kc && a.taps.len() >= kc));
     let mut acc = [[_mm512_setzero_ps(); 4]; PANEL_ROWS];
-    let (ap, bp) = (a.ptr, b.as_ptr());
+    let (ap, bp) = (a.ptrs[0], b.as_ptr());
     for kk in 0..kc {
         // SAFETY: kk < kc, so the 64 values at ap + 64·kk are inside the packed panel (or,
         // direct, the unmasked lanes inside the image), and the 6 at bp + 6·terms.at(kk)
         // inside b (the callers' contract, checked in debug builds).
         unsafe {
             let v = if DIRECT {
-                let at = ap.wrapping_offset(*a.offsets.get_unchecked(kk) as isize);
+                let off = *a.offsets.get_unchecked(kk) as isize;
                 let m = a.masks.get_unchecked(*a.taps.get_unchecked(kk) as usize);
                 [
-                    _mm512_maskz_loadu_ps(m[0], at),
-                    _mm512_maskz_loadu_ps(m[1], at.wrapping_add(16)),
-                    _mm512_maskz_loadu_ps(m[2], at.wrapping_add(32)),
-                    _mm512_maskz_loadu_ps(m[3], at.wrapping_add(48)),
+                    _mm512_maskz_loadu_ps(m[0], a.ptrs[0].wrapping_offset(off)),
+                    _mm512_maskz_loadu_ps(m[1], a.ptrs[1].wrapping_offset(off)),
+                    _mm512_maskz_loadu_ps(m[2], a.ptrs[2].wrapping_offset(off)),
+                    _mm512_maskz_loadu_ps(m[3], a.ptrs[3].wrapping_offset(off)),
                 ]
             } else {
                 let av = ap.add(kk * PANEL_PIXELS);
