@@ -217,55 +217,6 @@ pub fn pack_pixels(src: &[f32], (rows, p, cnt): (usize, usize, usize), dst: &mut
     }
 }
 
-/// Gathers one panel: `dst[t·64 + lane] = src[lanes[lane] + offsets[t]]` for every term `t`
-/// and every lane below `lanes.len()` (at most 64); the lanes past it are zero.
-/// Call only where [`available`] holds.
-pub fn gather_panel(src: &[f32], lanes: &[i32], offsets: &[i32], dst: &mut [f32]) {
-    assert!(available::<f32>(), "the panel gather needs AVX-512");
-    assert!(lanes.len() <= PANEL_PIXELS && dst.len() >= offsets.len() * PANEL_PIXELS);
-    let span = |v: &[i32]| (v.iter().min().copied(), v.iter().max().copied());
-    if let ((Some(l0), Some(l1)), (Some(o0), Some(o1))) = (span(lanes), span(offsets)) {
-        let (lo, hi) = (l0 as i64 + o0 as i64, l1 as i64 + o1 as i64);
-        assert!(
-            lo >= 0 && hi < src.len() as i64 && hi <= i32::MAX as i64,
-            "gather inside src"
-        );
-    }
-    // SAFETY: AVX-512 checked; every gathered index lanes[l] + offsets[t] lies in
-    // 0 .. src.len() and fits in i32 (asserted), and every store is below offsets.len()·64.
-    unsafe { gather_panel_avx512(src, lanes, offsets, dst) }
-}
-
-/// [`gather_panel`]'s loop: four masked 16-lane gathers per term.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gather_panel_avx512(src: &[f32], lanes: &[i32], offsets: &[i32], dst: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let mut padded = [0i32; PANEL_PIXELS];
-    padded[..lanes.len()].copy_from_slice(lanes);
-    let live = |v: usize| -> __mmask16 {
-        let n = lanes.len().saturating_sub(16 * v).min(16);
-        ((1u32 << n) - 1) as u16
-    };
-    let masks = [live(0), live(1), live(2), live(3)];
-    // SAFETY: 64 i32 in padded; the gathers read only the live lanes, inside src by the
-    // caller's contract; the stores are the 64 values of term t, inside dst.
-    unsafe {
-        let base: [__m512i; 4] =
-            std::array::from_fn(|v| _mm512_loadu_si512(padded.as_ptr().add(16 * v).cast()));
-        for (t, &off) in offsets.iter().enumerate() {
-            let off = _mm512_set1_epi32(off);
-            let d = dst.as_mut_ptr().add(t * PANEL_PIXELS);
-            for v in 0..4 {
-                let idx = _mm512_add_epi32(base[v], off);
-                let g =
-                    _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), masks[v], idx, src.as_ptr());
-                _mm512_storeu_ps(d.add(16 * v), g);
-            }
-        }
-    }
-}
-
 /// Writes image `x` as its transposed column matrix into panels of receptive-field entries
 /// over pixels: entry r of pixel `first + p` at the panel index of (term `first + p`, lane r)
 /// in panels of `terms` terms, as [`super::im2col::im2col_t_into`] writes it pixel after
@@ -439,6 +390,43 @@ impl InPlace<'_> {
             offsets: &self.offsets[h0..h1],
             taps: &self.tap_of[h0..h1],
             masks: &self.masks[pp * self.taps..][..self.taps],
+        }
+    }
+}
+
+/// Copies in-place panels into packed ones (`dst`, [`PixelSide::Packed`]'s layout over all
+/// of `side`'s terms): a tile then streams them from L2 in order instead of jumping through
+/// the source once per row panel.
+pub fn pack_in_place(side: &InPlace, dst: &mut [f32]) {
+    assert!(available::<f32>(), "the panel packing needs AVX-512");
+    let held = side.offsets.len();
+    side.check(held);
+    assert!(dst.len() >= side.bases.len() * held * PANEL_PIXELS);
+    // SAFETY: AVX-512 checked; every live lane read is inside src (checked), and every store
+    // is below bases.len()·held·64 ≤ dst.len().
+    unsafe { pack_in_place_avx512(side, dst) }
+}
+
+/// [`pack_in_place`]'s loop: four masked loads and four stores per panel and term.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_in_place_avx512(side: &InPlace, dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let held = side.offsets.len();
+    for pp in 0..side.bases.len() {
+        let a = side.panel(pp, (0, held));
+        let d = dst.as_mut_ptr().wrapping_add(pp * held * PANEL_PIXELS);
+        for kk in 0..held {
+            let off = a.offsets[kk] as isize;
+            let m = a.masks[a.taps[kk] as usize];
+            for (v, (&mask, src)) in m.iter().zip(a.ptrs).enumerate() {
+                // SAFETY: the live lanes are inside src (the caller's check); the store is
+                // term kk of panel pp, inside dst.
+                unsafe {
+                    let x = _mm512_maskz_loadu_ps(mask, src.wrapping_offset(off));
+                    _mm512_storeu_ps(d.add(kk * PANEL_PIXELS + 16 * v), x);
+                }
+            }
         }
     }
 }
@@ -842,7 +830,7 @@ unsafe fn put_run(
     unreachable!("no AVX-512 off x86-64")
 }
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn gather_panel_avx512(_: &[f32], _: &[i32], _: &[i32], _: &mut [f32]) {
+unsafe fn pack_in_place_avx512(_: &InPlace, _: &mut [f32]) {
     unreachable!("no AVX-512 off x86-64")
 }
 #[cfg(not(target_arch = "x86_64"))]

@@ -4,8 +4,9 @@
 //! On a 4×4 map a 3×3 kernel with padding 1 reaches into the padding for 31% of its
 //! (pixel, tap) pairs (16% on 8×8, 8% on 16×16). Pixels that share their set of live taps —
 //! a padding class: the corners, the edges, the interior — can be computed together with the
-//! dead taps left out. Panels take the pixels of one class from every image in turn, so that
-//! even the corner classes (one pixel per image) fill whole panels on a batch of 64.
+//! dead taps left out. A vector takes one pixel of a class from 16 consecutive images, so that
+//! even the corner classes (one pixel per image) fill whole panels on a batch of 64, and a
+//! batch-minor copy of the images holds each vector's values side by side.
 
 /// One padding class: the kernel taps that land inside the image for all of its pixels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,30 +88,90 @@ impl TapClasses {
         TapClasses::new((h, w, k), live(oh), live(ow))
     }
 
-    /// Lays the classes out over a batch of `n` images (see [`ClassPanels`]).
-    pub fn panels(&self, n: usize, lanes: usize, group: usize) -> ClassPanels {
-        let mut members = Vec::with_capacity(n * self.pixels);
-        let mut panels = Vec::new();
-        let mut units = Vec::new();
+    /// Lays the classes out over a batch of `n` images (see [`ClassVectors`]), `group`
+    /// panels to a unit.
+    pub fn vectors(&self, n: usize, group: usize) -> ClassVectors {
+        let (mut vectors, mut panels, mut units) = (Vec::new(), Vec::new(), Vec::new());
         for (ci, class) in self.classes.iter().enumerate() {
-            let first = panels.len();
-            let start = members.len();
-            for img in 0..n {
-                members.extend(class.pixels.iter().map(|&px| img * self.pixels + px));
+            let (first_vector, first_panel) = (vectors.len(), panels.len());
+            for &px in &class.pixels {
+                for img in (0..n).step_by(VECTOR_LANES) {
+                    vectors.push((px, img, VECTOR_LANES.min(n - img)));
+                }
             }
-            for s in (start..members.len()).step_by(lanes) {
-                panels.push((ci, s, (s + lanes).min(members.len())));
+            for s in (first_vector..vectors.len()).step_by(PANEL_VECTORS) {
+                panels.push((ci, s, (s + PANEL_VECTORS).min(vectors.len())));
             }
-            for u in (first..panels.len()).step_by(group.max(1)) {
+            for u in (first_panel..panels.len()).step_by(group.max(1)) {
                 units.push((u, (u + group.max(1)).min(panels.len())));
             }
         }
-        ClassPanels {
-            members,
+        ClassVectors {
+            vectors,
             panels,
             units,
-            lanes,
+            images: n,
         }
+    }
+}
+
+/// Lanes per vector: one pixel of up to 16 consecutive images.
+pub const VECTOR_LANES: usize = 16;
+/// Vectors per panel.
+pub const PANEL_VECTORS: usize = 4;
+
+/// The batch's pixels as vectors of [`VECTOR_LANES`] lanes, each one pixel of consecutive
+/// images (the layout a batch-minor copy of the images holds contiguously): class after
+/// class, each class pixel's images in blocks of 16, [`PANEL_VECTORS`] vectors of one class
+/// to a panel, the last panel of a class possibly short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassVectors {
+    /// Per vector: its pixel, its first image and its number of images.
+    pub vectors: Vec<(usize, usize, usize)>,
+    /// Per panel: its class and its range of `vectors`.
+    pub panels: Vec<(usize, usize, usize)>,
+    /// Runs of panels `[first, end)`, each within one class.
+    pub units: Vec<(usize, usize)>,
+    /// Images in the batch.
+    pub images: usize,
+}
+
+impl ClassVectors {
+    /// Where each (pixel, block of 16 images) lives: `at[pixel·blocks + block]` is
+    /// `panel·PANEL_VECTORS + vector in its panel`.
+    pub fn slots(&self, pixels: usize) -> Vec<usize> {
+        let blocks = self.images.div_ceil(VECTOR_LANES);
+        let mut at = vec![usize::MAX; pixels * blocks];
+        for (p, &(_, s, e)) in self.panels.iter().enumerate() {
+            for (v, &(px, img, _)) in self.vectors[s..e].iter().enumerate() {
+                at[px * blocks + img / VECTOR_LANES] = p * PANEL_VECTORS + v;
+            }
+        }
+        at
+    }
+
+    /// Per panel of `range`, each vector's base `place(pixel)·images + first image` (0 where
+    /// the panel has no such vector) and its live lanes.
+    pub fn bases(
+        &self,
+        range: std::ops::Range<usize>,
+        place: impl Fn(usize) -> isize,
+    ) -> (Vec<[isize; 4]>, Vec<[u16; 4]>) {
+        self.panels[range]
+            .iter()
+            .map(|&(_, s, e)| {
+                let vec = |v: usize| self.vectors.get(s + v).filter(|_| s + v < e);
+                let base = std::array::from_fn(|v| {
+                    vec(v).map_or(0, |&(px, img, _)| {
+                        place(px) * self.images as isize + img as isize
+                    })
+                });
+                let mask = std::array::from_fn(|v| {
+                    vec(v).map_or(0, |&(_, _, cnt)| ((1u32 << cnt) - 1) as u16)
+                });
+                (base, mask)
+            })
+            .unzip()
     }
 }
 
@@ -118,34 +179,6 @@ impl TapClasses {
 fn clamp((lo, hi): (usize, usize), k: usize) -> (usize, usize) {
     let hi = hi.min(k);
     (lo.min(hi), hi)
-}
-
-/// The batch's pixels (`image·pixels + pixel`) in panels of `lanes` lanes: each class's
-/// pixels image after image, cut into panels, the last panel of a class possibly partial;
-/// panels grouped into units of consecutive panels of one class.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClassPanels {
-    /// Every pixel of the batch once, class after class.
-    pub members: Vec<usize>,
-    /// Per panel: its class and its range of `members`.
-    pub panels: Vec<(usize, usize, usize)>,
-    /// Runs of panels `[first, end)`, each within one class.
-    pub units: Vec<(usize, usize)>,
-    /// Lanes per panel.
-    pub lanes: usize,
-}
-
-impl ClassPanels {
-    /// For each pixel of the batch, its slot `panel·lanes + lane`.
-    pub fn slots(&self) -> Vec<usize> {
-        let mut slot = vec![0; self.members.len()];
-        for (p, &(_, s, e)) in self.panels.iter().enumerate() {
-            for (lane, &q) in self.members[s..e].iter().enumerate() {
-                slot[q] = p * self.lanes + lane;
-            }
-        }
-        slot
-    }
 }
 
 #[cfg(test)]
@@ -226,22 +259,38 @@ mod tests {
         }
     }
 
+    /// Vectors take one pixel of up to 16 images, pixel after pixel within a class; panels
+    /// hold four vectors of one class; slots and bases find them again.
     #[test]
-    fn panels_take_each_class_image_after_image() {
+    fn vectors_take_each_class_pixel_over_blocks_of_images() {
         let c = TapClasses::of_outputs((4, 4, 3), 1);
-        let b = c.panels(3, 4, 2);
-        // The corner class (pixel 0) of three images, then the top edge (pixels 1, 2).
-        assert_eq!(&b.members[..9], &[0, 16, 32, 1, 2, 17, 18, 33, 34]);
-        assert_eq!(&b.panels[..3], &[(0, 0, 3), (1, 3, 7), (1, 7, 9)]);
-        // The interior class has 12 pixels: three full panels, units of two.
-        let interior: Vec<_> = b.panels.iter().filter(|p| p.0 == 4).collect();
-        assert_eq!(interior.len(), 3);
+        let b = c.vectors(20, 2);
+        // The corner (pixel 0): images 0..16 and 16..20; then the top edge (pixels 1, 2).
+        assert_eq!(
+            &b.vectors[..6],
+            &[
+                (0, 0, 16),
+                (0, 16, 4),
+                (1, 0, 16),
+                (1, 16, 4),
+                (2, 0, 16),
+                (2, 16, 4)
+            ]
+        );
+        assert_eq!(&b.panels[..2], &[(0, 0, 2), (1, 2, 6)]);
+        // The interior (pixels 5, 6, 9, 10): eight vectors, two panels, one unit.
         let first = b.panels.iter().position(|p| p.0 == 4).unwrap();
-        assert!(b.units.contains(&(first, first + 2)) && b.units.contains(&(first + 2, first + 3)));
-        let slots = b.slots();
-        assert_eq!((slots[0], slots[16], slots[1], slots[18]), (0, 1, 4, 7));
-        let mut sorted = b.members.clone();
-        sorted.sort();
-        assert_eq!(sorted, (0..48).collect::<Vec<_>>());
+        assert_eq!(b.panels[first + 1].0, 4);
+        assert!(b.units.contains(&(first, first + 2)));
+        assert_eq!(b.vectors.len(), 16 * 2);
+        let slots = b.slots(16);
+        assert_eq!((slots[0], slots[1], slots[2], slots[5]), (0, 1, 4, 7));
+        let mut seen = slots.clone();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 32, "every (pixel, block) in its own slot");
+        let (bases, masks) = b.bases(0..2, |px| px as isize * 10);
+        assert_eq!(bases, vec![[0, 16, 0, 0], [200, 216, 400, 416]]);
+        assert_eq!(masks, vec![[0xffff, 0xf, 0, 0], [0xffff, 0xf, 0xffff, 0xf]]);
     }
 }
