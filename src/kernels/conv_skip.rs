@@ -1,11 +1,13 @@
 //! The stride-1 convolution's forward and gradients on the AVX-512 panel path with the kernel
 //! taps that fall on padding left out: the batch's pixels grouped by padding class
-//! ([`super::tap_classes`]), each class's panels holding only its live taps. Panels are read
-//! in place ([`PixelSide::InPlace`]) from a batch-minor copy of the images (forward) or of the
-//! upstream gradient (input gradient), where a vector's 16 images lie side by side, and from
-//! a channel-minor copy of the images (weight gradient), where 64 channels do.
+//! ([`super::tap_classes`]), each class's panels holding only its live taps. Panels are
+//! copied whole vectors at a time ([`pack_in_place`]) from a batch-minor copy of the images
+//! (forward) or of the upstream gradient (input gradient), where a vector's 16 images lie side
+//! by side, and from a channel-minor copy of the images (weight gradient), where 64 channels
+//! do. (A tile reading them in place there was slower: it jumps through the copy once per row
+//! panel, where packed panels stream from L2 in order.)
 //!
-//! Both give the column-matrix path's bits ([`super::conv_gemm`]):
+//! All three give the column-matrix path's bits ([`super::conv_gemm`]):
 //!
 //! * forward: each output's chunk sums are the same FMA chains less terms `w · (+0)`, which
 //!   change nothing while the weight is finite ([`Terms::Only`]); a weight with an Inf or NaN
