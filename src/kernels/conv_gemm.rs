@@ -365,8 +365,9 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 ///   channels 40 against 36 ms; at ≤ 16×16 even or ahead (256 at 8×8: 28–31 against
 ///   35–49 ms).
 ///
-/// Padding taps are skipped ([`conv_skip`]) on maps of at most 64 pixels, where they are 31%
-/// (4×4) and 16% (8×8) of a 3×3 product. Same binary, skipping off and on alternating in two
+/// Padding taps are skipped ([`conv_skip`]) on maps of at most 64 pixels (the weight
+/// gradient: 256), where they are 31% (4×4), 16% (8×8) and 8% (16×16) of a 3×3 product.
+/// Same binary, skipping off and on alternating in two
 /// rounds: 512→512 at 4×4 forward 27.5 / 33.0 against 20.4 / 20.9 ms, input gradient
 /// 27.3 / 28.8 against 20.4 / 20.3 ms; 256→256 at 8×8 forward 28.6 / 27.8 against
 /// 22.6 / 27.3 ms, input gradient 28.5 / 28.9 against 23.2 / 24.0 ms. On larger maps the
@@ -380,6 +381,11 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 ///
 /// Weight gradient, skipping off and on alternating in two rounds: 512→512 at 4×4
 /// 29.6 / 32.7 against 25.5 / 25.3 ms, 256→256 at 8×8 33.8 / 28.6 against 23.4 / 27.0 ms.
+/// Once the skipping path copied whole vectors from a channel-minor copy of the images
+/// instead of gathering (three rounds, min of medians): 128→128 at 16×16 31.4 against
+/// 27.2 ms, so it runs there too; 64→64 at 32×32 31.2 against 33.2 ms (one image per slab:
+/// 64 small products), so not there. Its forward and input gradient at 16×16 stay off:
+/// 26.2 / 25.5 against 28.3 / 30.7 ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PanelOps {
     forward: bool,
@@ -416,7 +422,7 @@ impl PanelOps {
             weight_grad: g.pixels() <= 256,
             skip_forward: small,
             skip_input_grad: small,
-            skip_weight_grad: small,
+            skip_weight_grad: g.padding > 0 && g.stride == 1 && g.h * g.w <= 256,
             forward_rows: panel_gemm::rows_apply(g),
         }
     }
@@ -1000,7 +1006,8 @@ mod tests {
         };
         assert_eq!(skips(g(512, 4, 3, 1), 512), (true, true, true));
         assert_eq!(skips(g(256, 8, 3, 1), 256), (true, true, true));
-        assert_eq!(skips(g(128, 16, 3, 1), 128), (false, false, false));
+        assert_eq!(skips(g(128, 16, 3, 1), 128), (false, false, true));
+        assert_eq!(skips(g(64, 32, 3, 1), 64), (false, false, false));
         assert_eq!(
             skips(g(256, 8, 3, 2), 512),
             (false, false, false),
