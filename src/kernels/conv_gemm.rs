@@ -385,7 +385,9 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 /// instead of gathering (three rounds, min of medians): 128→128 at 16×16 31.4 against
 /// 27.2 ms, so it runs there too; 64→64 at 32×32 31.2 against 33.2 ms (one image per slab:
 /// 64 small products), so not there. Its forward and input gradient at 16×16 stay off:
-/// 26.2 / 25.5 against 28.3 / 30.7 ms.
+/// 26.2 / 25.5 against 28.3 / 30.7 ms. At stride 2 (same rounds): 256→512 at 8×8 14.5 against
+/// 13.1 ms, so on from 256 channels; 64→128 at 32×32 16.5 against 18.3 ms, its 1×1 shortcut
+/// 4.2 against 6.1 ms, 128→256 at 16×16 13.9 against 14.7 ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PanelOps {
     forward: bool,
@@ -422,7 +424,8 @@ impl PanelOps {
             weight_grad: g.pixels() <= 256,
             skip_forward: small,
             skip_input_grad: small,
-            skip_weight_grad: g.padding > 0 && g.stride == 1 && g.h * g.w <= 256,
+            skip_weight_grad: g.padding > 0
+                && (g.stride == 1 && g.h * g.w <= 256 || g.stride == 2 && g.c >= 256),
             forward_rows: panel_gemm::rows_apply(g),
         }
     }
@@ -1010,6 +1013,11 @@ mod tests {
         assert_eq!(skips(g(64, 32, 3, 1), 64), (false, false, false));
         assert_eq!(
             skips(g(256, 8, 3, 2), 512),
+            (false, false, true),
+            "stride 2"
+        );
+        assert_eq!(
+            skips(g(128, 16, 3, 2), 256),
             (false, false, false),
             "stride 2"
         );
@@ -1145,6 +1153,23 @@ mod tests {
                 bits(grad_weight_skipping(&g, o, &x, &gout)),
                 bits(grad_weight(&g, o, &x, &gout)),
                 "weight gradient {what}"
+            );
+        }
+        // The weight gradient at any stride: (n, c, h, o, k, stride, padding).
+        for (n, c, h, o, k, stride, pad) in [
+            (5, 70, 9, 13, 3, 2, 1),
+            (4, 3, 8, 6, 1, 2, 0),
+            (3, 9, 7, 5, 5, 2, 2),
+            (2, 4, 10, 7, 3, 3, 1),
+        ] {
+            let g = square(n, c, h, k, stride, pad);
+            let x = values(g.n * g.image_len(), 0.7);
+            let gout = values(g.n * o * g.pixels(), 1.9);
+            assert!(conv_skip::weight_grad_applies(&g, &x, &gout));
+            assert_eq!(
+                bits(grad_weight_skipping(&g, o, &x, &gout)),
+                bits(grad_weight(&g, o, &x, &gout)),
+                "weight gradient {g:?} o={o}"
             );
         }
         let g = square(2, 4, 4, 3, 1, 1);

@@ -1,6 +1,7 @@
-//! The stride-1 convolution's forward and gradients on the AVX-512 panel path with the kernel
-//! taps that fall on padding left out: the batch's pixels grouped by padding class
-//! ([`super::tap_classes`]), each class's panels holding only its live taps. Panels are
+//! The convolution's forward and gradients (stride 1; the weight gradient at any stride) on
+//! the AVX-512 panel path with the kernel taps that fall on padding left out: the batch's
+//! pixels grouped by padding class ([`super::tap_classes`]), each class's panels holding only
+//! its live taps. Panels are
 //! copied whole vectors at a time ([`pack_in_place`]) from a batch-minor copy of the images
 //! (forward) or of the upstream gradient (input gradient), where a vector's 16 images lie side
 //! by side, and from a channel-minor copy of the images (weight gradient), where 64 channels
@@ -63,13 +64,10 @@ pub fn input_grad_applies(g: &ConvGeometry, o: usize) -> bool {
         && g.n * o * g.pixels() < i32::MAX as usize
 }
 
-/// Whether the weight gradient may run here: stride 1, panel path available, a finite
+/// Whether the weight gradient may run here (any stride): panel path available, a finite
 /// upstream gradient, and every input offset inside an i32.
 pub fn weight_grad_applies(g: &ConvGeometry, x: &[f32], gout: &[f32]) -> bool {
-    g.stride == 1
-        && panel_gemm::available::<f32>()
-        && x.len() < i32::MAX as usize
-        && all_finite(gout)
+    panel_gemm::available::<f32>() && x.len() < i32::MAX as usize && all_finite(gout)
 }
 
 /// The slabs' partial weight gradients (slabs of `per_slab` images, as the column path cuts
@@ -80,18 +78,23 @@ pub fn weight_partials(
     (x, gout): (&[f32], &[f32]),
     per_slab: usize,
 ) -> Vec<f32> {
-    assert!(g.stride == 1 && panel_gemm::available::<f32>() && per_slab > 0);
-    let (k, c, hw) = (g.k, g.c, g.h * g.w);
+    assert!(panel_gemm::available::<f32>() && per_slab > 0);
+    let (k, c, hw, s) = (g.k, g.c, g.h * g.w, g.stride);
     let (p, ow) = (g.pixels(), g.ow());
-    let classes = TapClasses::of_outputs((g.h, g.w, k), g.padding);
-    // Per tap, the pixels of one image where it reads inside the image, ascending.
-    let mut live_px: Vec<Vec<usize>> = vec![Vec::new(); k * k];
-    for class in &classes.classes {
-        for &t in &class.taps {
-            live_px[t].extend(&class.pixels);
-        }
-    }
-    live_px.iter_mut().for_each(|v| v.sort_unstable());
+    // Output (oy, ox) reads input (oy·s + ky − padding, ox·s + kx − padding) at tap (ky, kx).
+    let input = |q: usize, t: usize| {
+        let iy = (q / ow * s + t / k)
+            .checked_sub(g.padding)
+            .filter(|&y| y < g.h)?;
+        let ix = (q % ow * s + t % k)
+            .checked_sub(g.padding)
+            .filter(|&x| x < g.w)?;
+        Some(iy * g.w + ix)
+    };
+    // Per tap, the output pixels of one image where it reads inside the image, ascending.
+    let live_px: Vec<Vec<usize>> = (0..k * k)
+        .map(|t| (0..p).filter(|&q| input(q, t).is_some()).collect())
+        .collect();
     // The images channel-minor ([n, h·w, c]): a panel is 64 channels of one pixel.
     let xh = transposed_each(x, (g.n, c, hw));
     let panels = c.div_ceil(PANEL_PIXELS);
@@ -110,22 +113,19 @@ pub fn weight_partials(
         .collect();
     let slabs = g.n.div_ceil(per_slab);
     let each = o * g.row_len();
-    let fill = |s: usize, dst: *mut f32| {
-        let cnt = per_slab.min(g.n - s * per_slab);
-        let go = &gout[s * per_slab * o * p..][..cnt * o * p];
+    let fill = |slab: usize, dst: *mut f32| {
+        let cnt = per_slab.min(g.n - slab * per_slab);
+        let go = &gout[slab * per_slab * o * p..][..cnt * o * p];
         let rows = PackedRows::channels(go, (o, p, cnt));
         for (t, px) in live_px.iter().enumerate() {
-            let (ky, kx) = (t / k, t % k);
             let terms: Vec<u32> = (0..cnt)
                 .flat_map(|j| px.iter().map(move |&q| (j * p + q) as u32))
                 .collect();
-            // Pixel (oy, ox) of image j reads (oy + ky − padding, ox + kx − padding).
             let offsets: Vec<i32> = terms
                 .iter()
                 .map(|&q| {
-                    let (j, oy, ox) = (q as usize / p, q as usize % p / ow, q as usize % ow);
-                    let at = (oy + ky - g.padding) * g.w + ox + kx - g.padding;
-                    (((s * per_slab + j) * hw + at) * c) as i32
+                    let (j, at) = (q as usize / p, input(q as usize % p, t).unwrap_or(0));
+                    (((slab * per_slab + j) * hw + at) * c) as i32
                 })
                 .collect();
             let side = InPlace {
