@@ -66,8 +66,8 @@ pub fn input_grad_applies(g: &ConvGeometry, o: usize) -> bool {
 
 /// Whether the weight gradient may run here (any stride): panel path available, a finite
 /// upstream gradient, and every input offset inside an i32.
-pub fn weight_grad_applies(g: &ConvGeometry, x: &[f32], gout: &[f32]) -> bool {
-    panel_gemm::available::<f32>() && x.len() < i32::MAX as usize && all_finite(gout)
+pub fn weight_grad_applies(g: &ConvGeometry, gout: &[f32]) -> bool {
+    panel_gemm::available::<f32>() && g.n * g.image_len() < i32::MAX as usize && all_finite(gout)
 }
 
 /// The slabs' partial weight gradients (slabs of `per_slab` images, as the column path cuts
