@@ -712,8 +712,35 @@ impl<'a> Pixels<'a> {
     }
 }
 
-/// One 6 × 64 tile: `Σ_kk b[6·terms.at(kk) + r] · a(kk)[i]` as one FMA chain from zero in kk
-/// order per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`)
+/// [`tile_rows`] computing only as many of the panel's six rows as hold outputs, rounded up
+/// to two or four: the last row panel of 64 or 256 rows has four, of 128 or 512 two, and
+/// six would spend a third or two thirds of its FMAs on padding rows.
+///
+/// # Safety
+/// As [`tile_rows`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile<I: TermIndex, const DIRECT: bool>(
+    a: Pixels,
+    b: &[f32],
+    terms: I,
+    out: Output,
+    at: (usize, usize, usize),
+    live: usize,
+    first: bool,
+) {
+    // SAFETY: forwarded; each computes at least `live` rows.
+    unsafe {
+        match live {
+            0..=2 => tile_rows::<I, DIRECT, 2>(a, b, terms, out, at, live, first),
+            3..=4 => tile_rows::<I, DIRECT, 4>(a, b, terms, out, at, live, first),
+            _ => tile_rows::<I, DIRECT, PANEL_ROWS>(a, b, terms, out, at, live, first),
+        }
+    }
+}
+
+/// One R × 64 tile (the row panel's first R ≤ 6 rows): `Σ_kk b[6·terms.at(kk) + r] · a(kk)[i]`
+/// as one FMA chain from zero in kk order per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`)
 /// of `out`, or added there unless `first`. `a(kk)` is the packed panel's term `kk`, or when
 /// `DIRECT` the four masked runs at `a.ptrs[v] + a.offsets[kk]` (zero outside the masks).
 ///
@@ -721,7 +748,7 @@ impl<'a> Pixels<'a> {
 /// As [`product`]; when `DIRECT`, every unmasked lane is inside the image.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile<I: TermIndex, const DIRECT: bool>(
+unsafe fn tile_rows<I: TermIndex, const DIRECT: bool, const R: usize>(
     a: Pixels,
     b: &[f32],
     terms: I,
@@ -731,11 +758,12 @@ unsafe fn tile<I: TermIndex, const DIRECT: bool>(
     first: bool,
 ) {
     use std::arch::x86_64::*;
+    debug_assert!(live <= R && R <= PANEL_ROWS);
     let kc = a.count;
     // SAFETY: kk < kc, the terms the panels hold.
     debug_assert!((0..kc).all(|kk| unsafe { terms.at(kk) } < b.len() / PANEL_ROWS));
     debug_assert!(!DIRECT || (a.offsets.len() >= kc && a.taps.len() >= kc));
-    let mut acc = [[_mm512_setzero_ps(); 4]; PANEL_ROWS];
+    let mut acc = [[_mm512_setzero_ps(); 4]; R];
     let (ap, bp) = (a.ptrs[0], b.as_ptr());
     for kk in 0..kc {
         // SAFETY: kk < kc, so the 64 values at ap + 64·kk are inside the packed panel (or,
