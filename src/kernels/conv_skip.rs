@@ -322,22 +322,25 @@ fn to_images(layout: &ClassVectors, buf: &[f32], (rows, pixels): (usize, usize))
     assert!(panel_gemm::available::<f32>());
     let n = layout.images;
     let blocks = n.div_ceil(VECTOR_LANES);
+    let slots = layout.slots(pixels);
+    assert!(
+        slots
+            .iter()
+            .all(|&slot| slot < layout.panels.len() * PANEL_VECTORS)
+            && buf.len() >= layout.panels.len() * rows * PANEL_PIXELS,
+        "every (pixel, block of images) has a vector in the buffer"
+    );
     // Each (pixel, block)'s row 0 in buf.
-    let at: Vec<usize> = layout
-        .slots(pixels)
+    let at: Vec<usize> = slots
         .into_iter()
         .map(|slot| {
             slot / PANEL_VECTORS * rows * PANEL_PIXELS + slot % PANEL_VECTORS * VECTOR_LANES
         })
         .collect();
-    assert!(
-        at.iter()
-            .all(|&a| a + (rows - 1) * PANEL_PIXELS + VECTOR_LANES <= buf.len())
-    );
     let chunk = VECTOR_LANES * rows * pixels;
     // SAFETY: AVX-512 (asserted); chunk b is images 16b .. 16b + m (m = its length / (rows ·
     // pixels)), each of whose rows and pixels gets one store; every read is a whole vector
-    // of buf (asserted above).
+    // of a panel of buf (slots and buf's length asserted above).
     unsafe {
         par_init(n * rows * pixels, chunk, |b, part| {
             let m = part.len() / (rows * pixels);
