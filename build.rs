@@ -27,16 +27,18 @@ fn main() {
     println!("cargo:rustc-env=MIXBENCH_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=MIXBENCH_GIT_DIRTY={dirty}");
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
-    let candle = lock
+    let package = lock
         .split("[[package]]")
-        .find(|p| p.contains("name = \"candle-core\""))
+        .find(|p| p.contains("name = \"candle-core\""));
+    let version = package
         .and_then(|p| p.lines().find(|l| l.starts_with("version = ")))
-        .map(|l| {
-            l.trim_start_matches("version = ")
-                .trim_matches('"')
-                .to_string()
-        })
-        .unwrap_or_else(|| "unknown".into());
+        .map(|l| l.trim_start_matches("version = ").trim_matches('"'));
+    // A registry crate has a source; the patched copy under vendor/ has none.
+    let candle = match (version, package.is_some_and(|p| p.contains("\nsource = "))) {
+        (Some(v), true) => v.to_string(),
+        (Some(v), false) => format!("{v} (vendor/candle-core)"),
+        (None, _) => "unknown".into(),
+    };
     println!("cargo:rustc-env=MIXBENCH_CANDLE_VERSION={candle}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");

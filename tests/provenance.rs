@@ -238,3 +238,49 @@ fn prerefactor_profile_states_where_it_departs_from_the_script() {
     );
     assert!(d.contains("drawn once from a fixed seed"), "{d}");
 }
+
+/// The candle this crate builds is vendor/candle-core (Cargo.toml's `[patch.crates-io]`): a
+/// tensor's first gradient is kept as it is, not added to zeroes. That is invisible except in a
+/// zero's sign (`0 + (−0)` is +0), which is how this checks that the patch is the one in use; a
+/// second contribution is still added, and a strided one still becomes a contiguous tensor (the
+/// CPU kernels refuse strided operands).
+#[test]
+fn the_vendored_candle_keeps_a_first_gradient_as_it_is() {
+    use candle_core::{Device, Tensor, Var};
+    let dev = Device::Cpu;
+    let bits = |t: &Tensor| -> Vec<u32> {
+        let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        v.iter().map(|x| x.to_bits()).collect()
+    };
+    let x = Var::new(&[1.0f32, -2.0], &dev).unwrap();
+    let t = Tensor::new(&[-0.0f32, 3.0], &dev).unwrap();
+    let g = (x.as_tensor() * &t)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_eq!(bits(g.get(&x).unwrap()), [0x8000_0000, 3.0f32.to_bits()]);
+
+    let u = Tensor::new(&[0.5f32, -0.0], &dev).unwrap();
+    let y = ((x.as_tensor() * &t).unwrap() + (x.as_tensor() * &u).unwrap()).unwrap();
+    let g = y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(
+        bits(g.get(&x).unwrap()),
+        [0.5f32.to_bits(), 3.0f32.to_bits()]
+    );
+
+    let m = Var::new(&[[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]], &dev).unwrap();
+    let w = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]], &dev).unwrap();
+    let y = (m.as_tensor().t().unwrap() * &w)
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let g = y.backward().unwrap();
+    let gm = g.get(&m).unwrap();
+    assert!(gm.is_contiguous());
+    assert_eq!(
+        gm.to_vec2::<f32>().unwrap(),
+        [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]]
+    );
+}

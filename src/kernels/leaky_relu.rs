@@ -57,8 +57,8 @@ fn backward<T: CpuFloat>(g: &[T], x: &[T], slope: f64) -> Vec<T> {
             // The sum's two operands get `g`; the affine passes `g * slope + 0` to the minimum.
             let from_max = branch(max, x, g);
             let from_min = branch(min, x, g * a + zero);
-            // candle accumulates into a zeroed gradient, one branch at a time.
-            (zero + from_max) + from_min
+            // candle (as vendored) keeps the first branch's gradient and adds the second.
+            from_max + from_min
         })
         .collect()
 }
