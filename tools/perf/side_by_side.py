@@ -2,7 +2,11 @@
 run one after the other on this machine at the same thread count, medians and ratios printed
 as Markdown.
 
-    MIXBENCH_TORCH_PYTHON=/path/to/python-with-torch python3 tools/perf/side_by_side.py [--quick]
+    MIXBENCH_TORCH_PYTHON=/path/to/python-with-torch python3 tools/perf/side_by_side.py [--quick] [--rounds N]
+
+A shared 2-core VM drifts by 10-30% over minutes, so both sides run in alternation, `--rounds`
+times (default 3): each row gives the lowest of each side's per-round medians (the run least
+disturbed by the machine) and the ratio of those, plus every round's own ratio to show the spread.
 
 Rows: PreActResNet18 train step (batch 64, 32x32, SGD, BCE on softmax; width 0.125 and 1, no
 mixing and manifold mixup at k = 1), eval-mode forward (batch 100), and the App. G MLP Adam step
@@ -46,13 +50,9 @@ def criterion_median_ms(group, bench):
         return json.load(f)["median"]["point_estimate"] / 1e6
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    threads = int(os.environ.get("RAYON_NUM_THREADS", os.cpu_count() or 1))
-    widths = ["0.125"] if args.quick else ["0.125", "1"]
-    filt = "preactresnet18_w(" + "|".join(re.escape(w) for w in widths) + ")_b(64|100)"
+def one_round(filt, widths, threads):
+    """PyTorch's version and (row name, mixbench median ms, PyTorch median ms) for every row,
+    mixbench's benches first."""
     subprocess.run(
         ["cargo", "bench", "--bench", "train_step", "--", filt],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -79,11 +79,33 @@ def main():
         m = re.match(r"^appg_b256_(none|manifold)\s+([0-9.]+)\s+([0-9.]+)", line)
         if m:
             rows.append((f"App. G MLP Adam step, batch 256, {m.group(1)}", float(m.group(2)), float(m.group(3))))
+    return torch["torch"], rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    threads = int(os.environ.get("RAYON_NUM_THREADS", os.cpu_count() or 1))
+    widths = ["0.125"] if args.quick else ["0.125", "1"]
+    filt = "preactresnet18_w(" + "|".join(re.escape(w) for w in widths) + ")_b(64|100)"
+    runs = [one_round(filt, widths, threads) for _ in range(args.rounds)]
+    version, rounds = runs[0][0], [r for _, r in runs]
+    rows = []
+    for i, (name, _, _) in enumerate(rounds[0]):
+        ours = [r[i][1] for r in rounds]
+        theirs = [r[i][2] for r in rounds]
+        rows.append((name, min(ours), min(theirs), [t / o for o, t in zip(ours, theirs)]))
     print(f"Measured {datetime.date.today()} on {cpu_name()}, "
-          f"{os.cpu_count()} cores, {threads} threads, PyTorch {torch['torch']}.\n")
-    print("| step | mixbench (median) | PyTorch (median) | ratio |\n|---|---|---|---|")
-    for name, ours, theirs in rows:
-        print(f"| {name} | {ours:.1f} ms | {theirs:.1f} ms | {theirs / ours:.2f} |")
+          f"{os.cpu_count()} cores, {threads} threads, PyTorch {version}, "
+          f"{args.rounds} alternating round(s), lowest median of each side.\n")
+    print("| step | mixbench (median) | PyTorch (median) | ratio | ratio per round |\n|---|---|---|---|---|")
+    for name, ours, theirs, per_round in rows:
+        spread = " / ".join(f"{r:.2f}" for r in per_round)
+        print(f"| {name} | {ours:.1f} ms | {theirs:.1f} ms | {theirs / ours:.2f} | {spread} |")
 
 
 if __name__ == "__main__":
