@@ -36,8 +36,8 @@ unsafe fn gemm<T: CpuFloat>(
 use super::conv_skip;
 use super::im2col::{ConvGeometry, col2im_add, col2im_add_rows_f32, im2col_into, im2col_t_into};
 use super::panel_gemm::{
-    self, Output, PANEL_ROWS, PackedRows, PixelSide, Terms, clear_tail, im2col_panels,
-    im2col_t_panels, pack_pixels, panels_len, product, product_strips,
+    self, Output, PANEL_PIXELS, PANEL_ROWS, PackedRows, PixelSide, Terms, clear_tail,
+    im2col_panels, im2col_t_panels, pack_pixels, panels_len, product, product_strips,
 };
 
 /// Fewest output columns (images × pixels) one gemm gets when the batch allows.
@@ -366,7 +366,7 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 ///   35–49 ms).
 ///
 /// Padding taps are skipped ([`conv_skip`]) on maps of at most 64 pixels (the weight
-/// gradient: 256), where they are 31% (4×4), 16% (8×8) and 8% (16×16) of a 3×3 product.
+/// gradient: 256, or any size with channels in whole panels of 64, see below), where they are 31% (4×4), 16% (8×8) and 8% (16×16) of a 3×3 product.
 /// Same binary, skipping off and on alternating in two
 /// rounds: 512→512 at 4×4 forward 27.5 / 33.0 against 20.4 / 20.9 ms, input gradient
 /// 27.3 / 28.8 against 20.4 / 20.3 ms; 256→256 at 8×8 forward 28.6 / 27.8 against
@@ -387,7 +387,11 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 /// 64 small products), so not there. Its forward and input gradient at 16×16 stay off:
 /// 26.2 / 25.5 against 28.3 / 30.7 ms. At stride 2 (same rounds): 256→512 at 8×8 14.5 against
 /// 13.1 ms, so on from 256 channels; 64→128 at 32×32 16.5 against 18.3 ms, its 1×1 shortcut
-/// 4.2 against 6.1 ms, 128→256 at 16×16 13.9 against 14.7 ms.
+/// 4.2 against 6.1 ms, 128→256 at 16×16 13.9 against 14.7 ms. Once it read 64-channel
+/// panels in place instead of packing them (three rounds, min of medians, skipping off /
+/// packed / in place): 64→64 at 32×32 32.1 / 32.8 / 29.6 ms, so it runs on larger stride-1
+/// maps too where the channels fill whole panels of 64; 128→128 at 16×16 27.2 (packed) / 25.4 ms; 256→256 at 8×8 22.0 / 21.0 ms; at stride 2
+/// 64→128 16.5 against 16.7 ms and 128→256 13.9 against 13.5 ms, so the rule there stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PanelOps {
     forward: bool,
@@ -425,7 +429,8 @@ impl PanelOps {
             skip_forward: small,
             skip_input_grad: small,
             skip_weight_grad: g.padding > 0
-                && (g.stride == 1 && g.h * g.w <= 256 || g.stride == 2 && g.c >= 256),
+                && (g.stride == 1 && (g.h * g.w <= 256 || g.c.is_multiple_of(PANEL_PIXELS))
+                    || g.stride == 2 && g.c >= 256),
             forward_rows: panel_gemm::rows_apply(g),
         }
     }
@@ -1010,7 +1015,12 @@ mod tests {
         assert_eq!(skips(g(512, 4, 3, 1), 512), (true, true, true));
         assert_eq!(skips(g(256, 8, 3, 1), 256), (true, true, true));
         assert_eq!(skips(g(128, 16, 3, 1), 128), (false, false, true));
-        assert_eq!(skips(g(64, 32, 3, 1), 64), (false, false, false));
+        assert_eq!(skips(g(64, 32, 3, 1), 64), (false, false, true));
+        assert_eq!(
+            skips(g(160, 32, 3, 1), 160),
+            (false, false, false),
+            "partial panels"
+        );
         assert_eq!(
             skips(g(256, 8, 3, 2), 512),
             (false, false, true),
@@ -1136,6 +1146,9 @@ mod tests {
             (4, 3, 8, 6, 1, 2, 0),
             (3, 9, 7, 5, 5, 2, 2),
             (2, 4, 10, 7, 3, 3, 1),
+            // Channels filling whole panels (read in place): 32×32, two k-chunks; stride 2.
+            (2, 64, 32, 6, 3, 1, 1),
+            (3, 128, 9, 5, 3, 2, 1),
         ] {
             let g = square(n, c, h, k, stride, pad);
             let x = values(g.n * g.image_len(), 0.3);
