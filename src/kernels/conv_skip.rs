@@ -146,19 +146,21 @@ pub fn weight_partials(
                 image_stride: 0,
                 row_stride: c,
             };
-            if whole {
-                let operand = (PixelSide::InPlace(side), c, Terms::Only(&terms));
+            let len = if whole {
+                0
+            } else {
+                panels * terms.len() * PANEL_PIXELS
+            };
+            f32::with_scratch(0, len, |packed| {
+                let pixel_side = if whole {
+                    PixelSide::InPlace(side)
+                } else {
+                    pack_in_place(&side, packed);
+                    PixelSide::Packed(packed)
+                };
                 // SAFETY: available (asserted); (row < o, channel < c) is
                 // dst[t·o·c + row·c + channel], inside this slab's partial.
-                unsafe { product(&rows, operand, out, false) };
-                continue;
-            }
-            f32::with_scratch(0, panels * terms.len() * PANEL_PIXELS, |packed| {
-                pack_in_place(&side, packed);
-                let operand = (PixelSide::Packed(packed), c, Terms::Only(&terms));
-                // SAFETY: available (asserted); (row < o, channel < c) is
-                // dst[t·o·c + row·c + channel], inside this slab's partial.
-                unsafe { product(&rows, operand, out, false) };
+                unsafe { product(&rows, (pixel_side, c, Terms::Only(&terms)), out, false) };
             });
         }
     };
