@@ -112,9 +112,6 @@ pub fn weight_partials(
             })
         })
         .collect();
-    // Channels filling whole panels: the tile reads each pixel's 64 channels where they lie
-    // (128→128 at 16×16: 25.4 against 27.2 ms packed); otherwise they are packed, masked.
-    let whole = masks.iter().all(|m| *m == [u16::MAX; 4]);
     let slabs = g.n.div_ceil(per_slab);
     let each = o * g.row_len();
     let fill = |slab: usize, dst: *mut f32| {
@@ -146,6 +143,9 @@ pub fn weight_partials(
                 image_stride: 0,
                 row_stride: c,
             };
+            // Channels filling whole panels: the tile reads each pixel's 64 channels where they
+            // lie (128→128 at 16×16: 25.4 against 27.2 ms packed); otherwise they are packed.
+            let whole = side.every_lane_live();
             let len = if whole {
                 0
             } else {

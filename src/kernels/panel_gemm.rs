@@ -383,6 +383,11 @@ impl InPlace<'_> {
         }
     }
 
+    /// Whether every mask is full, so that a [`product`] may read the panels in place.
+    pub fn every_lane_live(&self) -> bool {
+        self.masks.iter().all(|m| *m == [u16::MAX; 4])
+    }
+
     /// Panel `pp`'s terms `h0 .. h1` as a tile reads them.
     fn panel(&self, pp: usize, (h0, h1): (usize, usize)) -> Pixels<'_> {
         Pixels {
@@ -467,7 +472,7 @@ pub unsafe fn product(
             // Masked loads cost the tile a tenth of its speed: a product reads whole vectors
             // (a zero-bordered source), and only `pack_in_place` reads masked ones.
             assert!(
-                at.masks.iter().all(|m| *m == [u16::MAX; 4]),
+                at.every_lane_live(),
                 "a product reads in-place panels whole: every lane must be live"
             );
             assert!(pixels <= at.bases.len() * PANEL_PIXELS);
