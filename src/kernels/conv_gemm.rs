@@ -15,9 +15,11 @@
 //! columns. The slab split depends on the shape only, and the weight gradient adds the slabs'
 //! partial products in slab order, so results do not depend on the thread count.
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::cpu_float::{CpuFloat, dispatch2, par_filled};
+use super::cpu_float::{CpuFloat, dispatch2, par_filled, par_init};
 
 /// [`super::cpu_float::gemm`] on this thread only: the slabs already run in parallel.
 ///
@@ -39,6 +41,7 @@ use super::panel_gemm::{
     self, Output, PANEL_PIXELS, PANEL_ROWS, PackedRows, PixelSide, Terms, clear_tail,
     im2col_panels, im2col_t_panels, pack_pixels, panels_len, product, product_strips,
 };
+use super::tap_classes::VECTOR_LANES;
 
 /// Fewest output columns (images × pixels) one gemm gets when the batch allows.
 const MIN_COLUMNS: usize = 256;
@@ -134,7 +137,7 @@ fn forward_panels(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> 
     let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
     let nb = slab_images(g, MIN_COLUMNS);
     let weight = PackedRows::new(w, (o, rl), (rl, 1));
-    par_filled(g.n * o * p, nb * o * p, |s, dst: &mut [f32]| {
+    let filled = |s, dst: &mut [MaybeUninit<f32>]| {
         let cnt = dst.len() / (o * p);
         let xs = &x[s * nb * il..][..cnt * il];
         f32::with_scratch(0, panels_len(cnt * p, rl), |panels| {
@@ -143,7 +146,7 @@ fn forward_panels(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> 
             }
             clear_tail(panels, cnt * p, rl);
             let out = Output {
-                ptr: dst.as_mut_ptr(),
+                ptr: dst.as_mut_ptr().cast(),
                 pixels: p,
                 image_stride: o * p,
                 row_stride: p,
@@ -159,7 +162,10 @@ fn forward_panels(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> 
                 )
             };
         })
-    })
+    };
+    // SAFETY: a product that does not add stores every (row < o, q < cnt·p) of its output,
+    // which is the whole slab.
+    unsafe { par_init(g.n * o * p, nb * o * p, filled) }
 }
 
 /// [`forward_panels`] read straight from the images' rows ([`panel_gemm::forward_rows`]):
@@ -167,16 +173,18 @@ fn forward_panels(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> 
 fn forward_rows(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
     let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
     let weight = PackedRows::new(w, (o, rl), (rl, 1));
-    par_filled(g.n * o * p, o * p, |j, dst: &mut [f32]| {
+    let filled = |j, dst: &mut [MaybeUninit<f32>]| {
         let out = Output {
-            ptr: dst.as_mut_ptr(),
+            ptr: dst.as_mut_ptr().cast(),
             pixels: p,
             image_stride: o * p,
             row_stride: p,
         };
         // SAFETY: rows_apply (the caller's check); (row < o, q < p) is dst[row·p + q].
         unsafe { panel_gemm::forward_rows(g, &weight, &x[j * il..][..il], out) };
-    })
+    };
+    // SAFETY: forward_rows stores every (row < o, q < p) of its output: the whole image.
+    unsafe { par_init(g.n * o * p, o * p, filled) }
 }
 
 /// [`grad_input`] on the AVX-512 panel path (see [`forward_panels`]): the slab's upstream
@@ -436,6 +444,74 @@ impl PanelOps {
     }
 }
 
+/// The f32 forward on the fastest path that applies (all give [`forward`]'s bits).
+fn forward_f32(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
+    let ops = PanelOps::for_layer(g, o);
+    let columns = |g: &ConvGeometry, x: &[f32]| match ops.forward {
+        true => forward_panels(g, o, x, w),
+        false => forward(g, o, x, w),
+    };
+    if ops.skip_forward && conv_skip::forward_applies(g, x, w) {
+        let skipping =
+            |g: &ConvGeometry, x: &[f32], spare| conv_skip::forward_reserving(g, o, x, w, spare);
+        in_whole_vectors(g, (g.image_len(), o * g.pixels()), x, skipping, columns)
+    } else if ops.forward_rows {
+        forward_rows(g, o, x, w)
+    } else {
+        columns(g, x)
+    }
+}
+
+/// The f32 input gradient on the fastest path that applies (all give [`grad_input`]'s bits).
+fn grad_input_f32(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f32> {
+    let ops = PanelOps::for_layer(g, o);
+    let columns = |g: &ConvGeometry, go: &[f32]| match ops.input_grad {
+        true => grad_input_panels(g, o, go, w),
+        false => grad_input(g, o, go, w),
+    };
+    if ops.skip_input_grad && conv_skip::input_grad_applies(g, o) {
+        let skipping = |g: &ConvGeometry, go: &[f32], spare| {
+            conv_skip::grad_input_reserving(g, o, go, w, spare)
+        };
+        in_whole_vectors(g, (o * g.pixels(), g.image_len()), gout, skipping, columns)
+    } else {
+        columns(g, gout)
+    }
+}
+
+/// `skipping` on the images that fill whole 16-image vectors of [`conv_skip`], `columns` on
+/// the rest, joined in batch order: a batch of 100 would otherwise compute a seventh vector
+/// per pixel with 4 of its 16 lanes live. Every image's result depends on that image alone,
+/// and both paths give the same bits. `per` is (input, output) values per image.
+fn in_whole_vectors(
+    g: &ConvGeometry,
+    (per_in, per_out): (usize, usize),
+    input: &[f32],
+    skipping: impl Fn(&ConvGeometry, &[f32], usize) -> Vec<f32> + Sync,
+    columns: impl Fn(&ConvGeometry, &[f32]) -> Vec<f32> + Sync,
+) -> Vec<f32> {
+    let head = g.n / VECTOR_LANES * VECTOR_LANES;
+    if head == 0 || head == g.n {
+        return skipping(g, input, 0);
+    }
+    let (first, rest) = input.split_at(head * per_in);
+    let (whole, part) = (
+        ConvGeometry { n: head, ..*g },
+        ConvGeometry {
+            n: g.n - head,
+            ..*g
+        },
+    );
+    // Side by side: the few remaining images make one slab, which one thread computes while
+    // the others take the skipping path's units.
+    let (mut out, tail) = rayon::join(
+        || skipping(&whole, first, part.n * per_out),
+        || columns(&part, rest),
+    );
+    out.extend_from_slice(&tail);
+    out
+}
+
 /// [`grad_weight`] on the AVX-512 panel path: the same partials in the pixel-major layout,
 /// summed the same way.
 fn grad_weight_panels(g: &ConvGeometry, o: usize, x: &[f32], gout: &[f32]) -> Vec<f32> {
@@ -573,18 +649,7 @@ impl CustomOp2 for ConvForward {
             (s1, l1, &self.input_dims()),
             (s2, l2, &self.weight_dims()),
             Shape::from(self.output_dims().to_vec()),
-            |x, w| {
-                let ops = PanelOps::for_layer(g, o);
-                if ops.skip_forward && conv_skip::forward_applies(g, x, w) {
-                    conv_skip::forward(g, o, x, w)
-                } else if ops.forward_rows {
-                    forward_rows(g, o, x, w)
-                } else if ops.forward {
-                    forward_panels(g, o, x, w)
-                } else {
-                    forward(g, o, x, w)
-                }
-            },
+            |x, w| forward_f32(g, o, x, w),
             |x, w| forward(g, o, x, w),
         )
     }
@@ -629,16 +694,7 @@ impl CustomOp2 for ConvGradInput {
             (s1, l1, &f.output_dims()),
             (s2, l2, &f.weight_dims()),
             Shape::from(f.input_dims().to_vec()),
-            |go, w| {
-                let ops = PanelOps::for_layer(g, o);
-                if ops.skip_input_grad && conv_skip::input_grad_applies(g, o) {
-                    conv_skip::grad_input(g, o, go, w)
-                } else if ops.input_grad {
-                    grad_input_panels(g, o, go, w)
-                } else {
-                    grad_input(g, o, go, w)
-                }
-            },
+            |go, w| grad_input_f32(g, o, go, w),
             |go, w| grad_input(g, o, go, w),
         )
     }
@@ -1199,6 +1255,63 @@ mod tests {
             !conv_skip::input_grad_applies(&square(2, 4, 4, 3, 2, 1), 8),
             "stride 2"
         );
+    }
+
+    /// Batches that leave a partial 16-image vector go through the skipping path for their
+    /// whole vectors and the column path for the rest; the joined result has the column
+    /// path's bits, forward and input gradient, whatever the split.
+    #[test]
+    fn a_batch_outside_whole_vectors_keeps_the_column_bits() {
+        if !panel_gemm::available::<f32>() {
+            eprintln!("no AVX-512 on this CPU: the skipping path does not run here");
+            return;
+        }
+        let values = |len: usize, salt: f32| -> Vec<f32> {
+            (0..len)
+                .map(|i| (i as f32 * 0.37 + salt).sin() * 1e2f32.powi(i as i32 % 3 - 1))
+                .collect()
+        };
+        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        for (n, c, h, o) in [
+            (7, 8, 4, 64),
+            (20, 8, 4, 64),
+            (37, 16, 5, 70),
+            (32, 8, 3, 64),
+        ] {
+            let g = square(n, c, h, 3, 1, 1);
+            let ops = PanelOps::for_layer(&g, o);
+            assert!(ops.skip_forward && ops.skip_input_grad, "{g:?}");
+            let x = values(g.n * g.image_len(), 0.3);
+            let w = values(o * g.row_len(), 1.1);
+            let gout = values(g.n * o * g.pixels(), 2.9);
+            assert_eq!(
+                bits(forward_f32(&g, o, &x, &w)),
+                bits(forward(&g, o, &x, &w)),
+                "forward n={n}"
+            );
+            assert_eq!(
+                bits(grad_input_f32(&g, o, &gout, &w)),
+                bits(grad_input(&g, o, &gout, &w)),
+                "input gradient n={n}"
+            );
+        }
+    }
+
+    /// The vectorized packing of rows with contiguous terms gives the scalar packing's
+    /// panels: partial row panels (zero rows) and term counts around 16.
+    #[test]
+    fn contiguous_rows_pack_as_strided_ones() {
+        if !panel_gemm::available::<f32>() {
+            eprintln!("no AVX-512 on this CPU: the vectorized packing does not run here");
+            return;
+        }
+        for (rows, k) in [(1, 1), (5, 15), (6, 16), (7, 17), (13, 40), (12, 3)] {
+            let m: Vec<f32> = (0..rows * k).map(|i| i as f32 + 0.5).collect();
+            let t: Vec<f32> = (0..rows * k).map(|i| m[i % rows * k + i / rows]).collect();
+            let contiguous = PackedRows::new(&m, (rows, k), (k, 1));
+            let strided = PackedRows::new(&t, (rows, k), (1, rows));
+            assert_eq!(contiguous.data(), strided.data(), "{rows} × {k}");
+        }
     }
 
     #[test]

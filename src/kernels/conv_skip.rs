@@ -24,9 +24,11 @@
 //!   so that each tile stores whole vectors; the caller sums them in slab order as the
 //!   column path does and [`tap_major_to_weight`] reorders the sum once.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
-use super::cpu_float::{CpuFloat, k_chunks, par_filled, par_init, par_pushed};
+use super::cpu_float::{CpuFloat, k_chunks, par_init, par_init_reserving, par_pushed};
 use super::im2col::ConvGeometry;
 use super::panel_gemm::{
     self, InPlace, Output, PANEL_PIXELS, PackedRows, PixelSide, Terms, pack_in_place, product,
@@ -187,6 +189,17 @@ pub fn tap_major_to_weight(sum: &[f32], (o, c, taps): (usize, usize, usize)) -> 
 /// The forward: `x` [n, c, h, w] and weight [o, c, k, k] give [n, o, oh, ow], bit for bit as
 /// the column path. Call only where [`forward_applies`] holds.
 pub fn forward(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
+    forward_reserving(g, o, x, w, 0)
+}
+
+/// [`forward`] into a vector with room for `spare` more values.
+pub fn forward_reserving(
+    g: &ConvGeometry,
+    o: usize,
+    x: &[f32],
+    w: &[f32],
+    spare: usize,
+) -> Vec<f32> {
     assert!(g.stride == 1 && panel_gemm::available::<f32>());
     let (k, hw, n) = (g.k, g.h * g.w, g.n);
     let (p, ow) = (g.pixels(), g.ow());
@@ -211,7 +224,7 @@ pub fn forward(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
         .collect();
     let zeros = vec![0u8; live.iter().map(|l| l.0.len()).max().unwrap_or(0)];
     let weight = PackedRows::new(w, (o, g.row_len()), (g.row_len(), 1));
-    let buf = by_units(&layout, o, |(first, end), dst| {
+    let unit = |(first, end): (usize, usize), dst: &mut [MaybeUninit<f32>]| {
         let (terms, offsets) = &live[layout.panels[first].0];
         // Output (oy, ox) reads input (oy + ky − padding, ox + kx − padding).
         let (pad, w) = (g.padding as isize, g.w as isize);
@@ -237,13 +250,27 @@ pub fn forward(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
             // dst[lane / 64 · o · 64 + row · 64 + lane % 64], inside this unit's dst.
             unsafe { product(&weight, operand, unit_output(dst, o), false) };
         });
-    });
-    to_images(&layout, &buf, (o, p))
+    };
+    // SAFETY: a product that does not add stores every (row < o, lane < (end − first)·64)
+    // of its output: the unit's whole part.
+    let buf = unsafe { by_units(&layout, o, false, unit) };
+    to_images(&layout, &buf, (o, p), spare)
 }
 
 /// The input gradient: upstream gradient [n, o, oh, ow] and weight [o, c, k, k] give
 /// [n, c, h, w], bit for bit as the column path. Call only where [`input_grad_applies`] holds.
 pub fn grad_input(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f32> {
+    grad_input_reserving(g, o, gout, w, 0)
+}
+
+/// [`grad_input`] into a vector with room for `spare` more values.
+pub fn grad_input_reserving(
+    g: &ConvGeometry,
+    o: usize,
+    gout: &[f32],
+    w: &[f32],
+    spare: usize,
+) -> Vec<f32> {
     assert!(input_grad_applies(g, o));
     let (k, hw, n) = (g.k, g.h * g.w, g.n);
     let (p, ow) = (g.pixels(), g.ow());
@@ -258,7 +285,7 @@ pub fn grad_input(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f3
         .collect();
     let offsets: Vec<i32> = (0..o).map(|oo| (oo * p * n) as i32).collect();
     let zeros = vec![0u8; o];
-    let buf = by_units(&layout, g.c, |(first, end), dst| {
+    let unit = |(first, end): (usize, usize), dst: &mut [MaybeUninit<f32>]| {
         for &t in &classes.classes[layout.panels[first].0].taps {
             // Input (iy, ix) receives tap (ky, kx) from output
             // (iy + padding − ky, ix + padding − kx).
@@ -287,51 +314,67 @@ pub fn grad_input(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f3
                 unsafe { product(&per_tap[t], operand, unit_output(dst, g.c), true) };
             });
         }
-    });
-    to_images(&layout, &buf, (g.c, hw))
+    };
+    // SAFETY: zeroed, so the units need not write every value.
+    let buf = unsafe { by_units(&layout, g.c, true, unit) };
+    to_images(&layout, &buf, (g.c, hw), spare)
 }
 
 /// Runs `unit((first panel, end panel), its rows)` for every unit of `layout` in parallel,
-/// over a zeroed buffer of panels × `rows` × 64 lanes (panel-major), and returns the buffer.
-fn by_units(
+/// over a buffer of panels × `rows` × 64 lanes (panel-major), and returns the buffer. Each
+/// unit's part is zeroed first when `zeroed` (the input gradient adds into it).
+///
+/// # Safety
+/// Unless `zeroed`, `unit` writes every value of its part.
+unsafe fn by_units(
     layout: &ClassVectors,
     rows: usize,
-    unit: impl Fn((usize, usize), &mut [f32]) + Sync,
+    zeroed: bool,
+    unit: impl Fn((usize, usize), &mut [MaybeUninit<f32>]) + Sync,
 ) -> Vec<f32> {
     let per_panel = rows * PANEL_PIXELS;
-    // Zeroed in parallel: the input gradient adds into it.
-    let mut buf = par_filled(
-        layout.panels.len() * per_panel,
-        per_panel,
-        |_, _: &mut [f32]| {},
-    );
+    let len = layout.panels.len() * per_panel;
+    let mut buf: Vec<f32> = Vec::with_capacity(len);
     let mut parts = Vec::with_capacity(layout.units.len());
-    let mut rest = &mut buf[..];
+    let mut rest = &mut buf.spare_capacity_mut()[..len];
     for &(first, end) in &layout.units {
         let (head, tail) = rest.split_at_mut((end - first) * per_panel);
         parts.push(((first, end), head));
         rest = tail;
     }
-    parts
-        .into_par_iter()
-        .for_each(|(range, dst)| unit(range, dst));
+    assert!(rest.is_empty(), "the units cover every panel");
+    parts.into_par_iter().for_each(|(range, dst)| {
+        if zeroed {
+            dst.fill(MaybeUninit::new(0.0));
+        }
+        unit(range, dst)
+    });
+    // SAFETY: the parts cover 0..len; each was zeroed, or its unit wrote it (the caller's
+    // contract).
+    unsafe { buf.set_len(len) };
     buf
 }
 
 /// Where [`product`] stores a unit's panels: (row, lane q) at
 /// `dst[q / 64 · rows · 64 + row · 64 + q % 64]`.
-fn unit_output(dst: &mut [f32], rows: usize) -> Output {
+fn unit_output(dst: &mut [MaybeUninit<f32>], rows: usize) -> Output {
     Output {
-        ptr: dst.as_mut_ptr(),
+        ptr: dst.as_mut_ptr().cast(),
         pixels: PANEL_PIXELS,
         image_stride: rows * PANEL_PIXELS,
         row_stride: PANEL_PIXELS,
     }
 }
 
-/// The panel-major buffer back in NCHW order ([n, rows, pixels]): per block of 16 images,
-/// row and 16 pixels, the 16 pixels' vectors transposed into the 16 images' runs.
-fn to_images(layout: &ClassVectors, buf: &[f32], (rows, pixels): (usize, usize)) -> Vec<f32> {
+/// The panel-major buffer back in NCHW order ([n, rows, pixels]), with room for `spare` more
+/// values: per block of 16 images, row and 16 pixels, the 16 pixels' vectors transposed into
+/// the 16 images' runs.
+fn to_images(
+    layout: &ClassVectors,
+    buf: &[f32],
+    (rows, pixels): (usize, usize),
+    spare: usize,
+) -> Vec<f32> {
     assert!(panel_gemm::available::<f32>());
     let n = layout.images;
     let blocks = n.div_ceil(VECTOR_LANES);
@@ -355,7 +398,7 @@ fn to_images(layout: &ClassVectors, buf: &[f32], (rows, pixels): (usize, usize))
     // pixels)), each of whose rows and pixels gets one store; every read is a whole vector
     // of a panel of buf (slots and buf's length asserted above).
     unsafe {
-        par_init(n * rows * pixels, chunk, |b, part| {
+        par_init_reserving(n * rows * pixels, spare, chunk, |b, part| {
             let m = part.len() / (rows * pixels);
             let at = |px: usize| at[px * blocks + b];
             to_images_block(buf, &at, (rows, pixels, m), part.as_mut_ptr().cast())

@@ -256,7 +256,22 @@ pub unsafe fn par_init<T: Send>(
     chunk: usize,
     init: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync + Send,
 ) -> Vec<T> {
-    let mut v: Vec<T> = Vec::with_capacity(len);
+    // SAFETY: the caller's contract.
+    unsafe { par_init_reserving(len, 0, chunk, init) }
+}
+
+/// [`par_init`] with room for `spare` more values, so that the caller can append without
+/// moving the vector.
+///
+/// # Safety
+/// As [`par_init`].
+pub unsafe fn par_init_reserving<T: Send>(
+    len: usize,
+    spare: usize,
+    chunk: usize,
+    init: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync + Send,
+) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(len + spare);
     v.spare_capacity_mut()[..len]
         .par_chunks_mut(chunk.max(1))
         .enumerate()
