@@ -1095,7 +1095,9 @@ mod tests {
         let rows = |g: ConvGeometry, o| PanelOps::for_layer(&g, o).forward_rows;
         assert!(rows(g(64, 32, 3, 1), 64) && rows(g(128, 16, 3, 1), 128));
         assert!(!rows(g(256, 8, 3, 1), 256), "8-pixel rows");
-        assert!(!rows(g(64, 32, 3, 2), 128), "stride 2");
+        assert!(rows(g(64, 32, 3, 2), 128), "stride 2, output rows of 16");
+        assert!(!rows(g(128, 16, 3, 2), 256), "stride 2, output rows of 8");
+        assert!(!rows(g(64, 32, 1, 2), 128), "1×1 at stride 2");
         assert!(!rows(g(3, 32, 3, 1), 64), "stem");
         assert_eq!(ops(g(3, 32, 3, 1), 64), (false, false, false), "stem");
         assert_eq!(ops(g(8, 32, 3, 1), 8), (false, false, false), "8 channels");
@@ -1138,6 +1140,10 @@ mod tests {
             (1, 130, 32, 13, 3, 1, 1),
             (3, 5, 16, 7, 5, 1, 2),
             (1, 4, 64, 6, 3, 1, 1),
+            // Stride 2 from the phase-split copy: output rows of 16 and 32, 2 and 3 k-chunks.
+            (2, 70, 32, 9, 3, 2, 1),
+            (1, 5, 64, 7, 3, 2, 1),
+            (1, 130, 32, 13, 3, 2, 1),
         ] {
             let g = square(n, c, h, k, s, pad);
             let x = values(g.n * g.image_len(), 0.3);

@@ -702,75 +702,153 @@ impl TermIndex for Listed<'_> {
     }
 }
 
-/// Whether [`forward_rows`] can run layer `g`: stride 1, a kernel centred by its padding
-/// (k = 2·padding + 1), rows of 16, 32 or 64 pixels, and offsets into the zero-bordered image
-/// inside an i32.
+/// Whether [`forward_rows`] can run layer `g`: a kernel centred by its padding (k =
+/// 2·padding + 1); at stride 1 input rows of 16, 32 or 64 pixels, at stride 2 a 3×3 kernel
+/// over an even-sided map with output rows of 16, 32 or 64 pixels; output maps in whole
+/// panels, and offsets into the bordered copy inside an i32.
 pub fn rows_apply(g: &ConvGeometry) -> bool {
+    let shape = match g.stride {
+        1 => matches!(g.w, 16 | 32 | 64),
+        2 => g.k == 3 && g.h % 2 == 0 && g.w % 2 == 0 && matches!(g.ow(), 16 | 32 | 64),
+        _ => false,
+    };
     available::<f32>()
-        && g.stride == 1
+        && shape
         && g.k == 2 * g.padding + 1
-        && matches!(g.w, 16 | 32 | 64)
-        && (g.h * g.w).is_multiple_of(PANEL_PIXELS)
-        && bordered_len(g) < i32::MAX as usize / 2
+        && g.pixels().is_multiple_of(PANEL_PIXELS)
+        && Bordered::of(g).len() < i32::MAX as usize / 2
 }
 
-/// Values in one image with `padding` zeros around each channel's map.
-fn bordered_len(g: &ConvGeometry) -> usize {
-    g.c * (g.h + 2 * g.padding) * (g.w + 2 * g.padding)
+/// The zero-bordered copy of one image that [`forward_rows`] reads: at stride 1 each
+/// channel's map with `padding` zeros around it; at stride 2 each channel split into its four
+/// phases (even and odd rows × even and odd columns), each with one zero row above and one
+/// zero column to the left, so that every tap of a stride-2 output row is one contiguous run
+/// of one phase.
+#[derive(Debug, Clone, Copy)]
+struct Bordered {
+    /// The layer.
+    g: ConvGeometry,
+    /// Maps per channel: 1, or 4 phases.
+    maps: usize,
+    /// Rows of each map.
+    rows: usize,
+    /// Columns of each map.
+    cols: usize,
 }
 
-/// The forward product of one image `x` read from a copy of it with a border of `padding`
-/// zeros, without a column matrix: each 64-pixel panel is whole rows, so term (c, ky, kx) of
-/// its four vectors is four runs of the copy shifted by (ky, kx). The border's +0s are
-/// [`im2col_panels`]' padding values, in its order, summed by the same tile in the same
-/// chunks, so the bits are [`product`]'s. Every lane lies inside the copy, so the tile loads
-/// without masks (masked loads of the unbordered image ran the tile at 106 instead of 117
-/// GFLOP/s in a one-thread loop).
+impl Bordered {
+    fn of(g: &ConvGeometry) -> Self {
+        let (maps, rows, cols) = match g.stride {
+            1 => (1, g.h + 2 * g.padding, g.w + 2 * g.padding),
+            _ => (4, g.oh() + 1, g.ow() + 1),
+        };
+        Bordered {
+            g: *g,
+            maps,
+            rows,
+            cols,
+        }
+    }
+
+    /// Values in the copy.
+    fn len(&self) -> usize {
+        self.g.c * self.maps * self.rows * self.cols
+    }
+
+    /// Where term (c, ky, kx) of output pixel (0, 0) reads; output (oy, ox) reads
+    /// `oy·cols + ox` further on. Input row 2·oy + ky − 1 at stride 2 is phase row oy − 1
+    /// of the odd rows (ky = 0), oy of the even rows (ky = 1) or oy of the odd rows (ky = 2),
+    /// each phase row r stored at row r + 1; columns alike.
+    fn offset(&self, term: usize) -> usize {
+        let k = self.g.k;
+        let (c, ky, kx) = (term / (k * k), term / k % k, term % k);
+        let (map, dy, dx) = match self.g.stride {
+            1 => (0, ky, kx),
+            _ => (
+                2 * usize::from(ky != 1) + usize::from(kx != 1),
+                usize::from(ky > 0),
+                usize::from(kx > 0),
+            ),
+        };
+        ((c * self.maps + map) * self.rows + dy) * self.cols + dx
+    }
+
+    /// Writes image `x` ([c, h, w]) into `dst` (`len()` values).
+    fn fill(&self, x: &[f32], dst: &mut [f32]) {
+        let g = &self.g;
+        let map_len = self.rows * self.cols;
+        for (c, channel) in dst.chunks_exact_mut(self.maps * map_len).enumerate() {
+            let image = &x[c * g.h * g.w..][..g.h * g.w];
+            if self.maps == 1 {
+                let pad = g.padding;
+                let (top, rest) = channel.split_at_mut(pad * self.cols);
+                let (body, bottom) = rest.split_at_mut(g.h * self.cols);
+                top.fill(0.0);
+                bottom.fill(0.0);
+                for (y, row) in body.chunks_exact_mut(self.cols).enumerate() {
+                    row[..pad].fill(0.0);
+                    row[pad..pad + g.w].copy_from_slice(&image[y * g.w..][..g.w]);
+                    row[pad + g.w..].fill(0.0);
+                }
+                continue;
+            }
+            for (phase, map) in channel.chunks_exact_mut(map_len).enumerate() {
+                let (py, px) = (phase / 2, phase % 2);
+                map[..self.cols].fill(0.0);
+                for (r, row) in map[self.cols..].chunks_exact_mut(self.cols).enumerate() {
+                    row[0] = 0.0;
+                    let src = &image[(2 * r + py) * g.w..][..g.w];
+                    for (d, &v) in row[1..].iter_mut().zip(src.iter().skip(px).step_by(2)) {
+                        *d = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The forward product of one image `x` read from a zero-bordered copy of it ([`Bordered`]),
+/// without a column matrix: each 64-pixel panel is whole output rows, so term (c, ky, kx) of
+/// its four vectors is four runs of the copy. The border's +0s are [`im2col_panels`]' padding
+/// values, in its order, summed by the same tile in the same chunks, so the bits are
+/// [`product`]'s. Every lane lies inside the copy, so the tile loads without masks (masked
+/// loads of the unbordered image ran the tile at 106 instead of 117 GFLOP/s in a one-thread
+/// loop).
 ///
 /// # Safety
 /// [`rows_apply`] holds, and every (row < rows.rows, q < pixels) of `out` lies in one
 /// allocation that nothing else touches meanwhile.
 pub unsafe fn forward_rows(g: &ConvGeometry, rows: &PackedRows, x: &[f32], out: Output) {
     assert!(rows_apply(g) && x.len() >= g.image_len() && rows.k == g.row_len());
-    let (k, pad, p) = (g.k, g.padding, g.pixels());
-    let (hb, wb) = (g.h + 2 * pad, g.w + 2 * pad);
+    let (p, ow) = (g.pixels(), g.ow());
+    let bordered = Bordered::of(g);
     let offsets: Vec<i32> = (0..g.row_len())
-        .map(|kk| (kk / (k * k) * hb * wb + kk / k % k * wb + kk % k) as i32)
+        .map(|kk| bordered.offset(kk) as i32)
         .collect();
     let tap_of = vec![0u8; g.row_len()];
     let count = p / PANEL_PIXELS;
     let masks = vec![[u16::MAX; 4]; count];
-    // Each vector is 16 pixels of one row (rows are 16, 32 or 64 long).
+    // Each vector is 16 pixels of one output row (rows are 16, 32 or 64 long).
     let bases: Vec<[isize; 4]> = (0..count)
         .map(|pp| {
             std::array::from_fn(|v| {
                 let q = pp * PANEL_PIXELS + 16 * v;
-                (q / g.w * wb + q % g.w) as isize
+                (q / ow * bordered.cols + q % ow) as isize
             })
         })
         .collect();
-    f32::with_scratch(0, bordered_len(g), |bordered| {
-        for (c, dst) in bordered.chunks_exact_mut(hb * wb).enumerate() {
-            let (top, rest) = dst.split_at_mut(pad * wb);
-            let (body, bottom) = rest.split_at_mut(g.h * wb);
-            top.fill(0.0);
-            bottom.fill(0.0);
-            for (y, row) in body.chunks_exact_mut(wb).enumerate() {
-                row[..pad].fill(0.0);
-                row[pad..pad + g.w].copy_from_slice(&x[(c * g.h + y) * g.w..][..g.w]);
-                row[pad + g.w..].fill(0.0);
-            }
-        }
+    f32::with_scratch(0, bordered.len(), |copy| {
+        bordered.fill(x, copy);
         let side = InPlace {
-            src: bordered,
+            src: copy,
             bases: &bases,
             offsets: &offsets,
             tap_of: &tap_of,
             masks: &masks,
             taps: 1,
         };
-        // SAFETY: the caller's contract for out; every lane of term (c, ky, kx) is pixel
-        // (y + ky, x + kx) of channel c of the bordered copy (product checks it).
+        // SAFETY: the caller's contract for out; every lane of term (c, ky, kx) is the value
+        // that im2col puts there, in the bordered copy (product checks it is inside).
         unsafe { product(rows, (PixelSide::InPlace(side), p, Terms::All), out, false) }
     })
 }
