@@ -709,7 +709,12 @@ impl TermIndex for Listed<'_> {
 pub fn rows_apply(g: &ConvGeometry) -> bool {
     let shape = match g.stride {
         1 => matches!(g.w, 16 | 32 | 64),
-        2 => g.k == 3 && g.h % 2 == 0 && g.w % 2 == 0 && matches!(g.ow(), 16 | 32 | 64),
+        2 => {
+            g.k == 3
+                && g.h.is_multiple_of(2)
+                && g.w.is_multiple_of(2)
+                && matches!(g.ow(), 16 | 32 | 64)
+        }
         _ => false,
     };
     available::<f32>()
