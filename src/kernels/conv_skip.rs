@@ -231,25 +231,34 @@ pub fn forward_reserving(
         let (bases, masks) = layout.bases(first..end, |q| {
             (q / ow) as isize * w + (q % ow) as isize - pad * w - pad
         });
-        let side = InPlace {
-            src: &xt,
-            bases: &bases,
-            offsets,
-            tap_of: &zeros[..terms.len()],
-            masks: &masks,
-            taps: 1,
-        };
-        f32::with_scratch(0, (end - first) * terms.len() * PANEL_PIXELS, |panels| {
-            pack_in_place(&side, panels);
-            let operand = (
-                PixelSide::Packed(panels),
-                (end - first) * PANEL_PIXELS,
-                Terms::Only(terms),
-            );
-            // SAFETY: available (asserted); (row < o, lane < (end − first)·64) is
-            // dst[lane / 64 · o · 64 + row · 64 + lane % 64], inside this unit's dst.
-            unsafe { product(&weight, operand, unit_output(dst, o), false) };
-        });
+        // One k-chunk at a time: packed panels of a chunk (at most 4 × 512 terms × 64 lanes,
+        // 512 KiB) stay in L2 for the product, where all of a unit's terms (up to 4.7 MB on
+        // 512 channels) went out to L3 before the product read them back.
+        for (ci, (k0, k1)) in k_chunks(g.row_len()).enumerate() {
+            let h0 = terms.partition_point(|&t| (t as usize) < k0);
+            let h1 = terms.partition_point(|&t| (t as usize) < k1);
+            let side = InPlace {
+                src: &xt,
+                bases: &bases,
+                offsets: &offsets[h0..h1],
+                tap_of: &zeros[..h1 - h0],
+                masks: &masks,
+                taps: 1,
+            };
+            f32::with_scratch(0, (end - first) * (h1 - h0) * PANEL_PIXELS, |panels| {
+                pack_in_place(&side, panels);
+                let operand = (
+                    PixelSide::Packed(panels),
+                    (end - first) * PANEL_PIXELS,
+                    Terms::Only(&terms[h0..h1]),
+                );
+                // SAFETY: available (asserted); (row < o, lane < (end − first)·64) is
+                // dst[lane / 64 · o · 64 + row · 64 + lane % 64], inside this unit's dst.
+                // The first chunk stores, later ones add with one rounding: product's own
+                // chunk order, and the chunks these terms leave empty are skipped.
+                unsafe { product(&weight, operand, unit_output(dst, o), ci > 0) };
+            });
+        }
     };
     // SAFETY: a product that does not add stores every (row < o, lane < (end − first)·64)
     // of its output: the unit's whole part.

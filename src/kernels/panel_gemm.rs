@@ -569,6 +569,8 @@ unsafe fn pack_in_place_avx512(side: &InPlace, dst: &mut [f32]) {
 
 /// `rows · panels` into `out`: for each chunk of [`k_chunks`]`(k)` the chunk's sums are stored
 /// (first chunk, unless `add`) or added with one rounding (later chunks, or all when `add`).
+/// A chunk that holds none of the listed terms adds nothing (adding its +0 would change only
+/// a −0 output, which no product stores: its sums are never −0).
 ///
 /// The pixel side holds `pixels` pixels (in-place: at most 64 per panel) over the terms
 /// `terms` names; lanes past `pixels` are never stored.
@@ -619,6 +621,10 @@ pub unsafe fn product(
                 t.partition_point(|&x| (x as usize) < k1),
             ),
         };
+        if h0 == h1 && (ci > 0 || add) {
+            // Adding an empty chunk's +0 leaves every output as it is.
+            continue;
+        }
         for block in (0..count).step_by(BLOCK_PANELS) {
             for (rp, packed) in rows.data.chunks(k * PANEL_ROWS).enumerate() {
                 let live = PANEL_ROWS.min(rows.rows - rp * PANEL_ROWS);
