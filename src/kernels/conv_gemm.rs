@@ -815,6 +815,22 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
 
+    /// Each value's bits, to compare results exactly.
+    fn bits(v: Vec<f32>) -> Vec<u32> {
+        v.into_iter().map(f32::to_bits).collect()
+    }
+
+    /// `len` deterministic values over six orders of magnitude with +0 and −0 among them.
+    fn signed_values(len: usize, salt: f32) -> Vec<f32> {
+        (0..len)
+            .map(|i| match i % 11 {
+                3 => -0.0,
+                7 => 0.0,
+                _ => (i as f32 * 0.61 + salt).sin() * 1e3f32.powi(i as i32 % 3 - 1),
+            })
+            .collect()
+    }
+
     /// The geometry of `n` images of `c` channels on an h×h map under a k×k kernel.
     fn square(
         n: usize,
@@ -1149,7 +1165,6 @@ mod tests {
             let x = values(g.n * g.image_len(), 0.3);
             let w = values(o * g.row_len(), 1.1);
             let gout = values(g.n * o * g.pixels(), 2.9);
-            let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
             let what = format!("{g:?} o={o}");
             assert_eq!(
                 bits(forward_panels(&g, o, &x, &w)),
@@ -1184,16 +1199,7 @@ mod tests {
             eprintln!("no AVX-512 on this CPU: the skipping path does not run here");
             return;
         }
-        let values = |len: usize, salt: f32| -> Vec<f32> {
-            (0..len)
-                .map(|i| match i % 11 {
-                    3 => -0.0,
-                    7 => 0.0,
-                    _ => (i as f32 * 0.61 + salt).sin() * 1e3f32.powi(i as i32 % 3 - 1),
-                })
-                .collect()
-        };
-        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        let values = signed_values;
         // (n, c, h, o, k, stride, padding); the forward and input gradient skip at stride 1
         // only, the weight gradient at any stride.
         for (n, c, h, o, k, stride, pad) in [
@@ -1272,12 +1278,7 @@ mod tests {
             eprintln!("no AVX-512 on this CPU: the skipping path does not run here");
             return;
         }
-        let values = |len: usize, salt: f32| -> Vec<f32> {
-            (0..len)
-                .map(|i| (i as f32 * 0.37 + salt).sin() * 1e2f32.powi(i as i32 % 3 - 1))
-                .collect()
-        };
-        let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+        let values = signed_values;
         for (n, c, h, o) in [
             (7, 8, 4, 64),
             (20, 8, 4, 64),

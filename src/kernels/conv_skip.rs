@@ -235,8 +235,7 @@ pub fn forward_reserving(
         // 512 KiB) stay in L2 for the product, where all of a unit's terms (up to 4.7 MB on
         // 512 channels) went out to L3 before the product read them back.
         for (ci, (k0, k1)) in k_chunks(g.row_len()).enumerate() {
-            let h0 = terms.partition_point(|&t| (t as usize) < k0);
-            let h1 = terms.partition_point(|&t| (t as usize) < k1);
+            let (h0, h1) = Terms::Only(terms).held((k0, k1));
             let side = InPlace {
                 src: &xt,
                 bases: &bases,

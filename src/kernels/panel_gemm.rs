@@ -457,6 +457,19 @@ pub enum Terms<'a> {
     Only(&'a [u32]),
 }
 
+impl Terms<'_> {
+    /// Where the terms `k0 .. k1` of the rows lie among the held ones.
+    pub fn held(&self, (k0, k1): (usize, usize)) -> (usize, usize) {
+        match self {
+            Terms::All => (k0, k1),
+            Terms::Only(t) => (
+                t.partition_point(|&x| (x as usize) < k0),
+                t.partition_point(|&x| (x as usize) < k1),
+            ),
+        }
+    }
+}
+
 /// The pixel side of a [`product`].
 #[derive(Clone, Copy)]
 pub enum PixelSide<'a> {
@@ -614,13 +627,7 @@ pub unsafe fn product(
     };
     for (ci, (k0, k1)) in k_chunks(k).enumerate() {
         // The chunk's terms as positions in the panels.
-        let (h0, h1) = match terms {
-            Terms::All => (k0, k1),
-            Terms::Only(t) => (
-                t.partition_point(|&x| (x as usize) < k0),
-                t.partition_point(|&x| (x as usize) < k1),
-            ),
-        };
+        let (h0, h1) = terms.held((k0, k1));
         if h0 == h1 && (ci > 0 || add) {
             // Adding an empty chunk's +0 leaves every output as it is.
             continue;
