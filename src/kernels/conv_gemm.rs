@@ -431,7 +431,7 @@ impl PanelOps {
         }
         let small = g.padding > 0 && g.stride == 1 && g.h * g.w <= 64;
         PanelOps {
-            forward: g.stride == 1,
+            forward: g.stride == 1 || panel_gemm::splits_phases(g),
             input_grad: o >= 128,
             weight_grad: g.pixels() <= 256,
             skip_forward: small,
@@ -1118,7 +1118,7 @@ mod tests {
         assert_eq!(ops(g(3, 32, 3, 1), 64), (false, false, false), "stem");
         assert_eq!(ops(g(8, 32, 3, 1), 8), (false, false, false), "8 channels");
         assert_eq!(ops(g(64, 32, 3, 1), 64), (true, false, false));
-        assert_eq!(ops(g(64, 32, 3, 2), 128), (false, true, true));
+        assert_eq!(ops(g(64, 32, 3, 2), 128), (true, true, true), "phase-split");
         assert_eq!(ops(g(64, 32, 1, 2), 128), (false, true, true));
         assert_eq!(ops(g(128, 16, 3, 1), 128), (true, true, true));
         assert_eq!(ops(g(256, 8, 3, 1), 256), (true, true, true));
