@@ -126,57 +126,23 @@ unsafe fn pack_panel_avx512(
     use std::arch::x86_64::*;
     // Output vector j's lane e is stream value s = 16j + e: term s / 6 of row s % 6. Rows
     // come in pairs (2i, 2i + 1), each pair one two-source permute, merged under the lanes
-    // whose row is in the pair.
-    const fn pair_index(j: usize, pair: usize) -> [i32; 16] {
-        let mut idx = [0i32; 16];
-        let mut e = 0;
-        while e < 16 {
-            let (s, r) = (16 * j + e, (16 * j + e) % 6);
-            if r / 2 == pair {
-                idx[e] = (s / 6 + 16 * (r % 2)) as i32;
-            }
-            e += 1;
+    // whose row is in the pair. Per output vector j and row pair: the permute's source
+    // lanes, and the lanes it fills.
+    const TABLES: ([[[i32; 16]; 3]; 6], [[u16; 3]; 6]) = {
+        let (mut index, mut mask) = ([[[0i32; 16]; 3]; 6], [[0u16; 3]; 6]);
+        let mut s = 0;
+        while s < 96 {
+            let (j, e, r) = (s / 16, s % 16, s % 6);
+            index[j][r / 2][e] = (s / 6 + 16 * (r % 2)) as i32;
+            mask[j][r / 2] |= 1 << e;
+            s += 1;
         }
-        idx
-    }
-    const fn pair_mask(j: usize, pair: usize) -> u16 {
-        let (mut m, mut e) = (0u16, 0);
-        while e < 16 {
-            if (16 * j + e) % 6 / 2 == pair {
-                m |= 1 << e;
-            }
-            e += 1;
-        }
-        m
-    }
-    const INDEX: [[[i32; 16]; 3]; 6] = {
-        let mut t = [[[0; 16]; 3]; 6];
-        let mut j = 0;
-        while j < 6 {
-            let mut pair = 0;
-            while pair < 3 {
-                t[j][pair] = pair_index(j, pair);
-                pair += 1;
-            }
-            j += 1;
-        }
-        t
+        (index, mask)
     };
-    const MASK: [[u16; 3]; 6] = {
-        let mut t = [[0; 3]; 6];
-        let mut j = 0;
-        while j < 6 {
-            let mut pair = 0;
-            while pair < 3 {
-                t[j][pair] = pair_mask(j, pair);
-                pair += 1;
-            }
-            j += 1;
-        }
-        t
-    };
-    let index: [[__m512i; 3]; 6] =
-        INDEX.map(|row| row.map(|i| unsafe { _mm512_loadu_si512(i.as_ptr().cast()) }));
+    const MASK: [[u16; 3]; 6] = TABLES.1;
+    let index: [[__m512i; 3]; 6] = TABLES
+        .0
+        .map(|row| row.map(|i| unsafe { _mm512_loadu_si512(i.as_ptr().cast()) }));
     for k0 in (0..k).step_by(16) {
         let n = (k - k0).min(16);
         let lanes = ((1u32 << n) - 1) as u16;
