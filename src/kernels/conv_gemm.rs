@@ -1304,23 +1304,6 @@ mod tests {
         }
     }
 
-    /// The vectorized packing of rows with contiguous terms gives the scalar packing's
-    /// panels: partial row panels (zero rows) and term counts around 16.
-    #[test]
-    fn contiguous_rows_pack_as_strided_ones() {
-        if !panel_gemm::available::<f32>() {
-            eprintln!("no AVX-512 on this CPU: the vectorized packing does not run here");
-            return;
-        }
-        for (rows, k) in [(1, 1), (5, 15), (6, 16), (7, 17), (13, 40), (12, 3)] {
-            let m: Vec<f32> = (0..rows * k).map(|i| i as f32 + 0.5).collect();
-            let t: Vec<f32> = (0..rows * k).map(|i| m[i % rows * k + i / rows]).collect();
-            let contiguous = PackedRows::new(&m, (rows, k), (k, 1));
-            let strided = PackedRows::new(&t, (rows, k), (1, rows));
-            assert_eq!(contiguous.data(), strided.data(), "{rows} × {k}");
-        }
-    }
-
     #[test]
     fn rejects_a_weight_that_does_not_fit() {
         let x = fixed(&[1, 3, 4, 4], 0.0, DType::F32);

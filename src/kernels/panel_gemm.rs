@@ -88,11 +88,6 @@ impl PackedRows {
         PackedRows { data, rows, k }
     }
 
-    /// The packed values, panel after panel.
-    pub fn data(&self) -> &[f32] {
-        &self.data
-    }
-
     /// Panels in parallel, each filled term by term: `fill(first row, kk, the panel's live
     /// rows at term kk)`. Term-major, so a transposed source is read a cache line at a time.
     fn pack(rows: usize, k: usize, fill: impl Fn(usize, usize, &mut [f32]) + Sync) -> Self {
@@ -1104,4 +1099,26 @@ unsafe fn tile<I: TermIndex, const DIRECT: bool>(
     _: bool,
 ) {
     unreachable!("no AVX-512 off x86-64")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vectorized packing of rows with contiguous terms gives the scalar packing's
+    /// panels: partial row panels (zero rows) and term counts around 16.
+    #[test]
+    fn contiguous_rows_pack_as_strided_ones() {
+        if !available::<f32>() {
+            eprintln!("no AVX-512 on this CPU: the vectorized packing does not run here");
+            return;
+        }
+        for (rows, k) in [(1, 1), (5, 15), (6, 16), (7, 17), (13, 40), (12, 3)] {
+            let m: Vec<f32> = (0..rows * k).map(|i| i as f32 + 0.5).collect();
+            let t: Vec<f32> = (0..rows * k).map(|i| m[i % rows * k + i / rows]).collect();
+            let contiguous = PackedRows::new(&m, (rows, k), (k, 1));
+            let strided = PackedRows::new(&t, (rows, k), (1, rows));
+            assert_eq!(contiguous.data, strided.data, "{rows} × {k}");
+        }
+    }
 }
