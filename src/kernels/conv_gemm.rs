@@ -19,7 +19,7 @@ use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::cpu_float::{CpuFloat, dispatch2, par_filled, par_init};
+use super::cpu_float::{CpuFloat, all_finite, dispatch2, par_filled, par_init};
 
 /// [`super::cpu_float::gemm`] on this thread only: the slabs already run in parallel.
 ///
@@ -185,6 +185,30 @@ fn forward_rows(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
     };
     // SAFETY: forward_rows stores every (row < o, q < p) of its output: the whole image.
     unsafe { par_init(g.n * o * p, o * p, filled) }
+}
+
+/// [`grad_input`] read from each image's bordered upstream gradient, tap by tap
+/// ([`panel_gemm::grad_input_rows`]): no column matrix and no col2im. The caller checks
+/// [`panel_gemm::input_rows_apply`] and that `w` is finite.
+fn grad_input_rows(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f32> {
+    let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
+    let per_tap: Vec<PackedRows> = (0..g.k * g.k)
+        .map(|t| PackedRows::new(&w[t..], (g.c, o), (g.k * g.k, rl)))
+        .collect();
+    let filled = |j, dst: &mut [MaybeUninit<f32>]| {
+        let out = Output {
+            ptr: dst.as_mut_ptr().cast(),
+            pixels: p,
+            image_stride: 0,
+            row_stride: p,
+        };
+        let go = &gout[j * o * p..][..o * p];
+        // SAFETY: input_rows_apply and finite weights (the caller's checks); (row < c,
+        // q < p) is dst[row·p + q].
+        unsafe { panel_gemm::grad_input_rows(g, &per_tap, go, out) };
+    };
+    // SAFETY: grad_input_rows stores every (row < c, q < p) at its first tap: the whole image.
+    unsafe { par_init(g.n * il, il, filled) }
 }
 
 /// [`grad_input`] on the AVX-512 panel path (see [`forward_panels`]): the slab's upstream
@@ -400,6 +424,15 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 /// packed / in place): 64→64 at 32×32 32.1 / 32.8 / 29.6 ms, so it runs on larger stride-1
 /// maps too where the channels fill whole panels of 64; 128→128 at 16×16 27.2 (packed) / 25.4 ms; 256→256 at 8×8 22.0 / 21.0 ms; at stride 2
 /// 64→128 16.5 against 16.7 ms and 128→256 13.9 against 13.5 ms, so the rule there stays.
+///
+/// The input gradient read tap by tap from the upstream gradient's rows
+/// ([`panel_gemm::grad_input_rows`]) against the panel path with its strips and col2im, four
+/// interleaved rounds: 128→128 at 16×16 25.4 / 26.4 / 25.6 / 25.4 → 24.5 / 23.9 / 24.8 /
+/// 24.2 ms (with the border rows' vectors left out; 25.6 / 25.6 / 24.8 / 24.8 ms without).
+/// Against the `gemm` crate path at 64 output channels it lost (64→64 at 32×32, three rounds:
+/// 26.3–27.0 against 27.5–28.1 ms: 64-term tiles, whose stores weigh more), and at WRN-28-10's widths it tied
+/// the panel path (160→160 at 32×32 146–148 against 149–150 ms, 320→320 at 16×16 142.5–142.9
+/// against 141.3–143.5 ms), so it runs from 128 output channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PanelOps {
     forward: bool,
@@ -413,6 +446,9 @@ struct PanelOps {
     skip_weight_grad: bool,
     /// The forward read straight from the images' rows ([`panel_gemm::forward_rows`]).
     forward_rows: bool,
+    /// The input gradient read straight from the upstream gradient's rows
+    /// ([`panel_gemm::grad_input_rows`]), where its weight is finite.
+    input_grad_rows: bool,
 }
 
 impl PanelOps {
@@ -427,6 +463,7 @@ impl PanelOps {
                 skip_input_grad: false,
                 skip_weight_grad: false,
                 forward_rows: false,
+                input_grad_rows: false,
             };
         }
         let small = g.padding > 0 && g.stride == 1 && g.h * g.w <= 64;
@@ -440,6 +477,7 @@ impl PanelOps {
                 && (g.stride == 1 && (g.h * g.w <= 256 || g.c.is_multiple_of(PANEL_PIXELS))
                     || g.stride == 2 && g.c >= 256),
             forward_rows: panel_gemm::rows_apply(g),
+            input_grad_rows: o >= 128 && panel_gemm::input_rows_apply(g, o),
         }
     }
 }
@@ -474,6 +512,8 @@ fn grad_input_f32(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f3
             conv_skip::grad_input_reserving(g, o, go, w, spare)
         };
         in_whole_vectors(g, (o * g.pixels(), g.image_len()), gout, skipping, columns)
+    } else if ops.input_grad_rows && all_finite(w) {
+        grad_input_rows(g, o, gout, w)
     } else {
         columns(g, gout)
     }
@@ -1068,6 +1108,32 @@ mod tests {
         assert!(conv2d_weight_grad(&x, &w, &wrong, 2, 1).is_err());
     }
 
+    /// An Inf in the weight keeps the input gradient off the row-reading path, whose border
+    /// zeros would meet it (NaN) where col2im has no term at all.
+    #[test]
+    fn an_infinite_weight_keeps_the_input_gradient_bits() {
+        if !panel_gemm::available::<f32>() {
+            eprintln!("no AVX-512 on this CPU: the row-reading path does not run here");
+            return;
+        }
+        let (g, o) = (square(1, 8, 16, 3, 1, 1), 128);
+        assert!(PanelOps::for_layer(&g, o).input_grad_rows);
+        let mut w = signed_values(o * g.row_len(), 1.1);
+        let gout = signed_values(o * g.pixels(), 2.9);
+        for infinite in [false, true] {
+            if infinite {
+                // Output channel 0, input channel 0, tap (ky, kx) = (0, 1).
+                w[1] = f32::INFINITY;
+            }
+            let fastest = bits(grad_input_f32(&g, o, &gout, &w));
+            assert_eq!(
+                fastest,
+                bits(grad_input(&g, o, &gout, &w)),
+                "Inf: {infinite}"
+            );
+        }
+    }
+
     /// The panel path's per-layer choice follows the measurements in [`PanelOps`]' comment.
     #[test]
     fn panel_ops_follow_the_measured_rule() {
@@ -1115,6 +1181,12 @@ mod tests {
         assert!(!rows(g(128, 16, 3, 2), 256), "stride 2, output rows of 8");
         assert!(!rows(g(64, 32, 1, 2), 128), "1×1 at stride 2");
         assert!(!rows(g(3, 32, 3, 1), 64), "stem");
+        let input_rows = |g: ConvGeometry, o| PanelOps::for_layer(&g, o).input_grad_rows;
+        assert!(input_rows(g(128, 16, 3, 1), 128) && input_rows(g(160, 32, 3, 1), 160));
+        assert!(!input_rows(g(64, 32, 3, 1), 64), "64 output channels");
+        assert!(!input_rows(g(256, 8, 3, 1), 256), "8-pixel rows");
+        assert!(!input_rows(g(64, 32, 3, 2), 128), "stride 2");
+        assert!(!input_rows(g(512, 16, 3, 1), 600), "two k-chunks");
         assert_eq!(ops(g(3, 32, 3, 1), 64), (false, false, false), "stem");
         assert_eq!(ops(g(8, 32, 3, 1), 8), (false, false, false), "8 channels");
         assert_eq!(ops(g(64, 32, 3, 1), 64), (true, false, false));
@@ -1174,6 +1246,14 @@ mod tests {
             if panel_gemm::rows_apply(&g) {
                 let direct = bits(forward_rows(&g, o, &x, &w));
                 assert_eq!(direct, bits(forward(&g, o, &x, &w)), "forward rows {what}");
+            }
+            if panel_gemm::input_rows_apply(&g, o) {
+                let signed = signed_values(gout.len(), 0.7);
+                for go in [&gout, &signed] {
+                    let direct = bits(grad_input_rows(&g, o, go, &w));
+                    let columns = bits(grad_input(&g, o, go, &w));
+                    assert_eq!(direct, columns, "input gradient rows {what}");
+                }
             }
             assert_eq!(
                 bits(grad_input_panels(&g, o, &gout, &w)),

@@ -28,7 +28,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::cpu_float::{CpuFloat, k_chunks, par_init, par_init_reserving, par_pushed};
+use super::cpu_float::{CpuFloat, all_finite, k_chunks, par_init, par_init_reserving, par_pushed};
 use super::im2col::ConvGeometry;
 use super::panel_gemm::{
     self, InPlace, Output, PANEL_PIXELS, PackedRows, PixelSide, Terms, pack_in_place, product,
@@ -43,19 +43,6 @@ const UNIT_PANELS: usize = 4;
 /// every input offset inside an i32.
 pub fn forward_applies(g: &ConvGeometry, x: &[f32], w: &[f32]) -> bool {
     g.stride == 1 && panel_gemm::available::<f32>() && x.len() < i32::MAX as usize && all_finite(w)
-}
-
-/// Whether no value of `v` is Inf or NaN (the factor that would meet a skipped padding zero).
-fn all_finite(v: &[f32]) -> bool {
-    // The largest exponent field of each chunk, a loop the compiler vectorizes (a
-    // short-circuiting `all` it does not).
-    let exponent = |c: &[f32]| {
-        c.iter()
-            .map(|x| x.to_bits() & 0x7f80_0000)
-            .max()
-            .unwrap_or(0)
-    };
-    v.par_chunks(1 << 14).all(|c| exponent(c) != 0x7f80_0000)
 }
 
 /// Whether the input gradient may run here: stride 1, panel path available, `o` channels in

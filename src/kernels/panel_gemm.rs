@@ -867,6 +867,100 @@ pub unsafe fn forward_rows(g: &ConvGeometry, rows: &PackedRows, x: &[f32], out: 
     })
 }
 
+/// Whether [`grad_input_rows`] can run layer `g` with `o` output channels: stride 1, a kernel
+/// centred by its padding, rows of 16, 32 or 64 pixels, maps in whole panels, the `o`
+/// channels in one k-chunk, and offsets into the bordered copy of the upstream gradient
+/// inside an i32.
+pub fn input_rows_apply(g: &ConvGeometry, o: usize) -> bool {
+    let upstream = ConvGeometry { c: o, ..*g };
+    available::<f32>()
+        && g.stride == 1
+        && matches!(g.w, 16 | 32 | 64)
+        && g.k == 2 * g.padding + 1
+        && g.pixels().is_multiple_of(PANEL_PIXELS)
+        && k_chunks(o).count() == 1
+        && Bordered::of(&upstream).len() < i32::MAX as usize / 2
+}
+
+/// The input gradient of one image read from a zero-bordered copy of its upstream gradient
+/// `gout` ([o, h, w]), without a column matrix or col2im: for each tap (ky, kx) in order, the
+/// tap's column-gradient rows `Σ_oc W[oc, c, ky, kx] · gout[oc]` (one FMA chain from zero over
+/// the one k-chunk of `o`, as [`product`] computes them) are stored (the first tap) or added
+/// with one rounding (the others) at the input pixels they land on, which is col2im's order
+/// and rounding. A tap's run may cover border zeros where col2im has no term: with
+/// `per_tap` finite those chains are +0, and adding +0 leaves a sum that is never −0 as it
+/// is, so the bits are the column path's; the vectors whose run is a whole border row are
+/// not computed at all past the first tap (at 16×16, 1 of 16 rows at 3 of 9 taps).
+/// `per_tap[t]` is tap t's `c × o` rows, W[oc, c, t].
+///
+/// # Safety
+/// [`input_rows_apply`] holds, every `per_tap` row is finite, and every (row < c, q < pixels)
+/// of `out` lies in one allocation that nothing else touches meanwhile.
+pub unsafe fn grad_input_rows(g: &ConvGeometry, per_tap: &[PackedRows], gout: &[f32], out: Output) {
+    let o = per_tap.first().map_or(0, |r| r.k);
+    assert!(input_rows_apply(g, o) && gout.len() >= o * g.pixels());
+    assert!(per_tap.len() == g.k * g.k && per_tap.iter().all(|r| r.k == o && r.rows == g.c));
+    let (p, w, kk) = (g.pixels(), g.w, g.k * g.k);
+    // The upstream gradient as an image of o channels, bordered like a stride-1 input.
+    let bordered = Bordered::of(&ConvGeometry { c: o, ..*g });
+    let channel = |oc: usize| bordered.offset(oc * kk) as i32;
+    let offsets: Vec<i32> = (0..o).map(channel).collect();
+    f32::with_scratch(0, bordered.len(), |copy| {
+        bordered.fill(gout, copy);
+        for pp in 0..p / PANEL_PIXELS {
+            // Input pixel (y, x) of tap (ky, kx) takes upstream pixel (y + pad − ky, x + pad −
+            // kx): the copy's (y + 2·pad − ky, x + 2·pad − kx), at the offset of the flipped
+            // tap (k − 1 − ky, k − 1 − kx).
+            let base = |v: usize| {
+                let q = pp * PANEL_PIXELS + 16 * v;
+                q / w * bordered.cols + q % w
+            };
+            for (t, rows) in per_tap.iter().enumerate() {
+                let shift = bordered.offset(kk - 1 - t);
+                let a = Pixels {
+                    ptrs: std::array::from_fn(|v| copy.as_ptr().wrapping_add(base(v) + shift)),
+                    count: o,
+                    offsets: &offsets,
+                };
+                // The vectors whose run is a border row would add a chain of +0s: only the
+                // others are computed, past the first tap (which stores every vector).
+                let inside = |v: usize| {
+                    let y = (pp * PANEL_PIXELS + 16 * v) / w;
+                    (y + g.padding)
+                        .checked_sub(t / g.k)
+                        .is_some_and(|r| r < g.h)
+                };
+                let (v0, v1) = match t {
+                    0 => (0, 4),
+                    _ => (
+                        (0..4).find(|&v| inside(v)).unwrap_or(4),
+                        (0..4).rev().find(|&v| inside(v)).map_or(0, |v| v + 1),
+                    ),
+                };
+                for (rp, b) in rows.data.chunks(o * PANEL_ROWS).enumerate() {
+                    let live = PANEL_ROWS.min(g.c - rp * PANEL_ROWS);
+                    let run = (a, b, out, (rp * PANEL_ROWS, pp * PANEL_PIXELS, p));
+                    let first = t == 0;
+                    // SAFETY: available (asserted); every run lies inside the copy (a flipped
+                    // tap moves an image run by at most 2·pad rows and columns, which the
+                    // border holds), b holds this row panel's o terms, and the caller's
+                    // contract covers out.
+                    unsafe {
+                        match (v0, v1) {
+                            (1, 4) => tile_vectors::<3, 1>(run, live, first),
+                            (0, 3) => tile_vectors::<3, 0>(run, live, first),
+                            (2, 4) => tile_vectors::<2, 2>(run, live, first),
+                            (0, 2) => tile_vectors::<2, 0>(run, live, first),
+                            (v0, v1) if v0 >= v1 => {}
+                            _ => tile_vectors::<4, 0>(run, live, first),
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// `rows · panels` one row panel at a time: each panel's [`PANEL_ROWS`] output rows over all
 /// `pixels` (every chunk of [`k_chunks`] summed as in [`product`]) go to `strip` (row i at
 /// `strip[i·pixels..]`), which is then handed to `each(first row, live rows, strip)` while it
@@ -956,9 +1050,31 @@ unsafe fn tile<I: TermIndex, const DIRECT: bool>(
     // SAFETY: forwarded; each computes at least `live` rows.
     unsafe {
         match live {
-            0..=2 => tile_rows::<I, DIRECT, 2>(a, b, terms, out, at, live, first),
-            3..=4 => tile_rows::<I, DIRECT, 4>(a, b, terms, out, at, live, first),
-            _ => tile_rows::<I, DIRECT, PANEL_ROWS>(a, b, terms, out, at, live, first),
+            0..=2 => tile_rows::<I, DIRECT, 2, 4, 0>(a, b, terms, out, at, live, first),
+            3..=4 => tile_rows::<I, DIRECT, 4, 4, 0>(a, b, terms, out, at, live, first),
+            _ => tile_rows::<I, DIRECT, PANEL_ROWS, 4, 0>(a, b, terms, out, at, live, first),
+        }
+    }
+}
+
+/// [`tile`] over the direct panel's vectors `V0 .. V0 + V` of consecutive terms only: the
+/// others' outputs are neither read nor written.
+///
+/// # Safety
+/// As [`tile_rows`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_vectors<const V: usize, const V0: usize>(
+    (a, b, out, at): (Pixels, &[f32], Output, (usize, usize, usize)),
+    live: usize,
+    first: bool,
+) {
+    // SAFETY: forwarded; each computes at least `live` rows.
+    unsafe {
+        match live {
+            0..=2 => tile_rows::<_, true, 2, V, V0>(a, b, Dense, out, at, live, first),
+            3..=4 => tile_rows::<_, true, 4, V, V0>(a, b, Dense, out, at, live, first),
+            _ => tile_rows::<_, true, PANEL_ROWS, V, V0>(a, b, Dense, out, at, live, first),
         }
     }
 }
@@ -966,13 +1082,20 @@ unsafe fn tile<I: TermIndex, const DIRECT: bool>(
 /// One R × 64 tile (the row panel's first R ≤ 6 rows): `Σ_kk b[6·terms.at(kk) + r] · a(kk)[i]`
 /// as one FMA chain from zero in kk order per output, stored at rows `row0 .. row0 + live` and pixels `q0 ..` (below `end`)
 /// of `out`, or added there unless `first`. `a(kk)` is the packed panel's term `kk`, or when
-/// `DIRECT` the four runs of 16 at `a.ptrs[v] + a.offsets[kk]`.
+/// `DIRECT` the four runs of 16 at `a.ptrs[v] + a.offsets[kk]`. Only the panel's vectors
+/// `V0 .. V0 + V` (pixels `q0 + 16·V0 ..`) are computed.
 ///
 /// # Safety
 /// As [`product`]; when `DIRECT`, every lane of every run is inside the source.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_rows<I: TermIndex, const DIRECT: bool, const R: usize>(
+unsafe fn tile_rows<
+    I: TermIndex,
+    const DIRECT: bool,
+    const R: usize,
+    const V: usize,
+    const V0: usize,
+>(
     a: Pixels,
     b: &[f32],
     terms: I,
@@ -982,29 +1105,24 @@ unsafe fn tile_rows<I: TermIndex, const DIRECT: bool, const R: usize>(
     first: bool,
 ) {
     use std::arch::x86_64::*;
-    debug_assert!(live <= R && R <= PANEL_ROWS);
+    debug_assert!(live <= R && R <= PANEL_ROWS && V0 + V <= 4);
     let kc = a.count;
     // SAFETY: kk < kc, the terms the panels hold.
     debug_assert!((0..kc).all(|kk| unsafe { terms.at(kk) } < b.len() / PANEL_ROWS));
     debug_assert!(!DIRECT || a.offsets.len() >= kc);
-    let mut acc = [[_mm512_setzero_ps(); 4]; R];
+    let mut acc = [[_mm512_setzero_ps(); V]; R];
     let (ap, bp) = (a.ptrs[0], b.as_ptr());
     for kk in 0..kc {
         // SAFETY: kk < kc, so the 64 values at ap + 64·kk are inside the packed panel (or,
         // direct, every lane inside the source), and the 6 at bp + 6·terms.at(kk)
         // inside b (the callers' contract, checked in debug builds).
         unsafe {
-            let v = if DIRECT {
+            let v: [__m512; V] = if DIRECT {
                 let off = *a.offsets.get_unchecked(kk) as isize;
-                a.ptrs.map(|p| _mm512_loadu_ps(p.wrapping_offset(off)))
+                std::array::from_fn(|i| _mm512_loadu_ps(a.ptrs[V0 + i].wrapping_offset(off)))
             } else {
                 let av = ap.add(kk * PANEL_PIXELS);
-                [
-                    _mm512_loadu_ps(av),
-                    _mm512_loadu_ps(av.add(16)),
-                    _mm512_loadu_ps(av.add(32)),
-                    _mm512_loadu_ps(av.add(48)),
-                ]
+                std::array::from_fn(|i| _mm512_loadu_ps(av.add(16 * (V0 + i))))
             };
             let bv = bp.add(terms.at(kk) * PANEL_ROWS);
             for (r, acc_r) in acc.iter_mut().enumerate() {
@@ -1017,8 +1135,8 @@ unsafe fn tile_rows<I: TermIndex, const DIRECT: bool, const R: usize>(
     }
     // Each vector's place in the output, worked out once for all the tile's rows: a division
     // per store cost as much as a fifth of a 64-term tile's FMAs.
-    let places: [(usize, usize, usize, bool); 4] = std::array::from_fn(|i| {
-        let (q, px) = (q0 + 16 * i, (q0 + 16 * i) % out.pixels);
+    let places: [(usize, usize, usize, bool); V] = std::array::from_fn(|i| {
+        let (q, px) = (q0 + 16 * (V0 + i), (q0 + 16 * (V0 + i)) % out.pixels);
         let n = end.saturating_sub(q).min(16);
         let base = q / out.pixels * out.image_stride + px;
         (q, n, base, px + n <= out.pixels)
@@ -1095,6 +1213,15 @@ unsafe fn tile<I: TermIndex, const DIRECT: bool>(
     _: I,
     _: Output,
     _: (usize, usize, usize),
+    _: usize,
+    _: bool,
+) {
+    unreachable!("no AVX-512 off x86-64")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn tile_vectors<const V: usize, const V0: usize>(
+    _: (Pixels, &[f32], Output, (usize, usize, usize)),
     _: usize,
     _: bool,
 ) {
