@@ -191,10 +191,8 @@ fn forward_rows(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
 /// ([`panel_gemm::grad_input_rows`]): no column matrix and no col2im. The caller checks
 /// [`panel_gemm::input_rows_apply`] and that `w` is finite.
 fn grad_input_rows(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f32> {
-    let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
-    let per_tap: Vec<PackedRows> = (0..g.k * g.k)
-        .map(|t| PackedRows::new(&w[t..], (g.c, o), (g.k * g.k, rl)))
-        .collect();
+    let (p, il) = (g.pixels(), g.image_len());
+    let per_tap = PackedRows::taps(w, (o, g.c, g.k * g.k));
     let filled = |j, dst: &mut [MaybeUninit<f32>]| {
         let out = Output {
             ptr: dst.as_mut_ptr().cast(),
