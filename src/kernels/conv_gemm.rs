@@ -173,40 +173,51 @@ fn forward_panels(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> 
 fn forward_rows(g: &ConvGeometry, o: usize, x: &[f32], w: &[f32]) -> Vec<f32> {
     let (p, rl, il) = (g.pixels(), g.row_len(), g.image_len());
     let weight = PackedRows::new(w, (o, rl), (rl, 1));
+    let filled = |j: usize, out| {
+        // SAFETY: rows_apply (the caller's check); out is image j's o × p output.
+        unsafe { panel_gemm::forward_rows(g, &weight, &x[j * il..][..il], out) };
+    };
+    // SAFETY: forward_rows stores every (row < o, q < p) of its output: the whole image.
+    unsafe { per_image(g.n, (o, p), filled) }
+}
+
+/// `n` images of `rows × p` outputs, image j's filled by `fill(j, its output)` on candle's
+/// threads.
+///
+/// # Safety
+/// `fill` stores every (row < rows, q < p) of the output it is given.
+unsafe fn per_image(
+    n: usize,
+    (rows, p): (usize, usize),
+    fill: impl Fn(usize, Output) + Sync,
+) -> Vec<f32> {
     let filled = |j, dst: &mut [MaybeUninit<f32>]| {
         let out = Output {
             ptr: dst.as_mut_ptr().cast(),
             pixels: p,
-            image_stride: o * p,
+            image_stride: rows * p,
             row_stride: p,
         };
-        // SAFETY: rows_apply (the caller's check); (row < o, q < p) is dst[row·p + q].
-        unsafe { panel_gemm::forward_rows(g, &weight, &x[j * il..][..il], out) };
+        fill(j, out)
     };
-    // SAFETY: forward_rows stores every (row < o, q < p) of its output: the whole image.
-    unsafe { par_init(g.n * o * p, o * p, filled) }
+    // SAFETY: the caller's contract: each image's chunk is written in full.
+    unsafe { par_init(n * rows * p, rows * p, filled) }
 }
 
 /// [`grad_input`] read from each image's bordered upstream gradient, tap by tap
 /// ([`panel_gemm::grad_input_rows`]): no column matrix and no col2im. The caller checks
 /// [`panel_gemm::input_rows_apply`] and that `w` is finite.
 fn grad_input_rows(g: &ConvGeometry, o: usize, gout: &[f32], w: &[f32]) -> Vec<f32> {
-    let (p, il) = (g.pixels(), g.image_len());
+    let p = g.pixels();
     let per_tap = PackedRows::taps(w, (o, g.c, g.k * g.k));
-    let filled = |j, dst: &mut [MaybeUninit<f32>]| {
-        let out = Output {
-            ptr: dst.as_mut_ptr().cast(),
-            pixels: p,
-            image_stride: 0,
-            row_stride: p,
-        };
+    let filled = |j: usize, out| {
         let go = &gout[j * o * p..][..o * p];
-        // SAFETY: input_rows_apply and finite weights (the caller's checks); (row < c,
-        // q < p) is dst[row·p + q].
+        // SAFETY: input_rows_apply and finite weights (the caller's checks); out is image
+        // j's c × p input gradient.
         unsafe { panel_gemm::grad_input_rows(g, &per_tap, go, out) };
     };
     // SAFETY: grad_input_rows stores every (row < c, q < p) at its first tap: the whole image.
-    unsafe { par_init(g.n * il, il, filled) }
+    unsafe { per_image(g.n, (g.c, p), filled) }
 }
 
 /// [`grad_input`] on the AVX-512 panel path (see [`forward_panels`]): the slab's upstream
@@ -427,10 +438,11 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 /// ([`panel_gemm::grad_input_rows`]) against the panel path with its strips and col2im, four
 /// interleaved rounds: 128→128 at 16×16 25.4 / 26.4 / 25.6 / 25.4 → 24.5 / 23.9 / 24.8 /
 /// 24.2 ms (with the border rows' vectors left out; 25.6 / 25.6 / 24.8 / 24.8 ms without).
-/// Against the `gemm` crate path at 64 output channels it lost (64→64 at 32×32, three rounds:
-/// 26.3–27.0 against 27.5–28.1 ms: 64-term tiles, whose stores weigh more), and at WRN-28-10's widths it tied
-/// the panel path (160→160 at 32×32 146–148 against 149–150 ms, 320→320 at 16×16 142.5–142.9
-/// against 141.3–143.5 ms), so it runs from 128 output channels.
+/// Against the `gemm` crate path at 64 output channels it lost (64→64 at 32×32, three
+/// rounds: 26.3–27.0 against 27.5–28.1 ms: 64-term tiles, whose stores weigh more), and at
+/// WRN-28-10's widths it tied the panel path (160→160 at 32×32 146–148 against 149–150 ms,
+/// 320→320 at 16×16 142.5–142.9 against 141.3–143.5 ms), so it runs from 128 output
+/// channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PanelOps {
     forward: bool,

@@ -891,6 +891,12 @@ impl Bordered {
         }
     }
 
+    /// Where output pixel `q` of rows `width` long reads its run at term 0's offset 0: its row
+    /// and column in the copy's rows of `cols`.
+    fn run(&self, q: usize, width: usize) -> usize {
+        q / width * self.cols + q % width
+    }
+
     /// Values in the copy.
     fn len(&self) -> usize {
         self.g.c * self.maps * self.rows * self.cols
@@ -971,12 +977,7 @@ pub unsafe fn forward_rows(g: &ConvGeometry, rows: &PackedRows, x: &[f32], out: 
     let masks = vec![[u16::MAX; 4]; count];
     // Each vector is 16 pixels of one output row (rows are 16, 32 or 64 long).
     let bases: Vec<[isize; 4]> = (0..count)
-        .map(|pp| {
-            std::array::from_fn(|v| {
-                let q = pp * PANEL_PIXELS + 16 * v;
-                (q / ow * bordered.cols + q % ow) as isize
-            })
-        })
+        .map(|pp| std::array::from_fn(|v| bordered.run(pp * PANEL_PIXELS + 16 * v, ow) as isize))
         .collect();
     f32::with_scratch(0, bordered.len(), |copy| {
         bordered.fill(x, copy);
@@ -1038,10 +1039,7 @@ pub unsafe fn grad_input_rows(g: &ConvGeometry, per_tap: &[PackedRows], gout: &[
             // Input pixel (y, x) of tap (ky, kx) takes upstream pixel (y + pad − ky, x + pad −
             // kx): the copy's (y + 2·pad − ky, x + 2·pad − kx), at the offset of the flipped
             // tap (k − 1 − ky, k − 1 − kx).
-            let base = |v: usize| {
-                let q = pp * PANEL_PIXELS + 16 * v;
-                q / w * bordered.cols + q % w
-            };
+            let base = |v: usize| bordered.run(pp * PANEL_PIXELS + 16 * v, w);
             for (t, rows) in per_tap.iter().enumerate() {
                 let shift = bordered.offset(kk - 1 - t);
                 let a = Pixels {
