@@ -101,15 +101,10 @@ impl PackedRows {
         }
         // Blocks of row panels, each over blocks of weight rows: a block's rows are read as a
         // few sequential streams while its writes stay in a few KiB of each tap.
-        let mut blocks: Vec<Vec<Vec<&mut [MaybeUninit<f32>]>>> = Vec::new();
-        let mut parts = parts.into_iter();
-        for _ in (0..panels).step_by(TAP_BLOCK) {
-            blocks.push(parts.by_ref().take(TAP_BLOCK).collect());
-        }
-        blocks
-            .into_par_iter()
+        parts
+            .par_chunks_mut(TAP_BLOCK)
             .enumerate()
-            .for_each(|(bi, mut block)| {
+            .for_each(|(bi, block)| {
                 let dst: Vec<[*mut f32; TAPS_3X3]> = block
                     .iter_mut()
                     .map(|part| std::array::from_fn(|t| part[t].as_mut_ptr().cast()))
@@ -1000,14 +995,8 @@ pub unsafe fn forward_rows(g: &ConvGeometry, rows: &PackedRows, x: &[f32], out: 
 /// channels in one k-chunk, and offsets into the bordered copy of the upstream gradient
 /// inside an i32.
 pub fn input_rows_apply(g: &ConvGeometry, o: usize) -> bool {
-    let upstream = ConvGeometry { c: o, ..*g };
-    available::<f32>()
-        && g.stride == 1
-        && matches!(g.w, 16 | 32 | 64)
-        && g.k == 2 * g.padding + 1
-        && g.pixels().is_multiple_of(PANEL_PIXELS)
-        && k_chunks(o).count() == 1
-        && Bordered::of(&upstream).len() < i32::MAX as usize / 2
+    // The upstream gradient read as a stride-1 image of o channels: the forward's conditions.
+    g.stride == 1 && k_chunks(o).count() == 1 && rows_apply(&ConvGeometry { c: o, ..*g })
 }
 
 /// The input gradient of one image read from a zero-bordered copy of its upstream gradient
