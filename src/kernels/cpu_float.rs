@@ -41,6 +41,9 @@ pub trait CpuFloat:
     /// Wraps a vector of this type as storage.
     fn storage(v: Vec<Self>) -> CpuStorage;
 
+    /// The same values as f32, where this type is f32 (for loops written for f32 alone).
+    fn as_f32(s: &[Self]) -> Option<&[f32]>;
+
     /// `1 / sqrt(self)` rounded in this type at each step, as candle's `sqrt()?.recip()`.
     fn rsqrt_stepwise(self) -> Self;
 
@@ -52,7 +55,7 @@ pub trait CpuFloat:
 }
 
 macro_rules! cpu_float {
-    ($t:ty, $tls:ident, $variant:ident) => {
+    ($t:ty, $tls:ident, $variant:ident, $s:ident => $as_f32:expr) => {
         impl CpuFloat for $t {
             fn with_scratch<R>(slot: usize, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
                 $tls.with(|slots| {
@@ -75,6 +78,10 @@ macro_rules! cpu_float {
                 CpuStorage::$variant(v)
             }
 
+            fn as_f32($s: &[Self]) -> Option<&[f32]> {
+                $as_f32
+            }
+
             fn rsqrt_stepwise(self) -> Self {
                 1.0 / self.sqrt()
             }
@@ -90,8 +97,8 @@ macro_rules! cpu_float {
     };
 }
 
-cpu_float!(f32, F32, F32);
-cpu_float!(f64, F64, F64);
+cpu_float!(f32, F32, F32, s => Some(s));
+cpu_float!(f64, F64, F64, _s => None);
 
 /// Whether `t` can go through these kernels: a CPU tensor of f32 or f64 (other devices and
 /// types keep candle's own ops).
