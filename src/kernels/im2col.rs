@@ -300,11 +300,17 @@ mod tests {
         (iy < g.h && ix < g.w).then_some((iy, ix))
     }
 
-    /// The straightforward loops for one image, in the (c, ky, kx, oy, ox) order.
-    fn naive(g: &ConvGeometry, x: &[f32], cols: &[f32], rs: usize) -> (Vec<f32>, Vec<f32>) {
+    /// The straightforward loops for one image, in the (c, ky, kx, oy, ox) order, the column
+    /// matrix `cols` added onto the image `start`.
+    fn naive(
+        g: &ConvGeometry,
+        x: &[f32],
+        (cols, rs): (&[f32], usize),
+        start: &[f32],
+    ) -> (Vec<f32>, Vec<f32>) {
         let (oh, ow) = (g.oh(), g.ow());
         let mut out = vec![f32::NAN; g.row_len() * rs];
-        let mut back = vec![0f32; g.image_len()];
+        let mut back = start.to_vec();
         for c in 0..g.c {
             for ky in 0..g.k {
                 for kx in 0..g.k {
@@ -341,6 +347,12 @@ mod tests {
             (3, 1, 1, 1, 1),
             (3, 2, 1, 1, 2),
             (7, 2, 3, 4, 5),
+            // Rows of more than one 16-lane vector, and ends inside one.
+            (3, 1, 1, 5, 20),
+            (3, 1, 1, 3, 33),
+            (5, 1, 2, 4, 17),
+            (3, 1, 0, 3, 18),
+            (3, 2, 1, 5, 40),
         ] {
             let g = ConvGeometry {
                 n: 1,
@@ -359,7 +371,7 @@ mod tests {
             let cols: Vec<f32> = (0..g.row_len() * rs)
                 .map(|i| ((i as f32) * 0.13).cos() * 1e3f32.powi((i % 3) as i32 - 1))
                 .collect();
-            let (want_cols, want_back) = naive(&g, &x, &cols, rs);
+            let (want_cols, want_back) = naive(&g, &x, (&cols, rs), &vec![0.0; g.image_len()]);
             let mut got = vec![f32::NAN; g.row_len() * rs];
             im2col_into(&g, &x, &mut got, rs);
             for (i, (a, b)) in got.iter().zip(&want_cols).enumerate() {
@@ -384,28 +396,27 @@ mod tests {
                     .all(|(a, b)| a.to_bits() == b.to_bits()),
                 "col2im {g:?}"
             );
-            // The AVX-512 copy in ascending bands of 5 rows (where the CPU has it), onto a
-            // nonzero image so that the order of the adds matters.
+            // Onto a nonzero image, so that the order of the adds matters: whole, and (where
+            // the CPU has AVX-512) the vectorized loop in ascending bands of 5 rows.
+            let start: Vec<f32> = (0..g.image_len())
+                .map(|i| (i as f32 * 0.29).cos())
+                .collect();
+            let (_, want) = naive(&g, &x, (&cols, rs), &start);
+            let mut whole = start.clone();
+            col2im_add(&g, &cols, rs, &mut whole);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&whole), bits(&want), "col2im onto an image {g:?}");
             if crate::kernels::cpu_float::kernel_level()
                 != crate::kernels::cpu_float::KernelLevel::Avx512
             {
                 continue;
             }
-            let start: Vec<f32> = (0..g.image_len())
-                .map(|i| (i as f32 * 0.29).cos())
-                .collect();
-            let (mut fast, mut slow) = (start.clone(), start);
+            let mut fast = start;
             for r0 in (0..g.row_len()).step_by(5) {
                 let r1 = (r0 + 5).min(g.row_len());
                 col2im_add_rows_f32(&g, &cols[r0 * rs..], rs, (r0, r1), &mut fast);
             }
-            col2im_add(&g, &cols, rs, &mut slow);
-            assert!(
-                fast.iter()
-                    .zip(&slow)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "col2im f32 {g:?}"
-            );
+            assert!(bits(&fast) == bits(&want), "col2im f32 {g:?}");
         }
     }
 }
