@@ -45,9 +45,8 @@ pub struct BatchStats;
 
 /// Calls `f(lane, values)` for each index `i` in order with the `N` slices' values at `i`,
 /// `lane` the one of eight interleaved lanes that `i` is summed into (the tail into the first
-/// lanes): a fixed summation order that the compiler vectorises, unlike one running sum. It
-/// reads whole groups of eight through arrays: indexing the slices one value at a time kept
-/// a bounds check per value, and the loop scalar.
+/// lanes): a fixed summation order, which [`lanes_avx512`] keeps with the eight lanes in one
+/// register.
 #[inline(always)]
 fn each_lane<T: Copy, const N: usize>(slices: [&[T]; N], mut f: impl FnMut(usize, [T; N])) {
     let len = slices.first().map_or(0, |s| s.len());
@@ -77,122 +76,172 @@ fn total(l: &[f64; 8]) -> f64 {
     ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
-/// `values` as f32 where the lane sums below can run on them (f32 data, AVX-512 kernels).
-fn avx512_f32<T: CpuFloat>(values: &[T]) -> Option<&[f32]> {
-    (kernel_level() == KernelLevel::Avx512)
-        .then(|| T::as_f32(values))
-        .flatten()
-}
-
 /// [`each_lane`]'s sums over f32 data with its eight lanes in one AVX-512 register: each lane
 /// gets the same f64 operations in the same order, so the same bits. The compiler keeps the
 /// scalar loop scalar (it does not vectorise a reduction), which made the backward's sums 5%
 /// of a width-1 train step on an Intel Xeon. Each function takes the whole groups of eight of
-/// its slices and returns how many values that is; the caller adds the rest with
-/// [`each_lane`].
-#[cfg(target_arch = "x86_64")]
+/// its slices where AVX-512 kernels run (none elsewhere) and returns how many values that is;
+/// the caller adds the rest with [`each_lane`].
 mod lanes_avx512 {
-    use std::arch::x86_64::*;
-
-    /// Eight f32 values at `v[i..]` as f64.
-    ///
-    /// # Safety
-    /// AVX-512F is available and `i + 8 <= v.len()`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn load(v: &[f32], i: usize) -> __m512d {
-        debug_assert!(i + 8 <= v.len());
-        // SAFETY: i + 8 <= v.len() (the contract).
-        _mm512_cvtps_pd(unsafe { _mm256_loadu_ps(v.as_ptr().add(i)) })
-    }
-
-    /// `lanes[l] += f(lanes, group)` over the whole groups of `len` values.
-    ///
-    /// # Safety
-    /// AVX-512F is available.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn over_groups<const L: usize>(
-        lanes: [&mut [f64; 8]; L],
-        len: usize,
-        mut f: impl FnMut([__m512d; L], usize) -> [__m512d; L],
-    ) -> usize {
-        let full = len - len % 8;
-        // SAFETY: each lane array is eight f64.
-        let mut acc = lanes
-            .each_ref()
-            .map(|l| unsafe { _mm512_loadu_pd(l.as_ptr()) });
-        for i in (0..full).step_by(8) {
-            acc = f(acc, i);
-        }
-        for (l, a) in lanes.into_iter().zip(acc) {
-            // SAFETY: as above.
-            unsafe { _mm512_storeu_pd(l.as_mut_ptr(), a) };
-        }
-        full
-    }
+    use super::{KernelLevel, kernel_level};
 
     /// `lanes += x` (as f64).
-    ///
-    /// # Safety
-    /// AVX-512F is available.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn add_values(lanes: &mut [f64; 8], x: &[f32]) -> usize {
-        // SAFETY: i + 8 <= x.len() in whole groups; AVX-512F (the contract).
-        unsafe { over_groups([lanes], x.len(), |[a], i| [_mm512_add_pd(a, load(x, i))]) }
+    pub(super) fn add_values(lanes: &mut [f64; 8], x: &[f32]) -> usize {
+        // SAFETY: AVX-512 kernels run only where the CPU has AVX-512F.
+        run(|| unsafe { x86::add_values(lanes, x) })
     }
 
     /// `lanes += (x − mean)²` (f64, the square rounded before the sum).
-    ///
-    /// # Safety
-    /// AVX-512F is available.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn add_squares(lanes: &mut [f64; 8], x: &[f32], mean: f64) -> usize {
-        let m = _mm512_set1_pd(mean);
-        // SAFETY: as in add_values.
-        unsafe {
-            over_groups([lanes], x.len(), |[a], i| {
-                let d = _mm512_sub_pd(load(x, i), m);
-                [_mm512_add_pd(a, _mm512_mul_pd(d, d))]
-            })
-        }
+    pub(super) fn add_squares(lanes: &mut [f64; 8], x: &[f32], mean: f64) -> usize {
+        // SAFETY: as above.
+        run(|| unsafe { x86::add_squares(lanes, x, mean) })
     }
 
     /// `lg += g'` and `lgx += g'·(x − mean)`, g' the upstream gradient `g` where the ReLU
     /// passed (`r > 0`), else `g · 0` (as `masked`).
-    ///
-    /// # Safety
-    /// AVX-512F is available and the three slices have one length.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn add_grad_sums(
-        (lg, lgx): (&mut [f64; 8], &mut [f64; 8]),
-        (x, g, r): (&[f32], &[f32], &[f32]),
+    pub(super) fn add_grad_sums(
+        sums: (&mut [f64; 8], &mut [f64; 8]),
+        data: (&[f32], &[f32], &[f32]),
         relu: bool,
         mean: f64,
     ) -> usize {
-        assert!(g.len() == x.len() && r.len() == x.len());
-        let m = _mm512_set1_pd(mean);
-        let zero = _mm512_setzero_ps();
-        // SAFETY: i + 8 <= the slices' length in whole groups; AVX-512F (the contract).
-        unsafe {
-            over_groups([lg, lgx], x.len(), |[a, b], i| {
-                let gv = _mm256_loadu_ps(g.as_ptr().add(i));
-                let gv = if relu {
-                    // In a 512-bit register, lanes 8.. unused: AVX-512F has no 256-bit masks.
-                    let (g16, r16) = (
-                        _mm512_castps256_ps512(gv),
-                        _mm512_castps256_ps512(_mm256_loadu_ps(r.as_ptr().add(i))),
-                    );
-                    let pass = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(r16, zero);
-                    let kept = _mm512_mask_blend_ps(pass, _mm512_mul_ps(g16, zero), g16);
-                    _mm512_castps512_ps256(kept)
-                } else {
-                    gv
-                };
-                let gd = _mm512_cvtps_pd(gv);
-                let d = _mm512_sub_pd(load(x, i), m);
-                [_mm512_add_pd(a, gd), _mm512_add_pd(b, _mm512_mul_pd(gd, d))]
-            })
+        // SAFETY: as above.
+        run(|| unsafe { x86::add_grad_sums(sums, data, relu, mean) })
+    }
+
+    /// `f()` where AVX-512 kernels run, else 0 (no values taken).
+    fn run(f: impl FnOnce() -> usize) -> usize {
+        if kernel_level() == KernelLevel::Avx512 {
+            f()
+        } else {
+            0
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    mod x86 {
+        // Off x86-64 the kernel level is never AVX-512, so these are never called.
+        pub(super) unsafe fn add_values(_: &mut [f64; 8], _: &[f32]) -> usize {
+            unreachable!("no AVX-512 off x86-64")
+        }
+        pub(super) unsafe fn add_squares(_: &mut [f64; 8], _: &[f32], _: f64) -> usize {
+            unreachable!("no AVX-512 off x86-64")
+        }
+        pub(super) unsafe fn add_grad_sums(
+            _: (&mut [f64; 8], &mut [f64; 8]),
+            _: (&[f32], &[f32], &[f32]),
+            _: bool,
+            _: f64,
+        ) -> usize {
+            unreachable!("no AVX-512 off x86-64")
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use std::arch::x86_64::*;
+
+        /// Eight f32 values at `v[i..]` as f64.
+        ///
+        /// # Safety
+        /// AVX-512F is available and `i + 8 <= v.len()`.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load(v: &[f32], i: usize) -> __m512d {
+            debug_assert!(i + 8 <= v.len());
+            // SAFETY: i + 8 <= v.len() (the contract).
+            _mm512_cvtps_pd(unsafe { _mm256_loadu_ps(v.as_ptr().add(i)) })
+        }
+
+        /// The lanes in registers, `acc = f(acc, i)` for each whole group of eight of `len`
+        /// values (starting at `i`), stored back; how many values that is.
+        ///
+        /// # Safety
+        /// AVX-512F is available.
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn over_groups<const L: usize>(
+            lanes: [&mut [f64; 8]; L],
+            len: usize,
+            mut f: impl FnMut([__m512d; L], usize) -> [__m512d; L],
+        ) -> usize {
+            let full = len - len % 8;
+            // SAFETY: each lane array is eight f64.
+            let mut acc = lanes
+                .each_ref()
+                .map(|l| unsafe { _mm512_loadu_pd(l.as_ptr()) });
+            for i in (0..full).step_by(8) {
+                acc = f(acc, i);
+            }
+            for (l, a) in lanes.into_iter().zip(acc) {
+                // SAFETY: as above.
+                unsafe { _mm512_storeu_pd(l.as_mut_ptr(), a) };
+            }
+            full
+        }
+
+        /// `lanes += x` (as f64).
+        ///
+        /// # Safety
+        /// AVX-512F is available.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn add_values(lanes: &mut [f64; 8], x: &[f32]) -> usize {
+            // SAFETY: i + 8 <= x.len() in whole groups; AVX-512F (the contract).
+            unsafe { over_groups([lanes], x.len(), |[a], i| [_mm512_add_pd(a, load(x, i))]) }
+        }
+
+        /// `lanes += (x − mean)²` (f64, the square rounded before the sum).
+        ///
+        /// # Safety
+        /// AVX-512F is available.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn add_squares(lanes: &mut [f64; 8], x: &[f32], mean: f64) -> usize {
+            let m = _mm512_set1_pd(mean);
+            // SAFETY: as in add_values.
+            unsafe {
+                over_groups([lanes], x.len(), |[a], i| {
+                    let d = _mm512_sub_pd(load(x, i), m);
+                    [_mm512_add_pd(a, _mm512_mul_pd(d, d))]
+                })
+            }
+        }
+
+        /// `lg += g'` and `lgx += g'·(x − mean)`, g' the upstream gradient `g` where the ReLU
+        /// passed (`r > 0`), else `g · 0` (as `masked`).
+        ///
+        /// # Safety
+        /// AVX-512F is available and the three slices have one length.
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn add_grad_sums(
+            (lg, lgx): (&mut [f64; 8], &mut [f64; 8]),
+            (x, g, r): (&[f32], &[f32], &[f32]),
+            relu: bool,
+            mean: f64,
+        ) -> usize {
+            assert!(g.len() == x.len() && r.len() == x.len());
+            let m = _mm512_set1_pd(mean);
+            let zero = _mm512_setzero_ps();
+            // SAFETY: i + 8 <= the slices' length in whole groups; AVX-512F (the contract).
+            unsafe {
+                over_groups([lg, lgx], x.len(), |[a, b], i| {
+                    let gv = _mm256_loadu_ps(g.as_ptr().add(i));
+                    let gv = if relu {
+                        // In a 512-bit register, lanes 8.. unused: AVX-512F has no 256-bit masks.
+                        let (g16, r16) = (
+                            _mm512_castps256_ps512(gv),
+                            _mm512_castps256_ps512(_mm256_loadu_ps(r.as_ptr().add(i))),
+                        );
+                        let pass = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(r16, zero);
+                        let kept = _mm512_mask_blend_ps(pass, _mm512_mul_ps(g16, zero), g16);
+                        _mm512_castps512_ps256(kept)
+                    } else {
+                        gv
+                    };
+                    let gd = _mm512_cvtps_pd(gv);
+                    let d = _mm512_sub_pd(load(x, i), m);
+                    [_mm512_add_pd(a, gd), _mm512_add_pd(b, _mm512_mul_pd(gd, d))]
+                })
+            }
         }
     }
 }
@@ -203,22 +252,14 @@ simd_kernel! {
         let mut lanes = [0f64; 8];
         for i in 0..n {
             let b = &x[(i * c + ch) * s..][..s];
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: avx512_f32 holds only where AVX-512 kernels run.
-            let done = avx512_f32(b).map_or(0, |b| unsafe { lanes_avx512::add_values(&mut lanes, b) });
-            #[cfg(not(target_arch = "x86_64"))]
-            let done = 0;
+            let done = T::as_f32(b).map_or(0, |b| lanes_avx512::add_values(&mut lanes, b));
             add_lanes(&mut lanes, &b[done..], |v| v.to_f64());
         }
         let mean = total(&lanes) / (n * s) as f64;
         let mut lanes = [0f64; 8];
         for i in 0..n {
             let b = &x[(i * c + ch) * s..][..s];
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above.
-            let done = avx512_f32(b).map_or(0, |b| unsafe { lanes_avx512::add_squares(&mut lanes, b, mean) });
-            #[cfg(not(target_arch = "x86_64"))]
-            let done = 0;
+            let done = T::as_f32(b).map_or(0, |b| lanes_avx512::add_squares(&mut lanes, b, mean));
             add_lanes(&mut lanes, &b[done..], |v| {
                 let d = v.to_f64() - mean;
                 d * d
@@ -335,16 +376,12 @@ simd_kernel! {
         for i in 0..n {
             let o = (i * c + ch) * s;
             let (xs, gs, rs) = (&x[o..o + s], &gout[o..o + s], &res[o..o + s]);
-            #[cfg(target_arch = "x86_64")]
-            let done = match (avx512_f32(xs), avx512_f32(gs), avx512_f32(rs)) {
-                // SAFETY: avx512_f32 holds only where AVX-512 kernels run; one length.
-                (Some(xs), Some(gs), Some(rs)) => unsafe {
+            let done = match (T::as_f32(xs), T::as_f32(gs), T::as_f32(rs)) {
+                (Some(xs), Some(gs), Some(rs)) => {
                     lanes_avx512::add_grad_sums((&mut lg, &mut lgx), (xs, gs, rs), p.relu, mean)
-                },
+                }
                 _ => 0,
             };
-            #[cfg(not(target_arch = "x86_64"))]
-            let done = 0;
             let (xs, gs, rs) = (&xs[done..], &gs[done..], &rs[done..]);
             // Both sums in one pass over the data, each lane in the same order as two passes.
             each_lane([xs, gs, rs], |l, [x, g, r]| {
@@ -671,8 +708,7 @@ mod tests {
                 let mut scalar = [0.5f64; 8];
                 add_lanes(&mut scalar, data, f64::from);
                 let mut vector = [0.5f64; 8];
-                // SAFETY: AVX-512 kernels run here (checked above).
-                let done = unsafe { lanes_avx512::add_values(&mut vector, data) };
+                let done = lanes_avx512::add_values(&mut vector, data);
                 assert_eq!(done, len - len % 8);
                 add_lanes(&mut vector, &data[done..], f64::from);
                 assert_eq!(bits(&scalar), bits(&vector), "values, len {len}");
@@ -681,8 +717,7 @@ mod tests {
                 let mut scalar = [0.5f64; 8];
                 add_lanes(&mut scalar, data, square);
                 let mut vector = [0.5f64; 8];
-                // SAFETY: as above.
-                let done = unsafe { lanes_avx512::add_squares(&mut vector, data, mean) };
+                let done = lanes_avx512::add_squares(&mut vector, data, mean);
                 add_lanes(&mut vector, &data[done..], square);
                 assert_eq!(bits(&scalar), bits(&vector), "squares, len {len}");
 
@@ -695,10 +730,7 @@ mod tests {
                     });
                     let (mut vg, mut vgx) = ([0.0f64; 8], [-0.0f64; 8]);
                     let slices = (data.as_slice(), g.as_slice(), r.as_slice());
-                    // SAFETY: as above; the three slices have one length.
-                    let done = unsafe {
-                        lanes_avx512::add_grad_sums((&mut vg, &mut vgx), slices, relu, mean)
-                    };
+                    let done = lanes_avx512::add_grad_sums((&mut vg, &mut vgx), slices, relu, mean);
                     let rest = [&data[done..], &g[done..], &r[done..]];
                     each_lane(rest, |l, [x, g, r]| {
                         let g = f64::from(masked(relu, g, r));
