@@ -934,11 +934,14 @@ impl Bordered {
                 }
                 continue;
             }
-            let even = g.h.is_multiple_of(2) && g.w.is_multiple_of(2);
             #[cfg(target_arch = "x86_64")]
-            if even && (self.rows, self.cols) == (g.h / 2 + 1, g.w / 2 + 1) {
-                // SAFETY: available() (the panel path's callers), and the four maps of
-                // `rows × cols` hold each phase's h/2 rows of w/2 columns past their border.
+            if available::<f32>()
+                && g.h.is_multiple_of(2)
+                && g.w.is_multiple_of(2)
+                && (self.rows, self.cols) == (g.h / 2 + 1, g.w / 2 + 1)
+            {
+                // SAFETY: AVX-512 (available), and the four maps of `rows × cols` hold each
+                // phase's h/2 rows of w/2 columns past their border.
                 unsafe { self.fill_phases_avx512(image, channel) };
                 continue;
             }
@@ -955,9 +958,7 @@ impl Bordered {
             }
         }
     }
-}
 
-impl Bordered {
     /// One channel's four phase maps from its even-sized `image`, each input row read once
     /// 32 values at a time and split into its even and odd columns by two permutes: the
     /// scalar loop's strided copy was 18% of the 64→128 stride-2 forward on an Intel Xeon.
