@@ -92,8 +92,8 @@ fn eval_forward(c: &mut Criterion) {
     group.finish();
 }
 
-/// Each distinct convolution of PreActResNet18 at width 1 (batch 64, 32×32 input): forward,
-/// input gradient and weight gradient apart, as the train step runs them.
+/// Each distinct convolution of PreActResNet18 at widths 1 and 0.125 (batch 64, 32×32 input):
+/// forward, input gradient and weight gradient apart, as the train step runs them.
 fn conv_layers(c: &mut Criterion) {
     let dev = Device::Cpu;
     let mut group = c.benchmark_group("conv_layer");
@@ -109,6 +109,18 @@ fn conv_layers(c: &mut Criterion) {
         (256, 8, 256, 3, 1),
         (256, 8, 512, 3, 2),
         (512, 4, 512, 3, 1),
+        // Width 0.125: channels under 64 take the `gemm` crate path.
+        (3, 32, 8, 3, 1),
+        (8, 32, 8, 3, 1),
+        (8, 32, 16, 3, 2),
+        (8, 32, 16, 1, 2),
+        (16, 16, 16, 3, 1),
+        (16, 16, 32, 3, 2),
+        (16, 16, 32, 1, 2),
+        (32, 8, 32, 3, 1),
+        (32, 8, 64, 3, 2),
+        (32, 8, 64, 1, 2),
+        (64, 4, 64, 3, 1),
     ] {
         let pad = k / 2;
         let x = Tensor::randn(0f32, 1.0, (64, ci, h, h), &dev).unwrap();

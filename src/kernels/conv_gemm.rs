@@ -368,6 +368,10 @@ const PIXEL_MAJOR_ABOVE: usize = 128;
 /// gemm would have only 27 output columns.
 const PIXEL_MAJOR_BELOW_ROWS: usize = 64;
 
+/// Fewest output channels a layer needs for the panel path: below it every product stays on
+/// the `gemm` crate (panels were measured from 8, PreActResNet18's width-0.125 stem).
+const NARROW_FROM: usize = 8;
+
 /// Whether the weight gradient of `o` output channels over `rl`-long receptive fields builds
 /// its columns pixel-major (else channel-major, with transposed partials).
 fn pixel_major(o: usize, rl: usize) -> bool {
@@ -388,9 +392,22 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 ///
 /// Measured on PreActResNet18's layers (batch 64, AMD EPYC with AVX-512, 2 threads, criterion
 /// medians of the `conv_layer` group, panel path on and off alternating in three rounds):
-/// - fewer than 64 output channels: 6-row panels leave rows idle (8 channels fill 12). A
-///   first width-0.125 train-step comparison (95–98 ms with every layer on panels against
-///   76–88 ms) did not hold up: that step later moved between 65 and 113 ms either way;
+/// - fewer than 64 output channels (PreActResNet18 at width 0.125, Intel Xeon with AVX-512,
+///   family 6 model 167, 2 threads, `gemm` crate path against panels, once the tile computed
+///   only the vectors that hold a pixel): the forward read from rows 0.66–0.72 → 0.43–0.46 ms
+///   (8→8 at 32×32), 0.65 → 0.37 ms (16→16 at 16×16), 0.64–0.66 → 0.27 ms (8→16 stride 2);
+///   input gradient on panels 0.71 → 0.58 ms (16→16), 0.67 → 0.57 ms (8→16 stride 2), with
+///   skipping at 8×8 0.64–0.68 → 0.56 ms (32→32); weight gradient on panels at ≤ 256 pixels
+///   0.52 → 0.40 ms (16→32 stride 2), 0.75 → 0.62 ms (32→32), 0.76–0.80 → 0.57 ms (8→16
+///   stride 2), 0.80 even (16→16), and at 32×32 behind (8→8: 1.50 against 1.25–1.38 ms);
+///   receptive fields under 64 (the stem and the 1×1 shortcuts) weight gradient only: 3→8
+///   stem 1.40–1.44 → 0.88–0.92 ms, shortcuts 8→16 0.40 → 0.32 ms, 16→32 0.196 → 0.13 ms,
+///   32→64 0.11 → 0.075 ms, but the width-1 stem (3→64 at 32×32) 2.4–2.5 against 3.3–3.5 ms.
+///   The skipping weight gradient puts channels on the pixel side (8 of 64 lanes): 5.6
+///   against 1.2 ms at 8→8, so not below 64 channels. The width-0.125 train step: 52.4–56.3
+///   → 49.4–50.0 ms in three interleaved rounds. On an AMD EPYC a first comparison (95–98 ms
+///   with every layer on panels against 76–88 ms) did not hold up: that step then moved
+///   between 65 and 113 ms either way;
 /// - receptive fields under 64 (the stem, 27 terms per tile): forward 2.3–2.4 against
 ///   1.7–1.9 ms, input gradient 2.1–2.2 against 1.4–1.6 ms;
 /// - stride 2 forward (im2col gathers every other pixel): 64→128 16.3–17.0 against
@@ -464,26 +481,35 @@ struct PanelOps {
 impl PanelOps {
     /// The choice for a layer of geometry `g` with `o` output channels.
     fn for_layer(g: &ConvGeometry, o: usize) -> Self {
-        if !panel_gemm::available::<f32>() || o < 64 || g.row_len() < 64 {
+        let none = PanelOps {
+            forward: false,
+            input_grad: false,
+            weight_grad: false,
+            skip_forward: false,
+            skip_input_grad: false,
+            skip_weight_grad: false,
+            forward_rows: false,
+            input_grad_rows: false,
+        };
+        if !panel_gemm::available::<f32>() || o < NARROW_FROM {
+            return none;
+        }
+        let narrow = o < 64;
+        if g.row_len() < 64 {
             return PanelOps {
-                forward: false,
-                input_grad: false,
-                weight_grad: false,
-                skip_forward: false,
-                skip_input_grad: false,
-                skip_weight_grad: false,
-                forward_rows: false,
-                input_grad_rows: false,
+                weight_grad: narrow || g.pixels() <= 256,
+                ..none
             };
         }
         let small = g.padding > 0 && g.stride == 1 && g.h * g.w <= 64;
         PanelOps {
             forward: g.stride == 1 || panel_gemm::splits_phases(g),
-            input_grad: o >= 128,
+            input_grad: narrow || o >= 128,
             weight_grad: g.pixels() <= 256,
             skip_forward: small,
             skip_input_grad: small,
-            skip_weight_grad: g.padding > 0
+            skip_weight_grad: !narrow
+                && g.padding > 0
                 && (g.stride == 1 && (g.h * g.w <= 256 || g.c.is_multiple_of(PANEL_PIXELS))
                     || g.stride == 2 && g.c >= 256),
             forward_rows: panel_gemm::rows_apply(g),
@@ -1198,7 +1224,34 @@ mod tests {
         assert!(!input_rows(g(64, 32, 3, 2), 128), "stride 2");
         assert!(!input_rows(g(512, 16, 3, 1), 600), "two k-chunks");
         assert_eq!(ops(g(3, 32, 3, 1), 64), (false, false, false), "stem");
-        assert_eq!(ops(g(8, 32, 3, 1), 8), (false, false, false), "8 channels");
+        assert_eq!(
+            ops(g(8, 32, 3, 1), 8),
+            (true, true, false),
+            "8 channels at 32×32"
+        );
+        assert_eq!(
+            ops(g(16, 16, 3, 1), 16),
+            (true, true, true),
+            "16 channels at 16×16"
+        );
+        assert_eq!(ops(g(3, 32, 3, 1), 8), (false, false, true), "narrow stem");
+        assert_eq!(
+            ops(g(8, 32, 1, 2), 16),
+            (false, false, true),
+            "narrow shortcut"
+        );
+        assert_eq!(
+            ops(g(32, 8, 1, 2), 64),
+            (false, false, true),
+            "shortcut onto 4×4"
+        );
+        assert_eq!(ops(g(4, 32, 3, 1), 4), (false, false, false), "4 channels");
+        assert_eq!(
+            skips(g(32, 8, 3, 1), 32),
+            (true, true, false),
+            "narrow: channels would fill 32 of 64 lanes"
+        );
+        assert!(rows(g(8, 32, 3, 1), 8) && !input_rows(g(16, 16, 3, 1), 16));
         assert_eq!(ops(g(64, 32, 3, 1), 64), (true, false, false));
         assert_eq!(ops(g(64, 32, 3, 2), 128), (true, true, true), "phase-split");
         assert_eq!(ops(g(64, 32, 1, 2), 128), (false, true, true));
@@ -1209,7 +1262,7 @@ mod tests {
 
     /// The AVX-512 panel path gives the `gemm` crate path's bits: forward, input gradient and
     /// weight gradient, over shapes with one and several images per slab, pixel counts and
-    /// channel counts that leave partial panels, strides 1 and 2, 1×1 kernels and receptive
+    /// channel counts that leave partial panels (one, two and three live vectors), strides 1 and 2, 1×1 kernels and receptive
     /// fields of one, two and three k-chunks. Where the CPU lacks AVX-512 there is no panel
     /// path to compare, and the test says so.
     #[test]
@@ -1233,6 +1286,9 @@ mod tests {
             (2, 130, 3, 4, 3, 1, 1),
             (17, 2, 4, 3, 3, 1, 0),
             (1, 3, 33, 64, 3, 1, 1),
+            // Last panels with three live vectors (pixels and receptive fields of 33 to 48).
+            (3, 4, 6, 5, 3, 1, 1),
+            (2, 5, 7, 11, 3, 1, 1),
             // Rows of 16, 32 and 64 pixels (the direct forward): 2 and 3 k-chunks, 5×5.
             (2, 70, 16, 9, 3, 1, 1),
             (1, 130, 32, 13, 3, 1, 1),

@@ -1202,7 +1202,9 @@ impl<'a> Pixels<'a> {
 
 /// [`tile_rows`] computing only as many of the panel's six rows as hold outputs, rounded up
 /// to two or four: the last row panel of 64 or 256 rows has four, of 128 or 512 two, and
-/// six would spend a third or two thirds of its FMAs on padding rows.
+/// six would spend a third or two thirds of its FMAs on padding rows. Likewise only the
+/// panel's vectors that hold a pixel: a weight gradient's pixel side is the receptive field,
+/// 72 terms for 8 channels (a last panel with one live vector of four) or 27 for the stem.
 ///
 /// # Safety
 /// As [`tile_rows`].
@@ -1217,14 +1219,28 @@ unsafe fn tile<I: TermIndex, const DIRECT: bool>(
     live: usize,
     first: bool,
 ) {
-    // SAFETY: forwarded; each computes at least `live` rows.
+    // SAFETY: forwarded; each computes at least `live` rows and every vector with a pixel.
     unsafe {
-        match live {
-            0..=2 => tile_rows::<I, DIRECT, 2, 4, 0>(a, b, terms, out, at, live, first),
-            3..=4 => tile_rows::<I, DIRECT, 4, 4, 0>(a, b, terms, out, at, live, first),
+        match (live, vectors_with_pixels(at)) {
+            (0..=2, 1) => tile_rows::<I, DIRECT, 2, 1, 0>(a, b, terms, out, at, live, first),
+            (0..=2, 2) => tile_rows::<I, DIRECT, 2, 2, 0>(a, b, terms, out, at, live, first),
+            (0..=2, 3) => tile_rows::<I, DIRECT, 2, 3, 0>(a, b, terms, out, at, live, first),
+            (0..=2, _) => tile_rows::<I, DIRECT, 2, 4, 0>(a, b, terms, out, at, live, first),
+            (3..=4, 1) => tile_rows::<I, DIRECT, 4, 1, 0>(a, b, terms, out, at, live, first),
+            (3..=4, 2) => tile_rows::<I, DIRECT, 4, 2, 0>(a, b, terms, out, at, live, first),
+            (3..=4, 3) => tile_rows::<I, DIRECT, 4, 3, 0>(a, b, terms, out, at, live, first),
+            (3..=4, _) => tile_rows::<I, DIRECT, 4, 4, 0>(a, b, terms, out, at, live, first),
+            (_, 1) => tile_rows::<I, DIRECT, PANEL_ROWS, 1, 0>(a, b, terms, out, at, live, first),
+            (_, 2) => tile_rows::<I, DIRECT, PANEL_ROWS, 2, 0>(a, b, terms, out, at, live, first),
+            (_, 3) => tile_rows::<I, DIRECT, PANEL_ROWS, 3, 0>(a, b, terms, out, at, live, first),
             _ => tile_rows::<I, DIRECT, PANEL_ROWS, 4, 0>(a, b, terms, out, at, live, first),
         }
     }
+}
+
+/// How many of a panel's four vectors hold a pixel below `end` for the tile at `(_, q0, end)`.
+fn vectors_with_pixels((_, q0, end): (usize, usize, usize)) -> usize {
+    end.saturating_sub(q0).min(PANEL_PIXELS).div_ceil(16)
 }
 
 /// [`tile`] over the direct panel's vectors `V0 .. V0 + V` of consecutive terms only: the

@@ -1,6 +1,6 @@
-"""PyTorch's side of the `conv_layer` bench group: each distinct PreActResNet18 width-1
-convolution (batch 64, 32x32 input) timed as forward, input gradient and weight gradient apart,
-on 2 threads (median of 10 after 2 warm-ups, ms).
+"""PyTorch's side of the `conv_layer` bench group: each distinct PreActResNet18 width-1 and
+width-0.125 convolution (batch 64, 32x32 input) timed as forward, input gradient and weight
+gradient apart, on 2 threads (median of 10 after 2 warm-ups, ms).
 
 Run it next to `cargo bench --bench train_step -- conv_layer --warm-up-time 1
 --measurement-time 2` on the same machine, e.g.
@@ -23,6 +23,17 @@ LAYERS = [  # (in channels, map size, out channels, kernel, stride), as in bench
     (256, 8, 256, 3, 1),
     (256, 8, 512, 3, 2),
     (512, 4, 512, 3, 1),
+    (3, 32, 8, 3, 1),  # width 0.125
+    (8, 32, 8, 3, 1),
+    (8, 32, 16, 3, 2),
+    (8, 32, 16, 1, 2),
+    (16, 16, 16, 3, 1),
+    (16, 16, 32, 3, 2),
+    (16, 16, 32, 1, 2),
+    (32, 8, 32, 3, 1),
+    (32, 8, 64, 3, 2),
+    (32, 8, 64, 1, 2),
+    (64, 4, 64, 3, 1),
 ]
 
 
@@ -58,7 +69,7 @@ def main():
             fwd = median_ms(lambda: torch.nn.functional.conv2d(x, w, stride=s, padding=pad))
             dx = median_ms(lambda: backward([True, False, False]))
             dw = median_ms(lambda: backward([False, True, False]))
-        print(f"| c{ci}_{h}x{h}_o{o}_k{k}_s{s} | {fwd:.1f} | {dx:.1f} | {dw:.1f} |")
+        print(f"| c{ci}_{h}x{h}_o{o}_k{k}_s{s} | {fwd:.2f} | {dx:.2f} | {dw:.2f} |")
 
 
 if __name__ == "__main__":
