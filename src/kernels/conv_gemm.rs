@@ -36,6 +36,7 @@ unsafe fn gemm<T: CpuFloat>(
     unsafe { super::cpu_float::gemm(dims, dst, accumulate, lhs, rhs, false) }
 }
 use super::conv_skip;
+use super::conv_weight_runs;
 use super::im2col::{ConvGeometry, col2im_add, col2im_add_rows_f32, im2col_into, im2col_t_into};
 use super::panel_gemm::{
     self, Output, PANEL_PIXELS, PANEL_ROWS, PackedRows, PixelSide, Terms, clear_tail,
@@ -368,6 +369,11 @@ const PIXEL_MAJOR_ABOVE: usize = 128;
 /// gemm would have only 27 output columns.
 const PIXEL_MAJOR_BELOW_ROWS: usize = 64;
 
+/// Fewest input channels for the in-place weight gradient ([`conv_weight_runs`]), whose copy
+/// rounds channels up to 16: at 8 half its lanes are zeros and it still won (8→8 at 32×32
+/// 1.24 / 1.25 → 1.05 / 1.04 ms), at 3 (the stem, 3→8) it lost (0.89 → 1.05 ms).
+const RUNS_FROM_CHANNELS: usize = 8;
+
 /// Fewest output channels a layer needs for the panel path: below it every product stays on
 /// the `gemm` crate (panels were measured from 8, PreActResNet18's width-0.125 stem).
 const NARROW_FROM: usize = 8;
@@ -451,6 +457,16 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 /// maps too where the channels fill whole panels of 64; 128→128 at 16×16 27.2 (packed) / 25.4 ms; 256→256 at 8×8 22.0 / 21.0 ms; at stride 2
 /// 64→128 16.5 against 16.7 ms and 128→256 13.9 against 13.5 ms, so the rule there stays.
 ///
+/// The weight gradient read in place from bordered channel-minor copies, all nine taps in
+/// one product ([`conv_weight_runs`]), against the path each layer had (Intel Xeon with
+/// AVX-512, family 6 model 167, two rounds): 64→64 at 32×32 (skipping) 19.3 / 21.8 →
+/// 15.6 / 16.4 ms, 128→128 at 16×16 (skipping) 14.9 / 15.1 → 13.1 / 14.9 ms, but 256→256
+/// at 8×8 12.3 / 13.0 → 13.8 / 14.8 ms and 512→512 at 4×4 12.5 / 13.0 → 17.9 / 18.7 ms,
+/// where skipping leaves out 16% and 31% of the terms, so only on maps over 64 pixels; 64→64
+/// at 4×4 (skipping) 0.33–0.36 against 0.35 ms, even. On the narrow layers (panels with
+/// gathered fields) it wins at any size: 16→16 at 16×16 0.81 → 0.46 ms, 32→32 at 8×8 0.58 →
+/// 0.36 ms.
+///
 /// The input gradient read tap by tap from the upstream gradient's rows
 /// ([`panel_gemm::grad_input_rows`]) against the panel path with its strips and col2im, four
 /// interleaved rounds: 128→128 at 16×16 25.4 / 26.4 / 25.6 / 25.4 → 24.5 / 23.9 / 24.8 /
@@ -476,6 +492,9 @@ struct PanelOps {
     /// The input gradient read straight from the upstream gradient's rows
     /// ([`panel_gemm::grad_input_rows`]), where its weight is finite.
     input_grad_rows: bool,
+    /// The weight gradient read in place from bordered channel-minor copies
+    /// ([`conv_weight_runs`]), where its conditions hold.
+    weight_grad_runs: bool,
 }
 
 impl PanelOps {
@@ -490,6 +509,7 @@ impl PanelOps {
             skip_weight_grad: false,
             forward_rows: false,
             input_grad_rows: false,
+            weight_grad_runs: false,
         };
         if !panel_gemm::available::<f32>() || o < NARROW_FROM {
             return none;
@@ -514,6 +534,7 @@ impl PanelOps {
                     || g.stride == 2 && g.c >= 256),
             forward_rows: panel_gemm::rows_apply(g),
             input_grad_rows: o >= 128 && panel_gemm::input_rows_apply(g, o),
+            weight_grad_runs: g.c >= RUNS_FROM_CHANNELS && (narrow || g.h * g.w > 64),
         }
     }
 }
@@ -602,6 +623,15 @@ fn grad_weight_skipping(g: &ConvGeometry, o: usize, x: &[f32], gout: &[f32]) -> 
     let partials = conv_skip::weight_partials(g, o, (x, gout), nb);
     let sum = sum_partials(partials, (o, g.row_len()), true);
     conv_skip::tap_major_to_weight(&sum, (o, g.c, g.k * g.k))
+}
+
+/// [`grad_weight`] read in place from bordered channel-minor copies
+/// ([`conv_weight_runs::weight_partials`]): the same slabs, summed the same way.
+fn grad_weight_runs(g: &ConvGeometry, o: usize, x: &[f32], gout: &[f32]) -> Vec<f32> {
+    let nb = slab_images(g, MIN_COLUMNS_WEIGHT);
+    let partials = conv_weight_runs::weight_partials(g, o, (x, gout), nb);
+    let sum = sum_partials(partials, (o, conv_weight_runs::row_len(g)), true);
+    conv_weight_runs::to_weight(&sum, (o, g.c))
 }
 
 /// Each slab's partial weight gradient, one after another: [o, rl] when `pixel_major`, else
@@ -797,7 +827,9 @@ impl CustomOp2 for ConvGradWeight {
             Shape::from(f.weight_dims().to_vec()),
             |x, go| {
                 let ops = PanelOps::for_layer(g, o);
-                if ops.skip_weight_grad && conv_skip::weight_grad_applies(g, go) {
+                if ops.weight_grad_runs && conv_weight_runs::applies(g) {
+                    grad_weight_runs(g, o, x, go)
+                } else if ops.skip_weight_grad && conv_skip::weight_grad_applies(g, go) {
                     grad_weight_skipping(g, o, x, go)
                 } else if ops.weight_grad {
                     grad_weight_panels(g, o, x, go)
@@ -1252,6 +1284,17 @@ mod tests {
             "narrow: channels would fill 32 of 64 lanes"
         );
         assert!(rows(g(8, 32, 3, 1), 8) && !input_rows(g(16, 16, 3, 1), 16));
+        let runs = |g: ConvGeometry, o| PanelOps::for_layer(&g, o).weight_grad_runs;
+        assert!(runs(g(64, 32, 3, 1), 64) && runs(g(128, 16, 3, 1), 128));
+        assert!(
+            runs(g(8, 32, 3, 1), 8) && runs(g(32, 8, 3, 1), 32),
+            "narrow"
+        );
+        assert!(
+            !runs(g(256, 8, 3, 1), 256) && !runs(g(64, 4, 3, 1), 64),
+            "≤ 64 pixels"
+        );
+        assert!(!runs(g(3, 32, 3, 1), 8), "stem: 3 channels in 16 lanes");
         assert_eq!(ops(g(64, 32, 3, 1), 64), (true, false, false));
         assert_eq!(ops(g(64, 32, 3, 2), 128), (true, true, true), "phase-split");
         assert_eq!(ops(g(64, 32, 1, 2), 128), (false, true, true));
@@ -1332,6 +1375,64 @@ mod tests {
                 "weight gradient {what}"
             );
         }
+    }
+
+    /// The weight gradient read in place from bordered channel-minor copies
+    /// ([`conv_weight_runs`]) gives the column path's bits: channels under, at and over 16
+    /// (copies with 13, 0 and 15 zero channels), maps of one row, non-square maps, one and
+    /// several images per slab with a shorter last slab, partial row panels, one to three
+    /// k-chunks, signed zeros, and an Inf and a NaN in the images and the upstream gradient
+    /// (the padding terms then make NaN on both paths).
+    #[test]
+    fn runs_path_equals_the_gemm_path_bit_for_bit() {
+        if !panel_gemm::available::<f32>() {
+            eprintln!("no AVX-512 on this CPU: the in-place weight gradient does not run here");
+            return;
+        }
+        // (n, c, h, w, o)
+        for (n, c, h, w, o) in [
+            (3, 3, 5, 5, 7),
+            (5, 8, 4, 6, 13),
+            (2, 16, 1, 9, 6),
+            (1, 17, 33, 31, 5),
+            (7, 32, 8, 8, 32),
+            (2, 8, 40, 37, 9),
+            (18, 2, 3, 2, 1),
+        ] {
+            let g = ConvGeometry {
+                n,
+                c,
+                h,
+                w,
+                k: 3,
+                stride: 1,
+                padding: 1,
+            };
+            assert!(conv_weight_runs::applies(&g));
+            let x = signed_values(g.n * g.image_len(), 0.3);
+            let gout = signed_values(g.n * o * g.pixels(), 2.9);
+            let what = format!("{g:?} o={o}");
+            assert_eq!(
+                bits(grad_weight_runs(&g, o, &x, &gout)),
+                bits(grad_weight(&g, o, &x, &gout)),
+                "weight gradient {what}"
+            );
+            let (mut xs, mut gs) = (x.clone(), gout.clone());
+            (xs[x.len() / 2], gs[gout.len() / 3]) = (f32::INFINITY, f32::NAN);
+            let (runs, columns) = (
+                grad_weight_runs(&g, o, &xs, &gs),
+                grad_weight(&g, o, &xs, &gs),
+            );
+            let nan_or_bits = |v: Vec<f32>| -> Vec<Option<u32>> {
+                v.into_iter()
+                    .map(|x| (!x.is_nan()).then(|| x.to_bits()))
+                    .collect()
+            };
+            assert_eq!(nan_or_bits(runs), nan_or_bits(columns), "non-finite {what}");
+        }
+        let g = square(2, 8, 8, 3, 2, 1);
+        assert!(!conv_weight_runs::applies(&g), "stride 2");
+        assert!(!conv_weight_runs::applies(&square(2, 8, 8, 1, 1, 0)), "1×1");
     }
 
     /// The padding-skipping forward and input gradient ([`conv_skip`]) give the column path's

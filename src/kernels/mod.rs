@@ -8,6 +8,7 @@
 pub mod batch_norm;
 pub mod conv_gemm;
 pub mod conv_skip;
+pub mod conv_weight_runs;
 pub mod cpu_float;
 pub mod im2col;
 pub mod leaky_relu;

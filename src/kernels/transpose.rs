@@ -49,6 +49,65 @@ pub fn transposed_each(
     }
 }
 
+/// Writes the `rows × cols` block of `src` (rows `stride` apart) transposed into `dst` as
+/// `cols` rows of `lanes` values each, `lanes` apart: value (r, c) at `dst[c·lanes + r]`, lanes
+/// `rows .. lanes` of every row zero. `lanes` is a multiple of 16, at least `rows`.
+pub fn transpose_padded(
+    src: &[f32],
+    stride: usize,
+    (rows, cols): (usize, usize),
+    dst: &mut [f32],
+    lanes: usize,
+) {
+    assert!(lanes.is_multiple_of(16) && lanes >= rows);
+    if cols == 0 {
+        return;
+    }
+    assert!(rows == 0 || src.len() >= (rows - 1) * stride + cols);
+    assert!(dst.len() >= cols * lanes);
+    if super::cpu_float::kernel_level() == super::cpu_float::KernelLevel::Avx512 {
+        // SAFETY: AVX-512 checked; every read is (r < rows, c < cols) of src and every store
+        // inside dst's cols·lanes values (asserted above).
+        unsafe { padded_avx512(src.as_ptr(), stride, (rows, cols), dst.as_mut_ptr(), lanes) }
+    } else {
+        for (c, row) in dst.chunks_mut(lanes).take(cols).enumerate() {
+            for (r, d) in row.iter_mut().enumerate() {
+                *d = if r < rows { src[r * stride + c] } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// [`transpose_padded`] 16 × 16 values at a time, zero vectors for the rows past `rows`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn padded_avx512(
+    src: *const f32,
+    stride: usize,
+    (rows, cols): (usize, usize),
+    dst: *mut f32,
+    lanes: usize,
+) {
+    use std::arch::x86_64::*;
+    let mask = |n: usize| -> __mmask16 { ((1u32 << n.min(16)) - 1) as u16 };
+    for c0 in (0..cols).step_by(16) {
+        let cn = (cols - c0).min(16);
+        for r0 in (0..lanes).step_by(16) {
+            let rn = rows.saturating_sub(r0).min(16);
+            let mut v = [_mm512_setzero_ps(); 16];
+            for (r, x) in v.iter_mut().enumerate().take(rn) {
+                // SAFETY: row r0 + r < rows, columns c0 .. c0 + cn < cols (the mask).
+                *x = unsafe { _mm512_maskz_loadu_ps(mask(cn), src.add((r0 + r) * stride + c0)) };
+            }
+            let t = transpose16(v);
+            for (c, x) in t.iter().enumerate().take(cn) {
+                // SAFETY: destination row c0 + c < cols, lanes r0 .. r0 + 16 ≤ lanes.
+                unsafe { _mm512_storeu_ps(dst.add((c0 + c) * lanes + r0), *x) };
+            }
+        }
+    }
+}
+
 /// Writes the transpose of the `rows × cols` block at `src` (row stride `stride`) to `dst`
 /// (`cols × rows`, row-major).
 ///
@@ -141,6 +200,10 @@ pub(super) fn transpose16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86
 unsafe fn block_avx512(_: *const f32, _: usize, _: (usize, usize), _: *mut f32) {
     unreachable!("no AVX-512 off x86-64")
 }
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn padded_avx512(_: *const f32, _: usize, _: (usize, usize), _: *mut f32, _: usize) {
+    unreachable!("no AVX-512 off x86-64")
+}
 
 #[cfg(test)]
 mod tests {
@@ -185,5 +248,35 @@ mod tests {
             );
         }
         assert!(transposed(&[], (0, 5)).is_empty());
+    }
+
+    /// The padded transpose puts (r, c) at c·lanes + r and zeros past the source's rows,
+    /// whatever the destination held, reading rows `stride` apart: rows under, at and over
+    /// 16, columns around 16, one and two vectors of lanes.
+    #[test]
+    fn padded_transposes_fill_the_lanes_past_the_rows_with_zeros() {
+        for (rows, cols, lanes) in [
+            (8, 32, 16),
+            (16, 5, 16),
+            (3, 17, 32),
+            (17, 1, 32),
+            (0, 3, 16),
+        ] {
+            let stride = cols + 3;
+            let src: Vec<f32> = (0..rows * stride).map(|i| i as f32 - 7.5).collect();
+            let mut dst = vec![f32::NAN; cols * lanes + 1];
+            transpose_padded(&src, stride, (rows, cols), &mut dst, lanes);
+            for c in 0..cols {
+                for r in 0..lanes {
+                    let want = if r < rows { src[r * stride + c] } else { 0.0 };
+                    assert_eq!(
+                        dst[c * lanes + r].to_bits(),
+                        want.to_bits(),
+                        "{rows}x{cols} in {lanes} lanes at ({r}, {c})"
+                    );
+                }
+            }
+            assert!(dst[cols * lanes].is_nan(), "wrote past cols·lanes");
+        }
     }
 }
