@@ -465,7 +465,10 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 /// where skipping leaves out 16% and 31% of the terms, so only on maps over 64 pixels; 64→64
 /// at 4×4 (skipping) 0.33–0.36 against 0.35 ms, even. On the narrow layers (panels with
 /// gathered fields) it wins at any size: 16→16 at 16×16 0.81 → 0.46 ms, 32→32 at 8×8 0.58 →
-/// 0.36 ms.
+/// 0.36 ms. At stride 2 it won or tied everywhere (two rounds against the panel or
+/// skipping path): 64→128 10.5 / 9.7 → 8.8 / 8.8 ms, 128→256 8.6 / 8.1 → 8.4 / 8.2 ms,
+/// 256→512 at 8×8 8.3 / 7.8 → 7.6 / 7.7 ms, 16→32 0.38 / 0.36 → 0.28 / 0.26 ms, 8→16 0.56 /
+/// 0.56 → 0.56 / 0.54 ms, 32→64 0.30 / 0.28 → 0.29 / 0.28 ms.
 ///
 /// The input gradient read tap by tap from the upstream gradient's rows
 /// ([`panel_gemm::grad_input_rows`]) against the panel path with its strips and col2im, four
@@ -534,7 +537,8 @@ impl PanelOps {
                     || g.stride == 2 && g.c >= 256),
             forward_rows: panel_gemm::rows_apply(g),
             input_grad_rows: o >= 128 && panel_gemm::input_rows_apply(g, o),
-            weight_grad_runs: g.c >= RUNS_FROM_CHANNELS && (narrow || g.h * g.w > 64),
+            weight_grad_runs: g.c >= RUNS_FROM_CHANNELS
+                && (narrow || g.stride == 2 || g.h * g.w > 64),
         }
     }
 }
@@ -1294,6 +1298,10 @@ mod tests {
             !runs(g(256, 8, 3, 1), 256) && !runs(g(64, 4, 3, 1), 64),
             "≤ 64 pixels"
         );
+        assert!(
+            runs(g(256, 8, 3, 2), 512) && runs(g(16, 16, 3, 2), 32),
+            "stride 2"
+        );
         assert!(!runs(g(3, 32, 3, 1), 8), "stem: 3 channels in 16 lanes");
         assert_eq!(ops(g(64, 32, 3, 1), 64), (true, false, false));
         assert_eq!(ops(g(64, 32, 3, 2), 128), (true, true, true), "phase-split");
@@ -1379,7 +1387,7 @@ mod tests {
 
     /// The weight gradient read in place from bordered channel-minor copies
     /// ([`conv_weight_runs`]) gives the column path's bits: channels under, at and over 16
-    /// (copies with 13, 0 and 15 zero channels), maps of one row, non-square maps, one and
+    /// (copies with 13, 0 and 15 zero channels), strides 1 and 2 (odd and even sides), maps of one row, non-square maps, one and
     /// several images per slab with a shorter last slab, partial row panels, one to three
     /// k-chunks, signed zeros, and an Inf and a NaN in the images and the upstream gradient
     /// (the padding terms then make NaN on both paths).
@@ -1389,15 +1397,19 @@ mod tests {
             eprintln!("no AVX-512 on this CPU: the in-place weight gradient does not run here");
             return;
         }
-        // (n, c, h, w, o)
-        for (n, c, h, w, o) in [
-            (3, 3, 5, 5, 7),
-            (5, 8, 4, 6, 13),
-            (2, 16, 1, 9, 6),
-            (1, 17, 33, 31, 5),
-            (7, 32, 8, 8, 32),
-            (2, 8, 40, 37, 9),
-            (18, 2, 3, 2, 1),
+        // (n, c, h, w, o, stride)
+        for (n, c, h, w, o, stride) in [
+            (3, 3, 5, 5, 7, 1),
+            (5, 8, 4, 6, 13, 1),
+            (2, 16, 1, 9, 6, 1),
+            (1, 17, 33, 31, 5, 1),
+            (7, 32, 8, 8, 32, 1),
+            (2, 8, 40, 37, 9, 1),
+            (18, 2, 3, 2, 1, 1),
+            (3, 8, 7, 9, 5, 2),
+            (9, 16, 8, 8, 6, 2),
+            (1, 17, 5, 6, 3, 2),
+            (2, 5, 33, 32, 11, 2),
         ] {
             let g = ConvGeometry {
                 n,
@@ -1405,7 +1417,7 @@ mod tests {
                 h,
                 w,
                 k: 3,
-                stride: 1,
+                stride,
                 padding: 1,
             };
             assert!(conv_weight_runs::applies(&g));
@@ -1430,8 +1442,10 @@ mod tests {
             };
             assert_eq!(nan_or_bits(runs), nan_or_bits(columns), "non-finite {what}");
         }
-        let g = square(2, 8, 8, 3, 2, 1);
-        assert!(!conv_weight_runs::applies(&g), "stride 2");
+        assert!(
+            !conv_weight_runs::applies(&square(2, 8, 8, 3, 3, 1)),
+            "stride 3"
+        );
         assert!(!conv_weight_runs::applies(&square(2, 8, 8, 1, 1, 0)), "1×1");
     }
 

@@ -1,4 +1,4 @@
-//! The weight gradient of a 3×3 convolution at stride 1 with padding 1, read where its terms
+//! The weight gradient of a 3×3 convolution at stride 1 or 2 with padding 1, read where its terms
 //! lie: each slab's images copied channel-minor with a zero border, and their channels
 //! rounded up to a multiple of 16 (`lanes` per pixel, the added ones zero), so that an output
 //! pixel's receptive field, tap-major, is three runs of 3·`lanes` values (its three input
@@ -25,11 +25,11 @@ use super::transpose::transpose_padded;
 /// Taps of the 3×3 kernel.
 const TAPS: usize = 9;
 
-/// Whether layer `g` may run here: AVX-512, a 3×3 kernel at stride 1 with padding 1, and every
+/// Whether layer `g` may run here: AVX-512, a 3×3 kernel at stride 1 or 2 with padding 1, and every
 /// offset into a slab's copy inside an i32.
 pub fn applies(g: &ConvGeometry) -> bool {
     panel_gemm::available::<f32>()
-        && g.stride == 1
+        && matches!(g.stride, 1 | 2)
         && g.k == 3
         && g.padding == 1
         && g.n * (g.h + 2) * (g.w + 2) * lanes(g.c) < i32::MAX as usize / 2
@@ -55,7 +55,7 @@ pub fn weight_partials(
 ) -> Vec<f32> {
     assert!(applies(g) && per_slab > 0);
     assert!(x.len() >= g.n * g.image_len() && gout.len() >= g.n * o * g.pixels());
-    let (c, h, w, p) = (g.c, g.h, g.w, g.pixels());
+    let (c, h, w, p, ow, st) = (g.c, g.h, g.w, g.pixels(), g.ow(), g.stride);
     let (lanes, rl) = (lanes(c), row_len(g));
     let (bh, bw) = (h + 2, w + 2);
     let per_image = bh * bw * lanes;
@@ -84,10 +84,13 @@ pub fn weight_partials(
         let xs = &x[s * per_slab * g.image_len()..][..cnt * g.image_len()];
         let go = &gout[s * per_slab * o * p..][..cnt * o * p];
         let rows = PackedRows::channels(go, (o, p, cnt));
-        // Per output pixel of the slab, in order: where its own value lies in the copy.
+        // Per output pixel of the slab, in order: where its receptive field's centre lies in
+        // the copy.
         let offsets: Vec<i32> = (0..cnt)
             .flat_map(|j| {
-                (0..p).map(move |q| (((j * bh + q / w + 1) * bw + q % w + 1) * lanes) as i32)
+                (0..p).map(move |q| {
+                    (((j * bh + q / ow * st + 1) * bw + q % ow * st + 1) * lanes) as i32
+                })
             })
             .collect();
         f32::with_scratch(0, cnt * per_image, |copy| {
