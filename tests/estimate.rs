@@ -192,10 +192,13 @@ fn the_check_runs_each_geometry_and_model_once_with_its_most_demanding_cell() {
 #[test]
 fn the_check_fails_on_a_shape_that_does_not_fit_in_memory() {
     let dir = suite_dir();
+    // Its own temporary folder, to see what the measurements leave there.
+    let tmp = tempfile::tempdir().unwrap();
     // 4 GiB of address space: the smoke shape fits, two 20000-wide layers (1.6 GB of weights,
     // as much again for gradients and momentum) do not.
     let out = Command::new("sh")
         .current_dir(dir.path())
+        .env("TMPDIR", tmp.path())
         .arg("-c")
         .arg(format!(
             "ulimit -v 4194304 && exec '{}' estimate est --profile smoke,huge --check",
@@ -215,4 +218,8 @@ fn the_check_fails_on_a_shape_that_does_not_fit_in_memory() {
         "{stdout}"
     );
     assert!(stdout.contains("1 of 2 shapes ran"), "{stdout}");
+    // The child that ran out of memory was killed before it could clean up: its checkpoint
+    // folder goes with the parent's.
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "left in the temporary folder: {left:?}");
 }

@@ -55,6 +55,12 @@ pub struct EstimateArgs {
     /// profile) and print the measurement as JSON: what each child process runs.
     #[arg(long, hide = true)]
     pub measure_experiment: Option<String>,
+    /// Where a measuring child writes its checkpoint and model file: a folder inside the
+    /// parent's temporary one, which the parent removes even when the child is killed (out of
+    /// memory, the very failure `--check` looks for). A child run by hand without it gets its
+    /// own temporary folder.
+    #[arg(long, hide = true)]
+    pub scratch_dir: Option<std::path::PathBuf>,
 }
 
 /// Measures every shape (one child process each), prints the projection (or, with `--check`,
@@ -75,7 +81,16 @@ pub fn run(cli: &Cli, a: &EstimateArgs) -> anyhow::Result<i32> {
         };
         let g = experiment_group(&cli.suites_dir, &a.suite, profile, e)?;
         let device = DeviceSpec::parse(&a.device)?.open()?;
-        println!("{}", serde_json::to_string(&measure(&g, steps, &device)?)?);
+        let own;
+        let scratch = match &a.scratch_dir {
+            Some(dir) => dir.as_path(),
+            None => {
+                own = scratch_folder()?;
+                own.path()
+            }
+        };
+        let m = measure(&g, steps, &device, scratch)?;
+        println!("{}", serde_json::to_string(&m)?);
         return Ok(EXIT_OK);
     }
     let groups = shapes(&cli.suites_dir, &a.suite, &a.profile, grouping)?;
@@ -107,6 +122,7 @@ fn measure_in_children(
     groups: &[ShapeGroup],
 ) -> anyhow::Result<Vec<Result<Measurement, String>>> {
     let exe = std::env::current_exe()?;
+    let scratch = scratch_folder()?;
     let mut measured = Vec::new();
     for (i, g) in groups.iter().enumerate() {
         eprintln!("measuring shape {}/{}: {}", i + 1, groups.len(), g.label);
@@ -127,6 +143,8 @@ fn measure_in_children(
                 "--measure-experiment",
                 experiment,
             ])
+            .arg("--scratch-dir")
+            .arg(scratch.path().join(i.to_string()))
             .args(a.check.then_some("--check"))
             .output()?;
         let m = if out.status.success() {
@@ -147,6 +165,20 @@ fn measure_in_children(
         measured.push(m);
     }
     Ok(measured)
+}
+
+/// A new temporary folder for measurements' checkpoints, removed when dropped.
+fn scratch_folder() -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("mixbench-estimate-")
+        .tempdir()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create a temporary folder in {} for the measurements' checkpoints: {e}",
+                std::env::temp_dir().display()
+            )
+        })?;
+    Ok(dir)
 }
 
 /// The real-shape check's report: one row per shape, pass or fail.

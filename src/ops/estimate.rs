@@ -405,8 +405,14 @@ fn walkdir(dir: &Path) -> std::io::Result<u64> {
 }
 
 /// Measures group `g`: `steps` timed training steps after one untimed, one evaluation batch,
-/// one checkpoint and the model file, with the whole training split in memory.
-pub(crate) fn measure(g: &ShapeGroup, steps: usize, device: &Device) -> Result<Measurement> {
+/// one checkpoint and the model file, with the whole training split in memory. The checkpoint
+/// and model file go under `scratch` (created if missing), which the caller removes.
+pub(crate) fn measure(
+    g: &ShapeGroup,
+    steps: usize,
+    device: &Device,
+    scratch: &Path,
+) -> Result<Measurement> {
     let cfg = &g.config;
     let steps = steps.max(1);
     // The trainer runs whole epochs: it gets the first steps + 1 batches, while the whole
@@ -422,12 +428,9 @@ pub(crate) fn measure(g: &ShapeGroup, steps: usize, device: &Device) -> Result<M
         tc.checkpoint_every,
         tc.checkpoint_minutes,
     ) = (1, 1, 1, 0.0);
-    let tmp = tempfile::Builder::new()
-        .prefix("mixbench-estimate-")
-        .tempdir()
-        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    std::fs::create_dir_all(scratch).map_err(|e| Error::io(scratch, e))?;
     let spec = CheckpointSpec {
-        dir: tmp.path().join("checkpoints"),
+        dir: scratch.join("checkpoints"),
         training_hash: "estimate".into(),
     };
     let mut evaluation =
@@ -468,7 +471,7 @@ pub(crate) fn measure(g: &ShapeGroup, steps: usize, device: &Device) -> Result<M
             data.train.len()
         )));
     }
-    let model_bytes = model_file_bytes(&model, &tmp.path().join("model.safetensors"))?;
+    let model_bytes = model_file_bytes(&model, &scratch.join("model.safetensors"))?;
     let gpu = experiment::device_memory_peak(device);
     drop(full_train);
     Ok(Measurement {
