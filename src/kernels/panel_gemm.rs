@@ -65,6 +65,33 @@ impl PackedRows {
     /// image j at pixel px.
     pub fn channels(src: &[f32], (ch, p, cnt): (usize, usize, usize)) -> Self {
         assert!(src.len() >= ch * p * cnt);
+        if !available::<f32>() || ch * p * cnt == 0 {
+            return Self::channels_scalar(src, (ch, p, cnt));
+        }
+        let chunk = cnt * p * PANEL_ROWS;
+        // SAFETY: AVX-512 (checked above); panel pp's image j reads rows first .. first + live
+        // of that image, p values each, inside src (asserted), and writes its p terms (p·6
+        // values) at j·p·6 of the panel's chunk, which the images fill in full.
+        let data = unsafe {
+            par_init(ch.div_ceil(PANEL_ROWS) * chunk, chunk, |pp, part| {
+                let (first, live) = (pp * PANEL_ROWS, PANEL_ROWS.min(ch - pp * PANEL_ROWS));
+                let dst: *mut f32 = part.as_mut_ptr().cast();
+                for j in 0..cnt {
+                    let row0 = src.as_ptr().add((j * ch + first) * p);
+                    pack_panel_avx512(row0, p, (live, p), dst.add(j * p * PANEL_ROWS));
+                }
+            })
+        };
+        PackedRows {
+            data,
+            rows: ch,
+            k: cnt * p,
+        }
+    }
+
+    /// [`PackedRows::channels`] value by value (no AVX-512, and the reference its test uses):
+    /// the weight gradient's scalar gather here took 7% of the width-0.125 train step.
+    fn channels_scalar(src: &[f32], (ch, p, cnt): (usize, usize, usize)) -> Self {
         Self::pack(ch, cnt * p, |first, q, dst| {
             for (r, d) in dst.iter_mut().enumerate() {
                 *d = src[(q / p * ch + first + r) * p + q % p];
@@ -1432,6 +1459,26 @@ mod tests {
             let contiguous = PackedRows::new(&m, (rows, k), (k, 1));
             let strided = PackedRows::new(&t, (rows, k), (1, rows));
             assert_eq!(contiguous.data, strided.data, "{rows} × {k}");
+        }
+    }
+
+    /// Channels over several images pack as value by value: partial row panels, pixel
+    /// counts around 16, one and several images.
+    #[test]
+    fn channels_pack_as_value_by_value() {
+        if !available::<f32>() {
+            eprintln!("no AVX-512 on this CPU: the vectorized packing does not run here");
+            return;
+        }
+        for (ch, p, cnt) in [(1, 1, 1), (8, 16, 3), (7, 17, 2), (13, 5, 4), (6, 64, 1)] {
+            let src: Vec<f32> = (0..ch * p * cnt).map(|i| i as f32 - 0.5).collect();
+            let fast = PackedRows::channels(&src, (ch, p, cnt));
+            let slow = PackedRows::channels_scalar(&src, (ch, p, cnt));
+            assert_eq!((fast.rows, fast.k), (slow.rows, slow.k));
+            assert_eq!(
+                fast.data, slow.data,
+                "{ch} channels × {p} pixels × {cnt} images"
+            );
         }
     }
 
