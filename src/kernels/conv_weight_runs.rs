@@ -77,6 +77,15 @@ pub fn weight_partials(
         })
         .collect();
     let masks = vec![[u16::MAX; 4]; bases.len()];
+    // Per output pixel of a slab, in order: where its receptive field's centre lies in the
+    // slab's copy (the same for every slab; a shorter last slab takes the first ones).
+    let offsets: Vec<i32> = (0..per_slab.min(g.n))
+        .flat_map(|j| {
+            (0..p)
+                .map(move |q| (((j * bh + q / ow * st + 1) * bw + q % ow * st + 1) * lanes) as i32)
+        })
+        .collect();
+    let tap_of = vec![0; offsets.len()];
     let slabs = g.n.div_ceil(per_slab);
     let each = o * rl;
     let fill = |s: usize, dst: *mut f32| {
@@ -84,15 +93,6 @@ pub fn weight_partials(
         let xs = &x[s * per_slab * g.image_len()..][..cnt * g.image_len()];
         let go = &gout[s * per_slab * o * p..][..cnt * o * p];
         let rows = PackedRows::channels(go, (o, p, cnt));
-        // Per output pixel of the slab, in order: where its receptive field's centre lies in
-        // the copy.
-        let offsets: Vec<i32> = (0..cnt)
-            .flat_map(|j| {
-                (0..p).map(move |q| {
-                    (((j * bh + q / ow * st + 1) * bw + q % ow * st + 1) * lanes) as i32
-                })
-            })
-            .collect();
         f32::with_scratch(0, cnt * per_image, |copy| {
             for (img, dst) in xs.chunks(g.image_len()).zip(copy.chunks_mut(per_image)) {
                 bordered_channel_minor(img, (c, h, w), lanes, dst);
@@ -100,8 +100,8 @@ pub fn weight_partials(
             let side = InPlace {
                 src: copy,
                 bases: &bases,
-                offsets: &offsets,
-                tap_of: &vec![0; offsets.len()],
+                offsets: &offsets[..cnt * p],
+                tap_of: &tap_of[..cnt * p],
                 masks: &masks,
                 taps: 1,
             };

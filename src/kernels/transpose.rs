@@ -65,23 +65,57 @@ pub fn transpose_padded(
     }
     assert!(rows == 0 || src.len() >= (rows - 1) * stride + cols);
     assert!(dst.len() >= cols * lanes);
+    // SAFETY: every read is (r < rows, c < cols) of src and every write one of dst's
+    // cols·lanes values (asserted above).
+    unsafe { block_into(src.as_ptr(), stride, (rows, cols), dst.as_mut_ptr(), lanes) }
+}
+
+/// Writes the transpose of the `rows × cols` block at `src` (row stride `stride`) to `dst`
+/// (`cols × rows`, row-major).
+///
+/// # Safety
+/// `src + r·stride + c` for r < rows, c < cols is readable and `dst[.. rows·cols]` writable.
+unsafe fn block(src: *const f32, stride: usize, (rows, cols): (usize, usize), dst: *mut f32) {
+    // SAFETY: the caller's contract, with destination rows of exactly `rows` values.
+    unsafe { block_into(src, stride, (rows, cols), dst, rows) }
+}
+
+/// [`block`] into destination rows of `lanes` ≥ `rows` values, `lanes` apart, the values past
+/// `rows` zero.
+///
+/// # Safety
+/// `src + r·stride + c` for r < rows, c < cols is readable and `dst[.. cols·lanes]` writable.
+unsafe fn block_into(
+    src: *const f32,
+    stride: usize,
+    (rows, cols): (usize, usize),
+    dst: *mut f32,
+    lanes: usize,
+) {
     if super::cpu_float::kernel_level() == super::cpu_float::KernelLevel::Avx512 {
-        // SAFETY: AVX-512 checked; every read is (r < rows, c < cols) of src and every store
-        // inside dst's cols·lanes values (asserted above).
-        unsafe { padded_avx512(src.as_ptr(), stride, (rows, cols), dst.as_mut_ptr(), lanes) }
+        // SAFETY: AVX-512 checked; the caller's contract.
+        unsafe { block_avx512(src, stride, (rows, cols), dst, lanes) }
     } else {
-        for (c, row) in dst.chunks_mut(lanes).take(cols).enumerate() {
-            for (r, d) in row.iter_mut().enumerate() {
-                *d = if r < rows { src[r * stride + c] } else { 0.0 };
+        for c in 0..cols {
+            for r in 0..lanes {
+                // SAFETY: (r < rows, c < cols) of src; c·lanes + r < cols·lanes of dst.
+                unsafe {
+                    *dst.add(c * lanes + r) = if r < rows {
+                        *src.add(r * stride + c)
+                    } else {
+                        0.0
+                    }
+                };
             }
         }
     }
 }
 
-/// [`transpose_padded`] 16 × 16 values at a time, zero vectors for the rows past `rows`.
+/// [`block_into`] 16 × 16 values at a time: masked loads of up to 16 source rows (zero
+/// vectors past `rows`), the register transpose, masked stores of up to 16 destination rows.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn padded_avx512(
+unsafe fn block_avx512(
     src: *const f32,
     stride: usize,
     (rows, cols): (usize, usize),
@@ -101,57 +135,10 @@ unsafe fn padded_avx512(
             }
             let t = transpose16(v);
             for (c, x) in t.iter().enumerate().take(cn) {
-                // SAFETY: destination row c0 + c < cols, lanes r0 .. r0 + 16 ≤ lanes.
-                unsafe { _mm512_storeu_ps(dst.add((c0 + c) * lanes + r0), *x) };
-            }
-        }
-    }
-}
-
-/// Writes the transpose of the `rows × cols` block at `src` (row stride `stride`) to `dst`
-/// (`cols × rows`, row-major).
-///
-/// # Safety
-/// `src + r·stride + c` for r < rows, c < cols is readable and `dst[.. rows·cols]` writable.
-unsafe fn block(src: *const f32, stride: usize, (rows, cols): (usize, usize), dst: *mut f32) {
-    if super::cpu_float::kernel_level() == super::cpu_float::KernelLevel::Avx512 {
-        // SAFETY: AVX-512 checked; the caller's contract.
-        unsafe { block_avx512(src, stride, (rows, cols), dst) }
-    } else {
-        for c in 0..cols {
-            for r in 0..rows {
-                // SAFETY: the caller's contract.
-                unsafe { *dst.add(c * rows + r) = *src.add(r * stride + c) };
-            }
-        }
-    }
-}
-
-/// [`block`] 16 × 16 values at a time: masked loads of up to 16 source rows, the register
-/// transpose, masked stores of up to 16 destination rows.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn block_avx512(
-    src: *const f32,
-    stride: usize,
-    (rows, cols): (usize, usize),
-    dst: *mut f32,
-) {
-    use std::arch::x86_64::*;
-    let mask = |n: usize| -> __mmask16 { ((1u32 << n.min(16)) - 1) as u16 };
-    for c0 in (0..cols).step_by(16) {
-        let cn = (cols - c0).min(16);
-        for r0 in (0..rows).step_by(16) {
-            let rn = (rows - r0).min(16);
-            let mut v = [_mm512_setzero_ps(); 16];
-            for (r, x) in v.iter_mut().enumerate().take(rn) {
-                // SAFETY: row r0 + r < rows, columns c0 .. c0 + cn < cols (the mask).
-                *x = unsafe { _mm512_maskz_loadu_ps(mask(cn), src.add((r0 + r) * stride + c0)) };
-            }
-            let t = transpose16(v);
-            for (c, x) in t.iter().enumerate().take(cn) {
-                // SAFETY: destination row c0 + c < cols, columns r0 .. r0 + rn < rows.
-                unsafe { _mm512_mask_storeu_ps(dst.add((c0 + c) * rows + r0), mask(rn), *x) };
+                // SAFETY: destination row c0 + c < cols, lanes r0 .. r0 + 16 (the mask) < lanes.
+                unsafe {
+                    _mm512_mask_storeu_ps(dst.add((c0 + c) * lanes + r0), mask(lanes - r0), *x)
+                };
             }
         }
     }
@@ -197,11 +184,7 @@ pub(super) fn transpose16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86
 // Off x86-64 the level is never AVX-512, so this is never called: it keeps the crate
 // building there.
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn block_avx512(_: *const f32, _: usize, _: (usize, usize), _: *mut f32) {
-    unreachable!("no AVX-512 off x86-64")
-}
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn padded_avx512(_: *const f32, _: usize, _: (usize, usize), _: *mut f32, _: usize) {
+unsafe fn block_avx512(_: *const f32, _: usize, _: (usize, usize), _: *mut f32, _: usize) {
     unreachable!("no AVX-512 off x86-64")
 }
 
