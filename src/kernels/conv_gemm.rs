@@ -283,12 +283,7 @@ fn weight_partials_panels(g: &ConvGeometry, o: usize, x: &[f32], gout: &[f32]) -
                 im2col_t_panels(g, &xs[j * il..][..il], panels, j * p, cnt * p);
             }
             clear_tail(panels, rl, cnt * p);
-            let out = Output {
-                ptr: dst.as_mut_ptr(),
-                pixels: rl,
-                image_stride: 0,
-                row_stride: rl,
-            };
+            let out = Output::matrix(dst.as_mut_ptr(), rl);
             // SAFETY: available() (the caller's check); (row < o, r < rl) is dst[row·rl + r].
             unsafe {
                 product(

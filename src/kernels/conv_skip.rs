@@ -126,12 +126,7 @@ pub fn weight_partials(
                 masks: &masks,
                 taps: 1,
             };
-            let out = Output {
-                ptr: dst.wrapping_add(t * o * c),
-                pixels: c,
-                image_stride: 0,
-                row_stride: c,
-            };
+            let out = Output::matrix(dst.wrapping_add(t * o * c), c);
             // Channels filling whole panels: the tile reads each pixel's 64 channels where they
             // lie (128→128 at 16×16: 25.4 against 27.2 ms packed); otherwise they are packed.
             let whole = side.every_lane_live();

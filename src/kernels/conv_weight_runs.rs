@@ -105,12 +105,7 @@ pub fn weight_partials(
                 masks: &masks,
                 taps: 1,
             };
-            let out = Output {
-                ptr: dst,
-                pixels: rl,
-                image_stride: 0,
-                row_stride: rl,
-            };
+            let out = Output::matrix(dst, rl);
             // SAFETY: available (applies); every lane of every vector the tile reads lies in
             // the copy (InPlace::check, run by product); (row < o, r < rl) is dst[row·rl + r],
             // inside this slab's partial.

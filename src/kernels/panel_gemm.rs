@@ -587,6 +587,18 @@ pub struct Output {
     pub row_stride: usize,
 }
 
+impl Output {
+    /// A row-major matrix whose rows hold `row_len` outputs: (row, q) at `ptr[row·row_len + q]`.
+    pub fn matrix(ptr: *mut f32, row_len: usize) -> Self {
+        Output {
+            ptr,
+            pixels: row_len,
+            image_stride: 0,
+            row_stride: row_len,
+        }
+    }
+}
+
 /// Which of the packed rows' terms the pixel panels hold, in order.
 #[derive(Debug, Clone, Copy)]
 pub enum Terms<'a> {
@@ -1173,12 +1185,7 @@ pub fn product_strips(
     let k = rows.k;
     let count = pixels.div_ceil(PANEL_PIXELS);
     assert!(panels.len() >= count * PANEL_PIXELS * k && strip.len() >= PANEL_ROWS * pixels);
-    let out = Output {
-        ptr: strip.as_mut_ptr(),
-        pixels,
-        image_stride: 0,
-        row_stride: pixels,
-    };
+    let out = Output::matrix(strip.as_mut_ptr(), pixels);
     for (rp, packed) in rows.data.chunks(k * PANEL_ROWS).enumerate() {
         let live = PANEL_ROWS.min(rows.rows - rp * PANEL_ROWS);
         for (ci, (k0, k1)) in k_chunks(k).enumerate() {
