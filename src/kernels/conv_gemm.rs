@@ -364,10 +364,11 @@ const PIXEL_MAJOR_ABOVE: usize = 128;
 /// gemm would have only 27 output columns.
 const PIXEL_MAJOR_BELOW_ROWS: usize = 64;
 
-/// Fewest input channels for the in-place weight gradient ([`conv_weight_runs`]), whose copy
-/// rounds channels up to 16: at 8 half its lanes are zeros and it still won (8→8 at 32×32
-/// 1.24 / 1.25 → 1.05 / 1.04 ms), at 3 (the stem, 3→8) it lost (0.89 → 1.05 ms).
-const RUNS_FROM_CHANNELS: usize = 8;
+/// Fewest input channels for the in-place weight gradient ([`conv_weight_runs`]), whose
+/// kernel rows of 3·c values are rounded up to whole vectors: at 3 (the stems) 9 of 16 lanes
+/// are live and it still won, two rounds on an Intel Xeon (family 6 model 167): 3→8 0.69 /
+/// 0.70 → 0.45 / 0.45 ms, 3→64 2.57 / 2.71 → 1.92 / 2.05 ms. Fewer were not measured.
+const RUNS_FROM_CHANNELS: usize = 3;
 
 /// Fewest output channels a layer needs for the panel path: below it every product stays on
 /// the `gemm` crate (panels were measured from 8, PreActResNet18's width-0.125 stem).
@@ -463,7 +464,10 @@ fn grad_weight<T: CpuFloat>(g: &ConvGeometry, o: usize, x: &[T], gout: &[T]) -> 
 /// 0.36 ms. At stride 2 it won or tied everywhere (two rounds against the panel or
 /// skipping path): 64→128 10.5 / 9.7 → 8.8 / 8.8 ms, 128→256 8.6 / 8.1 → 8.4 / 8.2 ms,
 /// 256→512 at 8×8 8.3 / 7.8 → 7.6 / 7.7 ms, 16→32 0.38 / 0.36 → 0.28 / 0.26 ms, 8→16 0.56 /
-/// 0.56 → 0.56 / 0.54 ms, 32→64 0.30 / 0.28 → 0.29 / 0.28 ms.
+/// 0.56 → 0.56 / 0.54 ms, 32→64 0.30 / 0.28 → 0.29 / 0.28 ms. Once the kernel rows were
+/// rounded up to whole vectors instead of the channels (8 channels: 32 lanes a row instead
+/// of 48), two rounds: 8→8 at 32×32 1.01 / 1.01 → 0.63 / 0.66 ms, 8→16 stride 2 0.53 / 0.52
+/// → 0.37 / 0.37 ms, and the stems took it too (see [`RUNS_FROM_CHANNELS`]).
 ///
 /// The input gradient read tap by tap from the upstream gradient's rows
 /// ([`panel_gemm::grad_input_rows`]) against the panel path with its strips and col2im, four
@@ -521,6 +525,7 @@ impl PanelOps {
         if g.row_len() < 64 {
             return PanelOps {
                 weight_grad: narrow || g.pixels() <= 256,
+                weight_grad_runs: g.c >= RUNS_FROM_CHANNELS,
                 ..none
             };
         }
@@ -1302,7 +1307,7 @@ mod tests {
             runs(g(256, 8, 3, 2), 512) && runs(g(16, 16, 3, 2), 32),
             "stride 2"
         );
-        assert!(!runs(g(3, 32, 3, 1), 8), "stem: 3 channels in 16 lanes");
+        assert!(runs(g(3, 32, 3, 1), 8) && runs(g(3, 32, 3, 1), 64), "stems");
         assert_eq!(ops(g(64, 32, 3, 1), 64), (true, false, false));
         assert_eq!(ops(g(64, 32, 3, 2), 128), (true, true, true), "phase-split");
         assert_eq!(ops(g(64, 32, 1, 2), 128), (false, true, true));
@@ -1386,8 +1391,9 @@ mod tests {
     }
 
     /// The weight gradient read in place from bordered channel-minor copies
-    /// ([`conv_weight_runs`]) gives the column path's bits: channels under, at and over 16
-    /// (copies with 13, 0 and 15 zero channels), strides 1 and 2 (odd and even sides), maps of one row, non-square maps, one and
+    /// ([`conv_weight_runs`]) gives the column path's bits: kernel rows of 3·c values that
+    /// fill 6, 9, 15, 24, 48, 51 and 96 lanes of their whole vectors (the rest read the next
+    /// pixels, past the copy's end for the last one), strides 1 and 2 (odd and even sides), maps of one row, non-square maps, one and
     /// several images per slab with a shorter last slab, partial row panels, one to three
     /// k-chunks, signed zeros, and an Inf and a NaN in the images and the upstream gradient
     /// (the padding terms then make NaN on both paths).

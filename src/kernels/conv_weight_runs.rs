@@ -1,18 +1,18 @@
-//! The weight gradient of a 3×3 convolution at stride 1 or 2 with padding 1, read where its terms
-//! lie: each slab's images copied channel-minor with a zero border, and their channels
-//! rounded up to a multiple of 16 (`lanes` per pixel, the added ones zero), so that an output
-//! pixel's receptive field, tap-major, is three runs of 3·`lanes` values (its three input
-//! rows' neighbours) and no 16-lane vector of it crosses from one run into the next. The
+//! The weight gradient of a 3×3 convolution at stride 1 or 2 with padding 1, read where its
+//! terms lie: each slab's images copied channel-minor with a zero border, so that an output
+//! pixel's receptive field, tap-major, is three runs of 3·c values (its three input rows'
+//! neighbours). Each run takes whole 16-lane vectors on the pixel side (`run_lanes`), the
+//! lanes past its 3·c values reading the next pixels' values, whose outputs are dropped. The
 //! panel tile reads those vectors in place, one term per output pixel: no column matrix, no
 //! gather, no packing.
 //!
 //! It gives the column path's bits ([`super::conv_gemm`]): per slab (the column path's
 //! slabs), each output (o, c, tap) is one FMA chain from zero per k-chunk over the slab's
 //! pixels in order, `gout · x` where the tap reads the image and `gout · (+0)` where it reads
-//! padding, as im2col's zero does; the partials are summed in slab order by the caller. The
-//! added channels' outputs are computed and dropped ([`to_weight`]). Narrow layers are where
-//! this pays: their receptive fields (72 to 288 values) would otherwise be gathered lane by
-//! lane, or fill few lanes when their channels lie on the pixel side ([`super::conv_skip`]).
+//! padding, as im2col's zero does; the partials are summed in slab order by the caller and
+//! reordered by [`to_weight`]. Narrow layers and stems are where this pays most: their
+//! receptive fields (27 to 288 values) would otherwise be gathered lane by lane, or fill few
+//! lanes when their channels lie on the pixel side ([`super::conv_skip`]).
 
 use super::cpu_float::{CpuFloat, par_init};
 use super::im2col::ConvGeometry;
@@ -32,21 +32,22 @@ pub fn applies(g: &ConvGeometry) -> bool {
         && matches!(g.stride, 1 | 2)
         && g.k == 3
         && g.padding == 1
-        && g.n * (g.h + 2) * (g.w + 2) * lanes(g.c) < i32::MAX as usize / 2
+        && g.n * (g.h + 2) * (g.w + 2) * g.c < i32::MAX as usize / 2
 }
 
-/// Values per pixel in the copy: `c` rounded up to a whole vector.
-fn lanes(c: usize) -> usize {
-    c.div_ceil(VECTOR_LANES) * VECTOR_LANES
+/// Lanes of the pixel side per kernel row: its three taps' `3·c` values rounded up to a
+/// whole vector (the lanes past them read the next pixels' values, whose outputs are dropped).
+fn run_lanes(c: usize) -> usize {
+    (3 * c).div_ceil(VECTOR_LANES) * VECTOR_LANES
 }
 
-/// Length of one output row of the partials: nine taps of `lanes(c)` values.
+/// Length of one output row of the partials: three kernel rows of `run_lanes(c)` values.
 pub fn row_len(g: &ConvGeometry) -> usize {
-    TAPS * lanes(g.c)
+    3 * run_lanes(g.c)
 }
 
 /// The slabs' partial weight gradients (slabs of `per_slab` images, as the column path cuts
-/// them), [slabs, o, 9, lanes(c)]. Call only where [`applies`] holds.
+/// them), [slabs, o, 3, run_lanes(c)]. Call only where [`applies`] holds.
 pub fn weight_partials(
     g: &ConvGeometry,
     o: usize,
@@ -56,18 +57,15 @@ pub fn weight_partials(
     assert!(applies(g) && per_slab > 0);
     assert!(x.len() >= g.n * g.image_len() && gout.len() >= g.n * o * g.pixels());
     let (c, h, w, p, ow, st) = (g.c, g.h, g.w, g.pixels(), g.ow(), g.stride);
-    let (lanes, rl) = (lanes(c), row_len(g));
+    let (run, rl) = (run_lanes(c), row_len(g));
     let (bh, bw) = (h + 2, w + 2);
-    let per_image = bh * bw * lanes;
+    let per_image = bh * bw * c;
     // Vector v of the receptive field (lanes 16v ..) lies in the run of kernel row ky, at
     // `at` values from the run's start (the pixel left of the output's column).
     let vectors = rl / VECTOR_LANES;
     let base = |v: usize| {
-        let (ky, at) = (
-            v * VECTOR_LANES / (3 * lanes),
-            v * VECTOR_LANES % (3 * lanes),
-        );
-        ((ky as isize - 1) * bw as isize - 1) * lanes as isize + at as isize
+        let (ky, at) = (v * VECTOR_LANES / run, v * VECTOR_LANES % run);
+        ((ky as isize - 1) * bw as isize - 1) * c as isize + at as isize
     };
     // The last panel's vectors past the field are never read (the tile computes only the
     // vectors that hold a pixel); they get the first vector's base to stay inside the copy.
@@ -81,8 +79,7 @@ pub fn weight_partials(
     // slab's copy (the same for every slab; a shorter last slab takes the first ones).
     let offsets: Vec<i32> = (0..per_slab.min(g.n))
         .flat_map(|j| {
-            (0..p)
-                .map(move |q| (((j * bh + q / ow * st + 1) * bw + q % ow * st + 1) * lanes) as i32)
+            (0..p).map(move |q| (((j * bh + q / ow * st + 1) * bw + q % ow * st + 1) * c) as i32)
         })
         .collect();
     let tap_of = vec![0; offsets.len()];
@@ -93,10 +90,13 @@ pub fn weight_partials(
         let xs = &x[s * per_slab * g.image_len()..][..cnt * g.image_len()];
         let go = &gout[s * per_slab * o * p..][..cnt * o * p];
         let rows = PackedRows::channels(go, (o, p, cnt));
-        f32::with_scratch(0, cnt * per_image, |copy| {
-            for (img, dst) in xs.chunks(g.image_len()).zip(copy.chunks_mut(per_image)) {
-                bordered_channel_minor(img, (c, h, w), lanes, dst);
+        // The last pixel's last run reads up to 15 values past the copy: zeros.
+        f32::with_scratch(0, cnt * per_image + VECTOR_LANES, |copy| {
+            let (images, slack) = copy.split_at_mut(cnt * per_image);
+            for (img, dst) in xs.chunks(g.image_len()).zip(images.chunks_mut(per_image)) {
+                bordered_channel_minor(img, (c, h, w), dst);
             }
+            slack.fill(0.0);
             let side = InPlace {
                 src: copy,
                 bases: &bases,
@@ -128,15 +128,10 @@ pub fn weight_partials(
     }
 }
 
-/// Image `img` ([c, h, w]) as [h + 2, w + 2, lanes]: each pixel's channels side by side, then
-/// zeros to `lanes`; a border of zero pixels around.
-fn bordered_channel_minor(
-    img: &[f32],
-    (c, h, w): (usize, usize, usize),
-    lanes: usize,
-    dst: &mut [f32],
-) {
-    let (bw, row) = (w + 2, (w + 2) * lanes);
+/// Image `img` ([c, h, w]) as [h + 2, w + 2, c]: each pixel's channels side by side, a border
+/// of zero pixels around.
+fn bordered_channel_minor(img: &[f32], (c, h, w): (usize, usize, usize), dst: &mut [f32]) {
+    let (bw, row, lanes) = (w + 2, (w + 2) * c, c);
     dst[..row].fill(0.0);
     dst[(h + 1) * row..][..row].fill(0.0);
     for y in 0..h {
@@ -147,14 +142,15 @@ fn bordered_channel_minor(
     }
 }
 
-/// The summed partials ([o, 9, lanes(c)]) as the weight's gradient [o, c, 3, 3].
+/// The summed partials ([o, 3, run_lanes(c)], tap (ky, kx) and channel ch at lane
+/// ky·run_lanes + kx·c + ch) as the weight's gradient [o, c, 3, 3].
 pub fn to_weight(sum: &[f32], (o, c): (usize, usize)) -> Vec<f32> {
-    let lanes = lanes(c);
-    assert!(sum.len() >= o * TAPS * lanes);
+    let (run, rl) = (run_lanes(c), 3 * run_lanes(c));
+    assert!(sum.len() >= o * rl);
     let mut out = Vec::with_capacity(o * c * TAPS);
     for oc in 0..o {
         for ch in 0..c {
-            out.extend((0..TAPS).map(|t| sum[(oc * TAPS + t) * lanes + ch]));
+            out.extend((0..TAPS).map(|t| sum[oc * rl + t / 3 * run + t % 3 * c + ch]));
         }
     }
     out

@@ -50,8 +50,8 @@ pub fn transposed_each(
 }
 
 /// Writes the `rows × cols` block of `src` (rows `stride` apart) transposed into `dst` as
-/// `cols` rows of `lanes` values each, `lanes` apart: value (r, c) at `dst[c·lanes + r]`, lanes
-/// `rows .. lanes` of every row zero. `lanes` is a multiple of 16, at least `rows`.
+/// `cols` rows of `lanes` ≥ `rows` values each, `lanes` apart: value (r, c) at
+/// `dst[c·lanes + r]`, lanes `rows .. lanes` of every row zero.
 pub fn transpose_padded(
     src: &[f32],
     stride: usize,
@@ -59,7 +59,7 @@ pub fn transpose_padded(
     dst: &mut [f32],
     lanes: usize,
 ) {
-    assert!(lanes.is_multiple_of(16) && lanes >= rows);
+    assert!(lanes >= rows);
     if cols == 0 {
         return;
     }
