@@ -20,7 +20,7 @@ use super::panel_gemm::{
     self, InPlace, Output, PANEL_PIXELS, PackedRows, PixelSide, Terms, product,
 };
 use super::tap_classes::VECTOR_LANES;
-use super::transpose::transpose_padded;
+use super::transpose::transpose_block;
 
 /// Taps of the 3×3 kernel.
 const TAPS: usize = 9;
@@ -131,14 +131,14 @@ pub fn weight_partials(
 /// Image `img` ([c, h, w]) as [h + 2, w + 2, c]: each pixel's channels side by side, a border
 /// of zero pixels around.
 fn bordered_channel_minor(img: &[f32], (c, h, w): (usize, usize, usize), dst: &mut [f32]) {
-    let (bw, row, lanes) = (w + 2, (w + 2) * c, c);
+    let row = (w + 2) * c;
     dst[..row].fill(0.0);
     dst[(h + 1) * row..][..row].fill(0.0);
     for y in 0..h {
         let line = &mut dst[(y + 1) * row..][..row];
-        line[..lanes].fill(0.0);
-        line[(bw - 1) * lanes..].fill(0.0);
-        transpose_padded(&img[y * w..], h * w, (c, w), &mut line[lanes..], lanes);
+        line[..c].fill(0.0);
+        line[(w + 1) * c..].fill(0.0);
+        transpose_block(&img[y * w..], h * w, (c, w), &mut line[c..(w + 1) * c]);
     }
 }
 

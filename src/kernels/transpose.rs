@@ -49,25 +49,16 @@ pub fn transposed_each(
     }
 }
 
-/// Writes the `rows × cols` block of `src` (rows `stride` apart) transposed into `dst` as
-/// `cols` rows of `lanes` ≥ `rows` values each, `lanes` apart: value (r, c) at
-/// `dst[c·lanes + r]`, lanes `rows .. lanes` of every row zero.
-pub fn transpose_padded(
-    src: &[f32],
-    stride: usize,
-    (rows, cols): (usize, usize),
-    dst: &mut [f32],
-    lanes: usize,
-) {
-    assert!(lanes >= rows);
-    if cols == 0 {
+/// Writes the `rows × cols` block of `src` (rows `stride` apart) transposed into `dst`
+/// (`cols × rows`, row-major): the safe form of the block copy the whole-matrix transposes use.
+pub fn transpose_block(src: &[f32], stride: usize, (rows, cols): (usize, usize), dst: &mut [f32]) {
+    if rows * cols == 0 {
         return;
     }
-    assert!(rows == 0 || src.len() >= (rows - 1) * stride + cols);
-    assert!(dst.len() >= cols * lanes);
+    assert!(src.len() >= (rows - 1) * stride + cols && dst.len() >= rows * cols);
     // SAFETY: every read is (r < rows, c < cols) of src and every write one of dst's
-    // cols·lanes values (asserted above).
-    unsafe { block_into(src.as_ptr(), stride, (rows, cols), dst.as_mut_ptr(), lanes) }
+    // rows·cols values (asserted above).
+    unsafe { block(src.as_ptr(), stride, (rows, cols), dst.as_mut_ptr()) }
 }
 
 /// Writes the transpose of the `rows × cols` block at `src` (row stride `stride`) to `dst`
@@ -76,43 +67,21 @@ pub fn transpose_padded(
 /// # Safety
 /// `src + r·stride + c` for r < rows, c < cols is readable and `dst[.. rows·cols]` writable.
 unsafe fn block(src: *const f32, stride: usize, (rows, cols): (usize, usize), dst: *mut f32) {
-    // SAFETY: the caller's contract, with destination rows of exactly `rows` values.
-    unsafe { block_into(src, stride, (rows, cols), dst, rows) }
-}
-
-/// [`block`] into destination rows of `lanes` ≥ `rows` values, `lanes` apart, the values past
-/// `rows` zero.
-///
-/// # Safety
-/// `src + r·stride + c` for r < rows, c < cols is readable and `dst[.. cols·lanes]` writable.
-unsafe fn block_into(
-    src: *const f32,
-    stride: usize,
-    (rows, cols): (usize, usize),
-    dst: *mut f32,
-    lanes: usize,
-) {
     if super::cpu_float::kernel_level() == super::cpu_float::KernelLevel::Avx512 {
         // SAFETY: AVX-512 checked; the caller's contract.
-        unsafe { block_avx512(src, stride, (rows, cols), dst, lanes) }
+        unsafe { block_avx512(src, stride, (rows, cols), dst) }
     } else {
         for c in 0..cols {
-            for r in 0..lanes {
-                // SAFETY: (r < rows, c < cols) of src; c·lanes + r < cols·lanes of dst.
-                unsafe {
-                    *dst.add(c * lanes + r) = if r < rows {
-                        *src.add(r * stride + c)
-                    } else {
-                        0.0
-                    }
-                };
+            for r in 0..rows {
+                // SAFETY: the caller's contract.
+                unsafe { *dst.add(c * rows + r) = *src.add(r * stride + c) };
             }
         }
     }
 }
 
-/// [`block_into`] 16 × 16 values at a time: masked loads of up to 16 source rows (zero
-/// vectors past `rows`), the register transpose, masked stores of up to 16 destination rows.
+/// [`block`] 16 × 16 values at a time: masked loads of up to 16 source rows, the register
+/// transpose, masked stores of up to 16 destination rows.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn block_avx512(
@@ -120,14 +89,13 @@ unsafe fn block_avx512(
     stride: usize,
     (rows, cols): (usize, usize),
     dst: *mut f32,
-    lanes: usize,
 ) {
     use std::arch::x86_64::*;
     let mask = |n: usize| -> __mmask16 { ((1u32 << n.min(16)) - 1) as u16 };
     for c0 in (0..cols).step_by(16) {
         let cn = (cols - c0).min(16);
-        for r0 in (0..lanes).step_by(16) {
-            let rn = rows.saturating_sub(r0).min(16);
+        for r0 in (0..rows).step_by(16) {
+            let rn = (rows - r0).min(16);
             let mut v = [_mm512_setzero_ps(); 16];
             for (r, x) in v.iter_mut().enumerate().take(rn) {
                 // SAFETY: row r0 + r < rows, columns c0 .. c0 + cn < cols (the mask).
@@ -135,10 +103,8 @@ unsafe fn block_avx512(
             }
             let t = transpose16(v);
             for (c, x) in t.iter().enumerate().take(cn) {
-                // SAFETY: destination row c0 + c < cols, lanes r0 .. r0 + 16 (the mask) < lanes.
-                unsafe {
-                    _mm512_mask_storeu_ps(dst.add((c0 + c) * lanes + r0), mask(lanes - r0), *x)
-                };
+                // SAFETY: destination row c0 + c < cols, columns r0 .. r0 + rn < rows.
+                unsafe { _mm512_mask_storeu_ps(dst.add((c0 + c) * rows + r0), mask(rn), *x) };
             }
         }
     }
@@ -184,7 +150,7 @@ pub(super) fn transpose16(r: [std::arch::x86_64::__m512; 16]) -> [std::arch::x86
 // Off x86-64 the level is never AVX-512, so this is never called: it keeps the crate
 // building there.
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn block_avx512(_: *const f32, _: usize, _: (usize, usize), _: *mut f32, _: usize) {
+unsafe fn block_avx512(_: *const f32, _: usize, _: (usize, usize), _: *mut f32) {
     unreachable!("no AVX-512 off x86-64")
 }
 
@@ -233,33 +199,25 @@ mod tests {
         assert!(transposed(&[], (0, 5)).is_empty());
     }
 
-    /// The padded transpose puts (r, c) at c·lanes + r and zeros past the source's rows,
-    /// whatever the destination held, reading rows `stride` apart: rows under, at and over
-    /// 16, columns around 16, one and two vectors of lanes.
+    /// A block read with a row stride wider than its columns lands transposed, and nothing is
+    /// written past its rows·cols values: rows under, at and over 16, columns around 16.
     #[test]
-    fn padded_transposes_fill_the_lanes_past_the_rows_with_zeros() {
-        for (rows, cols, lanes) in [
-            (8, 32, 16),
-            (16, 5, 16),
-            (3, 17, 32),
-            (17, 1, 32),
-            (0, 3, 16),
-        ] {
+    fn strided_blocks_transpose_in_place_of_their_destination() {
+        for (rows, cols) in [(8, 32), (16, 5), (3, 17), (17, 1), (0, 3)] {
             let stride = cols + 3;
             let src: Vec<f32> = (0..rows * stride).map(|i| i as f32 - 7.5).collect();
-            let mut dst = vec![f32::NAN; cols * lanes + 1];
-            transpose_padded(&src, stride, (rows, cols), &mut dst, lanes);
+            let mut dst = vec![f32::NAN; rows * cols + 1];
+            transpose_block(&src, stride, (rows, cols), &mut dst);
             for c in 0..cols {
-                for r in 0..lanes {
-                    let want = if r < rows { src[r * stride + c] } else { 0.0 };
+                for r in 0..rows {
                     assert_eq!(
-                        dst[c * lanes + r].to_bits(),
-                        want.to_bits(),
-                        "{rows}x{cols} in {lanes} lanes at ({r}, {c})"
+                        dst[c * rows + r].to_bits(),
+                        src[r * stride + c].to_bits(),
+                        "{rows}x{cols} at ({r}, {c})"
                     );
                 }
             }
-            assert!(dst[cols * lanes].is_nan(), "wrote past cols·lanes");
+            assert!(dst[rows * cols].is_nan(), "wrote past rows·cols");
         }
     }
 }
