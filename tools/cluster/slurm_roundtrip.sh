@@ -123,6 +123,10 @@ requeue() {
     [ "$(squeue -h -j "$1" -o %T 2>/dev/null)" = PENDING ] && break
     sleep 0.1
   done
+  # slurmd revokes a killed job's credential with a timestamp in whole seconds and refuses
+  # any launch whose credential is not newer ("Job credential revoked", exit 1:0, nothing
+  # run): a relaunch within the kill's second fails. Let that second pass first.
+  sleep 2
   scontrol update JobId="$1" StartTime=now
 }
 # Exit code of array task $1 (job_task), from scontrol.
