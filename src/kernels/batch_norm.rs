@@ -45,8 +45,8 @@ pub struct BatchStats;
 
 /// Calls `f(lane, values)` for each index `i` in order with the `N` slices' values at `i`,
 /// `lane` the one of eight interleaved lanes that `i` is summed into (the tail into the first
-/// lanes): a fixed summation order, which [`lanes_avx512`] keeps with the eight lanes in one
-/// register.
+/// lanes): a fixed summation order, which [`lanes_simd`] keeps with the eight lanes in SIMD
+/// registers.
 #[inline(always)]
 fn each_lane<T: Copy, const N: usize>(slices: [&[T]; N], mut f: impl FnMut(usize, [T; N])) {
     let len = slices.first().map_or(0, |s| s.len());
@@ -76,56 +76,77 @@ fn total(l: &[f64; 8]) -> f64 {
     ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
-/// [`each_lane`]'s sums over f32 data with its eight lanes in one AVX-512 register: each lane
-/// gets the same f64 operations in the same order, so the same bits. The compiler keeps the
-/// scalar loop scalar (it does not vectorise a reduction), which made the backward's sums 5%
-/// of a width-1 train step on an Intel Xeon. Each function takes the whole groups of eight of
-/// its slices where AVX-512 kernels run (none elsewhere) and returns how many values that is;
-/// the caller adds the rest with [`each_lane`].
-mod lanes_avx512 {
-    use super::{KernelLevel, kernel_level};
+/// [`each_lane`]'s sums over f32 data with its eight lanes in SIMD registers (one AVX-512
+/// register, or two AVX2 ones): each lane gets the same f64 operations in the same order, so
+/// the same bits. The compiler keeps the scalar loop scalar (it does not vectorise a
+/// reduction), which made the backward's sums 5% of a width-1 train step on an Intel Xeon
+/// (AVX-512), and `channel_grad_sums` 10% of the width-0.125 step on the AVX2 path. Each
+/// function takes the whole groups of eight of its slices where `level` has SIMD copies (none
+/// at the baseline level) and returns how many values that is; the caller adds the rest with
+/// [`each_lane`]. `level` is [`kernel_level`] outside tests, which also check the AVX2 copies
+/// on AVX-512 CPUs.
+mod lanes_simd {
+    use super::KernelLevel;
 
     /// `lanes += x` (as f64).
-    pub(super) fn add_values(lanes: &mut [f64; 8], x: &[f32]) -> usize {
-        // SAFETY: AVX-512 kernels run only where the CPU has AVX-512F.
-        run(|| unsafe { x86::add_values(lanes, x) })
+    pub(super) fn add_values(level: KernelLevel, lanes: &mut [f64; 8], x: &[f32]) -> usize {
+        // SAFETY: each copy runs only at a level the CPU has (`checked`).
+        match checked(level) {
+            KernelLevel::Avx512 => unsafe { x86::add_values(lanes, x) },
+            KernelLevel::Avx2 => unsafe { x86_avx2::add_values(lanes, x) },
+            KernelLevel::Baseline => 0,
+        }
     }
 
     /// `lanes += (x − mean)²` (f64, the square rounded before the sum).
-    pub(super) fn add_squares(lanes: &mut [f64; 8], x: &[f32], mean: f64) -> usize {
+    pub(super) fn add_squares(
+        level: KernelLevel,
+        lanes: &mut [f64; 8],
+        x: &[f32],
+        mean: f64,
+    ) -> usize {
         // SAFETY: as above.
-        run(|| unsafe { x86::add_squares(lanes, x, mean) })
+        match checked(level) {
+            KernelLevel::Avx512 => unsafe { x86::add_squares(lanes, x, mean) },
+            KernelLevel::Avx2 => unsafe { x86_avx2::add_squares(lanes, x, mean) },
+            KernelLevel::Baseline => 0,
+        }
     }
 
     /// `lg += g'` and `lgx += g'·(x − mean)`, g' the upstream gradient `g` where the ReLU
     /// passed (`r > 0`), else `g · 0` (as `masked`).
     pub(super) fn add_grad_sums(
+        level: KernelLevel,
         sums: (&mut [f64; 8], &mut [f64; 8]),
         data: (&[f32], &[f32], &[f32]),
         relu: bool,
         mean: f64,
     ) -> usize {
         // SAFETY: as above.
-        run(|| unsafe { x86::add_grad_sums(sums, data, relu, mean) })
+        match checked(level) {
+            KernelLevel::Avx512 => unsafe { x86::add_grad_sums(sums, data, relu, mean) },
+            KernelLevel::Avx2 => unsafe { x86_avx2::add_grad_sums(sums, data, relu, mean) },
+            KernelLevel::Baseline => 0,
+        }
     }
 
-    /// `f()` where AVX-512 kernels run, else 0 (no values taken).
-    fn run(f: impl FnOnce() -> usize) -> usize {
-        if kernel_level() == KernelLevel::Avx512 {
-            f()
-        } else {
-            0
-        }
+    /// `level`, which must not exceed what the CPU has.
+    fn checked(level: KernelLevel) -> KernelLevel {
+        assert!(level <= super::super::cpu_float::detected_kernel_level());
+        level
     }
 
     #[cfg(not(target_arch = "x86_64"))]
+    use x86 as x86_avx2;
+
+    #[cfg(not(target_arch = "x86_64"))]
     mod x86 {
-        // Off x86-64 the kernel level is never AVX-512, so these are never called.
+        // Off x86-64 the kernel level is always the baseline, so these are never called.
         pub(super) unsafe fn add_values(_: &mut [f64; 8], _: &[f32]) -> usize {
-            unreachable!("no AVX-512 off x86-64")
+            unreachable!("no SIMD copies off x86-64")
         }
         pub(super) unsafe fn add_squares(_: &mut [f64; 8], _: &[f32], _: f64) -> usize {
-            unreachable!("no AVX-512 off x86-64")
+            unreachable!("no SIMD copies off x86-64")
         }
         pub(super) unsafe fn add_grad_sums(
             _: (&mut [f64; 8], &mut [f64; 8]),
@@ -133,7 +154,7 @@ mod lanes_avx512 {
             _: bool,
             _: f64,
         ) -> usize {
-            unreachable!("no AVX-512 off x86-64")
+            unreachable!("no SIMD copies off x86-64")
         }
     }
 
@@ -244,6 +265,147 @@ mod lanes_avx512 {
             }
         }
     }
+
+    /// The AVX2 copies: the eight lanes as two 256-bit registers (lanes 0-3 and 4-7), each
+    /// lane with [`x86`]'s operations.
+    #[cfg(target_arch = "x86_64")]
+    mod x86_avx2 {
+        use std::arch::x86_64::*;
+
+        /// Two halves of eight lanes.
+        type Eight = [__m256d; 2];
+
+        /// The two halves of eight f32 lanes as f64.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn widen(v: __m256) -> Eight {
+            [
+                _mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)),
+            ]
+        }
+
+        /// Eight f32 values at `v[i..]` as f64.
+        ///
+        /// # Safety
+        /// AVX2 is available and `i + 8 <= v.len()`.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn load(v: &[f32], i: usize) -> Eight {
+            debug_assert!(i + 8 <= v.len());
+            // SAFETY: i + 8 <= v.len() (the contract).
+            widen(unsafe { _mm256_loadu_ps(v.as_ptr().add(i)) })
+        }
+
+        /// `f` on each half.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        fn halves(a: Eight, b: Eight, f: impl Fn(__m256d, __m256d) -> __m256d) -> Eight {
+            [f(a[0], b[0]), f(a[1], b[1])]
+        }
+
+        /// As [`x86`]'s `over_groups`, with the lanes in two registers each.
+        ///
+        /// # Safety
+        /// AVX2 is available.
+        #[inline]
+        #[target_feature(enable = "avx2")]
+        unsafe fn over_groups<const L: usize>(
+            lanes: [&mut [f64; 8]; L],
+            len: usize,
+            mut f: impl FnMut([Eight; L], usize) -> [Eight; L],
+        ) -> usize {
+            let full = len - len % 8;
+            // SAFETY: each lane array is eight f64.
+            let mut acc = lanes.each_ref().map(|l| unsafe {
+                [
+                    _mm256_loadu_pd(l.as_ptr()),
+                    _mm256_loadu_pd(l.as_ptr().add(4)),
+                ]
+            });
+            for i in (0..full).step_by(8) {
+                acc = f(acc, i);
+            }
+            for (l, [lo, hi]) in lanes.into_iter().zip(acc) {
+                // SAFETY: as above.
+                unsafe {
+                    _mm256_storeu_pd(l.as_mut_ptr(), lo);
+                    _mm256_storeu_pd(l.as_mut_ptr().add(4), hi);
+                }
+            }
+            full
+        }
+
+        /// `lanes += x` (as f64).
+        ///
+        /// # Safety
+        /// AVX2 is available.
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn add_values(lanes: &mut [f64; 8], x: &[f32]) -> usize {
+            // SAFETY: i + 8 <= x.len() in whole groups; AVX2 (the contract).
+            unsafe {
+                over_groups([lanes], x.len(), |[a], i| {
+                    [halves(a, load(x, i), |a, v| _mm256_add_pd(a, v))]
+                })
+            }
+        }
+
+        /// `lanes += (x − mean)²` (f64, the square rounded before the sum).
+        ///
+        /// # Safety
+        /// AVX2 is available.
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn add_squares(lanes: &mut [f64; 8], x: &[f32], mean: f64) -> usize {
+            let m = _mm256_set1_pd(mean);
+            // SAFETY: as in add_values.
+            unsafe {
+                over_groups([lanes], x.len(), |[a], i| {
+                    [halves(a, load(x, i), |a, v| {
+                        let d = _mm256_sub_pd(v, m);
+                        _mm256_add_pd(a, _mm256_mul_pd(d, d))
+                    })]
+                })
+            }
+        }
+
+        /// `lg += g'` and `lgx += g'·(x − mean)`, g' the upstream gradient `g` where the ReLU
+        /// passed (`r > 0`), else `g · 0` (as `masked`).
+        ///
+        /// # Safety
+        /// AVX2 is available and the three slices have one length.
+        #[target_feature(enable = "avx2")]
+        pub(super) unsafe fn add_grad_sums(
+            (lg, lgx): (&mut [f64; 8], &mut [f64; 8]),
+            (x, g, r): (&[f32], &[f32], &[f32]),
+            relu: bool,
+            mean: f64,
+        ) -> usize {
+            assert!(g.len() == x.len() && r.len() == x.len());
+            let m = _mm256_set1_pd(mean);
+            let zero = _mm256_setzero_ps();
+            // SAFETY: i + 8 <= the slices' length in whole groups; AVX2 (the contract).
+            unsafe {
+                over_groups([lg, lgx], x.len(), |[a, b], i| {
+                    let gv = _mm256_loadu_ps(g.as_ptr().add(i));
+                    let gv = if relu {
+                        let rv = _mm256_loadu_ps(r.as_ptr().add(i));
+                        let pass = _mm256_cmp_ps::<_CMP_GT_OQ>(rv, zero);
+                        _mm256_blendv_ps(_mm256_mul_ps(gv, zero), gv, pass)
+                    } else {
+                        gv
+                    };
+                    let gd = widen(gv);
+                    let d = halves(load(x, i), [m, m], |v, m| _mm256_sub_pd(v, m));
+                    [
+                        halves(a, gd, |a, g| _mm256_add_pd(a, g)),
+                        halves(b, halves(gd, d, |g, d| _mm256_mul_pd(g, d)), |b, p| {
+                            _mm256_add_pd(b, p)
+                        }),
+                    ]
+                })
+            }
+        }
+    }
 }
 
 simd_kernel! {
@@ -252,14 +414,14 @@ simd_kernel! {
         let mut lanes = [0f64; 8];
         for i in 0..n {
             let b = &x[(i * c + ch) * s..][..s];
-            let done = T::as_f32(b).map_or(0, |b| lanes_avx512::add_values(&mut lanes, b));
+            let done = T::as_f32(b).map_or(0, |b| lanes_simd::add_values(kernel_level(), &mut lanes, b));
             add_lanes(&mut lanes, &b[done..], |v| v.to_f64());
         }
         let mean = total(&lanes) / (n * s) as f64;
         let mut lanes = [0f64; 8];
         for i in 0..n {
             let b = &x[(i * c + ch) * s..][..s];
-            let done = T::as_f32(b).map_or(0, |b| lanes_avx512::add_squares(&mut lanes, b, mean));
+            let done = T::as_f32(b).map_or(0, |b| lanes_simd::add_squares(kernel_level(), &mut lanes, b, mean));
             add_lanes(&mut lanes, &b[done..], |v| {
                 let d = v.to_f64() - mean;
                 d * d
@@ -378,7 +540,7 @@ simd_kernel! {
             let (xs, gs, rs) = (&x[o..o + s], &gout[o..o + s], &res[o..o + s]);
             let done = match (T::as_f32(xs), T::as_f32(gs), T::as_f32(rs)) {
                 (Some(xs), Some(gs), Some(rs)) => {
-                    lanes_avx512::add_grad_sums((&mut lg, &mut lgx), (xs, gs, rs), p.relu, mean)
+                    lanes_simd::add_grad_sums(kernel_level(), (&mut lg, &mut lgx), (xs, gs, rs), p.relu, mean)
                 }
                 _ => 0,
             };
@@ -682,16 +844,23 @@ mod tests {
         l.map(|v| if v.is_nan() { u64::MAX } else { v.to_bits() })
     }
 
-    /// The AVX-512 lane sums give [`each_lane`]'s scalar lanes bit for bit: lengths around
-    /// whole groups of eight, the ReLU mask on and off, signed zeros, Inf and NaN in every
-    /// operand.
+    /// The AVX-512 and AVX2 lane sums give [`each_lane`]'s scalar lanes bit for bit: lengths
+    /// around whole groups of eight, the ReLU mask on and off, signed zeros, Inf and NaN in
+    /// every operand. Each copy the CPU has runs, whatever `MIXBENCH_CPU_KERNELS` says.
     #[test]
     #[cfg(target_arch = "x86_64")]
-    fn avx512_lane_sums_give_the_scalar_lanes() {
-        if kernel_level() != KernelLevel::Avx512 {
-            eprintln!("no AVX-512 on this CPU: the vectorized lane sums do not run here");
-            return;
+    fn simd_lane_sums_give_the_scalar_lanes() {
+        let detected = super::super::cpu_float::detected_kernel_level();
+        let levels = [KernelLevel::Avx2, KernelLevel::Avx512];
+        for level in levels.into_iter().filter(|&l| l <= detected) {
+            lane_sums_at(level);
         }
+        if detected < KernelLevel::Avx512 {
+            eprintln!("no AVX-512 on this CPU: only the AVX2 lane sums ran");
+        }
+    }
+
+    fn lane_sums_at(level: KernelLevel) {
         // Specials in one operand at a time, so that one NaN does not hide the other lanes;
         // means with all 53 bits, so that the products round.
         let cases = [
@@ -708,18 +877,22 @@ mod tests {
                 let mut scalar = [0.5f64; 8];
                 add_lanes(&mut scalar, data, f64::from);
                 let mut vector = [0.5f64; 8];
-                let done = lanes_avx512::add_values(&mut vector, data);
+                let done = lanes_simd::add_values(level, &mut vector, data);
                 assert_eq!(done, len - len % 8);
                 add_lanes(&mut vector, &data[done..], f64::from);
-                assert_eq!(bits(&scalar), bits(&vector), "values, len {len}");
+                assert_eq!(bits(&scalar), bits(&vector), "values, len {len}, {level:?}");
 
                 let square = |v: f32| (f64::from(v) - mean) * (f64::from(v) - mean);
                 let mut scalar = [0.5f64; 8];
                 add_lanes(&mut scalar, data, square);
                 let mut vector = [0.5f64; 8];
-                let done = lanes_avx512::add_squares(&mut vector, data, mean);
+                let done = lanes_simd::add_squares(level, &mut vector, data, mean);
                 add_lanes(&mut vector, &data[done..], square);
-                assert_eq!(bits(&scalar), bits(&vector), "squares, len {len}");
+                assert_eq!(
+                    bits(&scalar),
+                    bits(&vector),
+                    "squares, len {len}, {level:?}"
+                );
 
                 for relu in [false, true] {
                     let (mut sg, mut sgx) = ([0.0f64; 8], [-0.0f64; 8]);
@@ -730,14 +903,15 @@ mod tests {
                     });
                     let (mut vg, mut vgx) = ([0.0f64; 8], [-0.0f64; 8]);
                     let slices = (data.as_slice(), g.as_slice(), r.as_slice());
-                    let done = lanes_avx512::add_grad_sums((&mut vg, &mut vgx), slices, relu, mean);
+                    let done =
+                        lanes_simd::add_grad_sums(level, (&mut vg, &mut vgx), slices, relu, mean);
                     let rest = [&data[done..], &g[done..], &r[done..]];
                     each_lane(rest, |l, [x, g, r]| {
                         let g = f64::from(masked(relu, g, r));
                         vg[l] += g;
                         vgx[l] += g * (f64::from(x) - mean);
                     });
-                    let what = format!("len {len} relu {relu}");
+                    let what = format!("len {len} relu {relu}, {level:?}");
                     assert_eq!(bits(&sg), bits(&vg), "Σ g, {what}");
                     assert_eq!(bits(&sgx), bits(&vgx), "Σ g·(x − mean), {what}");
                 }
