@@ -2,7 +2,7 @@
 run one after the other on this machine at the same thread count, medians and ratios printed
 as Markdown.
 
-    MIXBENCH_TORCH_PYTHON=/path/to/python-with-torch python3 tools/perf/side_by_side.py [--quick] [--rounds N]
+    MIXBENCH_TORCH_PYTHON=/path/to/python-with-torch python3 tools/perf/side_by_side.py [--quick] [--rounds N] [--isa avx2]
 
 A shared 2-core VM drifts by 10-30% over minutes, so both sides run in alternation, `--rounds`
 times (default 3): each row gives the lowest of each side's per-round medians (the run least
@@ -12,6 +12,12 @@ Rows: PreActResNet18 train step (batch 64, 32x32, SGD, BCE on softmax; width 0.1
 mixing and manifold mixup at k = 1), eval-mode forward (batch 100), and the App. G MLP Adam step
 (batch 256; `cargo bench --bench mlp_step` runs its own PyTorch anchor). Ratio = PyTorch time /
 mixbench time (1.0 = par, higher is faster than PyTorch). `--quick` skips width 1.
+
+`--isa avx2` measures both sides as a CPU without AVX-512 (an AMD EPYC before Zen 4) would run
+them, on a CPU that has it: mixbench built without its `gemm-avx512` feature (the `gemm`
+crate's AVX2 microkernels) with `MIXBENCH_CPU_KERNELS=avx2`, and PyTorch with
+`ATEN_CPU_CAPABILITY=avx2`, `ONEDNN_MAX_CPU_ISA=AVX2` and `MKL_ENABLE_INSTRUCTIONS=AVX2`. The
+instruction set is the same, the core is not: a proxy, and the output says so.
 """
 import argparse
 import datetime
@@ -50,15 +56,24 @@ def criterion_median_ms(group, bench):
         return json.load(f)["median"]["point_estimate"] / 1e6
 
 
-def one_round(filt, widths, threads):
+# What `--isa avx2` sets for both sides (see the module doc).
+AVX2_ENV = {
+    "MIXBENCH_CPU_KERNELS": "avx2",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+}
+
+
+def one_round(filt, widths, threads, cargo_flags):
     """PyTorch's version and (row name, mixbench median ms, PyTorch median ms) for every row,
     mixbench's benches first."""
     subprocess.run(
-        ["cargo", "bench", "--bench", "train_step", "--", filt],
+        ["cargo", "bench", *cargo_flags, "--bench", "train_step", "--", filt],
         cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     mlp = subprocess.run(
-        ["cargo", "bench", "--bench", "mlp_step"], cwd=ROOT, check=True,
+        ["cargo", "bench", *cargo_flags, "--bench", "mlp_step"], cwd=ROOT, check=True,
         capture_output=True, text=True,
     ).stdout
     python = os.environ.get("MIXBENCH_TORCH_PYTHON", "python3")
@@ -86,13 +101,22 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--isa", choices=["native", "avx2"], default="native")
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
+    cargo_flags, isa_note = [], ""
+    if args.isa == "avx2":
+        cargo_flags = ["--no-default-features"]
+        os.environ.update(AVX2_ENV)
+        isa_note = (" Both sides capped at AVX2 (mixbench without `gemm-avx512`, "
+                    "MIXBENCH_CPU_KERNELS=avx2; PyTorch with ATEN_CPU_CAPABILITY=avx2, "
+                    "ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2): a proxy for a "
+                    "CPU without AVX-512, not a measurement of one.")
     threads = int(os.environ.get("RAYON_NUM_THREADS", os.cpu_count() or 1))
     widths = ["0.125"] if args.quick else ["0.125", "1"]
     filt = "preactresnet18_w(" + "|".join(re.escape(w) for w in widths) + ")_b(64|100)"
-    runs = [one_round(filt, widths, threads) for _ in range(args.rounds)]
+    runs = [one_round(filt, widths, threads, cargo_flags) for _ in range(args.rounds)]
     version, rounds = runs[0][0], [r for _, r in runs]
     rows = []
     for i, (name, _, _) in enumerate(rounds[0]):
@@ -101,7 +125,7 @@ def main():
         rows.append((name, min(ours), min(theirs), [t / o for o, t in zip(ours, theirs)]))
     print(f"Measured {datetime.date.today()} on {cpu_name()}, "
           f"{os.cpu_count()} cores, {threads} threads, PyTorch {version}, "
-          f"{args.rounds} alternating round(s), lowest median of each side.\n")
+          f"{args.rounds} alternating round(s), lowest median of each side.{isa_note}\n")
     print("| step | mixbench (median) | PyTorch (median) | ratio | ratio per round |\n|---|---|---|---|---|")
     for name, ours, theirs, per_round in rows:
         spread = " / ".join(f"{r:.2f}" for r in per_round)
