@@ -242,15 +242,10 @@ impl Phases {
     }
 
     /// For input row `iy`, each column phase's first pixel column and where it lies: the
-    /// columns first, first + s, … of the row are consecutive there. Only the phases some
-    /// tap reads (a row or column phase under k: a 1×1 stride-2 kernel reads one of four).
+    /// columns first, first + s, … of the row are consecutive there.
     #[inline(always)]
     fn row_phases(&self, iy: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let (s, k, pad) = (self.g.stride, self.g.k, self.g.padding);
-        let row_read = (iy + pad) % s < k;
-        (0..s.min(self.g.w))
-            .filter(move |first| row_read && (first + pad) % s < k)
-            .map(move |first| (first, self.pixel(iy, first)))
+        (0..self.g.stride.min(self.g.w)).map(move |first| (first, self.pixel(iy, first)))
     }
 }
 
